@@ -1,0 +1,132 @@
+//! The validated configuration: built-in defaults from DOMAIN.md, overridden by an
+//! `errscope.toml` (given with `--config`, or found in the working directory).
+//!
+//! ```toml
+//! # errscope.toml
+//! [aliases]                 # extra input keys per canonical column (dotted paths allowed)
+//! connection_id = ["integration.ref", "pipe"]
+//! status = ["resp.code"]
+//!
+//! [classes]                 # replace the DOMAIN.md code lists
+//! security_codes = ["AUTH_002", "AUTH_004", "SECURITY_VIOLATION", "IP_BLOCKED"]
+//! critical_codes = ["AUTH_CRITICAL", "SYSTEM_FAILURE"]
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::ingest::aliases::{target_by_name, AliasTable, Target};
+use crate::ingest::classify::{CRITICAL_CODES, SECURITY_CODES};
+
+/// The file name looked for in the working directory when `--config` is not given.
+pub const DEFAULT_CONFIG_FILE: &str = "errscope.toml";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    /// Extra aliases: canonical column name -> input keys or dotted paths.
+    #[serde(default)]
+    aliases: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    classes: ClassesSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClassesSection {
+    /// Codes whose errors are `security` (default: AUTH_002, AUTH_004, SECURITY_VIOLATION).
+    security_codes: Option<Vec<String>>,
+    /// Codes whose errors are `critical` (default: AUTH_CRITICAL, SYSTEM_FAILURE).
+    critical_codes: Option<Vec<String>>,
+}
+
+/// What ingest needs to map and classify records.
+#[derive(Debug, Clone)]
+pub struct MappingConfig {
+    pub aliases: AliasTable,
+    pub security_codes: Vec<String>,
+    pub critical_codes: Vec<String>,
+}
+
+impl Default for MappingConfig {
+    fn default() -> Self {
+        MappingConfig {
+            aliases: AliasTable::default(),
+            security_codes: SECURITY_CODES.iter().map(|s| s.to_string()).collect(),
+            critical_codes: CRITICAL_CODES.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("invalid config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config file {path}: unknown column '{column}' in [aliases] (known: ts, status, error, error_code, message, level, request_id, connection_id, organization_id, user_id, endpoint, method, ip_address, user_agent, retry_after_s, retryable, details, downstream)")]
+    UnknownColumn { path: PathBuf, column: String },
+}
+
+impl MappingConfig {
+    /// Loads `path`, or `errscope.toml` in the working directory when present, else defaults.
+    /// Returns the config and the file it came from.
+    pub fn load(path: Option<&Path>) -> Result<(Self, Option<PathBuf>), ConfigError> {
+        let path = match path {
+            Some(p) => p.to_path_buf(),
+            None if Path::new(DEFAULT_CONFIG_FILE).is_file() => PathBuf::from(DEFAULT_CONFIG_FILE),
+            None => return Ok((Self::default(), None)),
+        };
+        let text = std::fs::read_to_string(&path)
+            .map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+        let cfg = Self::from_toml(&text, &path)?;
+        Ok((cfg, Some(path)))
+    }
+
+    pub fn from_toml(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let file: FileConfig = toml::from_str(text)
+            .map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
+        let mut extra: Vec<(Target, String)> = Vec::new();
+        for (column, keys) in &file.aliases {
+            let target = target_by_name(column).ok_or_else(|| ConfigError::UnknownColumn {
+                path: path.to_path_buf(),
+                column: column.clone(),
+            })?;
+            extra.extend(keys.iter().map(|k| (target, k.clone())));
+        }
+        let defaults = Self::default();
+        Ok(MappingConfig {
+            aliases: defaults.aliases.with_user_aliases(&extra),
+            security_codes: file.classes.security_codes.unwrap_or(defaults.security_codes),
+            critical_codes: file.classes.critical_codes.unwrap_or(defaults.critical_codes),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_overrides_defaults() {
+        let cfg = MappingConfig::from_toml(
+            "[aliases]\nconnection_id = [\"pipe.ref\"]\n[classes]\nsecurity_codes = [\"IP_BLOCKED\"]\n",
+            Path::new("x.toml"),
+        )
+        .unwrap();
+        assert_eq!(cfg.aliases.lookup("piperef").map(|t| t.0), Some(Target::ConnectionId));
+        assert_eq!(cfg.security_codes, vec!["IP_BLOCKED".to_string()]);
+        assert_eq!(cfg.critical_codes.len(), 2);
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_that_name_the_file() {
+        let e = MappingConfig::from_toml("[aliasses]\n", Path::new("conf/x.toml")).unwrap_err();
+        assert!(e.to_string().contains("conf/x.toml"), "{e}");
+        let e = MappingConfig::from_toml("[aliases]\nconn = [\"a\"]\n", Path::new("x.toml"))
+            .unwrap_err();
+        assert!(e.to_string().contains("'conn'"), "{e}");
+    }
+}

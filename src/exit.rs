@@ -1,0 +1,24 @@
+//! The documented exit codes (README, "Exit codes"). A scheduler alerts on them.
+
+use std::process::ExitCode;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// 0: every input was read and the run completed.
+    Ok = 0,
+    /// 1: the run could not complete (output folder not writable, bad config file).
+    Failed = 1,
+    /// 2: bad usage (unknown flag, missing argument); printed by the argument parser.
+    Usage = 2,
+    /// 3: some input could not be read (missing, truncated, corrupt or binary); everything
+    /// readable was processed and the outputs are complete for it.
+    InputUnreadable = 3,
+    /// 4: the share of quarantined records is over `--max-error-ratio`.
+    TooManyBadRecords = 4,
+}
+
+impl From<Outcome> for ExitCode {
+    fn from(o: Outcome) -> Self {
+        ExitCode::from(o as u8)
+    }
+}

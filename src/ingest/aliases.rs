@@ -1,0 +1,240 @@
+//! Which input keys feed which canonical field: a generous built-in alias table, matched
+//! without regard to case and separators, that `errscope.toml` can extend.
+//!
+//! A key is normalised by dropping everything but ASCII letters and digits and lower-casing
+//! (`statusCode`, `status_code`, `Status-Code` -> `statuscode`). Nested keys are matched by
+//! their joined path (`error.code` -> `errorcode`, `http.response.status_code` ->
+//! `httpresponsestatuscode`), so one table covers flat and nested shapes.
+
+use std::collections::HashMap;
+
+/// A canonical field a record value can feed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Target {
+    Ts,
+    Status,
+    /// The ambiguous `code`: an HTTP status when it is a number in 100..=599 and the record
+    /// has no status, else the vendor error code.
+    Code,
+    Error,
+    ErrorCode,
+    Message,
+    Level,
+    RequestId,
+    ConnectionId,
+    OrganizationId,
+    UserId,
+    Endpoint,
+    Method,
+    IpAddress,
+    UserAgent,
+    RetryAfter,
+    RetryAfterMs,
+    Retryable,
+    Details,
+    Downstream,
+    /// An `errors` array: its first element is mapped with the `errors` prefix.
+    Errors,
+}
+
+impl Target {
+    pub const COUNT: usize = Target::Errors as usize + 1;
+
+    /// Fields whose value is kept as JSON text rather than a scalar.
+    pub fn is_json(self) -> bool {
+        matches!(self, Target::Details | Target::Downstream)
+    }
+}
+
+/// `(target, rank, aliases)`: a lower rank wins when a record has several aliases of one
+/// field at the same depth.
+const BUILTIN: &[(Target, u8, &[&str])] = &[
+    (Target::Ts, 0, &["timestamp", "@timestamp", "ts", "time", "datetime", "eventTime",
+        "event_time", "eventTimestamp", "timestamp_ms", "time_ms", "timeUnixNano",
+        "logged_at", "occurred_at"]),
+    (Target::Ts, 1, &["date", "created_at", "createdAt", "time_local", "epoch"]),
+    (Target::Status, 0, &["status", "http_status", "statusCode", "status_code", "httpStatus",
+        "http_status_code", "response_status", "response_status_code", "http.response.status_code",
+        "http_code", "response_code", "status_code_value"]),
+    (Target::Status, 2, &["errors.status", "error.status"]),
+    (Target::Code, 1, &["code", "errors.code"]),
+    (Target::Error, 0, &["error", "error_type", "errorType", "error.type", "errors.type",
+        "error_name", "exception_type"]),
+    (Target::Error, 2, &["error.name"]),
+    (Target::ErrorCode, 0, &["error_code", "errorCode", "err_code", "error.code", "vendor_code",
+        "error_id"]),
+    (Target::Message, 0, &["error_description", "error_message", "errorMessage",
+        "error.message", "errors.message", "errors.detail"]),
+    (Target::Message, 1, &["message", "description", "detail", "error.description",
+        "error.detail", "errors.title"]),
+    (Target::Message, 2, &["msg", "reason", "title", "status_message", "error_msg"]),
+    (Target::Level, 0, &["level", "levelname", "log_level", "loglevel", "severity", "lvl",
+        "severity_text", "log.level"]),
+    (Target::RequestId, 0, &["request_id", "requestId", "x-request-id", "req_id",
+        "request.id"]),
+    (Target::RequestId, 1, &["trace_id", "traceId", "correlation_id", "x-correlation-id"]),
+    (Target::ConnectionId, 0, &["connection_id", "connectionId", "conn_id", "connection.id",
+        "connector_id", "integration_id"]),
+    (Target::ConnectionId, 1, &["connection"]),
+    (Target::OrganizationId, 0, &["organization_id", "organizationId", "orgId", "org_id",
+        "organization.id", "org.id", "tenant_id", "tenantId", "account_id", "accountId"]),
+    (Target::OrganizationId, 1, &["organization", "org", "tenant", "account", "customer_id",
+        "workspace_id"]),
+    (Target::UserId, 0, &["user_id", "userId", "user.id", "principal_id", "uid"]),
+    (Target::UserId, 1, &["user", "principal", "username", "user.name", "actor"]),
+    (Target::Endpoint, 0, &["endpoint", "path", "route", "request_path", "http.route",
+        "url.path"]),
+    (Target::Endpoint, 1, &["url", "uri", "request_url", "request_uri", "request.path",
+        "request.url", "http.url", "url.original"]),
+    (Target::Method, 0, &["method", "http_method", "request_method", "request.method",
+        "http.method", "http.request.method", "verb"]),
+    (Target::IpAddress, 0, &["ip_address", "ip", "client_ip", "clientIp", "remote_addr",
+        "source_ip", "remote_ip", "src_ip", "ip_addr", "client.ip", "source.ip",
+        "client_address", "remote_address"]),
+    (Target::IpAddress, 1, &["x-forwarded-for", "request.ip"]),
+    (Target::UserAgent, 0, &["user_agent", "userAgent", "ua", "http_user_agent",
+        "user_agent.original", "request.user_agent"]),
+    (Target::RetryAfter, 0, &["retry_after", "Retry-After", "retryAfter",
+        "retry_after_seconds", "retry_after_s", "retryAfterSeconds"]),
+    (Target::RetryAfterMs, 0, &["retry_after_ms", "retryAfterMs"]),
+    (Target::Retryable, 0, &["retryable", "is_retryable", "retriable"]),
+    (Target::Details, 0, &["details", "error_details", "errorDetails", "error.details"]),
+    (Target::Downstream, 0, &["downstreamErrors", "downstream_errors", "downstream",
+        "downstreamError", "target_errors"]),
+    (Target::Errors, 0, &["errors"]),
+];
+
+/// Objects whose children may be matched by their own key as well as by the joined path
+/// (`context.user_id` feeds `user_id`), at a lower priority than a direct match.
+const TRANSPARENT: &[&str] = &[
+    "context", "ctx", "meta", "metadata", "data", "attributes", "attrs", "fields", "labels",
+    "request", "response", "http", "headers", "payload", "event", "log", "properties",
+    "details", "_source", "error", "client", "source",
+];
+
+/// Envelope keys whose array of objects holds the records of a single-document export.
+pub const ENVELOPES: &[&str] = &["events", "logs", "records", "data", "items", "results", "entries"];
+
+/// Lower-cases ASCII letters and drops every character that is not a letter or digit.
+pub fn normalize_into(key: &str, out: &mut String) {
+    out.extend(
+        key.chars()
+            .filter(|c| c.is_alphanumeric())
+            .map(|c| c.to_ascii_lowercase()),
+    );
+}
+
+pub fn normalize(key: &str) -> String {
+    let mut s = String::with_capacity(key.len());
+    normalize_into(key, &mut s);
+    s
+}
+
+/// The lookup table: normalised path -> (target, rank).
+#[derive(Debug, Clone)]
+pub struct AliasTable {
+    map: HashMap<String, (Target, u8)>,
+    transparent: Vec<String>,
+}
+
+impl Default for AliasTable {
+    fn default() -> Self {
+        let mut map = HashMap::new();
+        for (target, rank, names) in BUILTIN {
+            for name in *names {
+                map.entry(normalize(name)).or_insert((*target, *rank));
+            }
+        }
+        let transparent = TRANSPARENT.iter().map(|t| normalize(t)).collect();
+        AliasTable { map, transparent }
+    }
+}
+
+impl AliasTable {
+    /// Adds user aliases (from `errscope.toml`); they outrank the built-in ones.
+    pub fn with_user_aliases(mut self, extra: &[(Target, String)]) -> Self {
+        for (target, name) in extra {
+            self.map.insert(normalize(name), (*target, 0));
+        }
+        self
+    }
+
+    pub fn lookup(&self, normalized: &str) -> Option<(Target, u8)> {
+        self.map.get(normalized).copied()
+    }
+
+    pub fn is_transparent(&self, normalized: &str) -> bool {
+        self.transparent.iter().any(|t| t == normalized)
+    }
+}
+
+/// Parses a field name of `errscope.toml`'s `[aliases]` table.
+pub fn target_by_name(name: &str) -> Option<Target> {
+    Some(match name {
+        "ts" => Target::Ts,
+        "status" => Target::Status,
+        "error" => Target::Error,
+        "error_code" => Target::ErrorCode,
+        "message" => Target::Message,
+        "level" => Target::Level,
+        "request_id" => Target::RequestId,
+        "connection_id" => Target::ConnectionId,
+        "organization_id" => Target::OrganizationId,
+        "user_id" => Target::UserId,
+        "endpoint" => Target::Endpoint,
+        "method" => Target::Method,
+        "ip_address" => Target::IpAddress,
+        "user_agent" => Target::UserAgent,
+        "retry_after_s" => Target::RetryAfter,
+        "retryable" => Target::Retryable,
+        "details" => Target::Details,
+        "downstream" => Target::Downstream,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalisation_ignores_case_and_separators() {
+        assert_eq!(normalize("statusCode"), "statuscode");
+        assert_eq!(normalize("status_code"), "statuscode");
+        assert_eq!(normalize("Status-Code"), "statuscode");
+        assert_eq!(normalize("@timestamp"), "timestamp");
+        assert_eq!(normalize("x-request-id"), "xrequestid");
+    }
+
+    #[test]
+    fn builtin_aliases_cover_the_domain_shapes() {
+        let t = AliasTable::default();
+        for (k, target) in [
+            ("httpStatus", Target::Status),
+            ("http_status", Target::Status),
+            ("eventTime", Target::Ts),
+            ("@timestamp", Target::Ts),
+            ("connectionId", Target::ConnectionId),
+            ("conn_id", Target::ConnectionId),
+            ("orgId", Target::OrganizationId),
+            ("tenant_id", Target::OrganizationId),
+            ("clientIp", Target::IpAddress),
+            ("remote_addr", Target::IpAddress),
+            ("X-Request-ID", Target::RequestId),
+            ("userAgent", Target::UserAgent),
+            ("error_description", Target::Message),
+            ("errorCode", Target::ErrorCode),
+            ("downstreamErrors", Target::Downstream),
+        ] {
+            assert_eq!(t.lookup(&normalize(k)).map(|x| x.0), Some(target), "{k}");
+        }
+        assert!(t.lookup("foo").is_none());
+    }
+
+    #[test]
+    fn user_aliases_win() {
+        let t = AliasTable::default()
+            .with_user_aliases(&[(Target::ConnectionId, "integration.ref".into())]);
+        assert_eq!(t.lookup("integrationref"), Some((Target::ConnectionId, 0)));
+    }
+}

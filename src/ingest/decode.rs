@@ -1,0 +1,150 @@
+//! A chunk of raw records -> a `RecordBatch` of events plus the quarantined records, each
+//! with its reason. Runs on every core; holds no state between chunks.
+
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use serde::Serialize;
+
+use super::builder::EventBatchBuilder;
+use super::json::{parse_array, parse_object};
+use super::mapping::{map_entries, Event, Mapped, Rejection};
+use super::reader::{Chunk, FileEnd};
+use super::redact::scrub_text;
+use super::textline::{parse_prefix, Prefix};
+use crate::config::MappingConfig;
+
+/// Characters of a record kept in its quarantine excerpt.
+pub const EXCERPT_CHARS: usize = 240;
+
+/// A record that did not become an event, as written to `quarantine.ndjson`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Quarantined {
+    pub file: Arc<str>,
+    pub line: u64,
+    pub reason: String,
+    /// The start of the record, secrets redacted, invalid UTF-8 replaced.
+    pub excerpt: String,
+    pub bytes: usize,
+}
+
+/// What one chunk became.
+pub struct DecodedChunk {
+    pub file: usize,
+    pub batch: Option<RecordBatch>,
+    pub quarantine: Vec<Quarantined>,
+    pub events: u64,
+    /// Records as the reader split them; a record may hold several events.
+    pub records: u64,
+    /// Extra outcomes of records that held several (array lines, envelopes).
+    pub expanded: u64,
+    pub lines: u64,
+    pub blank: u64,
+    pub end: Option<FileEnd>,
+}
+
+fn excerpt(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(EXCERPT_CHARS * 4)]);
+    let cut: String = text.chars().take(EXCERPT_CHARS).collect();
+    scrub_text(&cut).into_owned()
+}
+
+/// Decodes every record of a chunk.
+pub fn decode_chunk(chunk: Chunk, file_name: &Arc<str>, cfg: &MappingConfig) -> DecodedChunk {
+    let mut builder = EventBatchBuilder::with_capacity(chunk.records.len());
+    let mut quarantine = Vec::new();
+    let mut expanded = 0u64;
+    for rec in &chunk.records {
+        let bytes = &chunk.data[rec.start..rec.end];
+        let mut reject = |reason: String, size: usize| {
+            quarantine.push(Quarantined {
+                file: file_name.clone(),
+                line: rec.line,
+                reason,
+                excerpt: excerpt(bytes),
+                bytes: size,
+            })
+        };
+        if let Some(size) = rec.oversize {
+            reject(format!("record of {size} bytes is over the limit (--max-record-bytes)"), size);
+            continue;
+        }
+        let text = match std::str::from_utf8(bytes) {
+            Ok(t) => t,
+            Err(e) => {
+                reject(format!("invalid UTF-8 at byte {}", e.valid_up_to()), bytes.len());
+                continue;
+            }
+        };
+        let mut first = true;
+        for outcome in decode_record(text.trim(), cfg) {
+            expanded += u64::from(!first);
+            first = false;
+            match outcome {
+                Ok(ev) => builder.append(&ev, file_name, rec.line),
+                Err(Rejection(reason)) => reject(reason, bytes.len()),
+            }
+        }
+    }
+    let events = builder.len() as u64;
+    DecodedChunk {
+        file: chunk.file,
+        batch: (!builder.is_empty()).then(|| builder.finish()),
+        quarantine,
+        events,
+        records: chunk.records.len() as u64,
+        expanded,
+        lines: chunk.lines,
+        blank: chunk.blank,
+        end: chunk.end,
+    }
+}
+
+fn json_error(e: &serde_json::Error) -> String {
+    match e.classify() {
+        serde_json::error::Category::Eof => format!("truncated JSON (ends at column {})", e.column()),
+        _ => format!("invalid JSON: {e}"),
+    }
+}
+
+/// One record's text -> its events or rejections (an array line or envelope holds several).
+pub fn decode_record<'a>(text: &'a str, cfg: &MappingConfig) -> Vec<Result<Event<'a>, Rejection>> {
+    let one = |r: Result<Event<'a>, Rejection>| vec![r];
+    match text.as_bytes().first() {
+        Some(b'{') => match parse_object(text) {
+            Ok(entries) => flatten(map_entries(entries, None, cfg)),
+            Err(e) => one(Err(Rejection(json_error(&e)))),
+        },
+        Some(b'[') => match parse_array(text) {
+            Ok(items) if items.is_empty() => one(Err(Rejection("empty JSON array".into()))),
+            Ok(items) => items
+                .into_iter()
+                .flat_map(|item| match parse_object(item.get()) {
+                    Ok(entries) => flatten(map_entries(entries, None, cfg)),
+                    Err(_) => one(Err(Rejection("array element is not a JSON object".into()))),
+                })
+                .collect(),
+            Err(e) => one(Err(Rejection(json_error(&e)))),
+        },
+        _ => match text.find('{') {
+            Some(at) => {
+                let prefix: Prefix<'a> = parse_prefix(&text[..at]);
+                match parse_object(&text[at..]) {
+                    Ok(entries) => flatten(map_entries(entries, Some(&prefix), cfg)),
+                    Err(e) => one(Err(Rejection(format!("text line with {}", json_error(&e))))),
+                }
+            }
+            None if text.starts_with('"') || text.parse::<f64>().is_ok() || matches!(text, "null" | "true" | "false") => {
+                one(Err(Rejection("JSON value is not an object".into())))
+            }
+            None => one(Err(Rejection("no JSON object on this line".into()))),
+        },
+    }
+}
+
+fn flatten(m: Mapped<'_>) -> Vec<Result<Event<'_>, Rejection>> {
+    match m {
+        Mapped::One(ev) => vec![Ok(*ev)],
+        Mapped::Many(v) => v,
+    }
+}

@@ -1,0 +1,162 @@
+//! Borrowed, single-pass views of JSON records: an object becomes its list of
+//! `(key, raw value)` pairs without allocating its strings, so mapping only pays for the
+//! values it keeps.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::coerce::{parse_number, Number};
+
+/// A key that borrows from the input unless it had escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string key")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+pub type Entries<'a> = Vec<(Cow<'a, str>, &'a RawValue)>;
+
+struct ObjectEntries<'a>(Entries<'a>);
+
+impl<'de> Deserialize<'de> for ObjectEntries<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ObjectEntries<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(16));
+                while let Some(Key(k)) = map.next_key::<Key<'de>>()? {
+                    let v: &'de RawValue = map.next_value()?;
+                    out.push((k, v));
+                }
+                Ok(ObjectEntries(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// Parses one JSON object into its entries, in input order.
+pub fn parse_object(text: &str) -> Result<Entries<'_>, serde_json::Error> {
+    serde_json::from_str::<ObjectEntries>(text).map(|o| o.0)
+}
+
+/// Parses a JSON array into its raw elements.
+pub fn parse_array(text: &str) -> Result<Vec<&RawValue>, serde_json::Error> {
+    struct Elements<'a>(Vec<&'a RawValue>);
+    impl<'de> Deserialize<'de> for Elements<'de> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = Elements<'de>;
+                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                    f.write_str("a JSON array")
+                }
+                fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                    let mut out = Vec::new();
+                    while let Some(v) = seq.next_element::<&'de RawValue>()? {
+                        out.push(v);
+                    }
+                    Ok(Elements(out))
+                }
+            }
+            d.deserialize_seq(V)
+        }
+    }
+    serde_json::from_str::<Elements>(text).map(|e| e.0)
+}
+
+/// A raw JSON value seen as what mapping needs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scalar<'a> {
+    Str(Cow<'a, str>),
+    Num(Number),
+    Bool(bool),
+    Null,
+    Object(&'a str),
+    Array(&'a str),
+}
+
+/// Classifies a raw value; strings without escapes stay borrowed.
+pub fn scalar(raw: &RawValue) -> Scalar<'_> {
+    let s = raw.get();
+    match s.as_bytes().first() {
+        Some(b'"') => {
+            let inner = &s[1..s.len() - 1];
+            if inner.contains('\\') {
+                Scalar::Str(Cow::Owned(serde_json::from_str::<String>(s).unwrap_or_default()))
+            } else {
+                Scalar::Str(Cow::Borrowed(inner))
+            }
+        }
+        Some(b'{') => Scalar::Object(s),
+        Some(b'[') => Scalar::Array(s),
+        Some(b't') => Scalar::Bool(true),
+        Some(b'f') => Scalar::Bool(false),
+        Some(b'n') | None => Scalar::Null,
+        Some(_) => parse_number(s).map_or(Scalar::Null, Scalar::Num),
+    }
+}
+
+impl Scalar<'_> {
+    /// The value as text, for columns that are strings whatever the input type.
+    pub fn to_text(&self) -> Option<Cow<'_, str>> {
+        match self {
+            Scalar::Str(s) => Some(Cow::Borrowed(s.as_ref())),
+            Scalar::Num(Number::Int(i)) => Some(Cow::Owned(i.to_string())),
+            Scalar::Num(Number::Float(f)) => Some(Cow::Owned(f.to_string())),
+            Scalar::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
+            Scalar::Null | Scalar::Object(_) | Scalar::Array(_) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_borrow_and_keep_order() {
+        let text = r#"{"b": 1, "a\u0041": "x\"y", "c": {"d": [1, 2]}, "e": null}"#;
+        let e = parse_object(text).unwrap();
+        let keys: Vec<&str> = e.iter().map(|(k, _)| k.as_ref()).collect();
+        assert_eq!(keys, ["b", "aA", "c", "e"]);
+        assert!(matches!(e[0].0, Cow::Borrowed(_)));
+        assert_eq!(scalar(e[0].1), Scalar::Num(Number::Int(1)));
+        assert_eq!(scalar(e[1].1), Scalar::Str(Cow::Owned("x\"y".into())));
+        assert_eq!(scalar(e[2].1), Scalar::Object(r#"{"d": [1, 2]}"#));
+        assert_eq!(scalar(e[3].1), Scalar::Null);
+    }
+
+    #[test]
+    fn non_objects_and_broken_json_are_errors() {
+        assert!(parse_object("[1,2]").is_err());
+        assert!(parse_object(r#"{"a": 1"#).is_err());
+        assert!(parse_object(r#"{"a": 1} trailing"#).is_err());
+        let deep = "[".repeat(10_000);
+        assert!(parse_object(&format!("{{\"a\": {deep}")).is_err());
+        assert_eq!(parse_array(r#"[{"a":1}, 2]"#).unwrap().len(), 2);
+    }
+}

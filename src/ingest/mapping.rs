@@ -1,0 +1,495 @@
+//! One JSON record (any vendor shape) -> one canonical [`Event`], or the reason it cannot be.
+//!
+//! Every key is looked up by its normalised joined path in the alias table; nested objects
+//! are walked (up to [`MAX_DEPTH`]) so `error.code`, `connection.id` or
+//! `context.user_id` land where they belong. When several keys feed one column, the
+//! shallowest, then the best-ranked alias wins. Keys no column takes are kept in `extra`.
+
+use std::borrow::Cow;
+
+use super::aliases::{normalize_into, Target, ENVELOPES};
+use super::classify::{category_of_code, category_of_status, class_of, retryable_of_category};
+use super::coerce::{
+    bool_from_str, parse_number, parse_ts_str, plausible_ts, status_from_i64, status_from_str,
+    ts_from_epoch_f64, ts_from_epoch_i64, Number,
+};
+use super::json::{parse_array, parse_object, scalar, Entries, Scalar};
+use super::redact::{redact_json_text, scrub_text};
+use super::textline::{canonical_level, Prefix};
+use crate::config::MappingConfig;
+
+/// How deep nested objects are searched for known keys.
+pub const MAX_DEPTH: u8 = 4;
+
+/// A typed candidate value for a column.
+#[derive(Debug, Clone)]
+enum Val<'a> {
+    Text(Cow<'a, str>),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Ts(i64),
+    Json(&'a str),
+}
+
+#[derive(Default)]
+struct Candidates<'a> {
+    slots: [Option<(u16, Val<'a>)>; Target::COUNT],
+    /// The first timestamp-like key whose value could not be read, for the quarantine reason.
+    bad_ts: Option<String>,
+    /// Input keys no column took, with their raw JSON.
+    extra: Vec<(Cow<'a, str>, &'a str)>,
+}
+
+impl<'a> Candidates<'a> {
+    fn offer(&mut self, target: Target, prio: u16, val: Val<'a>) {
+        let slot = &mut self.slots[target as usize];
+        if slot.as_ref().is_none_or(|(p, _)| prio < *p) {
+            *slot = Some((prio, val));
+        }
+    }
+
+    fn take(&mut self, target: Target) -> Option<Val<'a>> {
+        self.slots[target as usize].take().map(|(_, v)| v)
+    }
+
+    fn text(&mut self, target: Target) -> Option<Cow<'a, str>> {
+        match self.take(target)? {
+            Val::Text(t) => {
+                let trimmed = t.trim();
+                if trimmed.is_empty() {
+                    None
+                } else if trimmed.len() == t.len() {
+                    Some(t)
+                } else {
+                    Some(Cow::Owned(trimmed.to_owned()))
+                }
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Turns a value into a typed candidate for `target`, or `None` when it does not fit.
+fn coerce<'a>(target: Target, sc: &Scalar<'a>) -> Option<Val<'a>> {
+    use Scalar as S;
+    Some(match (target, sc) {
+        (_, S::Null) => return None,
+        (t, S::Object(raw) | S::Array(raw)) if t.is_json() => Val::Json(raw),
+        (t, S::Str(s)) if t.is_json() => Val::Text(s.clone()),
+        (_, S::Object(_) | S::Array(_)) => return None,
+        (Target::Ts, S::Str(s)) => Val::Ts(parse_ts_str(s)?),
+        (Target::Ts, S::Num(Number::Int(i))) => Val::Ts(ts_from_epoch_i64(*i)?),
+        (Target::Ts, S::Num(Number::Float(f))) => Val::Ts(ts_from_epoch_f64(*f)?),
+        (Target::Status, S::Num(n)) => Val::Int(i64::from(status_from_i64(n.as_i64()?)?)),
+        (Target::Status, S::Str(s)) => Val::Int(i64::from(status_from_str(s)?)),
+        (Target::Code, S::Num(n)) => Val::Int(n.as_i64()?),
+        (Target::Code, S::Str(s)) => match parse_number(s).and_then(Number::as_i64) {
+            Some(i) => Val::Int(i),
+            None => Val::Text(s.clone()),
+        },
+        (Target::RetryAfter | Target::RetryAfterMs, S::Num(n)) => Val::Float(n.as_f64()),
+        (Target::RetryAfter | Target::RetryAfterMs, S::Str(s)) => {
+            let t = s.trim();
+            let secs = t.strip_suffix('s').unwrap_or(t);
+            match parse_number(secs) {
+                Some(n) => Val::Float(n.as_f64()),
+                None => Val::Ts(parse_ts_str(t)?),
+            }
+        }
+        (Target::Retryable, S::Bool(b)) => Val::Bool(*b),
+        (Target::Retryable, S::Str(s)) => Val::Bool(bool_from_str(s)?),
+        (Target::Retryable, _) => return None,
+        (Target::Level, S::Str(s)) => {
+            Val::Text(canonical_level(s.trim()).map_or_else(|| Cow::Owned(s.trim().to_ascii_uppercase()), Cow::Borrowed))
+        }
+        (_, other) => Val::Text(Cow::Owned(other.to_text()?.into_owned())),
+    })
+    .map(|v| match (v, sc) {
+        // Keep borrowed strings borrowed.
+        (Val::Text(Cow::Owned(_)), S::Str(Cow::Borrowed(b))) if !matches!(target, Target::Level) => {
+            Val::Text(Cow::Borrowed(b))
+        }
+        (v, _) => v,
+    })
+}
+
+struct Walker<'c, 'a> {
+    cfg: &'c MappingConfig,
+    cands: Candidates<'a>,
+    path: String,
+}
+
+impl<'a> Walker<'_, 'a> {
+    /// Offers every entry to the columns; returns whether every entry found a home.
+    fn walk(&mut self, entries: Entries<'a>, depth: u8, transparent: bool, top: bool) -> bool {
+        let mut all_consumed = true;
+        let prefix_len = self.path.len();
+        for (key, raw) in entries {
+            self.path.truncate(prefix_len);
+            normalize_into(&key, &mut self.path);
+            let joined_hit = self.cfg.aliases.lookup(&self.path);
+            let leaf = &self.path[prefix_len..];
+            let leaf_hit = if transparent && prefix_len > 0 && joined_hit.is_none() {
+                self.cfg.aliases.lookup(leaf)
+            } else {
+                None
+            };
+            let leaf_is_container = self.cfg.aliases.is_transparent(leaf);
+            let hit = joined_hit
+                .map(|(t, r)| (t, u16::from(depth) * 8 + u16::from(r)))
+                .or(leaf_hit.map(|(t, r)| (t, u16::from(depth) * 8 + 4 + u16::from(r))));
+            let sc = scalar(raw);
+            let mut consumed = false;
+            if let Some((target, prio)) = hit {
+                if target == Target::Ts && top && self.cands.bad_ts.is_none() {
+                    if let Some(t) = sc.to_text() {
+                        self.cands.bad_ts = Some(format!("{key}={t}"));
+                    }
+                }
+                if target == Target::Errors {
+                    consumed = self.walk_errors(&sc, depth);
+                } else if let Some(val) = coerce(target, &sc) {
+                    self.cands.offer(target, prio, val);
+                    consumed = true;
+                }
+                if target == Target::Ts && consumed && top {
+                    self.cands.bad_ts = None;
+                }
+            }
+            if let Scalar::Object(text) = sc {
+                let is_json_col = hit.is_some_and(|(t, _)| t.is_json());
+                if depth < MAX_DEPTH && (!consumed || is_json_col) {
+                    if let Ok(children) = parse_object(text) {
+                        let leaf_transparent = leaf_is_container || hit.is_some();
+                        let fully = self.walk(children, depth + 1, leaf_transparent, false);
+                        consumed |= fully;
+                    }
+                }
+            } else if matches!(sc, Scalar::Null) {
+                consumed = true;
+            }
+            if !consumed {
+                all_consumed = false;
+                if top {
+                    self.cands.extra.push((key, raw.get()));
+                }
+            }
+        }
+        self.path.truncate(prefix_len);
+        all_consumed
+    }
+
+    /// `errors: [{code, message, ...}, ...]`: the first error feeds the columns; the array
+    /// is consumed only when that one element says everything.
+    fn walk_errors(&mut self, sc: &Scalar<'a>, depth: u8) -> bool {
+        let Scalar::Array(text) = sc else { return false };
+        let Ok(items) = parse_array(text) else { return false };
+        let Some(first) = items.first() else { return true };
+        match scalar(first) {
+            Scalar::Object(obj) => match parse_object(obj) {
+                Ok(children) => self.walk(children, depth + 1, false, false) && items.len() == 1,
+                Err(_) => false,
+            },
+            Scalar::Str(s) => {
+                self.cands.offer(Target::Message, u16::from(depth) * 8 + 7, Val::Text(s));
+                items.len() == 1
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A resolved event, borrowing from its record where it can.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Event<'a> {
+    pub ts: i64,
+    pub status: Option<i16>,
+    pub error: Option<Cow<'a, str>>,
+    pub error_code: Option<Cow<'a, str>>,
+    pub message: Option<Cow<'a, str>>,
+    pub level: Option<Cow<'a, str>>,
+    pub logger: Option<Cow<'a, str>>,
+    pub log_message: Option<Cow<'a, str>>,
+    pub request_id: Option<Cow<'a, str>>,
+    pub connection_id: Option<Cow<'a, str>>,
+    pub organization_id: Option<Cow<'a, str>>,
+    pub user_id: Option<Cow<'a, str>>,
+    pub endpoint: Option<Cow<'a, str>>,
+    pub method: Option<Cow<'a, str>>,
+    pub ip_address: Option<Cow<'a, str>>,
+    pub user_agent: Option<Cow<'a, str>>,
+    pub retry_after_s: Option<f64>,
+    pub category: &'static str,
+    pub retryable: Option<bool>,
+    pub class: Option<&'static str>,
+    pub details: Option<Cow<'a, str>>,
+    pub downstream: Option<Cow<'a, str>>,
+    pub extra: Option<String>,
+}
+
+/// Why a record is not an event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejection(pub String);
+
+/// What a record can be: events (an envelope holds several), or a rejection.
+pub enum Mapped<'a> {
+    One(Box<Event<'a>>),
+    Many(Vec<Result<Event<'a>, Rejection>>),
+}
+
+fn scrub<'a>(v: Option<Cow<'a, str>>) -> Option<Cow<'a, str>> {
+    v.map(|s| match scrub_text(&s) {
+        Cow::Borrowed(_) => s,
+        Cow::Owned(o) => Cow::Owned(o),
+    })
+}
+
+fn json_text<'a>(v: Option<Val<'a>>) -> Option<Cow<'a, str>> {
+    let raw: Cow<'a, str> = match v? {
+        Val::Json(raw) => Cow::Borrowed(raw),
+        Val::Text(t) => Cow::Owned(serde_json::Value::String(t.into_owned()).to_string()),
+        _ => return None,
+    };
+    let trimmed = raw.trim();
+    if matches!(trimmed, "[]" | "{}" | "\"\"") {
+        return None;
+    }
+    Some(match redact_json_text(&raw) {
+        Cow::Borrowed(_) => raw,
+        Cow::Owned(o) => Cow::Owned(o),
+    })
+}
+
+/// Maps the entries of one JSON object, with what a text prefix said (if any).
+pub fn map_entries<'a>(
+    entries: Entries<'a>,
+    prefix: Option<&Prefix<'a>>,
+    cfg: &MappingConfig,
+) -> Mapped<'a> {
+    // A single document wrapping the records: {"events": [{...}, {...}]}.
+    if let Some(many) = expand_envelope(&entries, prefix, cfg) {
+        return Mapped::Many(many);
+    }
+    match resolve(entries, prefix, cfg) {
+        Ok(ev) => Mapped::One(Box::new(ev)),
+        Err(r) => Mapped::Many(vec![Err(r)]),
+    }
+}
+
+fn expand_envelope<'a>(
+    entries: &Entries<'a>,
+    prefix: Option<&Prefix<'a>>,
+    cfg: &MappingConfig,
+) -> Option<Vec<Result<Event<'a>, Rejection>>> {
+    let mut norm = String::new();
+    let has_own_ts = entries.iter().any(|(k, _)| {
+        norm.clear();
+        normalize_into(k, &mut norm);
+        cfg.aliases.lookup(&norm).is_some_and(|(t, _)| t == Target::Ts)
+    });
+    if has_own_ts || entries.len() > 3 {
+        return None;
+    }
+    let (_, raw) = entries.iter().find(|(k, v)| {
+        norm.clear();
+        normalize_into(k, &mut norm);
+        ENVELOPES.contains(&norm.as_str()) && v.get().starts_with('[')
+    })?;
+    let items = parse_array(raw.get()).ok()?;
+    if items.is_empty() || !items.iter().all(|i| i.get().starts_with('{')) {
+        return None;
+    }
+    Some(
+        items
+            .into_iter()
+            .map(|item| match parse_object(item.get()) {
+                Ok(e) => resolve(e, prefix, cfg),
+                Err(e) => Err(Rejection(format!("invalid JSON in envelope element: {e}"))),
+            })
+            .collect(),
+    )
+}
+
+fn resolve<'a>(
+    entries: Entries<'a>,
+    prefix: Option<&Prefix<'a>>,
+    cfg: &MappingConfig,
+) -> Result<Event<'a>, Rejection> {
+    let mut w = Walker { cfg, cands: Candidates::default(), path: String::with_capacity(64) };
+    w.walk(entries, 0, false, true);
+    let mut c = w.cands;
+
+    let ts = match c.take(Target::Ts) {
+        Some(Val::Ts(t)) => Some(t),
+        _ => prefix.and_then(|p| p.ts),
+    };
+    let ts = match ts {
+        Some(t) if plausible_ts(t) => t,
+        Some(t) => {
+            return Err(Rejection(format!(
+                "timestamp {} is outside 1990..2100 (a broken clock or a unit mistake)",
+                chrono::DateTime::from_timestamp_micros(t)
+                    .map_or_else(|| t.to_string(), |d| d.to_rfc3339())
+            )))
+        }
+        None => {
+            return Err(Rejection(match c.bad_ts.take() {
+                Some(kv) => format!("unreadable timestamp {}", truncate(&kv, 80)),
+                None => "no timestamp (looked for timestamp, time, ts, @timestamp, datetime, eventTime, ...)".into(),
+            }))
+        }
+    };
+
+    let mut status = match c.take(Target::Status) {
+        Some(Val::Int(s)) => Some(s as i16),
+        _ => None,
+    };
+    let code = c.take(Target::Code);
+    let mut vendor_code: Option<Cow<'a, str>> = c.text(Target::ErrorCode);
+    match code {
+        Some(Val::Int(n)) => {
+            if status.is_none() && (100..=599).contains(&n) {
+                status = Some(n as i16);
+            } else if vendor_code.is_none() && Some(n) != status.map(i64::from) {
+                vendor_code = Some(Cow::Owned(n.to_string()));
+            }
+        }
+        Some(Val::Text(t)) if vendor_code.is_none() && !t.trim().is_empty() => {
+            vendor_code = Some(Cow::Owned(t.trim().to_owned()))
+        }
+        _ => {}
+    }
+
+    let error = scrub(c.text(Target::Error));
+    let level: Option<Cow<'a, str>> = c
+        .text(Target::Level)
+        .or_else(|| prefix.and_then(|p| p.level).map(Cow::Borrowed));
+    let level_is_bad = matches!(level.as_deref(), Some("WARNING" | "ERROR" | "CRITICAL"));
+    let is_error = match status {
+        Some(s) => s >= 400,
+        None => vendor_code.is_some() || error.is_some() || level_is_bad,
+    };
+    let error_code = if is_error {
+        Some(vendor_code.unwrap_or_else(|| match (status, &error) {
+            (Some(s), _) => Cow::Owned(format!("HTTP_{s}")),
+            (None, Some(e)) => Cow::Owned(code_from_type(e)),
+            (None, None) => Cow::Borrowed("UNKNOWN_ERROR"),
+        }))
+    } else {
+        vendor_code
+    };
+
+    let category = match (is_error, status) {
+        (false, _) => "success",
+        (true, Some(s)) => category_of_status(s),
+        (true, None) => category_of_code(error_code.as_deref(), error.as_deref()),
+    };
+    let retryable = match c.take(Target::Retryable) {
+        Some(Val::Bool(b)) if is_error => Some(b),
+        _ => retryable_of_category(category),
+    };
+    let class = is_error.then(|| {
+        class_of(
+            error_code.as_deref().unwrap_or(""),
+            error.as_deref(),
+            level.as_deref(),
+            &cfg.security_codes,
+            &cfg.critical_codes,
+        )
+    });
+
+    let retry_after_s = match (c.take(Target::RetryAfter), c.take(Target::RetryAfterMs)) {
+        (Some(Val::Float(s)), _) => Some(s),
+        (Some(Val::Ts(at)), _) => Some(((at - ts) as f64 / 1e6).max(0.0)),
+        (_, Some(Val::Float(ms))) => Some(ms / 1000.0),
+        _ => None,
+    }
+    .filter(|s| s.is_finite() && *s >= 0.0);
+
+    let mut endpoint = scrub(c.text(Target::Endpoint));
+    let mut method = c.text(Target::Method).map(|m| Cow::Owned(m.to_ascii_uppercase()));
+    if let Some(ep) = endpoint.as_deref() {
+        if let Some((m, path)) = ep.split_once(' ') {
+            if method.is_none() && is_http_method(m) {
+                method = Some(Cow::Owned(m.to_owned()));
+                endpoint = Some(Cow::Owned(path.trim().to_owned()));
+            }
+        }
+    }
+    let ip_address = c.text(Target::IpAddress).map(clean_ip);
+
+    let extra = (!c.extra.is_empty()).then(|| {
+        let mut obj = serde_json::Map::new();
+        for (k, raw) in &c.extra {
+            let v = serde_json::from_str(raw).unwrap_or(serde_json::Value::Null);
+            obj.insert(k.to_string(), v);
+        }
+        let mut v = serde_json::Value::Object(obj);
+        super::redact::redact_value(&mut v);
+        v.to_string()
+    });
+
+    Ok(Event {
+        ts,
+        status,
+        error,
+        error_code: scrub(error_code),
+        message: scrub(c.text(Target::Message)),
+        level,
+        logger: prefix.and_then(|p| p.logger).map(Cow::Borrowed),
+        log_message: scrub(prefix.and_then(|p| p.message).map(Cow::Borrowed)),
+        request_id: scrub(c.text(Target::RequestId)),
+        connection_id: scrub(c.text(Target::ConnectionId)),
+        organization_id: scrub(c.text(Target::OrganizationId)),
+        user_id: scrub(c.text(Target::UserId)),
+        endpoint,
+        method,
+        ip_address,
+        user_agent: scrub(c.text(Target::UserAgent)),
+        retry_after_s,
+        category,
+        retryable,
+        class,
+        details: json_text(c.take(Target::Details)),
+        downstream: json_text(c.take(Target::Downstream)),
+        extra,
+    })
+}
+
+fn is_http_method(m: &str) -> bool {
+    matches!(m, "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS")
+}
+
+/// `timeout` -> `TIMEOUT`, `connection-reset` -> `CONNECTION_RESET`.
+fn code_from_type(t: &str) -> String {
+    t.trim()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+        .collect()
+}
+
+/// First address of an `X-Forwarded-For` list, without an IPv4 port.
+fn clean_ip(ip: Cow<'_, str>) -> Cow<'_, str> {
+    let first = ip.split(',').next().unwrap_or("").trim();
+    let no_port = match first.split_once(':') {
+        Some((host, port)) if !port.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => first,
+    };
+    if no_port.len() == ip.len() {
+        ip
+    } else {
+        Cow::Owned(no_port.to_owned())
+    }
+}
+
+pub fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}

@@ -1,0 +1,178 @@
+//! The vendor shapes of DOMAIN.md, each mapped to the canonical event.
+
+use super::decode::decode_record;
+use super::mapping::{Event, Rejection};
+use crate::config::MappingConfig;
+
+const T0: i64 = 1_705_314_600_000_000; // 2024-01-15T10:30:00Z
+
+fn one(text: &str) -> Event<'_> {
+    let cfg = MappingConfig::default();
+    let mut out = decode_record(text, &cfg);
+    assert_eq!(out.len(), 1, "{text}");
+    match out.remove(0) {
+        Ok(ev) => ev.clone(),
+        Err(Rejection(r)) => panic!("rejected: {r}: {text}"),
+    }
+}
+
+fn rejected(text: &str) -> String {
+    let cfg = MappingConfig::default();
+    match decode_record(text, &cfg).remove(0) {
+        Ok(ev) => panic!("accepted {ev:?}"),
+        Err(Rejection(r)) => r,
+    }
+}
+
+#[test]
+fn flat_nexla_error_object() {
+    let ev = one(r#"{"error": "rate_limit_exceeded", "error_description": "Too many requests", "error_code": "RATE_001", "timestamp": "2024-01-15T10:30:00Z", "request_id": "req_1", "details": {"limit": 100, "window": "1 minute", "retry_after": "2024-01-15T10:31:00Z"}}"#);
+    assert_eq!(ev.ts, T0);
+    assert_eq!(ev.status, None);
+    assert_eq!(ev.error.as_deref(), Some("rate_limit_exceeded"));
+    assert_eq!(ev.error_code.as_deref(), Some("RATE_001"));
+    assert_eq!(ev.message.as_deref(), Some("Too many requests"));
+    assert_eq!(ev.category, "rate_limit");
+    assert_eq!(ev.retryable, Some(true));
+    assert_eq!(ev.class, Some("warning"));
+    assert_eq!(ev.retry_after_s, Some(60.0));
+    assert!(ev.details.as_deref().unwrap().contains("\"limit\": 100"));
+    assert_eq!(ev.extra, None);
+}
+
+#[test]
+fn logger_context_record() {
+    let ev = one(r#"{"timestamp": "2024-01-15T10:30:00.000000", "error_type": "authentication_error", "error_code": "AUTH_002", "error_description": "Service key is invalid", "http_status": 401, "endpoint": "/api/v1/flows", "user_id": 42, "organization_id": "org_7", "request_id": "req_2", "ip_address": "203.0.113.9", "user_agent": "python-requests/2.31"}"#);
+    assert_eq!(ev.status, Some(401));
+    assert_eq!(ev.error.as_deref(), Some("authentication_error"));
+    assert_eq!(ev.user_id.as_deref(), Some("42"));
+    assert_eq!(ev.category, "authentication");
+    assert_eq!(ev.class, Some("security"));
+    assert_eq!(ev.retryable, Some(false));
+    assert_eq!(ev.ip_address.as_deref(), Some("203.0.113.9"));
+}
+
+#[test]
+fn text_line_with_payload() {
+    let ev = one(r#"2024-01-15 10:30:00,123 CRITICAL nexla.auth: Critical authentication error: {"timestamp": "2024-01-15T10:30:00Z", "error_code": "AUTH_CRITICAL", "http_status": null, "organization_id": "org_1"}"#);
+    assert_eq!(ev.level.as_deref(), Some("CRITICAL"));
+    assert_eq!(ev.logger.as_deref(), Some("nexla.auth"));
+    assert_eq!(ev.log_message.as_deref(), Some("Critical authentication error"));
+    assert_eq!(ev.class, Some("critical"));
+    assert_eq!(ev.ts, T0, "the payload's timestamp wins over the prefix");
+
+    let ev = one(r#"2024-01-15 10:30:00,123 WARNING api.errors: Rate limited: {"status": "429", "connection_id": "c1"}"#);
+    assert_eq!(ev.ts, T0 + 123_000, "the prefix timestamp fills in");
+    assert_eq!(ev.status, Some(429));
+    assert_eq!(ev.error_code.as_deref(), Some("HTTP_429"));
+}
+
+#[test]
+fn code_message_body() {
+    let ev = one(r#"{"code": 1234, "message": "Invalid GL account", "details": [], "status": 400, "time": 1705314600}"#);
+    assert_eq!(ev.status, Some(400));
+    assert_eq!(ev.error_code.as_deref(), Some("1234"));
+    assert_eq!(ev.details, None, "an empty list is no details");
+    assert_eq!(ev.category, "validation");
+
+    let ev = one(r#"{"code": 503, "message": "unavailable", "ts": 1705314600000}"#);
+    assert_eq!(ev.status, Some(503), "a numeric code in 100..599 is the status when none is given");
+    assert_eq!(ev.error_code.as_deref(), Some("HTTP_503"));
+    assert_eq!(ev.ts, T0);
+}
+
+#[test]
+fn unified_errors_array_with_downstream() {
+    let ev = one(r#"{"statusCode": "500", "@timestamp": "2024-01-15T11:30:00+01:00", "connectionId": "conn-9", "errors": [{"code": "DOWNSTREAM_ERROR", "type": "server_error", "message": "Target system failed"}], "downstreamErrors": [{"status": 400, "message": "GL account 4711 invalid", "api_key": "abc123secret"}]}"#);
+    assert_eq!(ev.ts, T0);
+    assert_eq!(ev.status, Some(500));
+    assert_eq!(ev.connection_id.as_deref(), Some("conn-9"));
+    assert_eq!(ev.error_code.as_deref(), Some("DOWNSTREAM_ERROR"));
+    assert_eq!(ev.error.as_deref(), Some("server_error"));
+    assert_eq!(ev.message.as_deref(), Some("Target system failed"));
+    let ds = ev.downstream.as_deref().unwrap();
+    assert!(ds.contains("GL account 4711") && !ds.contains("abc123secret"), "{ds}");
+    assert_eq!(ev.extra, None);
+}
+
+#[test]
+fn connection_centric_record() {
+    let ev = one(r#"{"time": "2024-01-15T10:30:00Z", "connection": "conn_42", "code": "RATE_LIMIT_EXCEEDED", "status_code": 429, "headers": {"Retry-After": "30", "Authorization": "Bearer abcdef123456"}}"#);
+    assert_eq!(ev.connection_id.as_deref(), Some("conn_42"));
+    assert_eq!(ev.error_code.as_deref(), Some("RATE_LIMIT_EXCEEDED"));
+    assert_eq!(ev.retry_after_s, Some(30.0));
+    let extra = ev.extra.as_deref().unwrap();
+    assert!(!extra.contains("abcdef123456"), "{extra}");
+}
+
+#[test]
+fn nested_objects_are_found_by_path() {
+    let ev = one(r#"{"eventTime": "2024-01-15T10:30:00Z", "error": {"code": "AUTH_004", "message": "no access", "type": "insufficient_permissions"}, "http": {"status": 403, "method": "post"}, "connection": {"id": "c7", "name": "Salesforce"}, "context": {"org_id": "o1", "user_id": "u1", "client_ip": "198.51.100.1:5544"}}"#);
+    assert_eq!(ev.status, Some(403));
+    assert_eq!(ev.error_code.as_deref(), Some("AUTH_004"));
+    assert_eq!(ev.error.as_deref(), Some("insufficient_permissions"));
+    assert_eq!(ev.message.as_deref(), Some("no access"));
+    assert_eq!(ev.method.as_deref(), Some("POST"));
+    assert_eq!(ev.connection_id.as_deref(), Some("c7"));
+    assert_eq!(ev.organization_id.as_deref(), Some("o1"));
+    assert_eq!(ev.user_id.as_deref(), Some("u1"));
+    assert_eq!(ev.ip_address.as_deref(), Some("198.51.100.1"));
+    assert_eq!(ev.class, Some("security"));
+    assert!(ev.extra.as_deref().unwrap().contains("Salesforce"), "unmapped leaves are kept");
+}
+
+#[test]
+fn successes_and_network_failures() {
+    let ev = one(r#"{"timestamp": "2024-01-15T10:30:00Z", "status": 200, "connection_id": "c1", "endpoint": "GET /v1/items"}"#);
+    assert_eq!(ev.category, "success");
+    assert_eq!(ev.error_code, None);
+    assert_eq!(ev.class, None);
+    assert_eq!(ev.retryable, None);
+    assert_eq!(ev.method.as_deref(), Some("GET"));
+    assert_eq!(ev.endpoint.as_deref(), Some("/v1/items"));
+
+    let ev = one(r#"{"timestamp": "2024-01-15T10:30:00Z", "error": "connection_timeout", "connection_id": "c1"}"#);
+    assert_eq!(ev.status, None);
+    assert_eq!(ev.category, "network");
+    assert_eq!(ev.retryable, Some(true));
+    assert_eq!(ev.error_code.as_deref(), Some("CONNECTION_TIMEOUT"));
+}
+
+#[test]
+fn secrets_never_survive_mapping() {
+    let ev = one(r#"{"timestamp": "2024-01-15T10:30:00Z", "status": 401, "message": "bad token Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.abcdefgh", "endpoint": "/v1/x?api_key=SECRET123456", "details": {"password": "hunter2", "token_expires_at": "2024-01-15T09:30:00Z"}, "x-api-key": "k_live_999999"}"#);
+    let all = format!("{ev:?}");
+    for s in ["eyJhbG", "SECRET123456", "hunter2", "k_live_999999"] {
+        assert!(!all.contains(s), "{s} leaked: {all}");
+    }
+    assert!(ev.details.as_deref().unwrap().contains("token_expires_at"));
+}
+
+#[test]
+fn rejections_say_why() {
+    assert!(rejected(r#"{"status": 500, "message": "no time"}"#).contains("no timestamp"));
+    assert!(rejected(r#"{"timestamp": "yesterday", "status": 500}"#).contains("yesterday"));
+    assert!(rejected(r#"{"timestamp": 0, "status": 500}"#).contains("outside"));
+    assert!(rejected(r#"{"timestamp": "2024-01-15T10:30:00Z", "status": 5"#).contains("truncated"));
+    assert!(rejected("just some text").contains("no JSON object"));
+    assert!(rejected("42").contains("not an object"));
+}
+
+#[test]
+fn envelopes_and_array_lines_expand() {
+    let cfg = MappingConfig::default();
+    let out = decode_record(r#"{"events": [{"ts": 1705314600, "status": 500}, {"ts": 1705314601, "status": 502}, {"nope": 1}]}"#, &cfg);
+    assert_eq!(out.len(), 3);
+    assert!(out[0].is_ok() && out[1].is_ok() && out[2].is_err());
+    let out = decode_record(r#"[{"ts": 1705314600, "status": 500}, 7]"#, &cfg);
+    assert_eq!(out.len(), 2);
+    assert!(out[0].is_ok() && out[1].is_err());
+}
+
+#[test]
+fn user_aliases_from_config() {
+    let cfg = MappingConfig::from_toml("[aliases]\nconnection_id = [\"pipe.ref\"]\n", std::path::Path::new("t.toml")).unwrap();
+    let out = decode_record(r#"{"ts": 1705314600, "status": 500, "pipe": {"ref": "p-1"}}"#, &cfg);
+    let ev = out.into_iter().next().unwrap().unwrap();
+    assert_eq!(ev.connection_id.as_deref(), Some("p-1"));
+}

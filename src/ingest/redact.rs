@@ -1,0 +1,227 @@
+//! Secrets never reach an output: bearer tokens, JWTs, API keys and passwords are replaced
+//! by `[REDACTED]` in every text and JSON value before anything is written.
+//!
+//! Text is scrubbed by patterns (a case-insensitive literal prefilter first, so clean text
+//! costs one scan); JSON is walked and the values of sensitive keys are replaced whatever
+//! their type, then its strings are scrubbed as text.
+
+use std::borrow::Cow;
+use std::sync::OnceLock;
+
+use aho_corasick::AhoCorasick;
+use regex::{Captures, Regex};
+use serde_json::Value;
+
+pub const REDACTED: &str = "[REDACTED]";
+
+struct Patterns {
+    prefilter: AhoCorasick,
+    scheme: Regex,
+    jwt: Regex,
+    key_value: Regex,
+    known_tokens: Regex,
+    url_userinfo: Regex,
+}
+
+fn patterns() -> &'static Patterns {
+    static P: OnceLock<Patterns> = OnceLock::new();
+    P.get_or_init(|| Patterns {
+        prefilter: AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build([
+                "bearer", "basic", "eyj", "key", "token", "secret", "passw", "pwd", "auth",
+                "cookie", "session", "signature", "credential", "sk_", "pk_", "rk_", "akia",
+                "ghp_", "gho_", "ghs_", "ghu_", "ghr_", "xox", "private", "@",
+            ])
+            .expect("static prefilter"),
+        scheme: Regex::new(r"(?i)\b(bearer|basic|token)(\s+)([A-Za-z0-9\-._~+/]{6,}=*)")
+            .expect("static regex"),
+        jwt: Regex::new(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}(\.[A-Za-z0-9_-]*)?")
+            .expect("static regex"),
+        key_value: Regex::new(
+            r#"(?i)\b((?:x[-_]?)?(?:api[-_]?key|apikey|api[-_]?token|access[-_]?token|refresh[-_]?token|id[-_]?token|auth[-_]?token|session[-_]?(?:id|token)|client[-_]?secret|secret[-_]?key|secret|password|passwd|pwd|passphrase|authorization|service[-_]?key|account[-_]?key|private[-_]?key|token|signature|cookie|credentials?)["']?\s*[:=]\s*["']?)([^\s"'&,;}\])]+)"#,
+        )
+        .expect("static regex"),
+        known_tokens: Regex::new(
+            r"\b(?:(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{8,}|AKIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{20,}|xox[abprs]-[A-Za-z0-9-]{10,})\b",
+        )
+        .expect("static regex"),
+        url_userinfo: Regex::new(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s:@]+:[^/\s@]+@")
+            .expect("static regex"),
+    })
+}
+
+/// Whether a token after `Basic`/`Token` looks like a credential rather than a word:
+/// credentials mix digits, symbols or case, words do not.
+fn looks_like_credential(tok: &str) -> bool {
+    let has_digit = tok.bytes().any(|b| b.is_ascii_digit());
+    let has_sym = tok.bytes().any(|b| matches!(b, b'+' | b'/' | b'=' | b'-' | b'_' | b'.'));
+    let inner_upper = tok.bytes().skip(1).any(|b| b.is_ascii_uppercase());
+    has_digit || has_sym || inner_upper
+}
+
+/// Replaces secrets in free text. Returns the input unchanged (borrowed) when clean.
+pub fn scrub_text(s: &str) -> Cow<'_, str> {
+    let p = patterns();
+    if !p.prefilter.is_match(s) {
+        return Cow::Borrowed(s);
+    }
+    let mut out: Cow<'_, str> = Cow::Borrowed(s);
+    let apply = |out: Cow<'_, str>, re: &Regex, f: &dyn Fn(&Captures) -> String| -> Option<String> {
+        re.is_match(&out).then(|| re.replace_all(&out, |c: &Captures| f(c)).into_owned())
+    };
+    if let Some(o) = apply(out.clone(), &p.jwt, &|_| REDACTED.to_string()) {
+        out = Cow::Owned(o);
+    }
+    if let Some(o) = apply(out.clone(), &p.scheme, &|c| {
+        let scheme = &c[1];
+        if scheme.eq_ignore_ascii_case("bearer") || looks_like_credential(&c[3]) {
+            format!("{}{}{}", scheme, &c[2], REDACTED)
+        } else {
+            c[0].to_string()
+        }
+    }) {
+        out = Cow::Owned(o);
+    }
+    if let Some(o) = apply(out.clone(), &p.key_value, &|c| {
+        if c[2] == *REDACTED || c[2].starts_with("[REDACTED") {
+            c[0].to_string()
+        } else if c[2].eq_ignore_ascii_case("bearer") || c[2].eq_ignore_ascii_case("basic") {
+            // `Authorization: Bearer xyz`: the scheme pattern already took the credential.
+            c[0].to_string()
+        } else {
+            format!("{}{}", &c[1], REDACTED)
+        }
+    }) {
+        out = Cow::Owned(o);
+    }
+    if let Some(o) = apply(out.clone(), &p.known_tokens, &|_| REDACTED.to_string()) {
+        out = Cow::Owned(o);
+    }
+    if let Some(o) = apply(out.clone(), &p.url_userinfo, &|c| format!("{}{}@", &c[1], REDACTED)) {
+        out = Cow::Owned(o);
+    }
+    out
+}
+
+/// Whether a JSON key names a secret (`api_key`, `X-API-Key`, `Authorization`,
+/// `client_secret`, `refresh_token`, `password`, ...). `token_expires_at` is not one.
+pub fn is_sensitive_key(key: &str) -> bool {
+    let k: String = key
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    const SUFFIXES: &[&str] = &[
+        "password", "passwd", "pwd", "passphrase", "secret", "token", "apikey", "authorization",
+        "cookie", "privatekey", "servicekey", "accountkey", "secretkey", "accesskey",
+        "credential", "credentials", "sessionid", "signature", "xapikey", "auth",
+    ];
+    const EXACT: &[&str] = &["key", "pass", "jwt", "bearer", "setcookie", "sid"];
+    EXACT.contains(&k.as_str()) || SUFFIXES.iter().any(|s| k.ends_with(s))
+}
+
+/// Redacts a JSON value in place: sensitive keys lose their value, strings are scrubbed.
+pub fn redact_value(v: &mut Value) {
+    match v {
+        Value::String(s) => {
+            if let Cow::Owned(o) = scrub_text(s) {
+                *s = o;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(redact_value),
+        Value::Object(map) => {
+            for (k, val) in map.iter_mut() {
+                if is_sensitive_key(k) && !val.is_null() {
+                    *val = Value::String(REDACTED.into());
+                } else {
+                    redact_value(val);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Redacts JSON text, re-serialising only when something could be secret. Text that is not
+/// valid JSON is scrubbed as free text.
+pub fn redact_json_text(raw: &str) -> Cow<'_, str> {
+    if !patterns().prefilter.is_match(raw) {
+        return Cow::Borrowed(raw);
+    }
+    match serde_json::from_str::<Value>(raw) {
+        Ok(mut v) => {
+            redact_value(&mut v);
+            Cow::Owned(v.to_string())
+        }
+        Err(_) => Cow::Owned(scrub_text(raw).into_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const JWT: &str = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
+
+    #[test]
+    fn bearer_tokens_and_jwts() {
+        let s = scrub_text("Authorization: Bearer abc123DEF456ghi789");
+        assert_eq!(s, "Authorization: Bearer [REDACTED]");
+        let text = format!("token was {JWT} here");
+        let s = scrub_text(&text);
+        assert!(!s.contains("eyJ"), "{s}");
+        assert!(s.contains("[REDACTED]"));
+    }
+
+    #[test]
+    fn key_values_in_text_and_urls() {
+        let s = scrub_text("GET /v1/items?api_key=sk123456789&page=2");
+        assert_eq!(s, "GET /v1/items?api_key=[REDACTED]&page=2");
+        let s = scrub_text(r#"login failed: {"password": "hunter2", "user": "bob"}"#);
+        assert!(!s.contains("hunter2"), "{s}");
+        assert!(s.contains("bob"));
+        let s = scrub_text("x-api-key: 9f8e7d6c5b4a secret=topsecretvalue");
+        assert!(!s.contains("9f8e7d6c5b4a") && !s.contains("topsecretvalue"), "{s}");
+        let s = scrub_text("https://admin:pa55w0rd@db.example.com/x");
+        assert!(!s.contains("pa55w0rd"), "{s}");
+        assert!(scrub_text("key AKIAIOSFODNN7EXAMPLE leaked").contains(REDACTED));
+        assert!(scrub_text("stripe sk_live_4eC39HqLyjWDarjtT1zdp7dc").contains(REDACTED));
+    }
+
+    #[test]
+    fn ordinary_words_survive() {
+        for s in [
+            "Access token has expired",
+            "Invalid or expired access token",
+            "Service key is invalid or has been revoked",
+            "Basic authentication failed",
+            "token validation failed",
+            "Too many requests in the specified time period",
+        ] {
+            assert_eq!(scrub_text(s), s);
+        }
+    }
+
+    #[test]
+    fn sensitive_keys() {
+        for k in ["api_key", "X-API-Key", "Authorization", "password", "client_secret",
+            "refresh_token", "accessToken", "secret", "token", "Cookie", "service_key"] {
+            assert!(is_sensitive_key(k), "{k}");
+        }
+        for k in ["token_expires_at", "user_id", "limit", "retry_after", "author", "keys_count"] {
+            assert!(!is_sensitive_key(k), "{k}");
+        }
+    }
+
+    #[test]
+    fn json_values_of_sensitive_keys_go_whatever_their_type() {
+        let raw = r#"{"headers":{"Authorization":"Bearer abcdefgh12345","X-Api-Key":12345},"password":["a","b"],"token_expires_at":"2024-01-15T09:30:00Z","note":"my password=letmein"}"#;
+        let out = redact_json_text(raw);
+        for secret in ["abcdefgh12345", "12345,", "\"a\"", "letmein"] {
+            assert!(!out.contains(secret), "{secret} in {out}");
+        }
+        assert!(out.contains("2024-01-15T09:30:00Z"));
+        assert_eq!(redact_json_text(r#"{"limit":100}"#), r#"{"limit":100}"#);
+    }
+}

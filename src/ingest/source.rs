@@ -1,0 +1,139 @@
+//! Inputs as the user names them (files, folders walked recursively, glob patterns, `-` for
+//! stdin) expanded into an ordered, de-duplicated list of sources.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+/// One input to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Stdin,
+    File(PathBuf),
+    /// A named input that could not be resolved; reading it reports this error.
+    Missing { name: String, reason: String },
+}
+
+impl Source {
+    /// The name used in `source_file`, the manifest and error messages.
+    pub fn display_name(&self) -> String {
+        match self {
+            Source::Stdin => "-".to_string(),
+            Source::File(p) => p.display().to_string(),
+            Source::Missing { name, .. } => name.clone(),
+        }
+    }
+}
+
+fn is_hidden(p: &Path) -> bool {
+    p.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with('.'))
+}
+
+fn has_glob_chars(s: &str) -> bool {
+    s.contains(['*', '?', '['])
+}
+
+/// Expands the inputs in the order given; a folder's files are sorted by path and hidden
+/// files and folders are skipped. Unresolvable inputs become [`Source::Missing`] so that
+/// one bad name never stops the others.
+pub fn expand_inputs(inputs: &[String]) -> Vec<Source> {
+    let mut out = Vec::new();
+    let mut seen: HashSet<PathBuf> = HashSet::new();
+    let mut push_file = |p: PathBuf, out: &mut Vec<Source>| {
+        let key = std::fs::canonicalize(&p).unwrap_or_else(|_| p.clone());
+        if seen.insert(key) {
+            out.push(Source::File(p));
+        }
+    };
+    for input in inputs {
+        if input == "-" {
+            out.push(Source::Stdin);
+            continue;
+        }
+        let path = Path::new(input);
+        if path.is_dir() {
+            let mut files: Vec<PathBuf> = walkdir::WalkDir::new(path)
+                .follow_links(true)
+                .into_iter()
+                .filter_entry(|e| e.depth() == 0 || !is_hidden(e.path()))
+                .filter_map(|e| match e {
+                    Ok(e) if e.file_type().is_file() => Some(Ok(e.into_path())),
+                    Ok(_) => None,
+                    Err(err) => Some(Err(err)),
+                })
+                .filter_map(|r| match r {
+                    Ok(p) => Some(p),
+                    Err(err) => {
+                        out.push(Source::Missing {
+                            name: err.path().map_or(input.clone(), |p| p.display().to_string()),
+                            reason: format!("cannot list folder: {err}"),
+                        });
+                        None
+                    }
+                })
+                .collect();
+            files.sort();
+            for f in files {
+                push_file(f, &mut out);
+            }
+        } else if path.exists() {
+            push_file(path.to_path_buf(), &mut out);
+        } else if has_glob_chars(input) {
+            let opts = glob::MatchOptions { require_literal_leading_dot: true, ..Default::default() };
+            match glob::glob_with(input, opts) {
+                Ok(paths) => {
+                    let mut files: Vec<PathBuf> =
+                        paths.filter_map(Result::ok).filter(|p| p.is_file()).collect();
+                    files.sort();
+                    if files.is_empty() {
+                        out.push(Source::Missing {
+                            name: input.clone(),
+                            reason: "no file matches this pattern".into(),
+                        });
+                    }
+                    for f in files {
+                        push_file(f, &mut out);
+                    }
+                }
+                Err(e) => out.push(Source::Missing {
+                    name: input.clone(),
+                    reason: format!("invalid glob pattern: {e}"),
+                }),
+            }
+        } else {
+            out.push(Source::Missing { name: input.clone(), reason: "no such file or folder".into() });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folders_globs_and_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("sub/.hidden")).unwrap();
+        for f in ["b.ndjson", "a.log", "sub/c.json.gz", "sub/.hidden/x.ndjson", ".dot.ndjson"] {
+            std::fs::write(d.join(f), "{}").unwrap();
+        }
+        let names = |s: &[Source]| s.iter().map(|x| x.display_name()).collect::<Vec<_>>();
+        let got = expand_inputs(&[d.display().to_string()]);
+        let rel: Vec<String> = names(&got)
+            .iter()
+            .map(|n| n.trim_start_matches(&d.display().to_string()).to_string())
+            .collect();
+        assert_eq!(rel, ["/a.log", "/b.ndjson", "/sub/c.json.gz"]);
+
+        let got = expand_inputs(&[format!("{}/*.ndjson", d.display()), d.join("b.ndjson").display().to_string()]);
+        assert_eq!(got.len(), 1, "duplicates are read once: {got:?}");
+
+        let got = expand_inputs(&["/nonexistent/file.ndjson".into(), "/nonexistent/*.gz".into(), "-".into()]);
+        assert!(matches!(got[0], Source::Missing { .. }));
+        assert!(matches!(got[1], Source::Missing { .. }));
+        assert_eq!(got[2], Source::Stdin);
+    }
+}

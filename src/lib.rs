@@ -1,0 +1,13 @@
+//! errscope turns exported JSON error logs into answers: error rates by code, connection
+//! and time window, incidents, and reports.
+//!
+//! The pipeline, in the order data flows: [`ingest`] (any export -> canonical Arrow
+//! batches, see [`schema`]), then [`report`] writers; [`pipeline`] wires them.
+
+pub mod cli;
+pub mod config;
+pub mod exit;
+pub mod ingest;
+pub mod pipeline;
+pub mod report;
+pub mod schema;

@@ -1,0 +1,177 @@
+//! The events dataset: hive-partitioned zstd Parquet, `events/day=YYYY-MM-DD/part-NNNNN.parquet`,
+//! readable as is by DuckDB, pyarrow, Polars and Spark (`hive_partitioning`).
+//!
+//! Files are written under a hidden staging folder and the folder replaces `events/` whole
+//! when every file is complete, so a reader sees the old dataset or the new one, never a mix.
+//! At most [`MAX_OPEN_DAYS`] files are open at once; a day that comes back after its file
+//! was closed gets a new part, so memory stays bounded whatever the spread of days.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::TimestampMicrosecondType;
+use arrow_array::{RecordBatch, UInt32Array};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+
+use super::atomic::{replace_dir, temp_path};
+use crate::schema::{col, event_schema};
+
+pub const MAX_OPEN_DAYS: usize = 8;
+const ROW_GROUP_ROWS: usize = 256 * 1024;
+const ROW_GROUP_BYTES: usize = 64 << 20;
+const US_PER_DAY: i64 = 86_400_000_000;
+
+/// `day=YYYY-MM-DD` for a day number since the epoch.
+pub fn day_label(day: i64) -> String {
+    chrono::DateTime::from_timestamp(day * 86_400, 0)
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .unwrap_or_else(|| format!("{day}"))
+}
+
+pub fn writer_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("valid level")))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_max_row_group_bytes(Some(ROW_GROUP_BYTES))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_created_by(format!("errscope {}", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+struct OpenPart {
+    writer: ArrowWriter<File>,
+    tmp: PathBuf,
+    dest: PathBuf,
+    last_used: u64,
+}
+
+/// Summary of one written file.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PartFile {
+    pub path: String,
+    pub day: String,
+    pub rows: u64,
+}
+
+pub struct EventsWriter {
+    dest: PathBuf,
+    staging: PathBuf,
+    open: BTreeMap<i64, OpenPart>,
+    next_part: BTreeMap<i64, u32>,
+    rows: BTreeMap<(i64, u32), u64>,
+    clock: u64,
+    parts: Vec<PartFile>,
+}
+
+impl EventsWriter {
+    /// Starts a dataset that will replace `dest` (e.g. `<out>/events`) on [`finish`].
+    ///
+    /// [`finish`]: EventsWriter::finish
+    pub fn create(dest: &Path) -> std::io::Result<Self> {
+        let staging = temp_path(dest);
+        if staging.exists() {
+            fs::remove_dir_all(&staging)?;
+        }
+        fs::create_dir_all(&staging)?;
+        Ok(EventsWriter {
+            dest: dest.to_path_buf(),
+            staging,
+            open: BTreeMap::new(),
+            next_part: BTreeMap::new(),
+            rows: BTreeMap::new(),
+            clock: 0,
+            parts: Vec::new(),
+        })
+    }
+
+    /// Appends events, routing each row to its day's file.
+    pub fn write(&mut self, batch: &RecordBatch) -> anyhow::Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let ts = batch.column(col::TS).as_primitive::<TimestampMicrosecondType>();
+        let days: Vec<i64> = ts.values().iter().map(|t| t.div_euclid(US_PER_DAY)).collect();
+        if days.iter().all(|d| *d == days[0]) {
+            return self.write_day(days[0], batch);
+        }
+        let mut by_day: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
+        for (i, d) in days.iter().enumerate() {
+            by_day.entry(*d).or_default().push(i as u32);
+        }
+        for (day, idx) in by_day {
+            let part = arrow_select::take::take_record_batch(batch, &UInt32Array::from(idx))?;
+            self.write_day(day, &part)?;
+        }
+        Ok(())
+    }
+
+    fn write_day(&mut self, day: i64, batch: &RecordBatch) -> anyhow::Result<()> {
+        self.clock += 1;
+        if !self.open.contains_key(&day) {
+            if self.open.len() >= MAX_OPEN_DAYS {
+                let lru = *self
+                    .open
+                    .iter()
+                    .min_by_key(|(_, p)| p.last_used)
+                    .map(|(d, _)| d)
+                    .expect("non-empty");
+                self.close_day(lru)?;
+            }
+            let part = self.next_part.entry(day).or_insert(0);
+            let dir = self.staging.join(format!("day={}", day_label(day)));
+            fs::create_dir_all(&dir)?;
+            let dest = dir.join(format!("part-{:05}.parquet", *part));
+            *part += 1;
+            let tmp = temp_path(&dest);
+            let writer = ArrowWriter::try_new(File::create(&tmp)?, event_schema(), Some(writer_properties()))?;
+            self.open.insert(day, OpenPart { writer, tmp, dest, last_used: 0 });
+        }
+        let part_no = self.next_part[&day] - 1;
+        let open = self.open.get_mut(&day).expect("opened above");
+        open.last_used = self.clock;
+        open.writer.write(batch)?;
+        *self.rows.entry((day, part_no)).or_insert(0) += batch.num_rows() as u64;
+        Ok(())
+    }
+
+    fn close_day(&mut self, day: i64) -> anyhow::Result<()> {
+        let Some(mut open) = self.open.remove(&day) else { return Ok(()) };
+        open.writer.finish()?;
+        let file = open.writer.into_inner()?;
+        file.sync_all()?;
+        fs::rename(&open.tmp, &open.dest)?;
+        let part_no = self.next_part[&day] - 1;
+        let rel = open.dest.strip_prefix(&self.staging).unwrap_or(&open.dest);
+        self.parts.push(PartFile {
+            path: Path::new("events").join(rel).display().to_string(),
+            day: day_label(day),
+            rows: self.rows.get(&(day, part_no)).copied().unwrap_or(0),
+        });
+        Ok(())
+    }
+
+    /// Completes every file and puts the dataset in place. Returns the files written.
+    pub fn finish(mut self) -> anyhow::Result<Vec<PartFile>> {
+        let days: Vec<i64> = self.open.keys().copied().collect();
+        for d in days {
+            self.close_day(d)?;
+        }
+        replace_dir(&self.staging, &self.dest)?;
+        let mut parts = std::mem::take(&mut self.parts);
+        parts.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(parts)
+    }
+}
+
+impl Drop for EventsWriter {
+    fn drop(&mut self) {
+        // Abandoned (an error stopped the run): leave no staging folder behind.
+        if self.staging.exists() {
+            let _ = fs::remove_dir_all(&self.staging);
+        }
+    }
+}
