@@ -49,7 +49,7 @@ pub struct IngestReport {
 pub fn run_ingest(opts: &IngestOptions, mut on_file_error: impl FnMut(&str)) -> anyhow::Result<IngestReport> {
     std::fs::create_dir_all(&opts.out)
         .with_context(|| format!("cannot create output folder {}", opts.out.display()))?;
-    let sources = expand_inputs(&opts.inputs);
+    let sources = expand_inputs(&opts.inputs, Some(&opts.out));
     let names: Vec<Arc<str>> = sources.iter().map(|s| Arc::from(s.display_name())).collect();
     let threads = opts.threads.max(1);
     let in_flight = threads * 3;

@@ -37,11 +37,18 @@ fn has_glob_chars(s: &str) -> bool {
 /// Expands the inputs in the order given; a folder's files are sorted by path and hidden
 /// files and folders are skipped. Unresolvable inputs become [`Source::Missing`] so that
 /// one bad name never stops the others.
-pub fn expand_inputs(inputs: &[String]) -> Vec<Source> {
+///
+/// Files under `exclude` (the run's own output folder) are never inputs, so a rerun that
+/// writes inside the folder it reads does not read its own outputs.
+pub fn expand_inputs(inputs: &[String], exclude: Option<&Path>) -> Vec<Source> {
     let mut out = Vec::new();
     let mut seen: HashSet<PathBuf> = HashSet::new();
+    let exclude = exclude.and_then(|e| std::fs::canonicalize(e).ok());
     let mut push_file = |p: PathBuf, out: &mut Vec<Source>| {
         let key = std::fs::canonicalize(&p).unwrap_or_else(|_| p.clone());
+        if exclude.as_ref().is_some_and(|e| key.starts_with(e)) {
+            return;
+        }
         if seen.insert(key) {
             out.push(Source::File(p));
         }
@@ -121,17 +128,17 @@ mod tests {
             std::fs::write(d.join(f), "{}").unwrap();
         }
         let names = |s: &[Source]| s.iter().map(|x| x.display_name()).collect::<Vec<_>>();
-        let got = expand_inputs(&[d.display().to_string()]);
+        let got = expand_inputs(&[d.display().to_string()], Some(&d.join("sub")));
         let rel: Vec<String> = names(&got)
             .iter()
             .map(|n| n.trim_start_matches(&d.display().to_string()).to_string())
             .collect();
-        assert_eq!(rel, ["/a.log", "/b.ndjson", "/sub/c.json.gz"]);
+        assert_eq!(rel, ["/a.log", "/b.ndjson"], "hidden files and the output folder are skipped");
 
-        let got = expand_inputs(&[format!("{}/*.ndjson", d.display()), d.join("b.ndjson").display().to_string()]);
+        let got = expand_inputs(&[format!("{}/*.ndjson", d.display()), d.join("b.ndjson").display().to_string()], None);
         assert_eq!(got.len(), 1, "duplicates are read once: {got:?}");
 
-        let got = expand_inputs(&["/nonexistent/file.ndjson".into(), "/nonexistent/*.gz".into(), "-".into()]);
+        let got = expand_inputs(&["/nonexistent/file.ndjson".into(), "/nonexistent/*.gz".into(), "-".into()], None);
         assert!(matches!(got[0], Source::Missing { .. }));
         assert!(matches!(got[1], Source::Missing { .. }));
         assert_eq!(got[2], Source::Stdin);

@@ -44,6 +44,8 @@ pub fn writer_properties() -> WriterProperties {
 
 struct OpenPart {
     writer: ArrowWriter<File>,
+    /// The same file, to make it durable after the writer is closed.
+    sync: File,
     tmp: PathBuf,
     dest: PathBuf,
     last_used: u64,
@@ -127,8 +129,10 @@ impl EventsWriter {
             let dest = dir.join(format!("part-{:05}.parquet", *part));
             *part += 1;
             let tmp = temp_path(&dest);
-            let writer = ArrowWriter::try_new(File::create(&tmp)?, event_schema(), Some(writer_properties()))?;
-            self.open.insert(day, OpenPart { writer, tmp, dest, last_used: 0 });
+            let file = File::create(&tmp)?;
+            let sync = file.try_clone()?;
+            let writer = ArrowWriter::try_new(file, event_schema(), Some(writer_properties()))?;
+            self.open.insert(day, OpenPart { writer, sync, tmp, dest, last_used: 0 });
         }
         let part_no = self.next_part[&day] - 1;
         let open = self.open.get_mut(&day).expect("opened above");
@@ -139,10 +143,9 @@ impl EventsWriter {
     }
 
     fn close_day(&mut self, day: i64) -> anyhow::Result<()> {
-        let Some(mut open) = self.open.remove(&day) else { return Ok(()) };
-        open.writer.finish()?;
-        let file = open.writer.into_inner()?;
-        file.sync_all()?;
+        let Some(open) = self.open.remove(&day) else { return Ok(()) };
+        open.writer.close()?;
+        open.sync.sync_all()?;
         fs::rename(&open.tmp, &open.dest)?;
         let part_no = self.next_part[&day] - 1;
         let rel = open.dest.strip_prefix(&self.staging).unwrap_or(&open.dest);
