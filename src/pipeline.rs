@@ -16,9 +16,9 @@ use crossbeam_channel::bounded;
 
 use crate::config::MappingConfig;
 use crate::ingest::decode::{decode_chunk, DecodedChunk};
-use crate::ingest::manifest::{Counts, FileStats, Manifest, Outputs};
+use crate::ingest::manifest::{Counts, FileStats, Manifest, Outputs, Skipped};
 use crate::ingest::reader::{read_source, Chunk, Layout};
-use crate::ingest::source::expand_inputs;
+use crate::ingest::source::{expand_inputs, Source};
 use crate::report::atomic::{write_file, AtomicFile};
 use crate::report::parquet::EventsWriter;
 
@@ -49,7 +49,16 @@ pub struct IngestReport {
 pub fn run_ingest(opts: &IngestOptions, mut on_file_error: impl FnMut(&str)) -> anyhow::Result<IngestReport> {
     std::fs::create_dir_all(&opts.out)
         .with_context(|| format!("cannot create output folder {}", opts.out.display()))?;
-    let sources = expand_inputs(&opts.inputs, Some(&opts.out));
+    let (sources, skipped): (Vec<Source>, Vec<Source>) = expand_inputs(&opts.inputs, Some(&opts.out))
+        .into_iter()
+        .partition(|s| !matches!(s, Source::Skipped { .. }));
+    let skipped: Vec<Skipped> = skipped
+        .into_iter()
+        .filter_map(|s| match s {
+            Source::Skipped { path, reason } => Some(Skipped { path: path.display().to_string(), reason }),
+            _ => None,
+        })
+        .collect();
     let names: Vec<Arc<str>> = sources.iter().map(|s| Arc::from(s.display_name())).collect();
     let threads = opts.threads.max(1);
     let in_flight = threads * 3;
@@ -141,6 +150,7 @@ pub fn run_ingest(opts: &IngestOptions, mut on_file_error: impl FnMut(&str)) -> 
         config: opts.config_path.as_ref().map(|p| p.display().to_string()),
         totals: Manifest::totals_of(&inputs),
         inputs,
+        skipped,
         outputs: Outputs { events: parts, quarantine: "quarantine.ndjson".into() },
     };
     let json = serde_json::to_vec_pretty(&manifest)?;

@@ -50,6 +50,13 @@ pub struct FileStats {
     pub error: Option<String>,
 }
 
+/// A file a folder walk passed over (docs, scripts), so nothing is silently ignored.
+#[derive(Debug, Clone, Serialize)]
+pub struct Skipped {
+    pub path: String,
+    pub reason: &'static str,
+}
+
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Totals {
     pub files: u64,
@@ -70,6 +77,7 @@ pub struct Manifest {
     pub errscope_version: &'static str,
     pub config: Option<String>,
     pub inputs: Vec<FileStats>,
+    pub skipped: Vec<Skipped>,
     pub totals: Totals,
     pub outputs: Outputs,
 }

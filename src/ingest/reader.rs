@@ -394,6 +394,7 @@ pub fn read_source(file: usize, source: &Source, max_record: usize, sink: &mut d
                 Box::new(io::empty())
             }
         },
+        Source::Skipped { .. } => Box::new(io::empty()),
         Source::Missing { reason, .. } => {
             end.error = Some(reason.clone());
             Box::new(io::empty())

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 pub enum Source {
     Stdin,
     File(PathBuf),
+    /// A file a folder walk passed over, listed so the manifest accounts for it.
+    Skipped { path: PathBuf, reason: &'static str },
     /// A named input that could not be resolved; reading it reports this error.
     Missing { name: String, reason: String },
 }
@@ -18,7 +20,7 @@ impl Source {
     pub fn display_name(&self) -> String {
         match self {
             Source::Stdin => "-".to_string(),
-            Source::File(p) => p.display().to_string(),
+            Source::File(p) | Source::Skipped { path: p, .. } => p.display().to_string(),
             Source::Missing { name, .. } => name.clone(),
         }
     }
@@ -28,6 +30,19 @@ fn is_hidden(p: &Path) -> bool {
     p.file_name()
         .and_then(|n| n.to_str())
         .is_some_and(|n| n.starts_with('.'))
+}
+
+/// Extensions of files that sit beside logs but are not logs (docs, scripts, our own
+/// outputs). Skipped when walking a folder; a file named explicitly is always read.
+const NOT_LOGS: &[&str] = &[
+    "md", "markdown", "rst", "py", "rs", "sh", "toml", "yaml", "yml", "html", "htm", "css",
+    "js", "png", "jpg", "jpeg", "gif", "svg", "pdf", "parquet", "csv", "tsv", "lock", "sql",
+];
+
+/// Whether a folder walk skips this file, and why.
+pub fn skip_reason(p: &Path) -> Option<&'static str> {
+    let ext = p.extension()?.to_str()?.to_ascii_lowercase();
+    NOT_LOGS.contains(&ext.as_str()).then_some("not a log file (by extension; name it explicitly to read it)")
 }
 
 fn has_glob_chars(s: &str) -> bool {
@@ -82,7 +97,10 @@ pub fn expand_inputs(inputs: &[String], exclude: Option<&Path>) -> Vec<Source> {
                 .collect();
             files.sort();
             for f in files {
-                push_file(f, &mut out);
+                match skip_reason(&f) {
+                    Some(reason) => out.push(Source::Skipped { path: f, reason }),
+                    None => push_file(f, &mut out),
+                }
             }
         } else if path.exists() {
             push_file(path.to_path_buf(), &mut out);
@@ -124,7 +142,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         std::fs::create_dir_all(d.join("sub/.hidden")).unwrap();
-        for f in ["b.ndjson", "a.log", "sub/c.json.gz", "sub/.hidden/x.ndjson", ".dot.ndjson"] {
+        for f in ["b.ndjson", "a.log", "sub/c.json.gz", "sub/.hidden/x.ndjson", ".dot.ndjson", "README.md"] {
             std::fs::write(d.join(f), "{}").unwrap();
         }
         let names = |s: &[Source]| s.iter().map(|x| x.display_name()).collect::<Vec<_>>();
@@ -133,7 +151,8 @@ mod tests {
             .iter()
             .map(|n| n.trim_start_matches(&d.display().to_string()).to_string())
             .collect();
-        assert_eq!(rel, ["/a.log", "/b.ndjson"], "hidden files and the output folder are skipped");
+        assert_eq!(rel, ["/README.md", "/a.log", "/b.ndjson"], "hidden files and the output folder are skipped");
+        assert!(matches!(got[0], Source::Skipped { .. }), "docs are listed as skipped");
 
         let got = expand_inputs(&[format!("{}/*.ndjson", d.display()), d.join("b.ndjson").display().to_string()], None);
         assert_eq!(got.len(), 1, "duplicates are read once: {got:?}");

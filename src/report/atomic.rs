@@ -57,7 +57,8 @@ pub fn write_file(dest: &Path, bytes: &[u8]) -> io::Result<()> {
 
 /// Replaces the folder `dest` with `staged` (two renames; the old one is removed after).
 pub fn replace_dir(staged: &Path, dest: &Path) -> io::Result<()> {
-    let old = temp_path(dest);
+    let name = dest.file_name().and_then(|n| n.to_str()).unwrap_or("out");
+    let old = dest.with_file_name(format!(".{name}.old-{}", std::process::id()));
     let had_old = dest.exists();
     if had_old {
         fs::rename(dest, &old)?;
