@@ -133,9 +133,60 @@ impl Scalar<'_> {
     }
 }
 
+/// Removes the whitespace between JSON tokens (pretty-printed input becomes compact);
+/// borrowed when there is none.
+pub fn minify(text: &str) -> Cow<'_, str> {
+    let b = text.as_bytes();
+    let (mut in_str, mut esc) = (false, false);
+    let needs = b.iter().any(|&c| {
+        if in_str {
+            if esc {
+                esc = false;
+            } else if c == b'\\' {
+                esc = true;
+            } else if c == b'"' {
+                in_str = false;
+            }
+            false
+        } else {
+            in_str = c == b'"';
+            c.is_ascii_whitespace()
+        }
+    });
+    if !needs {
+        return Cow::Borrowed(text);
+    }
+    let (mut in_str, mut esc) = (false, false);
+    let mut out = Vec::with_capacity(b.len());
+    for &c in b {
+        if in_str {
+            if esc {
+                esc = false;
+            } else if c == b'\\' {
+                esc = true;
+            } else if c == b'"' {
+                in_str = false;
+            }
+        } else if c == b'"' {
+            in_str = true;
+        } else if c.is_ascii_whitespace() {
+            continue;
+        }
+        out.push(c);
+    }
+    // Only ASCII whitespace outside strings was removed: still valid UTF-8.
+    Cow::Owned(String::from_utf8(out).expect("removing ASCII keeps UTF-8 valid"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn minify_keeps_strings_intact() {
+        assert_eq!(minify("{\n  \"a b\": [1, 2],\n  \"c\": \"x \\\" y\"\n}"), "{\"a b\":[1,2],\"c\":\"x \\\" y\"}");
+        assert!(matches!(minify("{\"a\":\"b c\"}"), Cow::Borrowed(_)));
+    }
 
     #[test]
     fn entries_borrow_and_keep_order() {

@@ -13,7 +13,7 @@ use super::coerce::{
     bool_from_str, parse_number, parse_ts_str, plausible_ts, status_from_i64, status_from_str,
     ts_from_epoch_f64, ts_from_epoch_i64, Number,
 };
-use super::json::{parse_array, parse_object, scalar, Entries, Scalar};
+use super::json::{minify, parse_array, parse_object, scalar, Entries, Scalar};
 use super::redact::{redact_json_text, scrub_text};
 use super::textline::{canonical_level, Prefix};
 use crate::config::MappingConfig;
@@ -247,7 +247,7 @@ fn scrub<'a>(v: Option<Cow<'a, str>>) -> Option<Cow<'a, str>> {
 
 fn json_text<'a>(v: Option<Val<'a>>) -> Option<Cow<'a, str>> {
     let raw: Cow<'a, str> = match v? {
-        Val::Json(raw) => Cow::Borrowed(raw),
+        Val::Json(raw) => minify(raw),
         Val::Text(t) => Cow::Owned(serde_json::Value::String(t.into_owned()).to_string()),
         _ => return None,
     };
@@ -422,7 +422,7 @@ fn resolve<'a>(
     let extra = (!c.extra.is_empty()).then(|| {
         let mut obj = serde_json::Map::new();
         for (k, raw) in &c.extra {
-            let v = serde_json::from_str(raw).unwrap_or(serde_json::Value::Null);
+            let v = serde_json::from_str(raw).unwrap_or_else(|_| serde_json::Value::String(raw.to_string()));
             obj.insert(k.to_string(), v);
         }
         let mut v = serde_json::Value::Object(obj);

@@ -36,7 +36,7 @@ fn flat_nexla_error_object() {
     assert_eq!(ev.retryable, Some(true));
     assert_eq!(ev.class, Some("warning"));
     assert_eq!(ev.retry_after_s, Some(60.0));
-    assert!(ev.details.as_deref().unwrap().contains("\"limit\": 100"));
+    assert!(ev.details.as_deref().unwrap().contains("\"limit\":100"), "kept, compact");
     assert_eq!(ev.extra, None);
 }
 

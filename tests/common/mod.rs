@@ -1,0 +1,123 @@
+//! Helpers shared by the CLI tests: run the binary, read the outputs back as data.
+#![allow(dead_code)] // each test binary uses a different subset of the helpers
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use arrow_array::cast::AsArray;
+use arrow_array::{Array, RecordBatch};
+use arrow_schema::DataType;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+pub fn errscope() -> assert_cmd::Command {
+    assert_cmd::Command::cargo_bin("errscope").expect("binary built")
+}
+
+pub fn repo_path(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// Every file under `dir`, sorted, relative to `dir`.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.path().strip_prefix(dir).unwrap().to_path_buf())
+        .collect();
+    out.sort();
+    out
+}
+
+/// Reads every Parquet file of `<out>/events`, in path order.
+pub fn read_events(out: &Path) -> Vec<RecordBatch> {
+    let mut batches = Vec::new();
+    for rel in files_under(&out.join("events")) {
+        assert!(rel.extension().is_some_and(|e| e == "parquet"), "unexpected file {rel:?}");
+        let f = File::open(out.join("events").join(&rel)).unwrap();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(f).unwrap().build().unwrap();
+        batches.extend(reader.map(Result::unwrap));
+    }
+    batches
+}
+
+pub fn row_count(batches: &[RecordBatch]) -> usize {
+    batches.iter().map(|b| b.num_rows()).sum()
+}
+
+/// The values of a string column (Utf8 or Utf8View) across batches.
+pub fn strings(batches: &[RecordBatch], name: &str) -> Vec<Option<String>> {
+    let mut out = Vec::new();
+    for b in batches {
+        let col = b.column_by_name(name).unwrap_or_else(|| panic!("no column {name}"));
+        for i in 0..col.len() {
+            out.push(if col.is_null(i) {
+                None
+            } else {
+                Some(match col.data_type() {
+                    DataType::Utf8View => col.as_string_view().value(i).to_string(),
+                    DataType::Utf8 => col.as_string::<i32>().value(i).to_string(),
+                    other => panic!("{name} is {other}"),
+                })
+            });
+        }
+    }
+    out
+}
+
+pub fn null_count(batches: &[RecordBatch], name: &str) -> usize {
+    batches.iter().map(|b| b.column_by_name(name).unwrap().null_count()).sum()
+}
+
+/// Every string cell of the events, plus the text of every other output file.
+pub fn all_output_text(out: &Path) -> String {
+    let batches = read_events(out);
+    let mut text = String::new();
+    if let Some(b) = batches.first() {
+        for f in b.schema().fields() {
+            if matches!(f.data_type(), DataType::Utf8 | DataType::Utf8View) {
+                for v in strings(&batches, f.name()).into_iter().flatten() {
+                    text.push_str(&v);
+                    text.push('\n');
+                }
+            }
+        }
+    }
+    for rel in files_under(out) {
+        if rel.extension().is_some_and(|e| e != "parquet") {
+            text.push_str(&String::from_utf8_lossy(&std::fs::read(out.join(rel)).unwrap()));
+        }
+    }
+    text
+}
+
+pub fn manifest(out: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap()
+}
+
+/// Asserts the manifest's per-file and total counts reconcile, and match the outputs.
+pub fn assert_reconciles(out: &Path) -> serde_json::Value {
+    let m = manifest(out);
+    let n = |v: &serde_json::Value, k: &str| v[k].as_u64().unwrap_or_else(|| panic!("{k} in {v}"));
+    let mut sum_events = 0;
+    let mut sum_quarantined = 0;
+    for f in m["inputs"].as_array().unwrap() {
+        assert_eq!(n(f, "events") + n(f, "quarantined"), n(f, "records") + n(f, "expanded"), "{f}");
+        if f["layout"] == "lines" {
+            assert_eq!(n(f, "lines"), n(f, "blank") + n(f, "records") + n(f, "continuation"), "{f}");
+        }
+        sum_events += n(f, "events");
+        sum_quarantined += n(f, "quarantined");
+    }
+    let t = &m["totals"];
+    assert_eq!(n(t, "events"), sum_events);
+    assert_eq!(n(t, "quarantined"), sum_quarantined);
+    assert_eq!(row_count(&read_events(out)) as u64, sum_events, "events on disk");
+    let q = std::fs::read_to_string(out.join("quarantine.ndjson")).unwrap();
+    assert_eq!(q.lines().count() as u64, sum_quarantined, "quarantine lines");
+    for line in q.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(v["file"].is_string() && v["line"].is_u64() && v["reason"].is_string(), "{v}");
+    }
+    m
+}
