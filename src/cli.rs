@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "errscope", version, about = "Turns exported JSON error logs into error rates, incidents and reports")]
+#[command(
+    name = "errscope",
+    version,
+    about = "Turns exported JSON error logs into error rates, incidents and reports"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

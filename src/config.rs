@@ -63,7 +63,10 @@ impl Default for MappingConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("invalid config file {path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("config file {path}: unknown column '{column}' in [aliases] (known: ts, status, error, error_code, message, level, request_id, connection_id, organization_id, user_id, endpoint, method, ip_address, user_agent, retry_after_s, retryable, details, downstream)")]
@@ -79,15 +82,19 @@ impl MappingConfig {
             None if Path::new(DEFAULT_CONFIG_FILE).is_file() => PathBuf::from(DEFAULT_CONFIG_FILE),
             None => return Ok((Self::default(), None)),
         };
-        let text = std::fs::read_to_string(&path)
-            .map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
         let cfg = Self::from_toml(&text, &path)?;
         Ok((cfg, Some(path)))
     }
 
     pub fn from_toml(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        let file: FileConfig = toml::from_str(text)
-            .map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
+        let file: FileConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
         let mut extra: Vec<(Target, String)> = Vec::new();
         for (column, keys) in &file.aliases {
             let target = target_by_name(column).ok_or_else(|| ConfigError::UnknownColumn {
@@ -99,8 +106,14 @@ impl MappingConfig {
         let defaults = Self::default();
         Ok(MappingConfig {
             aliases: defaults.aliases.with_user_aliases(&extra),
-            security_codes: file.classes.security_codes.unwrap_or(defaults.security_codes),
-            critical_codes: file.classes.critical_codes.unwrap_or(defaults.critical_codes),
+            security_codes: file
+                .classes
+                .security_codes
+                .unwrap_or(defaults.security_codes),
+            critical_codes: file
+                .classes
+                .critical_codes
+                .unwrap_or(defaults.critical_codes),
         })
     }
 }
@@ -116,7 +129,10 @@ mod tests {
             Path::new("x.toml"),
         )
         .unwrap();
-        assert_eq!(cfg.aliases.lookup("piperef").map(|t| t.0), Some(Target::ConnectionId));
+        assert_eq!(
+            cfg.aliases.lookup("piperef").map(|t| t.0),
+            Some(Target::ConnectionId)
+        );
         assert_eq!(cfg.security_codes, vec!["IP_BLOCKED".to_string()]);
         assert_eq!(cfg.critical_codes.len(), 2);
     }

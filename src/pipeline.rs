@@ -46,20 +46,30 @@ pub struct IngestReport {
 
 /// Runs ingest: reads every input, writes `<out>/events/`, `quarantine.ndjson` and
 /// `manifest.json`. Input problems are reported, never fatal; only output failures are.
-pub fn run_ingest(opts: &IngestOptions, mut on_file_error: impl FnMut(&str)) -> anyhow::Result<IngestReport> {
+pub fn run_ingest(
+    opts: &IngestOptions,
+    mut on_file_error: impl FnMut(&str),
+) -> anyhow::Result<IngestReport> {
     std::fs::create_dir_all(&opts.out)
         .with_context(|| format!("cannot create output folder {}", opts.out.display()))?;
-    let (sources, skipped): (Vec<Source>, Vec<Source>) = expand_inputs(&opts.inputs, Some(&opts.out))
-        .into_iter()
-        .partition(|s| !matches!(s, Source::Skipped { .. }));
+    let (sources, skipped): (Vec<Source>, Vec<Source>) =
+        expand_inputs(&opts.inputs, Some(&opts.out))
+            .into_iter()
+            .partition(|s| !matches!(s, Source::Skipped { .. }));
     let skipped: Vec<Skipped> = skipped
         .into_iter()
         .filter_map(|s| match s {
-            Source::Skipped { path, reason } => Some(Skipped { path: path.display().to_string(), reason }),
+            Source::Skipped { path, reason } => Some(Skipped {
+                path: path.display().to_string(),
+                reason,
+            }),
             _ => None,
         })
         .collect();
-    let names: Vec<Arc<str>> = sources.iter().map(|s| Arc::from(s.display_name())).collect();
+    let names: Vec<Arc<str>> = sources
+        .iter()
+        .map(|s| Arc::from(s.display_name()))
+        .collect();
     let threads = opts.threads.max(1);
     let in_flight = threads * 3;
 
@@ -129,7 +139,15 @@ pub fn run_ingest(opts: &IngestOptions, mut on_file_error: impl FnMut(&str)) -> 
                 next += 1;
                 let _ = token_rx.try_recv();
                 if result.is_ok() {
-                    result = absorb(d, &mut files, &mut events, &mut quarantine, &names, &mut file_errors, &mut on_file_error);
+                    result = absorb(
+                        d,
+                        &mut files,
+                        &mut events,
+                        &mut quarantine,
+                        &names,
+                        &mut file_errors,
+                        &mut on_file_error,
+                    );
                 }
             }
             if result.is_err() {
@@ -142,8 +160,12 @@ pub fn run_ingest(opts: &IngestOptions, mut on_file_error: impl FnMut(&str)) -> 
         result
     })?;
 
-    let parts = events.finish().context("cannot complete the events dataset")?;
-    quarantine.commit().context("cannot complete quarantine.ndjson")?;
+    let parts = events
+        .finish()
+        .context("cannot complete the events dataset")?;
+    quarantine
+        .commit()
+        .context("cannot complete quarantine.ndjson")?;
     let inputs = files;
     let manifest = Manifest {
         errscope_version: env!("CARGO_PKG_VERSION"),
@@ -151,11 +173,17 @@ pub fn run_ingest(opts: &IngestOptions, mut on_file_error: impl FnMut(&str)) -> 
         totals: Manifest::totals_of(&inputs),
         inputs,
         skipped,
-        outputs: Outputs { events: parts, quarantine: "quarantine.ndjson".into() },
+        outputs: Outputs {
+            events: parts,
+            quarantine: "quarantine.ndjson".into(),
+        },
     };
     let json = serde_json::to_vec_pretty(&manifest)?;
     write_file(&opts.out.join("manifest.json"), &json).context("cannot write manifest.json")?;
-    Ok(IngestReport { manifest, file_errors })
+    Ok(IngestReport {
+        manifest,
+        file_errors,
+    })
 }
 
 fn absorb(
@@ -193,7 +221,11 @@ fn absorb(
         if let Some(err) = end.error {
             let name = &names[d.file];
             let msg = if end.mid_read {
-                format!("{name}: line {}: {err}; the {} lines before it were kept", c.lines + 1, c.lines)
+                format!(
+                    "{name}: line {}: {err}; the {} lines before it were kept",
+                    c.lines + 1,
+                    c.lines
+                )
             } else {
                 format!("{name}: {err}")
             };
@@ -204,4 +236,3 @@ fn absorb(
     }
     Ok(())
 }
-

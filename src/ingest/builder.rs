@@ -92,8 +92,13 @@ impl EventBatchBuilder {
 
     /// Builds the batch and leaves the builder empty for reuse.
     pub fn finish(&mut self) -> RecordBatch {
-        let mut cols: Vec<ArrayRef> = vec![Arc::new(self.ts.finish()), Arc::new(self.status.finish())];
-        cols.extend(self.text.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+        let mut cols: Vec<ArrayRef> =
+            vec![Arc::new(self.ts.finish()), Arc::new(self.status.finish())];
+        cols.extend(
+            self.text
+                .iter_mut()
+                .map(|b| Arc::new(b.finish()) as ArrayRef),
+        );
         cols.push(Arc::new(self.retry_after_s.finish()));
         cols.push(Arc::new(self.category.finish()));
         cols.push(Arc::new(self.retryable.finish()));

@@ -25,19 +25,53 @@ pub fn category_of_status(status: i16) -> &'static str {
 pub fn category_of_code(code: Option<&str>, error_type: Option<&str>) -> &'static str {
     let text = format!("{} {}", code.unwrap_or(""), error_type.unwrap_or("")).to_ascii_uppercase();
     let has = |needles: &[&str]| needles.iter().any(|n| text.contains(n));
-    if has(&["AUTH_004", "PERMISSION", "FORBIDDEN", "SECURITY_VIOLATION", "ACCESS_DENIED"]) {
+    if has(&[
+        "AUTH_004",
+        "PERMISSION",
+        "FORBIDDEN",
+        "SECURITY_VIOLATION",
+        "ACCESS_DENIED",
+    ]) {
         "authorization"
-    } else if has(&["AUTH", "TOKEN", "CREDENTIAL", "UNAUTHORIZED", "UNAUTHENTICATED"]) {
+    } else if has(&[
+        "AUTH",
+        "TOKEN",
+        "CREDENTIAL",
+        "UNAUTHORIZED",
+        "UNAUTHENTICATED",
+    ]) {
         "authentication"
     } else if has(&["RATE", "THROTTL", "TOO_MANY", "QUOTA"]) {
         "rate_limit"
-    } else if has(&["VAL_", "VALIDATION", "INVALID_PARAM", "BAD_REQUEST", "MALFORMED"]) {
+    } else if has(&[
+        "VAL_",
+        "VALIDATION",
+        "INVALID_PARAM",
+        "BAD_REQUEST",
+        "MALFORMED",
+    ]) {
         "validation"
     } else if has(&["NOT_FOUND", "NOTFOUND"]) {
         "not_found"
-    } else if has(&["TIMEOUT", "TIMED_OUT", "NETWORK", "CONNECT", "DNS", "RESET", "UNREACHABLE", "SOCKET"]) {
+    } else if has(&[
+        "TIMEOUT",
+        "TIMED_OUT",
+        "NETWORK",
+        "CONNECT",
+        "DNS",
+        "RESET",
+        "UNREACHABLE",
+        "SOCKET",
+    ]) {
         "network"
-    } else if has(&["SYSTEM", "INTERNAL", "SERVER", "UNAVAILABLE", "GATEWAY", "FAILURE"]) {
+    } else if has(&[
+        "SYSTEM",
+        "INTERNAL",
+        "SERVER",
+        "UNAVAILABLE",
+        "GATEWAY",
+        "FAILURE",
+    ]) {
         "server"
     } else {
         "network"
@@ -102,9 +136,15 @@ mod tests {
     fn codes_without_status() {
         assert_eq!(category_of_code(Some("AUTH_002"), None), "authentication");
         assert_eq!(category_of_code(Some("AUTH_004"), None), "authorization");
-        assert_eq!(category_of_code(Some("RATE_LIMIT_EXCEEDED"), None), "rate_limit");
+        assert_eq!(
+            category_of_code(Some("RATE_LIMIT_EXCEEDED"), None),
+            "rate_limit"
+        );
         assert_eq!(category_of_code(Some("VAL_001"), None), "validation");
-        assert_eq!(category_of_code(None, Some("connection_timeout")), "network");
+        assert_eq!(
+            category_of_code(None, Some("connection_timeout")),
+            "network"
+        );
         assert_eq!(category_of_code(Some("SYSTEM_FAILURE"), None), "server");
         assert_eq!(category_of_code(Some("E42"), None), "network");
     }
@@ -116,9 +156,18 @@ mod tests {
         assert_eq!(retryable_of_category("success"), None);
         let (sec, crit) = (owned(SECURITY_CODES), owned(CRITICAL_CODES));
         assert_eq!(class_of("AUTH_002", None, None, &sec, &crit), "security");
-        assert_eq!(class_of("auth_critical", None, None, &sec, &crit), "critical");
-        assert_eq!(class_of("RATE_001", None, Some("CRITICAL"), &sec, &crit), "critical");
+        assert_eq!(
+            class_of("auth_critical", None, None, &sec, &crit),
+            "critical"
+        );
+        assert_eq!(
+            class_of("RATE_001", None, Some("CRITICAL"), &sec, &crit),
+            "critical"
+        );
         assert_eq!(class_of("HTTP_429", None, None, &sec, &crit), "warning");
-        assert_eq!(class_of("X", Some("security_violation"), None, &sec, &crit), "security");
+        assert_eq!(
+            class_of("X", Some("security_violation"), None, &sec, &crit),
+            "security"
+        );
     }
 }

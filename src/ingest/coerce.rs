@@ -108,7 +108,11 @@ fn parse_iso_like(s: &str) -> Option<i64> {
     };
     let date = NaiveDate::from_ymd_opt(y as i32, mo, d)?;
     // Leap second 60 is folded into 59.999999 rather than rejected.
-    let (sec, micros) = if sec == 60 { (59, 999_999) } else { (sec, micros) };
+    let (sec, micros) = if sec == 60 {
+        (59, 999_999)
+    } else {
+        (sec, micros)
+    };
     let dt = date.and_hms_micro_opt(h, mi, sec, micros)?;
     dt.and_utc()
         .timestamp_micros()
@@ -133,20 +137,31 @@ pub fn parse_ts_str(s: &str) -> Option<i64> {
     if let Ok(dt) = DateTime::parse_from_rfc2822(s) {
         return Some(dt.timestamp_micros());
     }
-    for fmt in ["%d/%b/%Y:%H:%M:%S %z", "%Y-%m-%dT%H:%M:%S%.f%z", "%Y/%m/%d %H:%M:%S%.f %z"] {
+    for fmt in [
+        "%d/%b/%Y:%H:%M:%S %z",
+        "%Y-%m-%dT%H:%M:%S%.f%z",
+        "%Y/%m/%d %H:%M:%S%.f %z",
+    ] {
         if let Ok(dt) = DateTime::parse_from_str(s, fmt) {
             return Some(dt.timestamp_micros());
         }
     }
-    for fmt in ["%Y/%m/%d %H:%M:%S%.f", "%d/%b/%Y:%H:%M:%S", "%b %d %Y %H:%M:%S"] {
+    for fmt in [
+        "%Y/%m/%d %H:%M:%S%.f",
+        "%d/%b/%Y:%H:%M:%S",
+        "%b %d %Y %H:%M:%S",
+    ] {
         if let Ok(dt) = NaiveDateTime::parse_from_str(s, fmt) {
             return Some(dt.and_utc().timestamp_micros());
         }
     }
     // A bare date is a coarse but real time: midnight UTC.
-    NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .ok()
-        .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp_micros())
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().map(|d| {
+        d.and_hms_opt(0, 0, 0)
+            .expect("midnight")
+            .and_utc()
+            .timestamp_micros()
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -164,10 +179,21 @@ pub fn parse_number(s: &str) -> Option<Number> {
         return None;
     }
     if body.iter().all(u8::is_ascii_digit) {
-        return s.parse::<i64>().ok().map(Number::Int).or_else(|| s.parse().ok().map(Number::Float));
+        return s
+            .parse::<i64>()
+            .ok()
+            .map(Number::Int)
+            .or_else(|| s.parse().ok().map(Number::Float));
     }
-    if body.iter().all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-')) {
-        return s.parse::<f64>().ok().filter(|f| f.is_finite()).map(Number::Float);
+    if body
+        .iter()
+        .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-'))
+    {
+        return s
+            .parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite())
+            .map(Number::Float);
     }
     None
 }
@@ -197,7 +223,9 @@ pub fn status_from_str(s: &str) -> Option<i16> {
     if lead.len() == 3 && (s.len() == 3 || !s.as_bytes()[3].is_ascii_digit()) {
         return status_from_i64(lead.parse().ok()?);
     }
-    parse_number(s).and_then(Number::as_i64).and_then(status_from_i64)
+    parse_number(s)
+        .and_then(Number::as_i64)
+        .and_then(status_from_i64)
 }
 
 pub fn status_from_i64(v: i64) -> Option<i16> {
@@ -223,7 +251,10 @@ mod tests {
     fn rfc3339_with_offsets_and_fractions() {
         assert_eq!(parse_ts_str("2024-01-15T10:30:00Z"), Some(T0));
         assert_eq!(parse_ts_str("2024-01-15T10:30:00.123Z"), Some(T0 + 123_000));
-        assert_eq!(parse_ts_str("2024-01-15T10:30:00.123456789Z"), Some(T0 + 123_456));
+        assert_eq!(
+            parse_ts_str("2024-01-15T10:30:00.123456789Z"),
+            Some(T0 + 123_456)
+        );
         assert_eq!(parse_ts_str("2024-01-15T12:30:00+02:00"), Some(T0));
         assert_eq!(parse_ts_str("2024-01-15T05:30:00-0500"), Some(T0));
         assert_eq!(parse_ts_str("2024-01-15t10:30:00z"), Some(T0));
@@ -259,8 +290,15 @@ mod tests {
 
     #[test]
     fn garbage_is_not_a_time() {
-        for s in ["", "yesterday", "2024-13-45T10:00:00Z", "2024-01-15T25:00:00Z", "NaN",
-            "2024-01-15T10:30:00+99:00", "2024-01-15T10:30:00 garbage"] {
+        for s in [
+            "",
+            "yesterday",
+            "2024-13-45T10:00:00Z",
+            "2024-01-15T25:00:00Z",
+            "NaN",
+            "2024-01-15T10:30:00+99:00",
+            "2024-01-15T10:30:00 garbage",
+        ] {
             assert_eq!(parse_ts_str(s), None, "{s}");
         }
         assert!(!plausible_ts(0));

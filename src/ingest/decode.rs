@@ -66,13 +66,19 @@ pub fn decode_chunk(chunk: Chunk, file_name: &Arc<str>, cfg: &MappingConfig) -> 
             })
         };
         if let Some(size) = rec.oversize {
-            reject(format!("record of {size} bytes is over the limit (--max-record-bytes)"), size);
+            reject(
+                format!("record of {size} bytes is over the limit (--max-record-bytes)"),
+                size,
+            );
             continue;
         }
         let text = match std::str::from_utf8(bytes) {
             Ok(t) => t,
             Err(e) => {
-                reject(format!("invalid UTF-8 at byte {}", e.valid_up_to()), bytes.len());
+                reject(
+                    format!("invalid UTF-8 at byte {}", e.valid_up_to()),
+                    bytes.len(),
+                );
                 continue;
             }
         };
@@ -102,7 +108,9 @@ pub fn decode_chunk(chunk: Chunk, file_name: &Arc<str>, cfg: &MappingConfig) -> 
 
 fn json_error(e: &serde_json::Error) -> String {
     match e.classify() {
-        serde_json::error::Category::Eof => format!("truncated JSON (ends at column {})", e.column()),
+        serde_json::error::Category::Eof => {
+            format!("truncated JSON (ends at column {})", e.column())
+        }
         _ => format!("invalid JSON: {e}"),
     }
 }
@@ -134,7 +142,10 @@ pub fn decode_record<'a>(text: &'a str, cfg: &MappingConfig) -> Vec<Result<Event
                     Err(e) => one(Err(Rejection(format!("text line with {}", json_error(&e))))),
                 }
             }
-            None if text.starts_with('"') || text.parse::<f64>().is_ok() || matches!(text, "null" | "true" | "false") => {
+            None if text.starts_with('"')
+                || text.parse::<f64>().is_ok()
+                || matches!(text, "null" | "true" | "false") =>
+            {
                 one(Err(Rejection("JSON value is not an object".into())))
             }
             None => one(Err(Rejection("no JSON object on this line".into()))),

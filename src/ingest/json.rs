@@ -106,7 +106,9 @@ pub fn scalar(raw: &RawValue) -> Scalar<'_> {
         Some(b'"') => {
             let inner = &s[1..s.len() - 1];
             if inner.contains('\\') {
-                Scalar::Str(Cow::Owned(serde_json::from_str::<String>(s).unwrap_or_default()))
+                Scalar::Str(Cow::Owned(
+                    serde_json::from_str::<String>(s).unwrap_or_default(),
+                ))
             } else {
                 Scalar::Str(Cow::Borrowed(inner))
             }
@@ -184,7 +186,10 @@ mod tests {
 
     #[test]
     fn minify_keeps_strings_intact() {
-        assert_eq!(minify("{\n  \"a b\": [1, 2],\n  \"c\": \"x \\\" y\"\n}"), "{\"a b\":[1,2],\"c\":\"x \\\" y\"}");
+        assert_eq!(
+            minify("{\n  \"a b\": [1, 2],\n  \"c\": \"x \\\" y\"\n}"),
+            "{\"a b\":[1,2],\"c\":\"x \\\" y\"}"
+        );
         assert!(matches!(minify("{\"a\":\"b c\"}"), Cow::Borrowed(_)));
     }
 

@@ -100,14 +100,17 @@ fn coerce<'a>(target: Target, sc: &Scalar<'a>) -> Option<Val<'a>> {
         (Target::Retryable, S::Bool(b)) => Val::Bool(*b),
         (Target::Retryable, S::Str(s)) => Val::Bool(bool_from_str(s)?),
         (Target::Retryable, _) => return None,
-        (Target::Level, S::Str(s)) => {
-            Val::Text(canonical_level(s.trim()).map_or_else(|| Cow::Owned(s.trim().to_ascii_uppercase()), Cow::Borrowed))
-        }
+        (Target::Level, S::Str(s)) => Val::Text(
+            canonical_level(s.trim())
+                .map_or_else(|| Cow::Owned(s.trim().to_ascii_uppercase()), Cow::Borrowed),
+        ),
         (_, other) => Val::Text(Cow::Owned(other.to_text()?.into_owned())),
     })
     .map(|v| match (v, sc) {
         // Keep borrowed strings borrowed.
-        (Val::Text(Cow::Owned(_)), S::Str(Cow::Borrowed(b))) if !matches!(target, Target::Level) => {
+        (Val::Text(Cow::Owned(_)), S::Str(Cow::Borrowed(b)))
+            if !matches!(target, Target::Level) =>
+        {
             Val::Text(Cow::Borrowed(b))
         }
         (v, _) => v,
@@ -183,16 +186,23 @@ impl<'a> Walker<'_, 'a> {
     /// `errors: [{code, message, ...}, ...]`: the first error feeds the columns; the array
     /// is consumed only when that one element says everything.
     fn walk_errors(&mut self, sc: &Scalar<'a>, depth: u8) -> bool {
-        let Scalar::Array(text) = sc else { return false };
-        let Ok(items) = parse_array(text) else { return false };
-        let Some(first) = items.first() else { return true };
+        let Scalar::Array(text) = sc else {
+            return false;
+        };
+        let Ok(items) = parse_array(text) else {
+            return false;
+        };
+        let Some(first) = items.first() else {
+            return true;
+        };
         match scalar(first) {
             Scalar::Object(obj) => match parse_object(obj) {
                 Ok(children) => self.walk(children, depth + 1, false, false) && items.len() == 1,
                 Err(_) => false,
             },
             Scalar::Str(s) => {
-                self.cands.offer(Target::Message, u16::from(depth) * 8 + 7, Val::Text(s));
+                self.cands
+                    .offer(Target::Message, u16::from(depth) * 8 + 7, Val::Text(s));
                 items.len() == 1
             }
             _ => false,
@@ -286,7 +296,9 @@ fn expand_envelope<'a>(
     let has_own_ts = entries.iter().any(|(k, _)| {
         norm.clear();
         normalize_into(k, &mut norm);
-        cfg.aliases.lookup(&norm).is_some_and(|(t, _)| t == Target::Ts)
+        cfg.aliases
+            .lookup(&norm)
+            .is_some_and(|(t, _)| t == Target::Ts)
     });
     if has_own_ts || entries.len() > 3 {
         return None;
@@ -316,7 +328,11 @@ fn resolve<'a>(
     prefix: Option<&Prefix<'a>>,
     cfg: &MappingConfig,
 ) -> Result<Event<'a>, Rejection> {
-    let mut w = Walker { cfg, cands: Candidates::default(), path: String::with_capacity(64) };
+    let mut w = Walker {
+        cfg,
+        cands: Candidates::default(),
+        path: String::with_capacity(64),
+    };
     w.walk(entries, 0, false, true);
     let mut c = w.cands;
 
@@ -408,7 +424,9 @@ fn resolve<'a>(
     .filter(|s| s.is_finite() && *s >= 0.0);
 
     let mut endpoint = scrub(c.text(Target::Endpoint));
-    let mut method = c.text(Target::Method).map(|m| Cow::Owned(m.to_ascii_uppercase()));
+    let mut method = c
+        .text(Target::Method)
+        .map(|m| Cow::Owned(m.to_ascii_uppercase()));
     if let Some(ep) = endpoint.as_deref() {
         if let Some((m, path)) = ep.split_once(' ') {
             if method.is_none() && is_http_method(m) {
@@ -422,7 +440,8 @@ fn resolve<'a>(
     let extra = (!c.extra.is_empty()).then(|| {
         let mut obj = serde_json::Map::new();
         for (k, raw) in &c.extra {
-            let v = serde_json::from_str(raw).unwrap_or_else(|_| serde_json::Value::String(raw.to_string()));
+            let v = serde_json::from_str(raw)
+                .unwrap_or_else(|_| serde_json::Value::String(raw.to_string()));
             obj.insert(k.to_string(), v);
         }
         let mut v = serde_json::Value::Object(obj);
@@ -458,14 +477,23 @@ fn resolve<'a>(
 }
 
 fn is_http_method(m: &str) -> bool {
-    matches!(m, "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS")
+    matches!(
+        m,
+        "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS"
+    )
 }
 
 /// `timeout` -> `TIMEOUT`, `connection-reset` -> `CONNECTION_RESET`.
 fn code_from_type(t: &str) -> String {
     t.trim()
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
@@ -473,7 +501,9 @@ fn code_from_type(t: &str) -> String {
 fn clean_ip(ip: Cow<'_, str>) -> Cow<'_, str> {
     let first = ip.split(',').next().unwrap_or("").trim();
     let no_port = match first.split_once(':') {
-        Some((host, port)) if !port.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => host,
+        Some((host, port)) if !port.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => {
+            host
+        }
         _ => first,
     };
     if no_port.len() == ip.len() {

@@ -26,7 +26,9 @@ fn rejected(text: &str) -> String {
 
 #[test]
 fn flat_nexla_error_object() {
-    let ev = one(r#"{"error": "rate_limit_exceeded", "error_description": "Too many requests", "error_code": "RATE_001", "timestamp": "2024-01-15T10:30:00Z", "request_id": "req_1", "details": {"limit": 100, "window": "1 minute", "retry_after": "2024-01-15T10:31:00Z"}}"#);
+    let ev = one(
+        r#"{"error": "rate_limit_exceeded", "error_description": "Too many requests", "error_code": "RATE_001", "timestamp": "2024-01-15T10:30:00Z", "request_id": "req_1", "details": {"limit": 100, "window": "1 minute", "retry_after": "2024-01-15T10:31:00Z"}}"#,
+    );
     assert_eq!(ev.ts, T0);
     assert_eq!(ev.status, None);
     assert_eq!(ev.error.as_deref(), Some("rate_limit_exceeded"));
@@ -36,13 +38,18 @@ fn flat_nexla_error_object() {
     assert_eq!(ev.retryable, Some(true));
     assert_eq!(ev.class, Some("warning"));
     assert_eq!(ev.retry_after_s, Some(60.0));
-    assert!(ev.details.as_deref().unwrap().contains("\"limit\":100"), "kept, compact");
+    assert!(
+        ev.details.as_deref().unwrap().contains("\"limit\":100"),
+        "kept, compact"
+    );
     assert_eq!(ev.extra, None);
 }
 
 #[test]
 fn logger_context_record() {
-    let ev = one(r#"{"timestamp": "2024-01-15T10:30:00.000000", "error_type": "authentication_error", "error_code": "AUTH_002", "error_description": "Service key is invalid", "http_status": 401, "endpoint": "/api/v1/flows", "user_id": 42, "organization_id": "org_7", "request_id": "req_2", "ip_address": "203.0.113.9", "user_agent": "python-requests/2.31"}"#);
+    let ev = one(
+        r#"{"timestamp": "2024-01-15T10:30:00.000000", "error_type": "authentication_error", "error_code": "AUTH_002", "error_description": "Service key is invalid", "http_status": 401, "endpoint": "/api/v1/flows", "user_id": 42, "organization_id": "org_7", "request_id": "req_2", "ip_address": "203.0.113.9", "user_agent": "python-requests/2.31"}"#,
+    );
     assert_eq!(ev.status, Some(401));
     assert_eq!(ev.error.as_deref(), Some("authentication_error"));
     assert_eq!(ev.user_id.as_deref(), Some("42"));
@@ -54,14 +61,21 @@ fn logger_context_record() {
 
 #[test]
 fn text_line_with_payload() {
-    let ev = one(r#"2024-01-15 10:30:00,123 CRITICAL nexla.auth: Critical authentication error: {"timestamp": "2024-01-15T10:30:00Z", "error_code": "AUTH_CRITICAL", "http_status": null, "organization_id": "org_1"}"#);
+    let ev = one(
+        r#"2024-01-15 10:30:00,123 CRITICAL nexla.auth: Critical authentication error: {"timestamp": "2024-01-15T10:30:00Z", "error_code": "AUTH_CRITICAL", "http_status": null, "organization_id": "org_1"}"#,
+    );
     assert_eq!(ev.level.as_deref(), Some("CRITICAL"));
     assert_eq!(ev.logger.as_deref(), Some("nexla.auth"));
-    assert_eq!(ev.log_message.as_deref(), Some("Critical authentication error"));
+    assert_eq!(
+        ev.log_message.as_deref(),
+        Some("Critical authentication error")
+    );
     assert_eq!(ev.class, Some("critical"));
     assert_eq!(ev.ts, T0, "the payload's timestamp wins over the prefix");
 
-    let ev = one(r#"2024-01-15 10:30:00,123 WARNING api.errors: Rate limited: {"status": "429", "connection_id": "c1"}"#);
+    let ev = one(
+        r#"2024-01-15 10:30:00,123 WARNING api.errors: Rate limited: {"status": "429", "connection_id": "c1"}"#,
+    );
     assert_eq!(ev.ts, T0 + 123_000, "the prefix timestamp fills in");
     assert_eq!(ev.status, Some(429));
     assert_eq!(ev.error_code.as_deref(), Some("HTTP_429"));
@@ -69,21 +83,29 @@ fn text_line_with_payload() {
 
 #[test]
 fn code_message_body() {
-    let ev = one(r#"{"code": 1234, "message": "Invalid GL account", "details": [], "status": 400, "time": 1705314600}"#);
+    let ev = one(
+        r#"{"code": 1234, "message": "Invalid GL account", "details": [], "status": 400, "time": 1705314600}"#,
+    );
     assert_eq!(ev.status, Some(400));
     assert_eq!(ev.error_code.as_deref(), Some("1234"));
     assert_eq!(ev.details, None, "an empty list is no details");
     assert_eq!(ev.category, "validation");
 
     let ev = one(r#"{"code": 503, "message": "unavailable", "ts": 1705314600000}"#);
-    assert_eq!(ev.status, Some(503), "a numeric code in 100..599 is the status when none is given");
+    assert_eq!(
+        ev.status,
+        Some(503),
+        "a numeric code in 100..599 is the status when none is given"
+    );
     assert_eq!(ev.error_code.as_deref(), Some("HTTP_503"));
     assert_eq!(ev.ts, T0);
 }
 
 #[test]
 fn unified_errors_array_with_downstream() {
-    let ev = one(r#"{"statusCode": "500", "@timestamp": "2024-01-15T11:30:00+01:00", "connectionId": "conn-9", "errors": [{"code": "DOWNSTREAM_ERROR", "type": "server_error", "message": "Target system failed"}], "downstreamErrors": [{"status": 400, "message": "GL account 4711 invalid", "api_key": "abc123secret"}]}"#);
+    let ev = one(
+        r#"{"statusCode": "500", "@timestamp": "2024-01-15T11:30:00+01:00", "connectionId": "conn-9", "errors": [{"code": "DOWNSTREAM_ERROR", "type": "server_error", "message": "Target system failed"}], "downstreamErrors": [{"status": 400, "message": "GL account 4711 invalid", "api_key": "abc123secret"}]}"#,
+    );
     assert_eq!(ev.ts, T0);
     assert_eq!(ev.status, Some(500));
     assert_eq!(ev.connection_id.as_deref(), Some("conn-9"));
@@ -91,13 +113,18 @@ fn unified_errors_array_with_downstream() {
     assert_eq!(ev.error.as_deref(), Some("server_error"));
     assert_eq!(ev.message.as_deref(), Some("Target system failed"));
     let ds = ev.downstream.as_deref().unwrap();
-    assert!(ds.contains("GL account 4711") && !ds.contains("abc123secret"), "{ds}");
+    assert!(
+        ds.contains("GL account 4711") && !ds.contains("abc123secret"),
+        "{ds}"
+    );
     assert_eq!(ev.extra, None);
 }
 
 #[test]
 fn connection_centric_record() {
-    let ev = one(r#"{"time": "2024-01-15T10:30:00Z", "connection": "conn_42", "code": "RATE_LIMIT_EXCEEDED", "status_code": 429, "headers": {"Retry-After": "30", "Authorization": "Bearer abcdef123456"}}"#);
+    let ev = one(
+        r#"{"time": "2024-01-15T10:30:00Z", "connection": "conn_42", "code": "RATE_LIMIT_EXCEEDED", "status_code": 429, "headers": {"Retry-After": "30", "Authorization": "Bearer abcdef123456"}}"#,
+    );
     assert_eq!(ev.connection_id.as_deref(), Some("conn_42"));
     assert_eq!(ev.error_code.as_deref(), Some("RATE_LIMIT_EXCEEDED"));
     assert_eq!(ev.retry_after_s, Some(30.0));
@@ -107,7 +134,9 @@ fn connection_centric_record() {
 
 #[test]
 fn nested_objects_are_found_by_path() {
-    let ev = one(r#"{"eventTime": "2024-01-15T10:30:00Z", "error": {"code": "AUTH_004", "message": "no access", "type": "insufficient_permissions"}, "http": {"status": 403, "method": "post"}, "connection": {"id": "c7", "name": "Salesforce"}, "context": {"org_id": "o1", "user_id": "u1", "client_ip": "198.51.100.1:5544"}}"#);
+    let ev = one(
+        r#"{"eventTime": "2024-01-15T10:30:00Z", "error": {"code": "AUTH_004", "message": "no access", "type": "insufficient_permissions"}, "http": {"status": 403, "method": "post"}, "connection": {"id": "c7", "name": "Salesforce"}, "context": {"org_id": "o1", "user_id": "u1", "client_ip": "198.51.100.1:5544"}}"#,
+    );
     assert_eq!(ev.status, Some(403));
     assert_eq!(ev.error_code.as_deref(), Some("AUTH_004"));
     assert_eq!(ev.error.as_deref(), Some("insufficient_permissions"));
@@ -118,12 +147,17 @@ fn nested_objects_are_found_by_path() {
     assert_eq!(ev.user_id.as_deref(), Some("u1"));
     assert_eq!(ev.ip_address.as_deref(), Some("198.51.100.1"));
     assert_eq!(ev.class, Some("security"));
-    assert!(ev.extra.as_deref().unwrap().contains("Salesforce"), "unmapped leaves are kept");
+    assert!(
+        ev.extra.as_deref().unwrap().contains("Salesforce"),
+        "unmapped leaves are kept"
+    );
 }
 
 #[test]
 fn successes_and_network_failures() {
-    let ev = one(r#"{"timestamp": "2024-01-15T10:30:00Z", "status": 200, "connection_id": "c1", "endpoint": "GET /v1/items"}"#);
+    let ev = one(
+        r#"{"timestamp": "2024-01-15T10:30:00Z", "status": 200, "connection_id": "c1", "endpoint": "GET /v1/items"}"#,
+    );
     assert_eq!(ev.category, "success");
     assert_eq!(ev.error_code, None);
     assert_eq!(ev.class, None);
@@ -131,7 +165,9 @@ fn successes_and_network_failures() {
     assert_eq!(ev.method.as_deref(), Some("GET"));
     assert_eq!(ev.endpoint.as_deref(), Some("/v1/items"));
 
-    let ev = one(r#"{"timestamp": "2024-01-15T10:30:00Z", "error": "connection_timeout", "connection_id": "c1"}"#);
+    let ev = one(
+        r#"{"timestamp": "2024-01-15T10:30:00Z", "error": "connection_timeout", "connection_id": "c1"}"#,
+    );
     assert_eq!(ev.status, None);
     assert_eq!(ev.category, "network");
     assert_eq!(ev.retryable, Some(true));
@@ -140,7 +176,9 @@ fn successes_and_network_failures() {
 
 #[test]
 fn secrets_never_survive_mapping() {
-    let ev = one(r#"{"timestamp": "2024-01-15T10:30:00Z", "status": 401, "message": "bad token Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.abcdefgh", "endpoint": "/v1/x?api_key=SECRET123456", "details": {"password": "hunter2", "token_expires_at": "2024-01-15T09:30:00Z"}, "x-api-key": "k_live_999999"}"#);
+    let ev = one(
+        r#"{"timestamp": "2024-01-15T10:30:00Z", "status": 401, "message": "bad token Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.abcdefgh", "endpoint": "/v1/x?api_key=SECRET123456", "details": {"password": "hunter2", "token_expires_at": "2024-01-15T09:30:00Z"}, "x-api-key": "k_live_999999"}"#,
+    );
     let all = format!("{ev:?}");
     for s in ["eyJhbG", "SECRET123456", "hunter2", "k_live_999999"] {
         assert!(!all.contains(s), "{s} leaked: {all}");
@@ -161,7 +199,10 @@ fn rejections_say_why() {
 #[test]
 fn envelopes_and_array_lines_expand() {
     let cfg = MappingConfig::default();
-    let out = decode_record(r#"{"events": [{"ts": 1705314600, "status": 500}, {"ts": 1705314601, "status": 502}, {"nope": 1}]}"#, &cfg);
+    let out = decode_record(
+        r#"{"events": [{"ts": 1705314600, "status": 500}, {"ts": 1705314601, "status": 502}, {"nope": 1}]}"#,
+        &cfg,
+    );
     assert_eq!(out.len(), 3);
     assert!(out[0].is_ok() && out[1].is_ok() && out[2].is_err());
     let out = decode_record(r#"[{"ts": 1705314600, "status": 500}, 7]"#, &cfg);
@@ -171,8 +212,15 @@ fn envelopes_and_array_lines_expand() {
 
 #[test]
 fn user_aliases_from_config() {
-    let cfg = MappingConfig::from_toml("[aliases]\nconnection_id = [\"pipe.ref\"]\n", std::path::Path::new("t.toml")).unwrap();
-    let out = decode_record(r#"{"ts": 1705314600, "status": 500, "pipe": {"ref": "p-1"}}"#, &cfg);
+    let cfg = MappingConfig::from_toml(
+        "[aliases]\nconnection_id = [\"pipe.ref\"]\n",
+        std::path::Path::new("t.toml"),
+    )
+    .unwrap();
+    let out = decode_record(
+        r#"{"ts": 1705314600, "status": 500, "pipe": {"ref": "p-1"}}"#,
+        &cfg,
+    );
     let ev = out.into_iter().next().unwrap().unwrap();
     assert_eq!(ev.connection_id.as_deref(), Some("p-1"));
 }

@@ -170,16 +170,29 @@ impl Splitter<'_> {
     fn push(&mut self, line: u64, bytes: &[u8], full_len: usize) {
         let start = self.chunk.data.len();
         let oversize = (full_len > self.max_record).then_some(full_len);
-        let keep = if oversize.is_some() { &bytes[..bytes.len().min(HEAD_BYTES)] } else { bytes };
+        let keep = if oversize.is_some() {
+            &bytes[..bytes.len().min(HEAD_BYTES)]
+        } else {
+            bytes
+        };
         self.chunk.data.extend_from_slice(keep);
-        self.chunk.records.push(RecordSpan { line, start, end: self.chunk.data.len(), oversize });
+        self.chunk.records.push(RecordSpan {
+            line,
+            start,
+            end: self.chunk.data.len(),
+            oversize,
+        });
         self.maybe_flush();
     }
 }
 
 /// Reads a line into `buf` (without its `\n`), keeping at most `max` bytes; returns the
 /// line's full length, or `None` at end of input.
-fn read_line_bounded(r: &mut dyn BufRead, buf: &mut Vec<u8>, max: usize) -> io::Result<Option<usize>> {
+fn read_line_bounded(
+    r: &mut dyn BufRead,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> io::Result<Option<usize>> {
     buf.clear();
     let mut total = 0usize;
     let mut any = false;
@@ -324,17 +337,17 @@ fn split_array(r: &mut dyn BufRead, sp: &mut Splitter) -> io::Result<()> {
                         elem.push(b);
                     }
                     elem_len += 1;
-                    if !scalar_elem {
-                        nest.feed(std::slice::from_ref(&b));
-                    } else if b == b'"' || nest.in_str {
-                        nest.feed(std::slice::from_ref(&b));
-                    }
+                    nest.feed(std::slice::from_ref(&b));
                 }
                 if b == b'\n' {
                     line += 1;
                 }
                 last_was_newline = b == b'\n';
-                let done = if scalar_elem { ends_scalar } else { !nest.open() };
+                let done = if scalar_elem {
+                    ends_scalar
+                } else {
+                    !nest.open()
+                };
                 if done {
                     sp.push(elem_line, &elem, elem_len);
                     elem.clear();
@@ -382,9 +395,26 @@ fn split_array(r: &mut dyn BufRead, sp: &mut Splitter) -> io::Result<()> {
 
 /// Opens and reads one source, sending its records in chunks. The last chunk carries
 /// [`FileEnd`]. Returns false if the sink went away.
-pub fn read_source(file: usize, source: &Source, max_record: usize, sink: &mut dyn ChunkSink) -> bool {
-    let mut sp = Splitter { file, max_record, chunk: Chunk::new(file), sink, alive: true };
-    let mut end = FileEnd { compression: None, layout: None, bytes: 0, error: None, mid_read: false };
+pub fn read_source(
+    file: usize,
+    source: &Source,
+    max_record: usize,
+    sink: &mut dyn ChunkSink,
+) -> bool {
+    let mut sp = Splitter {
+        file,
+        max_record,
+        chunk: Chunk::new(file),
+        sink,
+        alive: true,
+    };
+    let mut end = FileEnd {
+        compression: None,
+        layout: None,
+        bytes: 0,
+        error: None,
+        mid_read: false,
+    };
     let raw: Box<dyn Read + Send> = match source {
         Source::Stdin => Box::new(io::stdin()),
         Source::File(p) => match File::open(p) {
@@ -401,7 +431,10 @@ pub fn read_source(file: usize, source: &Source, max_record: usize, sink: &mut d
         }
     };
     if end.error.is_none() {
-        let mut counting = Counting { inner: raw, bytes: 0 };
+        let mut counting = Counting {
+            inner: raw,
+            bytes: 0,
+        };
         let result = read_body(&mut counting, &mut sp, &mut end);
         end.bytes = counting.bytes;
         if let Err(e) = result {
@@ -437,7 +470,10 @@ fn read_body<R: Read + Send>(raw: &mut R, sp: &mut Splitter, end: &mut FileEnd) 
         Compression::Zstd
     } else if let Some(kind) = unsupported_format(head) {
         end.compression = Some(Compression::None);
-        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("{kind}, not a text log")));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{kind}, not a text log"),
+        ));
     } else {
         Compression::None
     };
@@ -456,13 +492,23 @@ fn read_body<R: Read + Send>(raw: &mut R, sp: &mut Splitter, end: &mut FileEnd) 
     let head = text.fill_buf()?;
     let body = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
     if body.starts_with(&[0xff, 0xfe]) || body.starts_with(&[0xfe, 0xff]) {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "UTF-16 text is not supported: convert it to UTF-8"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "UTF-16 text is not supported: convert it to UTF-8",
+        ));
     }
     if body.iter().take(8192).any(|&b| b == 0) {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "binary content (NUL bytes), not a text log"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "binary content (NUL bytes), not a text log",
+        ));
     }
     let first = body.iter().find(|c| !c.is_ascii_whitespace()).copied();
-    let layout = if first == Some(b'[') { Layout::JsonArray } else { Layout::Lines };
+    let layout = if first == Some(b'[') {
+        Layout::JsonArray
+    } else {
+        Layout::Lines
+    };
     end.layout = Some(layout);
     match layout {
         Layout::Lines => split_lines(&mut *text, sp),
@@ -489,7 +535,9 @@ fn unsupported_format(head: &[u8]) -> Option<&'static str> {
 mod tests {
     use super::*;
 
-    fn split(input: &[u8], max: usize) -> (Vec<(u64, String, Option<usize>)>, u64, u64, Option<FileEnd>) {
+    type Split = (Vec<(u64, String, Option<usize>)>, u64, u64, Option<FileEnd>);
+
+    fn split(input: &[u8], max: usize) -> Split {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("x");
         std::fs::write(&p, input).unwrap();
@@ -506,7 +554,11 @@ mod tests {
             lines += c.lines;
             blank += c.blank;
             for r in &c.records {
-                recs.push((r.line, String::from_utf8_lossy(&c.data[r.start..r.end]).into_owned(), r.oversize));
+                recs.push((
+                    r.line,
+                    String::from_utf8_lossy(&c.data[r.start..r.end]).into_owned(),
+                    r.oversize,
+                ));
             }
             if c.end.is_some() {
                 end = c.end;
@@ -518,7 +570,10 @@ mod tests {
     #[test]
     fn ndjson_with_bom_crlf_and_blank_lines() {
         let (recs, lines, blank, end) = split(b"\xEF\xBB\xBF{\"a\":1}\r\n\r\n  \n{\"a\":2}", 1000);
-        assert_eq!(recs.iter().map(|r| (r.0, r.1.as_str())).collect::<Vec<_>>(), [(1, "{\"a\":1}"), (4, "{\"a\":2}")]);
+        assert_eq!(
+            recs.iter().map(|r| (r.0, r.1.as_str())).collect::<Vec<_>>(),
+            [(1, "{\"a\":1}"), (4, "{\"a\":2}")]
+        );
         assert_eq!((lines, blank), (4, 2));
         assert_eq!(end.unwrap().layout, Some(Layout::Lines));
     }
@@ -549,7 +604,15 @@ mod tests {
         let input = b"[\n  {\"a\": \"[,]\"},\n  {\"b\": [1, {\"c\": 2}]},\n  42, \"s,\"\n]\n";
         let (recs, lines, _, end) = split(input, 1000);
         let got: Vec<(u64, &str)> = recs.iter().map(|r| (r.0, r.1.as_str())).collect();
-        assert_eq!(got, [(2, "{\"a\": \"[,]\"}"), (3, "{\"b\": [1, {\"c\": 2}]}"), (4, "42"), (4, "\"s,\"")]);
+        assert_eq!(
+            got,
+            [
+                (2, "{\"a\": \"[,]\"}"),
+                (3, "{\"b\": [1, {\"c\": 2}]}"),
+                (4, "42"),
+                (4, "\"s,\"")
+            ]
+        );
         assert_eq!(lines, 5);
         assert_eq!(end.unwrap().layout, Some(Layout::JsonArray));
     }

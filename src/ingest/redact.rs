@@ -55,7 +55,9 @@ fn patterns() -> &'static Patterns {
 /// credentials mix digits, symbols or case, words do not.
 fn looks_like_credential(tok: &str) -> bool {
     let has_digit = tok.bytes().any(|b| b.is_ascii_digit());
-    let has_sym = tok.bytes().any(|b| matches!(b, b'+' | b'/' | b'=' | b'-' | b'_' | b'.'));
+    let has_sym = tok
+        .bytes()
+        .any(|b| matches!(b, b'+' | b'/' | b'=' | b'-' | b'_' | b'.'));
     let inner_upper = tok.bytes().skip(1).any(|b| b.is_ascii_uppercase());
     has_digit || has_sym || inner_upper
 }
@@ -67,9 +69,11 @@ pub fn scrub_text(s: &str) -> Cow<'_, str> {
         return Cow::Borrowed(s);
     }
     let mut out: Cow<'_, str> = Cow::Borrowed(s);
-    let apply = |out: Cow<'_, str>, re: &Regex, f: &dyn Fn(&Captures) -> String| -> Option<String> {
-        re.is_match(&out).then(|| re.replace_all(&out, |c: &Captures| f(c)).into_owned())
-    };
+    let apply =
+        |out: Cow<'_, str>, re: &Regex, f: &dyn Fn(&Captures) -> String| -> Option<String> {
+            re.is_match(&out)
+                .then(|| re.replace_all(&out, |c: &Captures| f(c)).into_owned())
+        };
     if let Some(o) = apply(out.clone(), &p.jwt, &|_| REDACTED.to_string()) {
         out = Cow::Owned(o);
     }
@@ -98,7 +102,9 @@ pub fn scrub_text(s: &str) -> Cow<'_, str> {
     if let Some(o) = apply(out.clone(), &p.known_tokens, &|_| REDACTED.to_string()) {
         out = Cow::Owned(o);
     }
-    if let Some(o) = apply(out.clone(), &p.url_userinfo, &|c| format!("{}{}@", &c[1], REDACTED)) {
+    if let Some(o) = apply(out.clone(), &p.url_userinfo, &|c| {
+        format!("{}{}@", &c[1], REDACTED)
+    }) {
         out = Cow::Owned(o);
     }
     out
@@ -113,9 +119,26 @@ pub fn is_sensitive_key(key: &str) -> bool {
         .map(|c| c.to_ascii_lowercase())
         .collect();
     const SUFFIXES: &[&str] = &[
-        "password", "passwd", "pwd", "passphrase", "secret", "token", "apikey", "authorization",
-        "cookie", "privatekey", "servicekey", "accountkey", "secretkey", "accesskey",
-        "credential", "credentials", "sessionid", "signature", "xapikey", "auth",
+        "password",
+        "passwd",
+        "pwd",
+        "passphrase",
+        "secret",
+        "token",
+        "apikey",
+        "authorization",
+        "cookie",
+        "privatekey",
+        "servicekey",
+        "accountkey",
+        "secretkey",
+        "accesskey",
+        "credential",
+        "credentials",
+        "sessionid",
+        "signature",
+        "xapikey",
+        "auth",
     ];
     const EXACT: &[&str] = &["key", "pass", "jwt", "bearer", "setcookie", "sid"];
     EXACT.contains(&k.as_str()) || SUFFIXES.iter().any(|s| k.ends_with(s))
@@ -182,7 +205,10 @@ mod tests {
         assert!(!s.contains("hunter2"), "{s}");
         assert!(s.contains("bob"));
         let s = scrub_text("x-api-key: 9f8e7d6c5b4a secret=topsecretvalue");
-        assert!(!s.contains("9f8e7d6c5b4a") && !s.contains("topsecretvalue"), "{s}");
+        assert!(
+            !s.contains("9f8e7d6c5b4a") && !s.contains("topsecretvalue"),
+            "{s}"
+        );
         let s = scrub_text("https://admin:pa55w0rd@db.example.com/x");
         assert!(!s.contains("pa55w0rd"), "{s}");
         assert!(scrub_text("key AKIAIOSFODNN7EXAMPLE leaked").contains(REDACTED));
@@ -205,11 +231,29 @@ mod tests {
 
     #[test]
     fn sensitive_keys() {
-        for k in ["api_key", "X-API-Key", "Authorization", "password", "client_secret",
-            "refresh_token", "accessToken", "secret", "token", "Cookie", "service_key"] {
+        for k in [
+            "api_key",
+            "X-API-Key",
+            "Authorization",
+            "password",
+            "client_secret",
+            "refresh_token",
+            "accessToken",
+            "secret",
+            "token",
+            "Cookie",
+            "service_key",
+        ] {
             assert!(is_sensitive_key(k), "{k}");
         }
-        for k in ["token_expires_at", "user_id", "limit", "retry_after", "author", "keys_count"] {
+        for k in [
+            "token_expires_at",
+            "user_id",
+            "limit",
+            "retry_after",
+            "author",
+            "keys_count",
+        ] {
             assert!(!is_sensitive_key(k), "{k}");
         }
     }

@@ -10,9 +10,15 @@ pub enum Source {
     Stdin,
     File(PathBuf),
     /// A file a folder walk passed over, listed so the manifest accounts for it.
-    Skipped { path: PathBuf, reason: &'static str },
+    Skipped {
+        path: PathBuf,
+        reason: &'static str,
+    },
     /// A named input that could not be resolved; reading it reports this error.
-    Missing { name: String, reason: String },
+    Missing {
+        name: String,
+        reason: String,
+    },
 }
 
 impl Source {
@@ -35,14 +41,16 @@ fn is_hidden(p: &Path) -> bool {
 /// Extensions of files that sit beside logs but are not logs (docs, scripts, our own
 /// outputs). Skipped when walking a folder; a file named explicitly is always read.
 const NOT_LOGS: &[&str] = &[
-    "md", "markdown", "rst", "py", "rs", "sh", "toml", "yaml", "yml", "html", "htm", "css",
-    "js", "png", "jpg", "jpeg", "gif", "svg", "pdf", "parquet", "csv", "tsv", "lock", "sql",
+    "md", "markdown", "rst", "py", "rs", "sh", "toml", "yaml", "yml", "html", "htm", "css", "js",
+    "png", "jpg", "jpeg", "gif", "svg", "pdf", "parquet", "csv", "tsv", "lock", "sql",
 ];
 
 /// Whether a folder walk skips this file, and why.
 pub fn skip_reason(p: &Path) -> Option<&'static str> {
     let ext = p.extension()?.to_str()?.to_ascii_lowercase();
-    NOT_LOGS.contains(&ext.as_str()).then_some("not a log file (by extension; name it explicitly to read it)")
+    NOT_LOGS
+        .contains(&ext.as_str())
+        .then_some("not a log file (by extension; name it explicitly to read it)")
 }
 
 fn has_glob_chars(s: &str) -> bool {
@@ -88,7 +96,9 @@ pub fn expand_inputs(inputs: &[String], exclude: Option<&Path>) -> Vec<Source> {
                     Ok(p) => Some(p),
                     Err(err) => {
                         out.push(Source::Missing {
-                            name: err.path().map_or(input.clone(), |p| p.display().to_string()),
+                            name: err
+                                .path()
+                                .map_or(input.clone(), |p| p.display().to_string()),
                             reason: format!("cannot list folder: {err}"),
                         });
                         None
@@ -105,11 +115,16 @@ pub fn expand_inputs(inputs: &[String], exclude: Option<&Path>) -> Vec<Source> {
         } else if path.exists() {
             push_file(path.to_path_buf(), &mut out);
         } else if has_glob_chars(input) {
-            let opts = glob::MatchOptions { require_literal_leading_dot: true, ..Default::default() };
+            let opts = glob::MatchOptions {
+                require_literal_leading_dot: true,
+                ..Default::default()
+            };
             match glob::glob_with(input, opts) {
                 Ok(paths) => {
-                    let mut files: Vec<PathBuf> =
-                        paths.filter_map(Result::ok).filter(|p| p.is_file()).collect();
+                    let mut files: Vec<PathBuf> = paths
+                        .filter_map(Result::ok)
+                        .filter(|p| p.is_file())
+                        .collect();
                     files.sort();
                     if files.is_empty() {
                         out.push(Source::Missing {
@@ -127,7 +142,10 @@ pub fn expand_inputs(inputs: &[String], exclude: Option<&Path>) -> Vec<Source> {
                 }),
             }
         } else {
-            out.push(Source::Missing { name: input.clone(), reason: "no such file or folder".into() });
+            out.push(Source::Missing {
+                name: input.clone(),
+                reason: "no such file or folder".into(),
+            });
         }
     }
     out
@@ -142,7 +160,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         std::fs::create_dir_all(d.join("sub/.hidden")).unwrap();
-        for f in ["b.ndjson", "a.log", "sub/c.json.gz", "sub/.hidden/x.ndjson", ".dot.ndjson", "README.md"] {
+        for f in [
+            "b.ndjson",
+            "a.log",
+            "sub/c.json.gz",
+            "sub/.hidden/x.ndjson",
+            ".dot.ndjson",
+            "README.md",
+        ] {
             std::fs::write(d.join(f), "{}").unwrap();
         }
         let names = |s: &[Source]| s.iter().map(|x| x.display_name()).collect::<Vec<_>>();
@@ -151,13 +176,33 @@ mod tests {
             .iter()
             .map(|n| n.trim_start_matches(&d.display().to_string()).to_string())
             .collect();
-        assert_eq!(rel, ["/README.md", "/a.log", "/b.ndjson"], "hidden files and the output folder are skipped");
-        assert!(matches!(got[0], Source::Skipped { .. }), "docs are listed as skipped");
+        assert_eq!(
+            rel,
+            ["/README.md", "/a.log", "/b.ndjson"],
+            "hidden files and the output folder are skipped"
+        );
+        assert!(
+            matches!(got[0], Source::Skipped { .. }),
+            "docs are listed as skipped"
+        );
 
-        let got = expand_inputs(&[format!("{}/*.ndjson", d.display()), d.join("b.ndjson").display().to_string()], None);
+        let got = expand_inputs(
+            &[
+                format!("{}/*.ndjson", d.display()),
+                d.join("b.ndjson").display().to_string(),
+            ],
+            None,
+        );
         assert_eq!(got.len(), 1, "duplicates are read once: {got:?}");
 
-        let got = expand_inputs(&["/nonexistent/file.ndjson".into(), "/nonexistent/*.gz".into(), "-".into()], None);
+        let got = expand_inputs(
+            &[
+                "/nonexistent/file.ndjson".into(),
+                "/nonexistent/*.gz".into(),
+                "-".into(),
+            ],
+            None,
+        );
         assert!(matches!(got[0], Source::Missing { .. }));
         assert!(matches!(got[1], Source::Missing { .. }));
         assert_eq!(got[2], Source::Stdin);

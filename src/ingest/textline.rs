@@ -46,8 +46,11 @@ const SEPS: &[char] = &[' ', '\t', '-', '|', ':', '[', ']', '(', ')', ','];
 fn is_logger_name(w: &str) -> bool {
     !w.is_empty()
         && w.len() <= 120
-        && w.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && w.chars().all(|c| c.is_ascii_alphanumeric() || "._/$<>".contains(c))
+        && w.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && w.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._/$<>".contains(c))
 }
 
 /// Splits off a leading timestamp (one to three words), returning it and the rest.
@@ -59,7 +62,10 @@ fn leading_timestamp(s: &str) -> (Option<i64>, &str) {
     };
     let mut best = None;
     let mut end = 0;
-    for (i, c) in body.char_indices().chain(std::iter::once((body.len(), ' '))) {
+    for (i, c) in body
+        .char_indices()
+        .chain(std::iter::once((body.len(), ' ')))
+    {
         if i < 8 || !(c == ' ' || (open && c == ']')) {
             continue;
         }
@@ -78,7 +84,11 @@ fn leading_timestamp(s: &str) -> (Option<i64>, &str) {
     match best {
         Some(ts) => {
             let rest = &body[end..];
-            let rest = if open { rest.trim_start().strip_prefix(']').unwrap_or(rest) } else { rest };
+            let rest = if open {
+                rest.trim_start().strip_prefix(']').unwrap_or(rest)
+            } else {
+                rest
+            };
             (Some(ts), rest)
         }
         None => (None, s),
@@ -88,7 +98,10 @@ fn leading_timestamp(s: &str) -> (Option<i64>, &str) {
 /// Parses the text before a JSON payload.
 pub fn parse_prefix(prefix: &str) -> Prefix<'_> {
     let (ts, rest) = leading_timestamp(prefix);
-    let mut out = Prefix { ts, ..Prefix::default() };
+    let mut out = Prefix {
+        ts,
+        ..Prefix::default()
+    };
     // Walk the first few words: a level, and a logger name before or after it.
     let mut pos = 0;
     let mut pending_logger: Option<&str> = None;
@@ -140,7 +153,8 @@ pub fn parse_prefix(prefix: &str) -> Prefix<'_> {
     if out.level.is_none() {
         pos = 0;
     }
-    let msg = rest[pos.min(rest.len())..].trim_matches(|c: char| c.is_whitespace() || "-|:[]".contains(c));
+    let msg = rest[pos.min(rest.len())..]
+        .trim_matches(|c: char| c.is_whitespace() || "-|:[]".contains(c));
     if !msg.is_empty() {
         out.message = Some(msg);
     }
@@ -161,7 +175,9 @@ mod tests {
         assert_eq!(p.logger, Some("api.errors"));
         assert_eq!(p.message, Some("API error"));
 
-        let p = parse_prefix("2024-01-15 10:30:00,123 - nexla.auth - CRITICAL - Critical authentication error: ");
+        let p = parse_prefix(
+            "2024-01-15 10:30:00,123 - nexla.auth - CRITICAL - Critical authentication error: ",
+        );
         assert_eq!(p.level, Some("CRITICAL"));
         assert_eq!(p.logger, Some("nexla.auth"));
         assert_eq!(p.message, Some("Critical authentication error"));

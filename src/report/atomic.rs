@@ -24,7 +24,11 @@ impl AtomicFile {
         let dest = dest.into();
         let tmp = temp_path(&dest);
         let file = File::create(&tmp)?;
-        Ok(AtomicFile { dest, tmp, writer: Some(BufWriter::with_capacity(256 * 1024, file)) })
+        Ok(AtomicFile {
+            dest,
+            tmp,
+            writer: Some(BufWriter::with_capacity(256 * 1024, file)),
+        })
     }
 
     pub fn writer(&mut self) -> &mut BufWriter<File> {

@@ -34,7 +34,9 @@ pub fn day_label(day: i64) -> String {
 
 pub fn writer_properties() -> WriterProperties {
     WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("valid level")))
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(1).expect("valid level"),
+        ))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_max_row_group_bytes(Some(ROW_GROUP_BYTES))
         .set_statistics_enabled(EnabledStatistics::Page)
@@ -95,8 +97,14 @@ impl EventsWriter {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        let ts = batch.column(col::TS).as_primitive::<TimestampMicrosecondType>();
-        let days: Vec<i64> = ts.values().iter().map(|t| t.div_euclid(US_PER_DAY)).collect();
+        let ts = batch
+            .column(col::TS)
+            .as_primitive::<TimestampMicrosecondType>();
+        let days: Vec<i64> = ts
+            .values()
+            .iter()
+            .map(|t| t.div_euclid(US_PER_DAY))
+            .collect();
         if days.iter().all(|d| *d == days[0]) {
             return self.write_day(days[0], batch);
         }
@@ -132,7 +140,16 @@ impl EventsWriter {
             let file = File::create(&tmp)?;
             let sync = file.try_clone()?;
             let writer = ArrowWriter::try_new(file, event_schema(), Some(writer_properties()))?;
-            self.open.insert(day, OpenPart { writer, sync, tmp, dest, last_used: 0 });
+            self.open.insert(
+                day,
+                OpenPart {
+                    writer,
+                    sync,
+                    tmp,
+                    dest,
+                    last_used: 0,
+                },
+            );
         }
         let part_no = self.next_part[&day] - 1;
         let open = self.open.get_mut(&day).expect("opened above");
@@ -143,7 +160,9 @@ impl EventsWriter {
     }
 
     fn close_day(&mut self, day: i64) -> anyhow::Result<()> {
-        let Some(open) = self.open.remove(&day) else { return Ok(()) };
+        let Some(open) = self.open.remove(&day) else {
+            return Ok(());
+        };
         open.writer.close()?;
         open.sync.sync_all()?;
         fs::rename(&open.tmp, &open.dest)?;

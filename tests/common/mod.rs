@@ -33,9 +33,15 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
 pub fn read_events(out: &Path) -> Vec<RecordBatch> {
     let mut batches = Vec::new();
     for rel in files_under(&out.join("events")) {
-        assert!(rel.extension().is_some_and(|e| e == "parquet"), "unexpected file {rel:?}");
+        assert!(
+            rel.extension().is_some_and(|e| e == "parquet"),
+            "unexpected file {rel:?}"
+        );
         let f = File::open(out.join("events").join(&rel)).unwrap();
-        let reader = ParquetRecordBatchReaderBuilder::try_new(f).unwrap().build().unwrap();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(f)
+            .unwrap()
+            .build()
+            .unwrap();
         batches.extend(reader.map(Result::unwrap));
     }
     batches
@@ -49,7 +55,9 @@ pub fn row_count(batches: &[RecordBatch]) -> usize {
 pub fn strings(batches: &[RecordBatch], name: &str) -> Vec<Option<String>> {
     let mut out = Vec::new();
     for b in batches {
-        let col = b.column_by_name(name).unwrap_or_else(|| panic!("no column {name}"));
+        let col = b
+            .column_by_name(name)
+            .unwrap_or_else(|| panic!("no column {name}"));
         for i in 0..col.len() {
             out.push(if col.is_null(i) {
                 None
@@ -66,7 +74,10 @@ pub fn strings(batches: &[RecordBatch], name: &str) -> Vec<Option<String>> {
 }
 
 pub fn null_count(batches: &[RecordBatch], name: &str) -> usize {
-    batches.iter().map(|b| b.column_by_name(name).unwrap().null_count()).sum()
+    batches
+        .iter()
+        .map(|b| b.column_by_name(name).unwrap().null_count())
+        .sum()
 }
 
 /// Every string cell of the events, plus the text of every other output file.
@@ -85,7 +96,9 @@ pub fn all_output_text(out: &Path) -> String {
     }
     for rel in files_under(out) {
         if rel.extension().is_some_and(|e| e != "parquet") {
-            text.push_str(&String::from_utf8_lossy(&std::fs::read(out.join(rel)).unwrap()));
+            text.push_str(&String::from_utf8_lossy(
+                &std::fs::read(out.join(rel)).unwrap(),
+            ));
         }
     }
     text
@@ -102,9 +115,17 @@ pub fn assert_reconciles(out: &Path) -> serde_json::Value {
     let mut sum_events = 0;
     let mut sum_quarantined = 0;
     for f in m["inputs"].as_array().unwrap() {
-        assert_eq!(n(f, "events") + n(f, "quarantined"), n(f, "records") + n(f, "expanded"), "{f}");
+        assert_eq!(
+            n(f, "events") + n(f, "quarantined"),
+            n(f, "records") + n(f, "expanded"),
+            "{f}"
+        );
         if f["layout"] == "lines" {
-            assert_eq!(n(f, "lines"), n(f, "blank") + n(f, "records") + n(f, "continuation"), "{f}");
+            assert_eq!(
+                n(f, "lines"),
+                n(f, "blank") + n(f, "records") + n(f, "continuation"),
+                "{f}"
+            );
         }
         sum_events += n(f, "events");
         sum_quarantined += n(f, "quarantined");
@@ -112,12 +133,23 @@ pub fn assert_reconciles(out: &Path) -> serde_json::Value {
     let t = &m["totals"];
     assert_eq!(n(t, "events"), sum_events);
     assert_eq!(n(t, "quarantined"), sum_quarantined);
-    assert_eq!(row_count(&read_events(out)) as u64, sum_events, "events on disk");
+    assert_eq!(
+        row_count(&read_events(out)) as u64,
+        sum_events,
+        "events on disk"
+    );
     let q = std::fs::read_to_string(out.join("quarantine.ndjson")).unwrap();
-    assert_eq!(q.lines().count() as u64, sum_quarantined, "quarantine lines");
+    assert_eq!(
+        q.lines().count() as u64,
+        sum_quarantined,
+        "quarantine lines"
+    );
     for line in q.lines() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
-        assert!(v["file"].is_string() && v["line"].is_u64() && v["reason"].is_string(), "{v}");
+        assert!(
+            v["file"].is_string() && v["line"].is_u64() && v["reason"].is_string(),
+            "{v}"
+        );
     }
     m
 }
