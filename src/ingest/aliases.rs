@@ -6,7 +6,7 @@
 //! their joined path (`error.code` -> `errorcode`, `http.response.status_code` ->
 //! `httpresponsestatuscode`), so one table covers flat and nested shapes.
 
-use std::collections::HashMap;
+use ahash::{AHashMap, AHashSet};
 
 /// A canonical field a record value can feed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -371,11 +371,21 @@ pub const ENVELOPES: &[&str] = &[
 
 /// Lower-cases ASCII letters and drops every character that is not a letter or digit.
 pub fn normalize_into(key: &str, out: &mut String) {
-    out.extend(
-        key.chars()
-            .filter(|c| c.is_alphanumeric())
-            .map(|c| c.to_ascii_lowercase()),
-    );
+    if key.is_ascii() {
+        // Hot path: every key of every record passes here.
+        out.reserve(key.len());
+        for b in key.bytes() {
+            if b.is_ascii_alphanumeric() {
+                out.push(char::from(b.to_ascii_lowercase()));
+            }
+        }
+    } else {
+        out.extend(
+            key.chars()
+                .filter(|c| c.is_alphanumeric())
+                .map(|c| c.to_ascii_lowercase()),
+        );
+    }
 }
 
 pub fn normalize(key: &str) -> String {
@@ -387,13 +397,13 @@ pub fn normalize(key: &str) -> String {
 /// The lookup table: normalised path -> (target, rank).
 #[derive(Debug, Clone)]
 pub struct AliasTable {
-    map: HashMap<String, (Target, u8)>,
-    transparent: Vec<String>,
+    map: AHashMap<String, (Target, u8)>,
+    transparent: AHashSet<String>,
 }
 
 impl Default for AliasTable {
     fn default() -> Self {
-        let mut map = HashMap::new();
+        let mut map = AHashMap::new();
         for (target, rank, names) in BUILTIN {
             for name in *names {
                 map.entry(normalize(name)).or_insert((*target, *rank));
@@ -418,7 +428,7 @@ impl AliasTable {
     }
 
     pub fn is_transparent(&self, normalized: &str) -> bool {
-        self.transparent.iter().any(|t| t == normalized)
+        self.transparent.contains(normalized)
     }
 }
 

@@ -138,11 +138,12 @@ impl<'a> Walker<'_, 'a> {
             } else {
                 None
             };
-            let leaf_is_container = self.cfg.aliases.is_transparent(leaf);
+            let sc = scalar(raw);
+            let leaf_is_container =
+                matches!(sc, Scalar::Object(_)) && self.cfg.aliases.is_transparent(leaf);
             let hit = joined_hit
                 .map(|(t, r)| (t, u16::from(depth) * 8 + u16::from(r)))
                 .or(leaf_hit.map(|(t, r)| (t, u16::from(depth) * 8 + 4 + u16::from(r))));
-            let sc = scalar(raw);
             let mut consumed = false;
             if let Some((target, prio)) = hit {
                 if target == Target::Ts && top && self.cands.bad_ts.is_none() {
@@ -292,6 +293,10 @@ fn expand_envelope<'a>(
     prefix: Option<&Prefix<'a>>,
     cfg: &MappingConfig,
 ) -> Option<Vec<Result<Event<'a>, Rejection>>> {
+    // Cheap tests first: this runs for every record.
+    if entries.len() > 3 || !entries.iter().any(|(_, v)| v.get().starts_with('[')) {
+        return None;
+    }
     let mut norm = String::new();
     let has_own_ts = entries.iter().any(|(k, _)| {
         norm.clear();
@@ -300,7 +305,7 @@ fn expand_envelope<'a>(
             .lookup(&norm)
             .is_some_and(|(t, _)| t == Target::Ts)
     });
-    if has_own_ts || entries.len() > 3 {
+    if has_own_ts {
         return None;
     }
     let (_, raw) = entries.iter().find(|(k, v)| {
