@@ -135,47 +135,55 @@ impl Scalar<'_> {
     }
 }
 
+/// Tracks whether the bytes of JSON text are inside a string literal.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct StringState {
+    in_str: bool,
+    esc: bool,
+}
+
+impl StringState {
+    /// Feeds one byte; true when it is structural: outside every string and not a quote.
+    pub fn structural(&mut self, c: u8) -> bool {
+        if self.in_str {
+            if self.esc {
+                self.esc = false;
+            } else if c == b'\\' {
+                self.esc = true;
+            } else if c == b'"' {
+                self.in_str = false;
+            }
+            false
+        } else if c == b'"' {
+            self.in_str = true;
+            false
+        } else {
+            true
+        }
+    }
+
+    pub fn in_string(&self) -> bool {
+        self.in_str
+    }
+}
+
 /// Removes the whitespace between JSON tokens (pretty-printed input becomes compact);
 /// borrowed when there is none.
 pub fn minify(text: &str) -> Cow<'_, str> {
     let b = text.as_bytes();
-    let (mut in_str, mut esc) = (false, false);
-    let needs = b.iter().any(|&c| {
-        if in_str {
-            if esc {
-                esc = false;
-            } else if c == b'\\' {
-                esc = true;
-            } else if c == b'"' {
-                in_str = false;
-            }
-            false
-        } else {
-            in_str = c == b'"';
-            c.is_ascii_whitespace()
-        }
-    });
-    if !needs {
+    let mut state = StringState::default();
+    if !b
+        .iter()
+        .any(|&c| state.structural(c) && c.is_ascii_whitespace())
+    {
         return Cow::Borrowed(text);
     }
-    let (mut in_str, mut esc) = (false, false);
-    let mut out = Vec::with_capacity(b.len());
-    for &c in b {
-        if in_str {
-            if esc {
-                esc = false;
-            } else if c == b'\\' {
-                esc = true;
-            } else if c == b'"' {
-                in_str = false;
-            }
-        } else if c == b'"' {
-            in_str = true;
-        } else if c.is_ascii_whitespace() {
-            continue;
-        }
-        out.push(c);
-    }
+    let mut state = StringState::default();
+    let out: Vec<u8> = b
+        .iter()
+        .copied()
+        .filter(|&c| !(state.structural(c) && c.is_ascii_whitespace()))
+        .collect();
     // Only ASCII whitespace outside strings was removed: still valid UTF-8.
     Cow::Owned(String::from_utf8(out).expect("removing ASCII keeps UTF-8 valid"))
 }

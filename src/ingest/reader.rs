@@ -5,6 +5,7 @@
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 
+use super::json::StringState;
 use super::source::Source;
 
 /// Target size of a chunk's record bytes before it is handed to a decoder.
@@ -98,38 +99,28 @@ impl<R: Read> Read for Counting<R> {
 #[derive(Debug, Default, Clone, Copy)]
 struct Nesting {
     depth: i64,
-    in_str: bool,
-    esc: bool,
+    strings: StringState,
     started: bool,
 }
 
 impl Nesting {
     fn feed(&mut self, bytes: &[u8]) {
         for &b in bytes {
-            if self.in_str {
-                if self.esc {
-                    self.esc = false;
-                } else if b == b'\\' {
-                    self.esc = true;
-                } else if b == b'"' {
-                    self.in_str = false;
+            if self.strings.structural(b) {
+                match b {
+                    b'{' | b'[' => {
+                        self.depth += 1;
+                        self.started = true;
+                    }
+                    b'}' | b']' => self.depth -= 1,
+                    _ => {}
                 }
-                continue;
-            }
-            match b {
-                b'"' => self.in_str = true,
-                b'{' | b'[' => {
-                    self.depth += 1;
-                    self.started = true;
-                }
-                b'}' | b']' => self.depth -= 1,
-                _ => {}
             }
         }
     }
 
     fn open(&self) -> bool {
-        self.started && (self.depth > 0 || self.in_str)
+        self.started && (self.depth > 0 || self.strings.in_string())
     }
 }
 
@@ -330,7 +321,7 @@ fn split_array(r: &mut dyn BufRead, sp: &mut Splitter) -> io::Result<()> {
             let b = avail[i];
             if in_elem {
                 let ends_scalar = scalar_elem
-                    && !nest.in_str
+                    && !nest.strings.in_string()
                     && (b == b',' || b == b']' || b.is_ascii_whitespace());
                 if !ends_scalar {
                     if elem_len < sp.max_record {
@@ -372,13 +363,7 @@ fn split_array(r: &mut dyn BufRead, sp: &mut Splitter) -> io::Result<()> {
                     scalar_elem = !matches!(b, b'{' | b'[');
                     elem.push(b);
                     elem_len = 1;
-                    if scalar_elem {
-                        if b == b'"' {
-                            nest.in_str = true;
-                        }
-                    } else {
-                        nest.feed(&[b]);
-                    }
+                    nest.feed(&[b]);
                 }
             }
             last_was_newline = b == b'\n';
