@@ -190,7 +190,17 @@ const BUILTIN: &[(Target, u8, &[&str])] = &[
             "integration_id",
         ],
     ),
-    (Target::ConnectionId, 1, &["connection"]),
+    (
+        Target::ConnectionId,
+        1,
+        &[
+            "connection",
+            "conn",
+            "connection_uuid",
+            "connection_key",
+            "connector",
+        ],
+    ),
     (
         Target::OrganizationId,
         0,

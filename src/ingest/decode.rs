@@ -10,7 +10,7 @@ use super::builder::EventBatchBuilder;
 use super::json::{parse_array, parse_object};
 use super::mapping::{map_entries, Event, Mapped, Rejection};
 use super::reader::{Chunk, FileEnd};
-use super::redact::scrub_text;
+use super::redact::{scrub_text, surely_clean};
 use super::textline::{parse_prefix, Prefix};
 use crate::config::MappingConfig;
 
@@ -118,9 +118,10 @@ fn json_error(e: &serde_json::Error) -> String {
 /// One record's text -> its events or rejections (an array line or envelope holds several).
 pub fn decode_record<'a>(text: &'a str, cfg: &MappingConfig) -> Vec<Result<Event<'a>, Rejection>> {
     let one = |r: Result<Event<'a>, Rejection>| vec![r];
+    let clean = surely_clean(text);
     match text.as_bytes().first() {
         Some(b'{') => match parse_object(text) {
-            Ok(entries) => flatten(map_entries(entries, None, cfg)),
+            Ok(entries) => flatten(map_entries(entries, None, cfg, clean)),
             Err(e) => one(Err(Rejection(json_error(&e)))),
         },
         Some(b'[') => match parse_array(text) {
@@ -128,7 +129,7 @@ pub fn decode_record<'a>(text: &'a str, cfg: &MappingConfig) -> Vec<Result<Event
             Ok(items) => items
                 .into_iter()
                 .flat_map(|item| match parse_object(item.get()) {
-                    Ok(entries) => flatten(map_entries(entries, None, cfg)),
+                    Ok(entries) => flatten(map_entries(entries, None, cfg, clean)),
                     Err(_) => one(Err(Rejection("array element is not a JSON object".into()))),
                 })
                 .collect(),
@@ -138,7 +139,7 @@ pub fn decode_record<'a>(text: &'a str, cfg: &MappingConfig) -> Vec<Result<Event
             Some(at) => {
                 let prefix: Prefix<'a> = parse_prefix(&text[..at]);
                 match parse_object(&text[at..]) {
-                    Ok(entries) => flatten(map_entries(entries, Some(&prefix), cfg)),
+                    Ok(entries) => flatten(map_entries(entries, Some(&prefix), cfg, clean)),
                     Err(e) => one(Err(Rejection(format!("text line with {}", json_error(&e))))),
                 }
             }

@@ -249,14 +249,36 @@ pub enum Mapped<'a> {
     Many(Vec<Result<Event<'a>, Rejection>>),
 }
 
-fn scrub<'a>(v: Option<Cow<'a, str>>) -> Option<Cow<'a, str>> {
-    v.map(|s| match scrub_text(&s) {
-        Cow::Borrowed(_) => s,
-        Cow::Owned(o) => Cow::Owned(o),
-    })
+/// Applies redaction to a record's values, unless the whole record is surely clean.
+#[derive(Clone, Copy)]
+struct Redactor {
+    active: bool,
 }
 
-fn json_text<'a>(v: Option<Val<'a>>) -> Option<Cow<'a, str>> {
+impl Redactor {
+    fn text<'a>(self, v: Option<Cow<'a, str>>) -> Option<Cow<'a, str>> {
+        if !self.active {
+            return v;
+        }
+        v.map(|s| match scrub_text(&s) {
+            Cow::Borrowed(_) => s,
+            Cow::Owned(o) => Cow::Owned(o),
+        })
+    }
+
+    fn json<'a>(self, v: Option<Val<'a>>) -> Option<Cow<'a, str>> {
+        let raw = compact_json(v)?;
+        if !self.active {
+            return Some(raw);
+        }
+        Some(match redact_json_text(&raw) {
+            Cow::Borrowed(_) => raw,
+            Cow::Owned(o) => Cow::Owned(o),
+        })
+    }
+}
+
+fn compact_json<'a>(v: Option<Val<'a>>) -> Option<Cow<'a, str>> {
     let raw: Cow<'a, str> = match v? {
         Val::Json(raw) => minify(raw),
         Val::Text(t) => Cow::Owned(serde_json::Value::String(t.into_owned()).to_string()),
@@ -266,23 +288,27 @@ fn json_text<'a>(v: Option<Val<'a>>) -> Option<Cow<'a, str>> {
     if matches!(trimmed, "[]" | "{}" | "\"\"") {
         return None;
     }
-    Some(match redact_json_text(&raw) {
-        Cow::Borrowed(_) => raw,
-        Cow::Owned(o) => Cow::Owned(o),
-    })
+    Some(raw)
 }
 
 /// Maps the entries of one JSON object, with what a text prefix said (if any).
+///
+/// `surely_clean` says the record's whole text holds no possible secret
+/// ([`super::redact::surely_clean`]), so per-field redaction can be skipped.
 pub fn map_entries<'a>(
     entries: Entries<'a>,
     prefix: Option<&Prefix<'a>>,
     cfg: &MappingConfig,
+    surely_clean: bool,
 ) -> Mapped<'a> {
+    let red = Redactor {
+        active: !surely_clean,
+    };
     // A single document wrapping the records: {"events": [{...}, {...}]}.
-    if let Some(many) = expand_envelope(&entries, prefix, cfg) {
+    if let Some(many) = expand_envelope(&entries, prefix, cfg, red) {
         return Mapped::Many(many);
     }
-    match resolve(entries, prefix, cfg) {
+    match resolve(entries, prefix, cfg, red) {
         Ok(ev) => Mapped::One(Box::new(ev)),
         Err(r) => Mapped::Many(vec![Err(r)]),
     }
@@ -292,6 +318,7 @@ fn expand_envelope<'a>(
     entries: &Entries<'a>,
     prefix: Option<&Prefix<'a>>,
     cfg: &MappingConfig,
+    red: Redactor,
 ) -> Option<Vec<Result<Event<'a>, Rejection>>> {
     // Cheap tests first: this runs for every record.
     if entries.len() > 3 || !entries.iter().any(|(_, v)| v.get().starts_with('[')) {
@@ -321,7 +348,7 @@ fn expand_envelope<'a>(
         items
             .into_iter()
             .map(|item| match parse_object(item.get()) {
-                Ok(e) => resolve(e, prefix, cfg),
+                Ok(e) => resolve(e, prefix, cfg, red),
                 Err(e) => Err(Rejection(format!("invalid JSON in envelope element: {e}"))),
             })
             .collect(),
@@ -332,6 +359,7 @@ fn resolve<'a>(
     entries: Entries<'a>,
     prefix: Option<&Prefix<'a>>,
     cfg: &MappingConfig,
+    red: Redactor,
 ) -> Result<Event<'a>, Rejection> {
     let mut w = Walker {
         cfg,
@@ -382,7 +410,7 @@ fn resolve<'a>(
         _ => {}
     }
 
-    let error = scrub(c.text(Target::Error));
+    let error = red.text(c.text(Target::Error));
     let level: Option<Cow<'a, str>> = c
         .text(Target::Level)
         .or_else(|| prefix.and_then(|p| p.level).map(Cow::Borrowed));
@@ -428,7 +456,7 @@ fn resolve<'a>(
     }
     .filter(|s| s.is_finite() && *s >= 0.0);
 
-    let mut endpoint = scrub(c.text(Target::Endpoint));
+    let mut endpoint = red.text(c.text(Target::Endpoint));
     let mut method = c
         .text(Target::Method)
         .map(|m| Cow::Owned(m.to_ascii_uppercase()));
@@ -450,7 +478,9 @@ fn resolve<'a>(
             obj.insert(k.to_string(), v);
         }
         let mut v = serde_json::Value::Object(obj);
-        super::redact::redact_value(&mut v);
+        if red.active {
+            super::redact::redact_value(&mut v);
+        }
         v.to_string()
     });
 
@@ -458,25 +488,25 @@ fn resolve<'a>(
         ts,
         status,
         error,
-        error_code: scrub(error_code),
-        message: scrub(c.text(Target::Message)),
+        error_code: red.text(error_code),
+        message: red.text(c.text(Target::Message)),
         level,
         logger: prefix.and_then(|p| p.logger).map(Cow::Borrowed),
-        log_message: scrub(prefix.and_then(|p| p.message).map(Cow::Borrowed)),
-        request_id: scrub(c.text(Target::RequestId)),
-        connection_id: scrub(c.text(Target::ConnectionId)),
-        organization_id: scrub(c.text(Target::OrganizationId)),
-        user_id: scrub(c.text(Target::UserId)),
+        log_message: red.text(prefix.and_then(|p| p.message).map(Cow::Borrowed)),
+        request_id: red.text(c.text(Target::RequestId)),
+        connection_id: red.text(c.text(Target::ConnectionId)),
+        organization_id: red.text(c.text(Target::OrganizationId)),
+        user_id: red.text(c.text(Target::UserId)),
         endpoint,
         method,
         ip_address,
-        user_agent: scrub(c.text(Target::UserAgent)),
+        user_agent: red.text(c.text(Target::UserAgent)),
         retry_after_s,
         category,
         retryable,
         class,
-        details: json_text(c.take(Target::Details)),
-        downstream: json_text(c.take(Target::Downstream)),
+        details: red.json(c.take(Target::Details)),
+        downstream: red.json(c.take(Target::Downstream)),
         extra,
     })
 }

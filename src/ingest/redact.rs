@@ -31,7 +31,8 @@ fn patterns() -> &'static Patterns {
             .build([
                 "bearer", "basic", "eyj", "key", "token", "secret", "passw", "pwd", "auth",
                 "cookie", "session", "signature", "credential", "sk_", "pk_", "rk_", "akia",
-                "ghp_", "gho_", "ghs_", "ghu_", "ghr_", "xox", "private", "@",
+                "ghp_", "gho_", "ghs_", "ghu_", "ghr_", "xox", "private", "@", "jwt", "pass",
+                "sid",
             ])
             .expect("static prefilter"),
         scheme: Regex::new(r"(?i)\b(bearer|basic|token)(\s+)([A-Za-z0-9\-._~+/]{6,}=*)")
@@ -49,6 +50,13 @@ fn patterns() -> &'static Patterns {
         url_userinfo: Regex::new(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s:@]+:[^/\s@]+@")
             .expect("static regex"),
     })
+}
+
+/// Whether a whole record can hold no secret at all: none of the prefilter's words occurs
+/// and nothing is escaped (`\u0042earer` would decode to `Bearer`). Such a record skips
+/// every per-field check; the prefilter covers every pattern and sensitive key below.
+pub fn surely_clean(record: &str) -> bool {
+    !record.contains("\\u") && !patterns().prefilter.is_match(record)
 }
 
 /// Whether a token after `Basic`/`Token` looks like a credential rather than a word:
@@ -226,6 +234,31 @@ mod tests {
             "Too many requests in the specified time period",
         ] {
             assert_eq!(scrub_text(s), s);
+        }
+    }
+
+    #[test]
+    fn clean_records_are_recognised_conservatively() {
+        assert!(surely_clean(r#"{"status": 500, "connection_id": "c1"}"#));
+        assert!(!surely_clean(r#"{"api_key": "x"}"#));
+        assert!(!surely_clean(r#"{"m": "\u0042earer abcdefgh123"}"#));
+        // Every sensitive key is caught by the prefilter.
+        for k in [
+            "api_key",
+            "X-API-Key",
+            "Authorization",
+            "password",
+            "client_secret",
+            "refresh_token",
+            "Cookie",
+            "service_key",
+            "jwt",
+            "pass",
+            "sid",
+            "pwd",
+            "signature",
+        ] {
+            assert!(!surely_clean(&format!("{{\"{k}\": 1}}")), "{k}");
         }
     }
 
