@@ -21,6 +21,9 @@ pub enum Command {
     /// Read error-log exports into a canonical Parquet events dataset (plus quarantine and
     /// manifest).
     Ingest(IngestArgs),
+    /// Ingest (or read an events dataset), then compute rates per window and dimension and
+    /// flag incidents: rates/, anomalies.parquet, anomalies.csv, summary.json.
+    Analyze(AnalyzeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -35,7 +38,7 @@ pub struct IngestArgs {
     #[arg(long, short = 'o', value_name = "DIR")]
     pub out: PathBuf,
 
-    /// Config file (field aliases, security and critical codes). Default: ./errscope.toml
+    /// Config file (field aliases, codes, windows, detectors). Default: ./errscope.toml
     /// when present, else built-in defaults.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -55,4 +58,15 @@ pub struct IngestArgs {
     /// Print nothing but errors.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// Raw logs (as for `ingest`), or an events dataset written by `ingest`/`analyze`.
+    #[command(flatten)]
+    pub input: IngestArgs,
+
+    /// Print summary.json instead of the incident table.
+    #[arg(long)]
+    pub json: bool,
 }

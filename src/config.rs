@@ -11,12 +11,15 @@
 //! security_codes = ["AUTH_002", "AUTH_004", "SECURITY_VIOLATION", "IP_BLOCKED"]
 //! critical_codes = ["AUTH_CRITICAL", "SYSTEM_FAILURE"]
 //! ```
+//!
+//! `[windows]` and `[detectors.*]` configure analysis (see `analyze/config.rs`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::analyze::config::{AnalyzeConfig, DetectorsConfig, WindowsConfig};
 use crate::ingest::aliases::{target_by_name, AliasTable, Target};
 use crate::ingest::classify::{CRITICAL_CODES, SECURITY_CODES};
 
@@ -31,6 +34,10 @@ struct FileConfig {
     aliases: BTreeMap<String, Vec<String>>,
     #[serde(default)]
     classes: ClassesSection,
+    #[serde(default)]
+    windows: WindowsConfig,
+    #[serde(default)]
+    detectors: DetectorsConfig,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -73,28 +80,60 @@ pub enum ConfigError {
     UnknownColumn { path: PathBuf, column: String },
 }
 
-impl MappingConfig {
+/// The whole validated configuration.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    pub mapping: MappingConfig,
+    pub analyze: AnalyzeConfig,
+    /// The file it came from, if any.
+    pub path: Option<PathBuf>,
+}
+
+impl Config {
     /// Loads `path`, or `errscope.toml` in the working directory when present, else defaults.
-    /// Returns the config and the file it came from.
-    pub fn load(path: Option<&Path>) -> Result<(Self, Option<PathBuf>), ConfigError> {
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
         let path = match path {
             Some(p) => p.to_path_buf(),
             None if Path::new(DEFAULT_CONFIG_FILE).is_file() => PathBuf::from(DEFAULT_CONFIG_FILE),
-            None => return Ok((Self::default(), None)),
+            None => return Ok(Self::default()),
         };
         let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
             path: path.clone(),
             source,
         })?;
-        let cfg = Self::from_toml(&text, &path)?;
-        Ok((cfg, Some(path)))
+        let file = parse(&text, &path)?;
+        let analyze = AnalyzeConfig {
+            windows: file.windows.clone(),
+            detectors: file.detectors.clone(),
+        };
+        if analyze.windows.tumbling_minutes == 0 || analyze.windows.sliding_minutes == 0 {
+            return Err(ConfigError::Parse {
+                path,
+                message: "[windows] minutes must be at least 1".into(),
+            });
+        }
+        let mapping = MappingConfig::from_file(&file, &path)?;
+        Ok(Config {
+            mapping,
+            analyze,
+            path: Some(path),
+        })
+    }
+}
+
+fn parse(text: &str, path: &Path) -> Result<FileConfig, ConfigError> {
+    toml::from_str(text).map_err(|e| ConfigError::Parse {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+impl MappingConfig {
+    pub fn from_toml(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        Self::from_file(&parse(text, path)?, path)
     }
 
-    pub fn from_toml(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        let file: FileConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
+    fn from_file(file: &FileConfig, path: &Path) -> Result<Self, ConfigError> {
         let mut extra: Vec<(Target, String)> = Vec::new();
         for (column, keys) in &file.aliases {
             let target = target_by_name(column).ok_or_else(|| ConfigError::UnknownColumn {
@@ -109,10 +148,12 @@ impl MappingConfig {
             security_codes: file
                 .classes
                 .security_codes
+                .clone()
                 .unwrap_or(defaults.security_codes),
             critical_codes: file
                 .classes
                 .critical_codes
+                .clone()
                 .unwrap_or(defaults.critical_codes),
         })
     }

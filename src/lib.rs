@@ -2,8 +2,10 @@
 //! and time window, incidents, and reports.
 //!
 //! The pipeline, in the order data flows: [`ingest`] (any export -> canonical Arrow
-//! batches, see [`schema`]), then [`report`] writers; [`pipeline`] wires them.
+//! batches, see [`schema`]), [`analyze`] (windows, rates, detectors, incidents), then
+//! [`report`] writers; [`pipeline`] wires ingest to its outputs.
 
+pub mod analyze;
 pub mod cli;
 pub mod config;
 pub mod exit;
@@ -11,3 +13,5 @@ pub mod ingest;
 pub mod pipeline;
 pub mod report;
 pub mod schema;
+#[doc(hidden)]
+pub mod testutil;

@@ -6,15 +6,18 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use clap::Parser;
 
-use errscope::cli::{Cli, Command, IngestArgs};
-use errscope::config::MappingConfig;
+use errscope::analyze::{analyze_events, events_dataset};
+use errscope::cli::{AnalyzeArgs, Cli, Command, IngestArgs};
+use errscope::config::Config;
 use errscope::exit::Outcome;
+use errscope::ingest::manifest::Totals;
 use errscope::pipeline::{run_ingest, IngestOptions};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Ingest(args) => ingest(args),
+        Command::Ingest(args) => ingest(&args, false).map(|(o, _)| o),
+        Command::Analyze(args) => analyze(args),
     };
     match result {
         Ok(outcome) => outcome.into(),
@@ -35,31 +38,33 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
-fn ingest(args: IngestArgs) -> anyhow::Result<Outcome> {
+/// Runs ingest; returns the outcome and the totals. `stdout_is_json`: the summary line goes
+/// to stderr, so that stdout stays one JSON document.
+fn ingest(args: &IngestArgs, stdout_is_json: bool) -> anyhow::Result<(Outcome, Totals)> {
     if let Some(r) = args.max_error_ratio {
         if !(0.0..=1.0).contains(&r) {
             bail!("--max-error-ratio must be between 0 and 1, got {r}");
         }
     }
-    let (mapping, config_path) = MappingConfig::load(args.config.as_deref())?;
+    let config = Config::load(args.config.as_deref())?;
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let opts = IngestOptions {
-        inputs: args.inputs,
+        inputs: args.inputs.clone(),
         out: args.out.clone(),
         threads,
         max_record_bytes: args.max_record_bytes.max(1024),
-        mapping,
-        config_path,
+        mapping: config.mapping,
+        config_path: config.path,
     };
     let started = Instant::now();
     let report = run_ingest(&opts, |msg| eprintln!("errscope: error: {msg}"))
         .with_context(|| format!("ingest into {} failed", args.out.display()))?;
-    let t = &report.manifest.totals;
+    let t = report.manifest.totals;
     let c = &t.counts;
     if !args.quiet {
-        println!(
+        let line = format!(
             "ingested {} file{}: {} records -> {} events, {} quarantined ({} blank lines){}; wrote {}",
             t.files,
             if t.files == 1 { "" } else { "s" },
@@ -74,7 +79,15 @@ fn ingest(args: IngestArgs) -> anyhow::Result<Outcome> {
             },
             args.out.display(),
         );
-        eprintln!("errscope: done in {:.2}s", started.elapsed().as_secs_f64());
+        if stdout_is_json {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+        eprintln!(
+            "errscope: ingest done in {:.2}s",
+            started.elapsed().as_secs_f64()
+        );
     }
     let outcome = if t.files_with_errors > 0 {
         Outcome::InputUnreadable
@@ -92,5 +105,36 @@ fn ingest(args: IngestArgs) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Ok
     };
+    Ok((outcome, t))
+}
+
+fn analyze(args: AnalyzeArgs) -> anyhow::Result<Outcome> {
+    let a = &args.input;
+    let config = Config::load(a.config.as_deref())?;
+    let started = Instant::now();
+    // An events dataset is analysed as it is; raw logs are ingested into --out first.
+    let dataset = match a.inputs.as_slice() {
+        [one] => events_dataset(std::path::Path::new(one)),
+        _ => None,
+    };
+    let (outcome, events_dir, totals) = match dataset {
+        Some(dir) => (Outcome::Ok, dir, None),
+        None => {
+            let (o, t) = ingest(a, args.json)?;
+            (o, a.out.join("events"), Some(t))
+        }
+    };
+    std::fs::create_dir_all(&a.out)?;
+    let result = analyze_events(&events_dir, &a.out, &config.analyze, totals)
+        .with_context(|| format!("analysis of {} failed", events_dir.display()))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&result.summary)?);
+    } else if !a.quiet {
+        print!("{}", errscope::analyze::incident::table(&result.incidents));
+        eprintln!(
+            "errscope: analyze done in {:.2}s",
+            started.elapsed().as_secs_f64()
+        );
+    }
     Ok(outcome)
 }

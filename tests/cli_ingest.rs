@@ -7,7 +7,7 @@ use std::path::Path;
 
 use common::*;
 
-fn ingest(inputs: &[&Path], out: &Path) -> assert_cmd::assert::Assert {
+fn ingest(inputs: &[&Path], out: &Path) -> Assert {
     let mut cmd = errscope();
     cmd.arg("ingest");
     for i in inputs {
@@ -18,7 +18,7 @@ fn ingest(inputs: &[&Path], out: &Path) -> assert_cmd::assert::Assert {
 
 #[test]
 fn sample_data_becomes_one_event_per_record() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = errscope::testutil::tempdir().unwrap();
     let out = tmp.path().join("out");
     let a = ingest(&[&repo_path("sample-data")], &out).success();
     let stdout = String::from_utf8_lossy(&a.get_output().stdout).to_string();
@@ -103,7 +103,7 @@ fn sample_data_becomes_one_event_per_record() {
 
 #[test]
 fn reruns_write_identical_data_and_leave_no_temporary_files() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = errscope::testutil::tempdir().unwrap();
     let out = tmp.path().join("out");
     ingest(&[&repo_path("sample-data")], &out).success();
     let first = read_events(&out);
@@ -141,7 +141,7 @@ fn gz(data: &[u8]) -> Vec<u8> {
 
 #[test]
 fn hostile_inputs_never_stop_the_run_and_everything_reconciles() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = errscope::testutil::tempdir().unwrap();
     let dir = tmp.path().join("in");
     std::fs::create_dir_all(&dir).unwrap();
     let w = |name: &str, data: &[u8]| std::fs::write(dir.join(name), data).unwrap();
@@ -272,7 +272,7 @@ fn hostile_inputs_never_stop_the_run_and_everything_reconciles() {
 
 #[test]
 fn records_over_the_size_limit_are_quarantined_not_parsed() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = errscope::testutil::tempdir().unwrap();
     let p = tmp.path().join("big.ndjson");
     std::fs::write(
         &p,
@@ -300,7 +300,7 @@ fn records_over_the_size_limit_are_quarantined_not_parsed() {
 
 #[test]
 fn stdin_is_an_input() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = errscope::testutil::tempdir().unwrap();
     let out = tmp.path().join("out");
     errscope()
         .args(["ingest", "-", "--out"])
@@ -318,7 +318,7 @@ fn stdin_is_an_input() {
 
 #[test]
 fn a_missing_input_is_reported_and_the_others_are_read() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = errscope::testutil::tempdir().unwrap();
     let p = tmp.path().join("ok.ndjson");
     std::fs::write(&p, format!("{GOOD}\n")).unwrap();
     let out = tmp.path().join("out");
@@ -339,7 +339,7 @@ fn a_missing_input_is_reported_and_the_others_are_read() {
 
 #[test]
 fn max_error_ratio_sets_the_exit_code() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = errscope::testutil::tempdir().unwrap();
     let p = tmp.path().join("half.ndjson");
     std::fs::write(&p, format!("{GOOD}\nnot json\n")).unwrap();
     let out = tmp.path().join("out");
@@ -360,7 +360,7 @@ fn max_error_ratio_sets_the_exit_code() {
 fn usage_and_config_errors() {
     errscope().args(["ingest", "x.ndjson"]).assert().code(2);
     errscope().args(["nonsense"]).assert().code(2);
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = errscope::testutil::tempdir().unwrap();
     let cfg = tmp.path().join("errscope.toml");
     std::fs::write(&cfg, "[aliases]\nnot_a_column = [\"x\"]\n").unwrap();
     let a = errscope()
@@ -380,7 +380,7 @@ fn usage_and_config_errors() {
 
 #[test]
 fn config_aliases_and_codes_apply() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = errscope::testutil::tempdir().unwrap();
     let cfg = tmp.path().join("my.toml");
     std::fs::write(&cfg, "[aliases]\nconnection_id = [\"pipeline.ref\"]\n[classes]\nsecurity_codes = [\"IP_BLOCKED\"]\n").unwrap();
     let out = tmp.path().join("out");

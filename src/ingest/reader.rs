@@ -523,7 +523,7 @@ mod tests {
     type Split = (Vec<(u64, String, Option<usize>)>, u64, u64, Option<FileEnd>);
 
     fn split(input: &[u8], max: usize) -> Split {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::testutil::tempdir().unwrap();
         let p = dir.path().join("x");
         std::fs::write(&p, input).unwrap();
         let mut chunks = Vec::new();

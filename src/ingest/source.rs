@@ -157,7 +157,7 @@ mod tests {
 
     #[test]
     fn folders_globs_and_missing() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::testutil::tempdir().unwrap();
         let d = dir.path();
         std::fs::create_dir_all(d.join("sub/.hidden")).unwrap();
         for f in [

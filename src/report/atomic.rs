@@ -80,7 +80,7 @@ mod tests {
 
     #[test]
     fn nothing_appears_until_commit() {
-        let d = tempfile::tempdir().unwrap();
+        let d = crate::testutil::tempdir().unwrap();
         let dest = d.path().join("a.json");
         let mut f = AtomicFile::create(&dest).unwrap();
         f.writer().write_all(b"{}").unwrap();
@@ -96,7 +96,7 @@ mod tests {
 
     #[test]
     fn folders_are_swapped_whole() {
-        let d = tempfile::tempdir().unwrap();
+        let d = crate::testutil::tempdir().unwrap();
         let (staged, dest) = (d.path().join("new"), d.path().join("events"));
         fs::create_dir_all(dest.join("day=old")).unwrap();
         fs::create_dir_all(staged.join("day=new")).unwrap();

@@ -9,8 +9,91 @@ use arrow_array::{Array, RecordBatch};
 use arrow_schema::DataType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-pub fn errscope() -> assert_cmd::Command {
-    assert_cmd::Command::cargo_bin("errscope").expect("binary built")
+/// The errscope binary, run like assert_cmd's `Command` (std only: see `testutil`).
+pub struct Cmd {
+    cmd: std::process::Command,
+    stdin: Vec<u8>,
+}
+
+pub fn errscope() -> Cmd {
+    Cmd {
+        cmd: std::process::Command::new(env!("CARGO_BIN_EXE_errscope")),
+        stdin: Vec::new(),
+    }
+}
+
+impl Cmd {
+    pub fn arg(&mut self, a: impl AsRef<std::ffi::OsStr>) -> &mut Self {
+        self.cmd.arg(a);
+        self
+    }
+
+    pub fn args<I: IntoIterator<Item = S>, S: AsRef<std::ffi::OsStr>>(
+        &mut self,
+        a: I,
+    ) -> &mut Self {
+        self.cmd.args(a);
+        self
+    }
+
+    pub fn write_stdin(&mut self, data: impl Into<Vec<u8>>) -> &mut Self {
+        self.stdin = data.into();
+        self
+    }
+
+    pub fn assert(&mut self) -> Assert {
+        use std::io::Write;
+        use std::process::Stdio;
+        let mut child = self
+            .cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("errscope runs");
+        let mut stdin = child.stdin.take().expect("piped");
+        let data = std::mem::take(&mut self.stdin);
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&data);
+        });
+        let output = child.wait_with_output().expect("errscope finishes");
+        writer.join().expect("stdin writer");
+        Assert { output }
+    }
+}
+
+/// A finished run.
+pub struct Assert {
+    output: std::process::Output,
+}
+
+impl Assert {
+    pub fn get_output(&self) -> &std::process::Output {
+        &self.output
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "status {:?}\nstdout:\n{}\nstderr:\n{}",
+            self.output.status.code(),
+            String::from_utf8_lossy(&self.output.stdout),
+            String::from_utf8_lossy(&self.output.stderr)
+        )
+    }
+
+    pub fn success(self) -> Self {
+        assert!(
+            self.output.status.success(),
+            "expected success; {}",
+            self.describe()
+        );
+        self
+    }
+
+    pub fn code(self, code: i32) -> Self {
+        assert_eq!(self.output.status.code(), Some(code), "{}", self.describe());
+        self
+    }
 }
 
 pub fn repo_path(rel: &str) -> PathBuf {

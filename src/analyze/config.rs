@@ -1,0 +1,310 @@
+//! Analysis settings with built-in defaults (DOMAIN.md); `errscope.toml` overrides them:
+//!
+//! ```toml
+//! [windows]
+//! tumbling_minutes = 5      # rate windows
+//! sliding_minutes = 60      # sliding window (every tumbling step) for hourly rules
+//! hold_minutes = 15         # flagged windows closer than this merge into one incident
+//!
+//! [[detectors.threshold.rules]]   # replaces the default rules when given
+//! dimension = "error_code"
+//! key = "AUTH_002"
+//! metric = "errors"
+//! window_minutes = 60
+//! above = 10
+//!
+//! [detectors.credential_stuffing]
+//! min_failures = 20
+//! ```
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WindowsConfig {
+    /// Tumbling window of the rate tables, minutes.
+    pub tumbling_minutes: u32,
+    /// Sliding window (advancing every tumbling step) for hourly rates, minutes.
+    pub sliding_minutes: u32,
+    /// Flagged windows of one detector and key closer than this merge into one incident.
+    pub hold_minutes: u32,
+}
+
+impl Default for WindowsConfig {
+    fn default() -> Self {
+        WindowsConfig {
+            tumbling_minutes: 5,
+            sliding_minutes: 60,
+            hold_minutes: 15,
+        }
+    }
+}
+
+/// What a threshold rule measures in its window.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    Errors,
+    #[serde(rename = "5xx")]
+    S5xx,
+    #[serde(rename = "4xx")]
+    S4xx,
+    #[serde(rename = "401")]
+    S401,
+    #[serde(rename = "403")]
+    S403,
+    #[serde(rename = "429")]
+    S429,
+    ErrorRatio,
+    #[serde(rename = "5xx_ratio")]
+    S5xxRatio,
+}
+
+impl Metric {
+    pub fn is_ratio(self) -> bool {
+        matches!(self, Metric::ErrorRatio | Metric::S5xxRatio)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Metric::Errors => "errors",
+            Metric::S5xx => "5xx",
+            Metric::S4xx => "4xx",
+            Metric::S401 => "401s",
+            Metric::S403 => "403s",
+            Metric::S429 => "429s",
+            Metric::ErrorRatio => "error ratio",
+            Metric::S5xxRatio => "5xx ratio",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ThresholdRule {
+    /// `error_code`, `category`, `connection_id`, `organization_id`, `endpoint`,
+    /// `ip_address`, `class`, `status_class`, or `all`.
+    pub dimension: String,
+    /// One key; every key of the dimension when absent.
+    pub key: Option<String>,
+    pub metric: Metric,
+    /// The window the metric is measured over (rounded up to tumbling steps).
+    #[serde(default = "sixty")]
+    pub window_minutes: u32,
+    /// Flag when the metric is above this (a count, or a ratio 0..1).
+    pub above: f64,
+    /// Ratios only count with at least this many requests in the window.
+    #[serde(default)]
+    pub min_requests: u32,
+    /// And at least this many of the counted events.
+    #[serde(default)]
+    pub min_events: u32,
+}
+
+fn sixty() -> u32 {
+    60
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ThresholdConfig {
+    pub enabled: bool,
+    pub rules: Vec<ThresholdRule>,
+}
+
+impl Default for ThresholdConfig {
+    fn default() -> Self {
+        let code = |key: &str, per_hour: f64| ThresholdRule {
+            dimension: "error_code".into(),
+            key: Some(key.into()),
+            metric: Metric::Errors,
+            window_minutes: 60,
+            above: per_hour,
+            min_requests: 0,
+            min_events: 0,
+        };
+        ThresholdConfig {
+            enabled: true,
+            rules: vec![
+                // DOMAIN.md (seed 004): per hour.
+                code("AUTH_002", 10.0),
+                code("AUTH_003", 50.0),
+                code("RATE_001", 20.0),
+                // Seed 003: 5xx under 1 % of traffic over 30 minutes is normal.
+                ThresholdRule {
+                    dimension: "all".into(),
+                    key: None,
+                    metric: Metric::S5xxRatio,
+                    window_minutes: 30,
+                    above: 0.01,
+                    min_requests: 500,
+                    min_events: 20,
+                },
+            ],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpikeConfig {
+    pub enabled: bool,
+    pub dimensions: Vec<String>,
+    /// A window needs at least this many errors to be a spike.
+    pub min_events: u32,
+    /// Robust z-score ((x - median) / (1.4826 MAD)) to reach.
+    pub min_score: f64,
+    /// And at least this multiple of the baseline median.
+    pub min_ratio: f64,
+    /// Past windows needed before a key has a baseline.
+    pub min_history: usize,
+}
+
+impl Default for SpikeConfig {
+    fn default() -> Self {
+        SpikeConfig {
+            enabled: true,
+            dimensions: vec!["connection_id".into(), "error_code".into()],
+            min_events: 20,
+            min_score: 8.0,
+            min_ratio: 4.0,
+            min_history: 24,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CredentialStuffingConfig {
+    pub enabled: bool,
+    pub window_minutes: u32,
+    /// 401s from one IP within the window.
+    pub min_failures: u32,
+    /// Distinct users those 401s tried.
+    pub min_users: u32,
+}
+
+impl Default for CredentialStuffingConfig {
+    fn default() -> Self {
+        CredentialStuffingConfig {
+            enabled: true,
+            window_minutes: 10,
+            min_failures: 20,
+            min_users: 8,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PermissionProbingConfig {
+    pub enabled: bool,
+    /// Where bursts are looked for: `organization_id`, `user_id` (or `ip_address`).
+    pub dimensions: Vec<String>,
+    pub window_minutes: u32,
+    /// 403s within the window.
+    pub min_denials: u32,
+    /// Distinct endpoints those 403s hit.
+    pub min_endpoints: u32,
+}
+
+impl Default for PermissionProbingConfig {
+    fn default() -> Self {
+        PermissionProbingConfig {
+            enabled: true,
+            dimensions: vec!["organization_id".into(), "user_id".into()],
+            window_minutes: 10,
+            min_denials: 15,
+            min_endpoints: 3,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerErrorsConfig {
+    pub enabled: bool,
+    pub window_minutes: u32,
+    /// 5xx share of the connection's requests in the window.
+    pub min_ratio: f64,
+    pub min_requests: u32,
+    pub min_5xx: u32,
+}
+
+impl Default for ServerErrorsConfig {
+    fn default() -> Self {
+        ServerErrorsConfig {
+            enabled: true,
+            window_minutes: 30,
+            min_ratio: 0.2,
+            min_requests: 20,
+            min_5xx: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct CriticalCodeConfig {
+    pub disabled: bool,
+    /// More codes that are critical, beyond the `critical` class of ingest.
+    pub codes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReauthorizationConfig {
+    pub enabled: bool,
+    /// 401s in a row, with no success between, that open the circuit (DOMAIN.md: 5).
+    pub consecutive_failures: u32,
+}
+
+impl Default for ReauthorizationConfig {
+    fn default() -> Self {
+        ReauthorizationConfig {
+            enabled: true,
+            consecutive_failures: 5,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct NewCodeConfig {
+    pub enabled: bool,
+    /// The first part of the data's time range that defines what is known.
+    pub baseline_fraction: f64,
+    /// A new code needs this many events before its first quiet hour to be reported.
+    pub min_events: u64,
+}
+
+impl Default for NewCodeConfig {
+    fn default() -> Self {
+        NewCodeConfig {
+            enabled: true,
+            baseline_fraction: 0.33,
+            min_events: 5,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct DetectorsConfig {
+    pub threshold: ThresholdConfig,
+    pub spike: SpikeConfig,
+    pub credential_stuffing: CredentialStuffingConfig,
+    pub permission_probing: PermissionProbingConfig,
+    pub server_errors: ServerErrorsConfig,
+    pub critical_code: CriticalCodeConfig,
+    pub reauthorization: ReauthorizationConfig,
+    pub new_code: NewCodeConfig,
+}
+
+/// Everything `analyze` reads from the config file.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnalyzeConfig {
+    pub windows: WindowsConfig,
+    pub detectors: DetectorsConfig,
+}

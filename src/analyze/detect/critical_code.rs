@@ -1,0 +1,77 @@
+//! **critical_code** (critical): any event of class `critical` (`AUTH_CRITICAL`,
+//! `SYSTEM_FAILURE`, a CRITICAL log level, or a code listed in `[classes]`), and any code
+//! listed in `[detectors.critical_code] codes`. One incident per code (a run of them, merged by the hold time).
+
+use super::super::config::CriticalCodeConfig;
+use super::super::tables::Tables;
+use super::window::by_key;
+use super::{Flag, Focus, Severity};
+
+pub fn detect(t: &Tables, cfg: &CriticalCodeConfig) -> Vec<Flag> {
+    let mut out = Vec::new();
+    if cfg.disabled {
+        return out;
+    }
+    let is_critical = |code: Option<&str>, class: Option<&str>| {
+        class == Some("critical")
+            || code.is_some_and(|c| cfg.codes.iter().any(|x| x.eq_ignore_ascii_case(c)))
+    };
+    let events = t
+        .errors
+        .iter()
+        .filter(|e| is_critical(e.error_code.as_deref(), e.class.as_deref()));
+    for (code, rows) in by_key(events, |e| e.error_code.as_deref()) {
+        // Each event is its own flag; the hold time merges a run of them.
+        for e in rows {
+            out.push(Flag {
+                detector: "critical_code",
+                class: "critical",
+                severity: Severity::High,
+                dimension: "error_code",
+                key: code.to_string(),
+                start: e.ts,
+                end: e.ts + 1,
+                events: 1,
+                value: 1.0,
+                baseline: 0.0,
+                threshold: 0.0,
+                score: 1.0,
+                what: "critical errors".into(),
+                focus: Focus::Code(code.to_string()),
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::*;
+    use super::*;
+    use crate::analyze::tables::EventRow;
+
+    #[test]
+    fn every_critical_event_is_flagged_and_nothing_else() {
+        let mut t = tables(10, vec![]);
+        let ev = |ts: i64, code: &str, class: &str| EventRow {
+            ts,
+            error_code: Some(code.into()),
+            class: Some(class.into()),
+            ..Default::default()
+        };
+        t.errors = vec![
+            ev(T0, "SYSTEM_FAILURE", "critical"),
+            ev(T0 + 5, "AUTH_CRITICAL", "critical"),
+            ev(T0 + 9, "DB_DOWN", "warning"),
+        ];
+        let flags = detect(&t, &CriticalCodeConfig::default());
+        let keys: Vec<&str> = flags.iter().map(|f| f.key.as_str()).collect();
+        assert_eq!(keys, vec!["AUTH_CRITICAL", "SYSTEM_FAILURE"]);
+        let cfg = CriticalCodeConfig {
+            codes: vec!["db_down".into()],
+            ..Default::default()
+        };
+        assert_eq!(detect(&t, &cfg).len(), 3);
+        assert!(detect(&tables(10, vec![]), &cfg).is_empty());
+    }
+}

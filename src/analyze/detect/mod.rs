@@ -1,0 +1,174 @@
+//! Detectors: each reads the [`Tables`] and returns flags, one per window (or interval)
+//! where its documented rule holds. `incident.rs` merges flags into incidents.
+//!
+//! Every detector is its own module with its rule in its `//!` line, and its parameters in
+//! `errscope.toml` (`[detectors.<name>]`) with built-in defaults from DOMAIN.md.
+
+pub mod credential_stuffing;
+pub mod critical_code;
+pub mod new_code;
+pub mod permission_probing;
+pub mod reauthorization;
+pub mod server_errors;
+pub mod spike;
+pub mod threshold;
+pub mod window;
+
+use serde::Serialize;
+
+use super::config::DetectorsConfig;
+use super::tables::Tables;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+        }
+    }
+
+    /// DOMAIN.md: over twice the threshold is `high`, else `medium`.
+    pub fn of_ratio(value: f64, threshold: f64) -> Severity {
+        if value > 2.0 * threshold {
+            Severity::High
+        } else {
+            Severity::Medium
+        }
+    }
+}
+
+/// One window (or interval) where a detector's rule holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Flag {
+    pub detector: &'static str,
+    pub class: &'static str,
+    pub severity: Severity,
+    pub dimension: &'static str,
+    pub key: String,
+    pub start: i64,
+    pub end: i64,
+    /// Events behind the flag (e.g. the errors in the window).
+    pub events: u64,
+    /// The measured value (count, rate or ratio) the rule compared.
+    pub value: f64,
+    pub baseline: f64,
+    pub threshold: f64,
+    /// How far from normal: value / threshold, or robust z-score for spikes.
+    pub score: f64,
+    /// What was measured, for the explanation ("401s from this IP across 61 users").
+    pub what: String,
+    /// Which events of the key the flag is about (for counts, contributors, samples).
+    pub focus: Focus,
+}
+
+/// The events of a key an incident is about.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Focus {
+    /// Every error.
+    Errors,
+    /// Errors with this HTTP status.
+    Status(i16),
+    /// 5xx errors.
+    Server,
+    /// Errors with this code.
+    Code(String),
+}
+
+/// How specific a detector is: when incidents overlap, a more specific one may explain a
+/// less specific one (a credential-stuffing IP explains an `AUTH_002` threshold breach and
+/// the 401 run it causes on a connection). `None`: it explains nothing (a new code or a
+/// spike is a symptom, not a cause).
+pub fn specificity(detector: &str) -> (u8, bool) {
+    match detector {
+        "credential_stuffing" | "permission_probing" | "critical_code" => (0, true),
+        "server_errors" | "reauthorization" => (1, true),
+        "threshold" => (2, true),
+        "new_code" => (2, false),
+        _ => (3, false),
+    }
+}
+
+/// Runs every enabled detector.
+pub fn run_all(t: &Tables, cfg: &DetectorsConfig) -> Vec<Flag> {
+    let mut flags = Vec::new();
+    flags.extend(threshold::detect(t, &cfg.threshold));
+    flags.extend(spike::detect(t, &cfg.spike));
+    flags.extend(credential_stuffing::detect(t, &cfg.credential_stuffing));
+    flags.extend(permission_probing::detect(t, &cfg.permission_probing));
+    flags.extend(server_errors::detect(t, &cfg.server_errors));
+    flags.extend(critical_code::detect(t, &cfg.critical_code));
+    flags.extend(reauthorization::detect(t, &cfg.reauthorization));
+    flags.extend(new_code::detect(t, &cfg.new_code));
+    flags
+}
+
+#[cfg(test)]
+pub mod testing {
+    //! Small hand-made tables for detector tests.
+    use super::super::grid::{Grid, MINUTE_US};
+    use super::super::tables::*;
+
+    pub const T0: i64 = 1_709_510_400_000_000; // 2024-03-04T00:00:00Z
+    pub const STEP: i64 = 5 * MINUTE_US;
+
+    pub fn grid(n: usize) -> Grid {
+        Grid {
+            start_us: T0,
+            step_us: STEP,
+            n,
+        }
+    }
+
+    pub fn tables(n: usize, dims: Vec<DimTable>) -> Tables {
+        Tables {
+            grid: grid(n),
+            has_successes: true,
+            dims,
+            errors: vec![],
+            connection_outcomes: vec![],
+            codes: vec![],
+            min_ts: T0,
+            max_ts: T0 + n as i64 * STEP - 1,
+        }
+    }
+
+    /// A series from per-bucket (requests, errors, 5xx) triples.
+    pub fn series(key: &str, buckets: &[(u32, u32, u32)]) -> KeySeries {
+        KeySeries {
+            key: key.into(),
+            counts: buckets
+                .iter()
+                .map(|&(r, e, s5)| Counts {
+                    requests: r,
+                    errors: e,
+                    s5xx: s5,
+                    ..Default::default()
+                })
+                .collect(),
+        }
+    }
+
+    /// A simple deterministic pseudo-random stream (no dependency, reproducible).
+    pub fn noise(seed: u64, n: usize, lo: u32, hi: u32) -> Vec<u32> {
+        let mut x = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                lo + (x % u64::from(hi - lo + 1)) as u32
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,121 @@
+//! **permission_probing** (security): a burst of 403s (insufficient permissions) in one
+//! organisation or from one user, across several endpoints: at least `min_denials` 403s on
+//! `min_endpoints` distinct endpoints within `window_minutes` (default 15 on 3 in 10 min).
+
+use super::super::config::PermissionProbingConfig;
+use super::super::tables::{EventRow, Tables};
+use super::threshold::dimension_name;
+use super::window::{bursts, by_key};
+use super::{Flag, Focus, Severity};
+
+fn key_of<'a>(dimension: &str, e: &'a EventRow) -> Option<&'a str> {
+    match dimension {
+        "organization_id" => e.organization_id.as_deref(),
+        "user_id" => e.user_id.as_deref(),
+        "ip_address" => e.ip_address.as_deref(),
+        "connection_id" => e.connection_id.as_deref(),
+        _ => None,
+    }
+}
+
+pub fn detect(t: &Tables, cfg: &PermissionProbingConfig) -> Vec<Flag> {
+    let mut out = Vec::new();
+    if !cfg.enabled {
+        return out;
+    }
+    for dim in &cfg.dimensions {
+        let denials = t.errors.iter().filter(|e| e.status == Some(403));
+        for (key, events) in by_key(denials, |e| key_of(dim, e)) {
+            for b in bursts(
+                &events,
+                cfg.window_minutes,
+                cfg.min_denials,
+                cfg.min_endpoints,
+                |e| e.endpoint.as_deref(),
+            ) {
+                out.push(Flag {
+                    detector: "permission_probing",
+                    class: "security",
+                    severity: Severity::of_ratio(b.peak as f64, f64::from(cfg.min_denials)),
+                    dimension: dimension_name(dim),
+                    key: key.to_string(),
+                    start: b.start,
+                    end: b.end,
+                    events: b.events,
+                    value: b.peak as f64,
+                    baseline: 0.0,
+                    threshold: f64::from(cfg.min_denials),
+                    score: b.peak as f64 / f64::from(cfg.min_denials),
+                    what: format!(
+                        "permission denials (403) on {} distinct endpoints, up to {} in {} min",
+                        b.peak_distinct, b.peak, cfg.window_minutes
+                    ),
+                    focus: Focus::Status(403),
+                });
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::*;
+    use super::*;
+    use crate::analyze::grid::MINUTE_US;
+
+    fn denial(ts: i64, org: &str, user: &str, ep: &str) -> EventRow {
+        EventRow {
+            ts,
+            status: Some(403),
+            organization_id: Some(org.into()),
+            user_id: Some(user.into()),
+            endpoint: Some(ep.into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_user_walking_endpoints_is_flagged_on_user_and_org() {
+        let mut t = tables(48, vec![]);
+        for i in 0..30 {
+            t.errors.push(denial(
+                T0 + i * 15_000_000,
+                "org_g",
+                "mallory",
+                &format!("/admin/{}", i % 6),
+            ));
+        }
+        let flags = detect(&t, &PermissionProbingConfig::default());
+        let keys: Vec<(&str, &str)> = flags
+            .iter()
+            .map(|f| (f.dimension, f.key.as_str()))
+            .collect();
+        assert_eq!(
+            keys,
+            vec![("organization_id", "org_g"), ("user_id", "mallory")]
+        );
+        assert!(flags
+            .iter()
+            .all(|f| f.class == "security" && f.events == 30));
+    }
+
+    #[test]
+    fn repeated_denials_on_one_endpoint_or_spread_out_are_normal() {
+        let mut t = tables(48, vec![]);
+        for i in 0..30 {
+            t.errors
+                .push(denial(T0 + i * 15_000_000, "org_a", "bob", "/reports"));
+        }
+        for i in 0..30 {
+            t.errors.push(denial(
+                T0 + i * 20 * MINUTE_US,
+                "org_b",
+                "eve",
+                &format!("/x/{i}"),
+            ));
+        }
+        t.errors.sort_by_key(|e| e.ts);
+        assert!(detect(&t, &PermissionProbingConfig::default()).is_empty());
+    }
+}

@@ -1,0 +1,206 @@
+//! **spike**: a key's errors in a window are far above its own baseline: the median and
+//! MAD of its past windows (the window tested and windows already flagged excluded; the
+//! same hour of day only, when the data spans two days or more and that hour has enough
+//! history), with a minimum volume so a handful of events never alerts. Score: robust
+//! z = (x - median) / (1.4826 MAD), with a Poisson floor (sqrt of the median) so a flat
+//! baseline does not make every bump a spike. Without same-hour history the window must
+//! also beat the 90th percentile of the past `min_ratio` times, so a morning ramp is not
+//! a spike.
+
+use super::super::config::SpikeConfig;
+use super::super::tables::Tables;
+use super::threshold::dimension_name;
+use super::{Flag, Focus, Severity};
+
+const HOUR_US: i64 = 3_600_000_000;
+const DAY_US: i64 = 24 * HOUR_US;
+
+pub fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        (v[m - 1] + v[m]) / 2.0
+    }
+}
+
+/// The `q` quantile (0..1, nearest rank) of a sample.
+pub fn percentile(sample: &[f64], q: f64) -> f64 {
+    if sample.is_empty() {
+        return 0.0;
+    }
+    let mut v = sample.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[((v.len() - 1) as f64 * q).round() as usize]
+}
+
+/// Median and MAD of a sample.
+pub fn median_mad(sample: &[f64]) -> (f64, f64) {
+    let mut v = sample.to_vec();
+    let med = median(&mut v);
+    let mut dev: Vec<f64> = sample.iter().map(|x| (x - med).abs()).collect();
+    (med, median(&mut dev))
+}
+
+pub fn detect(t: &Tables, cfg: &SpikeConfig) -> Vec<Flag> {
+    let mut out = Vec::new();
+    if !cfg.enabled {
+        return out;
+    }
+    let g = &t.grid;
+    let hour_aware = (t.max_ts - t.min_ts) as f64 / DAY_US as f64 >= 2.0;
+    let hour_of = |i: usize| g.start_of(i).rem_euclid(DAY_US) / HOUR_US;
+    for dim_name in &cfg.dimensions {
+        let Some(dim) = t.dim(dim_name) else { continue };
+        for s in &dim.series {
+            let x = s.values(|c| c.errors);
+            if x.iter().map(|&v| u64::from(v)).sum::<u64>() < u64::from(cfg.min_events) {
+                continue;
+            }
+            let mut flagged = vec![false; g.n];
+            for i in 0..g.n {
+                if x[i] < cfg.min_events {
+                    continue;
+                }
+                let past = |same_hour: bool| -> Vec<f64> {
+                    (0..i)
+                        .filter(|&j| !flagged[j] && (!same_hour || hour_of(j) == hour_of(i)))
+                        .map(|j| f64::from(x[j]))
+                        .collect()
+                };
+                let mut history = if hour_aware { past(true) } else { Vec::new() };
+                let same_hour = history.len() >= cfg.min_history;
+                if !same_hour {
+                    history = past(false);
+                }
+                if history.len() < cfg.min_history {
+                    continue;
+                }
+                let (med, mad) = median_mad(&history);
+                let reference = if same_hour {
+                    med
+                } else {
+                    percentile(&history, 0.9).max(med)
+                };
+                let sigma = (1.4826 * mad).max(med.sqrt()).max(1.0);
+                let v = f64::from(x[i]);
+                let score = (v - med) / sigma;
+                if score < cfg.min_score || v < cfg.min_ratio * reference.max(1.0) {
+                    continue;
+                }
+                flagged[i] = true;
+                let class = if dim_name == "error_code" {
+                    t.codes
+                        .iter()
+                        .find(|c| c.code == s.key)
+                        .map_or("warning", |c| match c.class.as_str() {
+                            "security" => "security",
+                            "critical" => "critical",
+                            _ => "warning",
+                        })
+                } else {
+                    "warning"
+                };
+                out.push(Flag {
+                    detector: "spike",
+                    class,
+                    severity: if score >= 2.0 * cfg.min_score {
+                        Severity::High
+                    } else {
+                        Severity::Medium
+                    },
+                    dimension: dimension_name(dim_name),
+                    key: s.key.clone(),
+                    start: g.start_of(i),
+                    end: g.end_of(i),
+                    events: u64::from(x[i]),
+                    value: v,
+                    baseline: med,
+                    threshold: (med + cfg.min_score * sigma).max(cfg.min_ratio * med.max(1.0)),
+                    score,
+                    what: format!("errors per {} min", g.step_us / 60_000_000),
+                    focus: if dim_name == "error_code" {
+                        Focus::Code(s.key.clone())
+                    } else {
+                        Focus::Errors
+                    },
+                });
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::*;
+    use super::*;
+    use crate::analyze::tables::DimTable;
+
+    fn conn(errors: &[u32]) -> Tables {
+        let s = series(
+            "c1",
+            &errors
+                .iter()
+                .map(|&e| (e * 10 + 20, e, 0))
+                .collect::<Vec<_>>(),
+        );
+        tables(
+            errors.len(),
+            vec![DimTable {
+                dimension: "connection_id",
+                series: vec![s],
+            }],
+        )
+    }
+
+    #[test]
+    fn a_burst_far_above_the_baseline_fires() {
+        let mut e = noise(1, 100, 0, 4);
+        e[70] = 45;
+        e[71] = 60;
+        let flags = detect(&conn(&e), &SpikeConfig::default());
+        let at: Vec<i64> = flags.iter().map(|f| (f.start - T0) / STEP).collect();
+        assert_eq!(at, vec![70, 71]);
+        assert_eq!(flags[0].dimension, "connection_id");
+        assert!(flags[0].baseline <= 4.0);
+    }
+
+    #[test]
+    fn silent_on_noise_low_volume_and_diurnal_swings() {
+        let cfg = SpikeConfig::default();
+        assert!(
+            detect(&conn(&noise(2, 300, 0, 6)), &cfg).is_empty(),
+            "noise"
+        );
+        let mut low = noise(3, 100, 0, 1);
+        low[80] = 12; // 12x the baseline but under the minimum volume
+        assert!(detect(&conn(&low), &cfg).is_empty(), "low volume");
+        // Four days of a strong daily curve (5 errors at night, 60 at the peak): the
+        // hour-of-day baseline knows the afternoon is busy.
+        let per_day = 288;
+        let diurnal: Vec<u32> = (0..4 * per_day)
+            .map(|i| {
+                let h = (i % per_day) as f64 / 12.0;
+                let curve = (-(h - 14.0).powi(2) / 8.0).exp();
+                5 + (55.0 * curve) as u32 + noise(i as u64, 1, 0, 3)[0]
+            })
+            .collect();
+        assert!(detect(&conn(&diurnal), &cfg).is_empty(), "diurnal");
+        // The first day of a curve has no same-hour history: the ramp is still no spike.
+        assert!(
+            detect(&conn(&diurnal[..per_day]), &cfg).is_empty(),
+            "first day"
+        );
+    }
+
+    #[test]
+    fn median_and_mad() {
+        assert_eq!(median_mad(&[1.0, 2.0, 3.0, 4.0, 100.0]), (3.0, 1.0));
+        assert_eq!(median_mad(&[]), (0.0, 0.0));
+    }
+}

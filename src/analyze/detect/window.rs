@@ -1,0 +1,95 @@
+//! A sliding window over one key's events that keeps counts of distinct values, shared by
+//! the detectors that look at bursts of individual events (credential stuffing, probing).
+
+use std::collections::HashMap;
+
+use super::super::grid::MINUTE_US;
+use super::super::tables::EventRow;
+
+/// A burst found in one key's events: the interval and what the window held at its peak.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Burst {
+    pub start: i64,
+    pub end: i64,
+    pub events: u64,
+    pub peak: u64,
+    pub peak_distinct: u64,
+}
+
+/// Scans events (one key, time order) with a window of `minutes`; where at least
+/// `min_events` events with at least `min_distinct` distinct `value`s fall in the window,
+/// the window is part of a burst. Overlapping or touching windows form one burst.
+pub fn bursts<'a>(
+    events: &[&'a EventRow],
+    minutes: u32,
+    min_events: u32,
+    min_distinct: u32,
+    value: impl Fn(&'a EventRow) -> Option<&'a str>,
+) -> Vec<Burst> {
+    let width = i64::from(minutes) * MINUTE_US;
+    let mut out: Vec<Burst> = Vec::new();
+    let mut seen: HashMap<&str, u32> = HashMap::new();
+    let mut lo = 0;
+    for hi in 0..events.len() {
+        if let Some(v) = value(events[hi]) {
+            *seen.entry(v).or_insert(0) += 1;
+        }
+        while events[hi].ts - events[lo].ts >= width {
+            if let Some(v) = value(events[lo]) {
+                if let Some(n) = seen.get_mut(v) {
+                    *n -= 1;
+                    if *n == 0 {
+                        seen.remove(v);
+                    }
+                }
+            }
+            lo += 1;
+        }
+        let n = (hi - lo + 1) as u64;
+        let distinct = seen.len() as u64;
+        if n < u64::from(min_events) || distinct < u64::from(min_distinct) {
+            continue;
+        }
+        let (start, end) = (events[lo].ts, events[hi].ts + 1);
+        match out.last_mut() {
+            Some(b) if start <= b.end => {
+                b.end = end;
+                b.peak = b.peak.max(n);
+                b.peak_distinct = b.peak_distinct.max(distinct);
+            }
+            _ => out.push(Burst {
+                start,
+                end,
+                events: 0,
+                peak: n,
+                peak_distinct: distinct,
+            }),
+        }
+    }
+    // Events of each burst: every event inside its interval.
+    for b in &mut out {
+        b.events = events
+            .iter()
+            .filter(|e| e.ts >= b.start && e.ts < b.end)
+            .count() as u64;
+    }
+    out
+}
+
+/// Groups events by a key, keeping time order.
+pub fn by_key<'a>(
+    events: impl Iterator<Item = &'a EventRow>,
+    key: impl Fn(&'a EventRow) -> Option<&'a str>,
+) -> Vec<(&'a str, Vec<&'a EventRow>)> {
+    let mut groups: std::collections::BTreeMap<&str, Vec<&EventRow>> = Default::default();
+    for e in events {
+        if let Some(k) = key(e) {
+            groups.entry(k).or_default().push(e);
+        }
+    }
+    let mut out: Vec<(&str, Vec<&EventRow>)> = groups.into_iter().collect();
+    for (_, v) in &mut out {
+        v.sort_by_key(|e| e.ts);
+    }
+    out
+}

@@ -1,0 +1,456 @@
+//! Flags -> incidents: consecutive flagged windows of one detector and key merge into one
+//! incident (gaps up to the hold time are bridged, so a flapping key is one incident, not
+//! ten), then each incident is measured on the events behind it (count, the values of the
+//! other dimensions that dominate it, sample request ids) and explained in one sentence.
+//! Last, an incident that a more specific overlapping one explains is dropped (an
+//! `AUTH_002` threshold breach caused by one credential-stuffing IP is that attack).
+
+use std::collections::BTreeMap;
+
+use chrono::DateTime;
+
+use super::detect::{specificity, Flag, Focus, Severity};
+use super::tables::{EventRow, Tables};
+
+/// Dimensions reported as contributors, in order.
+pub const CONTRIBUTOR_DIMENSIONS: &[&str] = &[
+    "connection_id",
+    "organization_id",
+    "user_id",
+    "ip_address",
+    "endpoint",
+    "error_code",
+];
+const TOP_N: usize = 3;
+const SAMPLES: usize = 5;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Contributor {
+    pub dimension: &'static str,
+    pub value: String,
+    pub events: u64,
+    pub share: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Incident {
+    pub incident_id: String,
+    pub class: &'static str,
+    pub severity: Severity,
+    pub detector: &'static str,
+    pub dimension: &'static str,
+    pub key: String,
+    pub start: i64,
+    pub end: i64,
+    pub events: u64,
+    pub peak: f64,
+    pub baseline: f64,
+    pub threshold: f64,
+    pub score: f64,
+    pub explanation: String,
+    pub contributors: Vec<Contributor>,
+    pub sample_request_ids: Vec<String>,
+    pub what: String,
+    pub focus: Focus,
+}
+
+/// FNV-1a: a stable hash (std's hasher may change between Rust releases).
+fn fnv1a(parts: &[&str]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for p in parts {
+        for b in p.bytes().chain(std::iter::once(0xff)) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}
+
+/// Merges flags of one detector and key whose windows overlap or are within `hold_us`.
+pub fn merge(mut flags: Vec<Flag>, hold_us: i64) -> Vec<Incident> {
+    flags.sort_by(|a, b| {
+        (a.detector, a.dimension, &a.key, a.start).cmp(&(b.detector, b.dimension, &b.key, b.start))
+    });
+    let mut out: Vec<Incident> = Vec::new();
+    for f in flags {
+        if let Some(last) = out.last_mut() {
+            if last.detector == f.detector
+                && last.dimension == f.dimension
+                && last.key == f.key
+                && f.start <= last.end + hold_us
+            {
+                last.end = last.end.max(f.end);
+                last.severity = last.severity.max(f.severity);
+                if f.score > last.score {
+                    last.score = f.score;
+                    last.what = f.what.clone();
+                }
+                if f.value > last.peak {
+                    last.peak = f.value;
+                    last.baseline = f.baseline;
+                    last.threshold = f.threshold;
+                }
+                last.events = last.events.max(f.events);
+                continue;
+            }
+        }
+        let start = f.start.to_string();
+        out.push(Incident {
+            incident_id: format!("{:016x}", fnv1a(&[f.detector, f.dimension, &f.key, &start])),
+            class: f.class,
+            severity: f.severity,
+            detector: f.detector,
+            dimension: f.dimension,
+            key: f.key,
+            start: f.start,
+            end: f.end,
+            events: f.events,
+            peak: f.value,
+            baseline: f.baseline,
+            threshold: f.threshold,
+            score: f.score,
+            explanation: String::new(),
+            contributors: Vec::new(),
+            sample_request_ids: Vec::new(),
+            what: f.what,
+            focus: f.focus,
+        });
+    }
+    out
+}
+
+fn in_focus(e: &EventRow, focus: &Focus) -> bool {
+    match focus {
+        Focus::Errors => true,
+        Focus::Status(s) => e.status == Some(*s),
+        Focus::Server => e.status.is_some_and(|s| s >= 500),
+        Focus::Code(c) => e.error_code.as_deref() == Some(c.as_str()),
+    }
+}
+
+/// The events behind an incident.
+fn events_of<'a>(t: &'a Tables, inc: &'a Incident) -> impl Iterator<Item = &'a EventRow> + 'a {
+    let lo = t.errors.partition_point(|e| e.ts < inc.start);
+    t.errors[lo..]
+        .iter()
+        .take_while(move |e| e.ts < inc.end)
+        .filter(move |e| {
+            in_focus(e, &inc.focus)
+                && e.value_of(inc.dimension).as_deref() == Some(inc.key.as_str())
+        })
+}
+
+/// Counts, contributors and sample request ids from the events.
+pub fn measure(t: &Tables, inc: &mut Incident) {
+    let mut n = 0u64;
+    let mut per_dim: BTreeMap<&'static str, BTreeMap<String, u64>> = BTreeMap::new();
+    let mut samples = Vec::new();
+    for e in events_of(t, inc) {
+        n += 1;
+        for d in CONTRIBUTOR_DIMENSIONS
+            .iter()
+            .filter(|d| **d != inc.dimension)
+        {
+            if let Some(v) = e.value_of(d) {
+                *per_dim
+                    .entry(d)
+                    .or_default()
+                    .entry(v.into_owned())
+                    .or_insert(0) += 1;
+            }
+        }
+        if samples.len() < SAMPLES {
+            if let Some(r) = &e.request_id {
+                samples.push(r.clone());
+            }
+        }
+    }
+    if n > 0 {
+        inc.events = n;
+    }
+    inc.sample_request_ids = samples;
+    inc.contributors.clear();
+    for d in CONTRIBUTOR_DIMENSIONS {
+        let Some(values) = per_dim.get(d) else {
+            continue;
+        };
+        let mut top: Vec<(&String, &u64)> = values.iter().collect();
+        top.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        for (v, c) in top.into_iter().take(TOP_N) {
+            inc.contributors.push(Contributor {
+                dimension: d,
+                value: v.clone(),
+                events: *c,
+                share: *c as f64 / n as f64,
+            });
+        }
+    }
+}
+
+/// `dimension=value (share)` lists, one group per dimension.
+pub fn contributors_text(inc: &Incident) -> String {
+    let mut groups: Vec<String> = Vec::new();
+    for d in CONTRIBUTOR_DIMENSIONS {
+        let parts: Vec<String> = inc
+            .contributors
+            .iter()
+            .filter(|c| c.dimension == *d)
+            .map(|c| format!("{} ({:.0}%)", c.value, c.share * 100.0))
+            .collect();
+        if !parts.is_empty() {
+            groups.push(format!("{d}={}", parts.join(", ")));
+        }
+    }
+    groups.join("; ")
+}
+
+pub fn utc(us: i64) -> String {
+    DateTime::from_timestamp_micros(us).map_or_else(
+        || us.to_string(),
+        |d| d.format("%Y-%m-%d %H:%M").to_string(),
+    )
+}
+
+fn fmt_num(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e12 {
+        format!("{v:.0}")
+    } else if v.abs() < 1.0 {
+        format!("{:.1}%", v * 100.0)
+    } else {
+        format!("{v:.1}")
+    }
+}
+
+/// One sentence a person understands: what, where, how far from normal.
+pub fn explain(inc: &Incident) -> String {
+    let span = format!("{} to {} UTC", utc(inc.start), utc(inc.end));
+    let top = |d: &str| {
+        inc.contributors
+            .iter()
+            .find(|c| c.dimension == d)
+            .map(|c| format!("{} ({:.0}%)", c.value, c.share * 100.0))
+    };
+    let whom = |d: &str, label: &str| {
+        top(d)
+            .map(|v| format!(", mostly {label} {v}"))
+            .unwrap_or_default()
+    };
+    let users = inc
+        .contributors
+        .iter()
+        .filter(|c| c.dimension == "user_id")
+        .count();
+    let who = format!("{} {}", inc.dimension, inc.key);
+    match inc.detector {
+        "credential_stuffing" => format!(
+            "Credential stuffing from {who}: {} failed logins (401) from {span}; {}{}.",
+            inc.events,
+            inc.what,
+            whom("organization_id", "against")
+        ),
+        "permission_probing" => format!(
+            "Permission probing in {who}: {} denied requests (403) from {span}; {}{}.",
+            inc.events,
+            inc.what,
+            if inc.dimension == "user_id" { whom("ip_address", "from") } else { whom("user_id", "by") }
+        ),
+        "server_errors" => format!(
+            "Connection {} is failing: {} server errors (5xx) from {span}, peak {} of its requests (normal is under {}){}.",
+            inc.key,
+            inc.events,
+            fmt_num(inc.peak),
+            fmt_num(inc.threshold),
+            whom("endpoint", "on")
+        ),
+        "critical_code" => format!(
+            "Critical error {}: {} event(s) from {span}{}.",
+            inc.key,
+            inc.events,
+            whom("connection_id", "on")
+        ),
+        "reauthorization" => format!(
+            "Connection {} needs reauthorization: {} {} from {span}{}.",
+            inc.key,
+            fmt_num(inc.peak),
+            inc.what,
+            whom("error_code", "code")
+        ),
+        "new_code" => format!(
+            "New error code {}: {} events from {span}, never seen in the baseline period{}.",
+            inc.key,
+            fmt_num(inc.peak),
+            whom("connection_id", "on")
+        ),
+        "spike" => format!(
+            "Error spike on {who}: {} errors from {span}, peak {} {} against a baseline of {} ({:.0}x){}{}.",
+            inc.events,
+            fmt_num(inc.peak),
+            inc.what,
+            fmt_num(inc.baseline),
+            inc.peak / inc.baseline.max(1.0),
+            whom("error_code", "code"),
+            if inc.dimension != "connection_id" { whom("connection_id", "on") } else { String::new() }
+        ),
+        _ => format!(
+            "Threshold breached for {who}: {} events from {span}, peak {} {} against a limit of {} ({:.1}x){}{}.",
+            inc.events,
+            fmt_num(inc.peak),
+            inc.what,
+            fmt_num(inc.threshold),
+            inc.score,
+            whom("connection_id", "on"),
+            if users > 1 { format!(", {users}+ users") } else { String::new() }
+        ),
+    }
+}
+
+/// Drops incidents that an overlapping, more specific incident covers: the same key, or
+/// (for detectors that explain others) a key that is the dominant (at least 60 %)
+/// contributor of the other on its dimension.
+pub fn suppress_explained(incidents: Vec<Incident>) -> Vec<Incident> {
+    let keep: Vec<bool> = incidents
+        .iter()
+        .map(|b| {
+            !incidents.iter().any(|a| {
+                let ((rank_a, explains), (rank_b, _)) =
+                    (specificity(a.detector), specificity(b.detector));
+                let same_key = a.dimension == b.dimension && a.key == b.key;
+                let dominant = b
+                    .contributors
+                    .iter()
+                    .any(|c| c.dimension == a.dimension && c.value == a.key && c.share >= 0.6);
+                rank_a < rank_b
+                    && a.start < b.end
+                    && b.start < a.end
+                    && (same_key || explains && dominant)
+            })
+        })
+        .collect();
+    incidents
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(i, k)| k.then_some(i))
+        .collect()
+}
+
+/// Flags -> measured, explained, de-duplicated incidents, sorted by start.
+pub fn build(t: &Tables, flags: Vec<Flag>, hold_us: i64) -> Vec<Incident> {
+    let mut incidents = merge(flags, hold_us);
+    for inc in &mut incidents {
+        measure(t, inc);
+    }
+    let mut incidents = suppress_explained(incidents);
+    for inc in &mut incidents {
+        inc.explanation = explain(inc);
+    }
+    incidents.sort_by(|a, b| (a.start, a.detector, &a.key).cmp(&(b.start, b.detector, &b.key)));
+    incidents
+}
+
+/// A short terminal table: incidents by class and severity, then one line each.
+pub fn table(incidents: &[Incident]) -> String {
+    let mut out = String::new();
+    let count = |class: &str, sev: Severity| {
+        incidents
+            .iter()
+            .filter(|i| i.class == class && i.severity == sev)
+            .count()
+    };
+    out.push_str(&format!(
+        "{:<10} {:>6} {:>6} {:>6}\n",
+        "incidents", "high", "medium", "low"
+    ));
+    for class in ["security", "critical", "warning"] {
+        out.push_str(&format!(
+            "{:<10} {:>6} {:>6} {:>6}\n",
+            class,
+            count(class, Severity::High),
+            count(class, Severity::Medium),
+            count(class, Severity::Low)
+        ));
+    }
+    for i in incidents {
+        out.push_str(&format!(
+            "\n[{} {}] {} {}={} {} .. {}\n  {}\n",
+            i.class,
+            i.severity.as_str(),
+            i.detector,
+            i.dimension,
+            i.key,
+            utc(i.start),
+            utc(i.end),
+            i.explanation
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analyze::detect::testing::*;
+
+    fn flag(detector: &'static str, key: &str, start: i64, end: i64) -> Flag {
+        Flag {
+            detector,
+            class: "warning",
+            severity: Severity::Medium,
+            dimension: "connection_id",
+            key: key.into(),
+            start,
+            end,
+            events: 3,
+            value: 3.0,
+            baseline: 0.0,
+            threshold: 1.0,
+            score: 3.0,
+            what: "x".into(),
+            focus: Focus::Errors,
+        }
+    }
+
+    #[test]
+    fn flapping_windows_merge_within_the_hold_time() {
+        let hold = 3 * STEP;
+        let flags = vec![
+            flag("spike", "c1", T0, T0 + STEP),
+            flag("spike", "c1", T0 + 2 * STEP, T0 + 3 * STEP),
+            flag("spike", "c1", T0 + 5 * STEP, T0 + 6 * STEP),
+            flag("spike", "c1", T0 + 20 * STEP, T0 + 21 * STEP),
+            flag("spike", "c2", T0, T0 + STEP),
+        ];
+        let inc = merge(flags, hold);
+        let spans: Vec<(&str, i64, i64)> = inc
+            .iter()
+            .map(|i| (i.key.as_str(), (i.start - T0) / STEP, (i.end - T0) / STEP))
+            .collect();
+        assert_eq!(spans, vec![("c1", 0, 6), ("c1", 20, 21), ("c2", 0, 1)]);
+        let again = merge(vec![flag("spike", "c1", T0, T0 + STEP)], hold);
+        assert_eq!(
+            inc[0].incident_id, again[0].incident_id,
+            "ids are stable across runs"
+        );
+    }
+
+    #[test]
+    fn a_specific_incident_explains_a_generic_one() {
+        let mut a = merge(
+            vec![flag("credential_stuffing", "1.2.3.4", T0, T0 + STEP)],
+            0,
+        )
+        .remove(0);
+        a.dimension = "ip_address";
+        let mut b = merge(vec![flag("threshold", "AUTH_002", T0, T0 + 12 * STEP)], 0).remove(0);
+        b.dimension = "error_code";
+        b.contributors = vec![Contributor {
+            dimension: "ip_address",
+            value: "1.2.3.4".into(),
+            events: 90,
+            share: 0.9,
+        }];
+        let c = merge(vec![flag("spike", "c9", T0 + 50 * STEP, T0 + 51 * STEP)], 0).remove(0);
+        let kept = suppress_explained(vec![a, b, c]);
+        let ids: Vec<&str> = kept.iter().map(|i| i.detector).collect();
+        assert_eq!(ids, vec!["credential_stuffing", "spike"]);
+    }
+}

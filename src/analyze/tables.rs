@@ -1,0 +1,126 @@
+//! What the detectors read: per-dimension, per-key counts on the window grid (zero-filled,
+//! so "no errors" and "no traffic" differ) and the few event subsets some detectors need
+//! one by one. Built from events by `load.rs`; hand-made in tests.
+
+use super::grid::Grid;
+
+/// Counts of one key in one window.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    /// All events (successes included).
+    pub requests: u32,
+    pub errors: u32,
+    pub s4xx: u32,
+    pub s5xx: u32,
+    pub s401: u32,
+    pub s403: u32,
+    pub s429: u32,
+}
+
+impl Counts {
+    pub fn add(&mut self, o: &Counts) {
+        self.requests += o.requests;
+        self.errors += o.errors;
+        self.s4xx += o.s4xx;
+        self.s5xx += o.s5xx;
+        self.s401 += o.s401;
+        self.s403 += o.s403;
+        self.s429 += o.s429;
+    }
+}
+
+/// One key's counts, one entry per grid bucket.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeySeries {
+    pub key: String,
+    pub counts: Vec<Counts>,
+}
+
+impl KeySeries {
+    pub fn total(&self) -> Counts {
+        let mut t = Counts::default();
+        self.counts.iter().for_each(|c| t.add(c));
+        t
+    }
+
+    pub fn values(&self, f: impl Fn(&Counts) -> u32) -> Vec<u32> {
+        self.counts.iter().map(f).collect()
+    }
+}
+
+/// The series of every key of one dimension (a canonical column name, or `all`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DimTable {
+    pub dimension: &'static str,
+    pub series: Vec<KeySeries>,
+}
+
+/// One event, for detectors that follow events rather than counts.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventRow {
+    pub ts: i64,
+    pub status: Option<i16>,
+    pub error_code: Option<String>,
+    pub category: Option<String>,
+    pub class: Option<String>,
+    pub is_success: bool,
+    pub connection_id: Option<String>,
+    pub organization_id: Option<String>,
+    pub user_id: Option<String>,
+    pub ip_address: Option<String>,
+    pub endpoint: Option<String>,
+    pub request_id: Option<String>,
+}
+
+/// First sighting and volume of an error code.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CodeSighting {
+    pub code: String,
+    pub class: String,
+    pub first_ts: i64,
+    pub events: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tables {
+    pub grid: Grid,
+    /// Whether the export logs successes too (error ratios need a denominator).
+    pub has_successes: bool,
+    pub dims: Vec<DimTable>,
+    /// Every error event, in time order (the detail behind the counts).
+    pub errors: Vec<EventRow>,
+    /// 401s and successes of connections with repeated 401s, by connection then time.
+    pub connection_outcomes: Vec<EventRow>,
+    pub codes: Vec<CodeSighting>,
+    pub min_ts: i64,
+    pub max_ts: i64,
+}
+
+impl EventRow {
+    /// The event's value in a dimension (`all` matches every event).
+    pub fn value_of(&self, dimension: &str) -> Option<std::borrow::Cow<'_, str>> {
+        use std::borrow::Cow;
+        fn s(v: &Option<String>) -> Option<Cow<'_, str>> {
+            v.as_deref().map(Cow::Borrowed)
+        }
+        match dimension {
+            "all" => Some(Cow::Borrowed("all")),
+            "error_code" => s(&self.error_code),
+            "category" => s(&self.category),
+            "class" => s(&self.class),
+            "connection_id" => s(&self.connection_id),
+            "organization_id" => s(&self.organization_id),
+            "user_id" => s(&self.user_id),
+            "ip_address" => s(&self.ip_address),
+            "endpoint" => s(&self.endpoint),
+            "status_class" => self.status.map(|st| Cow::Owned(format!("{}xx", st / 100))),
+            _ => None,
+        }
+    }
+}
+
+impl Tables {
+    pub fn dim(&self, name: &str) -> Option<&DimTable> {
+        self.dims.iter().find(|d| d.dimension == name)
+    }
+}
