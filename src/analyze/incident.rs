@@ -269,7 +269,7 @@ pub fn explain(inc: &Incident) -> String {
             whom("connection_id", "on")
         ),
         "reauthorization" => format!(
-            "Connection {} needs reauthorization: {} {} from {span}{}.",
+            "Connection {} needs reauthorization: {} {}, {span}{}.",
             inc.key,
             fmt_num(inc.peak),
             inc.what,

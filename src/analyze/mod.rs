@@ -110,7 +110,7 @@ pub fn analyze_events(
             {
                 let batch = rates_batch(t, d, cfg.windows.sliding_minutes)?;
                 let pq = rates_dir.join(format!("{}.parquet", d.dimension));
-                write_parquet(&pq, rates_schema(d.dimension), &[batch.clone()])?;
+                write_parquet(&pq, rates_schema(d.dimension), std::slice::from_ref(&batch))?;
                 write_csv(&rates_dir.join(format!("{}.csv", d.dimension)), &[batch])?;
                 rate_files.push(pq);
             }
@@ -129,7 +129,7 @@ pub fn analyze_events(
     write_parquet(
         &out.join("anomalies.parquet"),
         anomalies_schema(),
-        &[batch.clone()],
+        std::slice::from_ref(&batch),
     )?;
     write_csv(&out.join("anomalies.csv"), &[batch])?;
     summary.incidents = incidents.len() as u64;

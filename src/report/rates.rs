@@ -1,5 +1,6 @@
 //! `rates/<dimension>.parquet` (and `.csv`): per window and key, requests, errors by kind,
-//! the error ratio where the export has successes, and per-minute and per-hour rates.
+//! the error ratio where the export has successes, and per-minute and per-hour rates (the
+//! hourly rate over the sliding window ending with this window, default 60 minutes).
 //! Zero-filled from a key's first window to the end of the data, so "no errors" (requests
 //! but 0 errors), "no traffic" (0 requests) and a key that went silent are all visible.
 
@@ -40,7 +41,7 @@ pub fn rates_schema(dimension: &str) -> SchemaRef {
         int("status_429"),
         Field::new("error_ratio", DataType::Float64, true),
         Field::new("errors_per_min", DataType::Float64, false),
-        int("errors_last_hour"),
+        Field::new("errors_per_hour", DataType::Float64, false),
     ]))
 }
 
@@ -60,8 +61,7 @@ pub fn rates_batch(t: &Tables, d: &DimTable, sliding_minutes: u32) -> anyhow::Re
             continue;
         };
         let hourly = sliding_sum(&s.values(|c| c.errors), width);
-        for i in first..g.n {
-            let c = &s.counts[i];
+        for (i, (c, h)) in s.counts.iter().zip(&hourly).enumerate().skip(first) {
             start.push(g.start_of(i));
             key.push(s.key.clone());
             for (v, x) in cols
@@ -75,7 +75,7 @@ pub fn rates_batch(t: &Tables, d: &DimTable, sliding_minutes: u32) -> anyhow::Re
                     .then(|| f64::from(c.errors) / f64::from(c.requests)),
             );
             per_min.push(f64::from(c.errors) / minutes);
-            last_hour.push(hourly[i] as i64);
+            last_hour.push(*h as f64 * 60.0 / f64::from(sliding_minutes.max(1)));
         }
     }
     let ts =
@@ -88,7 +88,7 @@ pub fn rates_batch(t: &Tables, d: &DimTable, sliding_minutes: u32) -> anyhow::Re
     );
     arrays.push(Arc::new(Float64Array::from(ratio)));
     arrays.push(Arc::new(Float64Array::from(per_min)));
-    arrays.push(Arc::new(Int64Array::from(last_hour)));
+    arrays.push(Arc::new(Float64Array::from(last_hour)));
     Ok(RecordBatch::try_new(rates_schema(d.dimension), arrays)?)
 }
 

@@ -36,9 +36,9 @@ pub fn detect(t: &Tables, cfg: &ReauthorizationConfig) -> Vec<Flag> {
                     threshold: n as f64,
                     score: len as f64 / n as f64,
                     what: if ended_by_success {
-                        "401s in a row before a success".into()
+                        "consecutive 401s before a success".into()
                     } else {
-                        "401s in a row with no success since".into()
+                        "consecutive 401s with no success after them".into()
                     },
                     focus: Focus::Status(401),
                 });
