@@ -13,18 +13,9 @@ use polars::prelude::{
 use super::grid::Grid;
 use super::tables::{CodeSighting, Counts, DimTable, EventRow, KeySeries, Tables};
 
-/// Dimensions with rate tables, in output order (`all` is the overall rate).
-pub const RATE_DIMENSIONS: &[&str] = &[
-    "all",
-    "error_code",
-    "category",
-    "class",
-    "status_class",
-    "connection_id",
-    "organization_id",
-    "endpoint",
-    "ip_address",
-];
+/// Dimensions with rate tables, in output order (`all` is the overall rate): every
+/// dimension but `user_id`, which only the detectors use.
+pub const RATE_DIMENSIONS: &[&str] = super::DIMENSIONS.split_at(super::DIMENSIONS.len() - 1).0;
 
 fn scan(events_dir: &Path) -> PolarsResult<LazyFrame> {
     let pattern = format!("{}/**/*.parquet", events_dir.display());
@@ -220,7 +211,7 @@ pub fn load(events_dir: &Path, step_us: i64, reauth_min: u32) -> anyhow::Result<
 
     let dims = RATE_DIMENSIONS
         .iter()
-        .chain(["user_id"].iter())
+        .chain(super::DIMENSIONS.last())
         .map(|d| dim_table(&base, d, &grid))
         .collect::<anyhow::Result<Vec<_>>>()?;
 

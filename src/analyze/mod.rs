@@ -25,7 +25,7 @@ use crate::report::atomic::write_file;
 use crate::report::csv::write_csv;
 use crate::report::rates::{rates_batch, rates_schema, write_parquet};
 
-/// Every dimension a flag or a rate table may name.
+/// Every dimension a flag or a rate table may name; `user_id` last (it has no rate table).
 pub const DIMENSIONS: &[&str] = &[
     "all",
     "error_code",

@@ -123,4 +123,16 @@ impl Tables {
     pub fn dim(&self, name: &str) -> Option<&DimTable> {
         self.dims.iter().find(|d| d.dimension == name)
     }
+
+    /// The class of an error code's events (`security`, `critical`, else `warning`).
+    pub fn code_class(&self, code: &str) -> Option<&'static str> {
+        self.codes
+            .iter()
+            .find(|c| c.code == code)
+            .map(|c| match c.class.as_str() {
+                "security" => "security",
+                "critical" => "critical",
+                _ => "warning",
+            })
+    }
 }

@@ -45,11 +45,7 @@ pub fn detect(t: &Tables, cfg: &NewCodeConfig) -> Vec<Flag> {
         }
         out.push(Flag {
             detector: "new_code",
-            class: match c.class.as_str() {
-                "security" => "security",
-                "critical" => "critical",
-                _ => "warning",
-            },
+            class: t.code_class(&c.code).unwrap_or("warning"),
             severity: if events >= 10 * cfg.min_events {
                 Severity::Medium
             } else {

@@ -94,14 +94,7 @@ pub fn detect(t: &Tables, cfg: &SpikeConfig) -> Vec<Flag> {
                 }
                 flagged[i] = true;
                 let class = if dim_name == "error_code" {
-                    t.codes
-                        .iter()
-                        .find(|c| c.code == s.key)
-                        .map_or("warning", |c| match c.class.as_str() {
-                            "security" => "security",
-                            "critical" => "critical",
-                            _ => "warning",
-                        })
+                    t.code_class(&s.key).unwrap_or("warning")
                 } else {
                     "warning"
                 };

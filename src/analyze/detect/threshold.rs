@@ -33,12 +33,8 @@ pub fn metric_focus(m: Metric, dimension: &str, key: &str) -> Focus {
 /// The class of a breach: the code's own class, `critical` for server errors, else warning.
 fn class_of(t: &Tables, rule: &ThresholdRule, key: &str) -> &'static str {
     if rule.dimension == "error_code" {
-        if let Some(c) = t.codes.iter().find(|c| c.code == key) {
-            return match c.class.as_str() {
-                "security" => "security",
-                "critical" => "critical",
-                _ => "warning",
-            };
+        if let Some(class) = t.code_class(key) {
+            return class;
         }
     }
     if matches!(rule.metric, Metric::S5xx | Metric::S5xxRatio) {
