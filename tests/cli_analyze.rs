@@ -291,3 +291,237 @@ fn json_summary_and_rates_zero_fill() {
         "UTC ISO timestamps"
     );
 }
+
+/// A small deterministic generator (xorshift), so the test needs no dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn unit(&mut self) -> f64 {
+        (self.next() % 1_000_000) as f64 / 1_000_000.0
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[(self.next() % items.len() as u64) as usize]
+    }
+}
+
+#[test]
+fn three_days_with_injected_incidents_are_found_and_normal_days_are_quiet() {
+    const DAY0: i64 = 1_709_251_200; // 2024-03-01T00:00:00Z
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut lines: Vec<(i64, String)> = Vec::new();
+    let conns: Vec<String> = (0..10).map(|i| format!("conn_{i}")).collect();
+    let endpoints = ["/v1/orders", "/v1/items", "/v1/customers", "/v1/invoices"];
+    let rec = |ts: i64,
+               status: u16,
+               conn: &str,
+               org: &str,
+               user: &str,
+               ip: &str,
+               ep: &str,
+               code: Option<&str>| {
+        let code = code
+            .map(|c| format!(", \"error_code\": \"{c}\""))
+            .unwrap_or_default();
+        (
+            ts,
+            format!(
+                "{{\"timestamp\": {ts}, \"http_status\": {status}, \"connection_id\": \"{conn}\", \"organization_id\": \"{org}\", \"user_id\": \"{user}\", \"ip_address\": \"{ip}\", \"endpoint\": \"{ep}\", \"request_id\": \"r{ts}{status}\"{code}}}"
+            ),
+        )
+    };
+    // Normal traffic: a daily curve, 2 % errors of the usual kinds.
+    for minute in 0..3 * 24 * 60 {
+        let hour = (minute / 60) % 24;
+        let curve = 0.25 + 0.75 * (-((hour as f64 - 14.0).powi(2)) / 18.0).exp();
+        for (ci, conn) in conns.iter().enumerate() {
+            let n = (1.5 * curve + rng.unit()) as u32;
+            for _ in 0..n {
+                let ts = DAY0 + minute * 60 + (rng.next() % 60) as i64;
+                let org = format!("org_{}", ci % 4);
+                let user = format!("u_{}_{}", ci, rng.next() % 6);
+                let ip = format!("10.0.{ci}.{}", rng.next() % 4);
+                let ep = rng.pick(&endpoints);
+                let r = rng.unit();
+                let (status, code) = if r < 0.008 {
+                    (400, Some("VAL_001"))
+                } else if r < 0.012 {
+                    (401, Some("AUTH_001"))
+                } else if r < 0.015 {
+                    (404, None)
+                } else if r < 0.017 {
+                    (429, Some("RATE_001"))
+                } else if r < 0.019 {
+                    (500, None)
+                } else {
+                    (200, None)
+                };
+                if conn == "conn_8" && ts >= DAY0 + 2 * 86_400 + 15 * 3600 {
+                    continue; // replaced by the reauthorization incident below
+                }
+                lines.push(rec(ts, status, conn, &org, &user, &ip, ep, code));
+            }
+        }
+    }
+    let at = |day: i64, h: i64, m: i64| DAY0 + day * 86_400 + h * 3600 + m * 60;
+    // 1. Credential stuffing from one IP across many users.
+    for i in 0..150 {
+        let user = format!("victim_{}", rng.next() % 60);
+        lines.push(rec(
+            at(1, 3, 0) + i * 6,
+            401,
+            "conn_1",
+            "org_1",
+            &user,
+            "198.18.0.7",
+            "/v1/token",
+            Some("AUTH_002"),
+        ));
+    }
+    // 2. Outage: conn_3 answers 503 to most calls.
+    for i in 0..270 {
+        let status = if i % 10 < 7 { 503 } else { 200 };
+        lines.push(rec(
+            at(2, 10, 0) + i * 10,
+            status,
+            "conn_3",
+            "org_3",
+            "u_3_1",
+            "10.0.3.1",
+            "/v1/orders",
+            None,
+        ));
+    }
+    // 3. Critical errors.
+    for i in 0..4 {
+        lines.push(rec(
+            at(0, 20, 0) + i * 90,
+            500,
+            "conn_5",
+            "org_1",
+            "u_5_1",
+            "10.0.5.1",
+            "/v1/items",
+            Some("SYSTEM_FAILURE"),
+        ));
+    }
+    // 4. conn_8 loses its credentials: every call fails with 401 from day 3 15:00.
+    for i in 0..60 {
+        lines.push(rec(
+            at(2, 15, 0) + i * 120,
+            401,
+            "conn_8",
+            "org_0",
+            "u_8_1",
+            "10.0.8.1",
+            "/v1/orders",
+            Some("AUTH_003"),
+        ));
+    }
+    // 5. One user probing permissions across endpoints.
+    for i in 0..40 {
+        let ep = format!("/v1/admin/{}", i % 8);
+        lines.push(rec(
+            at(1, 13, 0) + i * 15,
+            403,
+            "conn_2",
+            "org_2",
+            "u_evil",
+            "203.0.113.9",
+            &ep,
+            Some("AUTH_004"),
+        ));
+    }
+    // 6. Rate-limit storm on conn_6.
+    for i in 0..300 {
+        lines.push(rec(
+            at(1, 18, 0) + i * 6,
+            429,
+            "conn_6",
+            "org_2",
+            "u_6_1",
+            "10.0.6.1",
+            "/v1/items",
+            Some("RATE_LIMIT_EXCEEDED"),
+        ));
+    }
+    lines.sort_by_key(|l| l.0);
+    let body: String = lines.iter().map(|l| format!("{}\n", l.1)).collect();
+
+    let tmp = errscope::testutil::tempdir().unwrap();
+    let input = tmp.path().join("three_days.ndjson");
+    std::fs::write(&input, body).unwrap();
+    let out = tmp.path().join("out");
+    errscope()
+        .args(["analyze", "-q"])
+        .arg(&input)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    let found = incidents(&out);
+    let truth: &[(&str, &str, &str, i64, i64)] = &[
+        (
+            "ip_address",
+            "198.18.0.7",
+            "security",
+            at(1, 3, 0),
+            at(1, 3, 16),
+        ),
+        (
+            "connection_id",
+            "conn_3",
+            "critical",
+            at(2, 10, 0),
+            at(2, 10, 46),
+        ),
+        (
+            "error_code",
+            "SYSTEM_FAILURE",
+            "critical",
+            at(0, 20, 0),
+            at(0, 20, 6),
+        ),
+        (
+            "connection_id",
+            "conn_8",
+            "warning",
+            at(2, 15, 0),
+            at(2, 17, 0),
+        ),
+        ("user_id", "u_evil", "security", at(1, 13, 0), at(1, 13, 11)),
+        (
+            "connection_id",
+            "conn_6",
+            "warning",
+            at(1, 18, 0),
+            at(1, 18, 31),
+        ),
+    ];
+    let us = |s: i64| s * 1_000_000;
+    let overlaps = |r: &Row, s: i64, e: i64| r.start < us(e) && us(s) < r.end;
+    for (dim, key, class, s, e) in truth {
+        assert!(
+            found.iter().any(|r| r.dimension == *dim
+                && r.key == *key
+                && r.class == *class
+                && overlaps(r, *s, *e)),
+            "missed {dim}={key} ({class}); found:\n{found:#?}"
+        );
+    }
+    let unexplained: Vec<&Row> = found
+        .iter()
+        .filter(|r| !truth.iter().any(|(_, _, _, s, e)| overlaps(r, *s, *e)))
+        .collect();
+    assert!(
+        unexplained.len() <= 2,
+        "incidents matching nothing real: {unexplained:#?}"
+    );
+}
