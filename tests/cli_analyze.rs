@@ -80,6 +80,32 @@ fn us(s: &str) -> i64 {
         .timestamp_micros()
 }
 
+/// An injected incident: dimension, key, class, start and end (µs).
+type Truth<'a> = (&'a str, &'a str, &'a str, i64, i64);
+
+/// Every true incident is flagged on its own dimension and key, with its class, overlapping
+/// its time; at most two incidents overlap no true incident at all.
+fn assert_found(found: &[Row], truth: &[Truth]) {
+    let overlaps = |r: &Row, s: i64, e: i64| r.start < e && s < r.end;
+    for (dim, key, class, s, e) in truth {
+        assert!(
+            found.iter().any(|r| r.dimension == *dim
+                && r.key == *key
+                && r.class == *class
+                && overlaps(r, *s, *e)),
+            "missed {dim}={key} ({class}); found:\n{found:#?}"
+        );
+    }
+    let unexplained: Vec<&Row> = found
+        .iter()
+        .filter(|r| !truth.iter().any(|(_, _, _, s, e)| overlaps(r, *s, *e)))
+        .collect();
+    assert!(
+        unexplained.len() <= 2,
+        "incidents matching nothing real: {unexplained:#?}"
+    );
+}
+
 /// The incidents of sample-data/README.md: (dimension, key, class, start, end).
 const TRUTH: &[(&str, &str, &str, &str, &str)] = &[
     (
@@ -146,25 +172,14 @@ fn sample_data_incidents_are_found_and_little_else() {
         .success();
     let stdout = String::from_utf8_lossy(&a.get_output().stdout).to_string();
     let found = incidents(&out);
-    let overlaps = |r: &Row, s: &str, e: &str| r.start < us(e) && us(s) < r.end;
-    for (dim, key, class, s, e) in TRUTH {
-        assert!(
-            found.iter().any(|r| r.dimension == *dim
-                && r.key == *key
-                && r.class == *class
-                && overlaps(r, s, e)),
-            "missed {dim}={key} ({class}) {s}..{e}; found:\n{found:#?}"
-        );
+    let truth: Vec<Truth> = TRUTH
+        .iter()
+        .map(|(d, k, c, s, e)| (*d, *k, *c, us(s), us(e)))
+        .collect();
+    assert_found(&found, &truth);
+    for (_, key, ..) in TRUTH {
         assert!(stdout.contains(key), "the terminal table names {key}");
     }
-    let unexplained: Vec<&Row> = found
-        .iter()
-        .filter(|r| !TRUTH.iter().any(|(_, _, _, s, e)| overlaps(r, s, e)))
-        .collect();
-    assert!(
-        unexplained.len() <= 2,
-        "incidents matching nothing real: {unexplained:#?}"
-    );
     assert!(found.iter().all(|r| !r.explanation.is_empty()));
 
     // The contract's files are all there.
@@ -505,23 +520,9 @@ fn three_days_with_injected_incidents_are_found_and_normal_days_are_quiet() {
             at(1, 18, 31),
         ),
     ];
-    let us = |s: i64| s * 1_000_000;
-    let overlaps = |r: &Row, s: i64, e: i64| r.start < us(e) && us(s) < r.end;
-    for (dim, key, class, s, e) in truth {
-        assert!(
-            found.iter().any(|r| r.dimension == *dim
-                && r.key == *key
-                && r.class == *class
-                && overlaps(r, *s, *e)),
-            "missed {dim}={key} ({class}); found:\n{found:#?}"
-        );
-    }
-    let unexplained: Vec<&Row> = found
+    let truth: Vec<Truth> = truth
         .iter()
-        .filter(|r| !truth.iter().any(|(_, _, _, s, e)| overlaps(r, *s, *e)))
+        .map(|(d, k, c, s, e)| (*d, *k, *c, s * 1_000_000, e * 1_000_000))
         .collect();
-    assert!(
-        unexplained.len() <= 2,
-        "incidents matching nothing real: {unexplained:#?}"
-    );
+    assert_found(&found, &truth);
 }
