@@ -5,7 +5,7 @@
 use super::super::config::CredentialStuffingConfig;
 use super::super::tables::Tables;
 use super::window::{bursts, by_key};
-use super::{Flag, Focus, Severity};
+use super::{Flag, Severity};
 
 pub fn detect(t: &Tables, cfg: &CredentialStuffingConfig) -> Vec<Flag> {
     let mut out = Vec::new();
@@ -24,27 +24,22 @@ pub fn detect(t: &Tables, cfg: &CredentialStuffingConfig) -> Vec<Flag> {
             let heavy = b.peak >= 5 * u64::from(cfg.min_failures)
                 || b.peak_distinct >= 4 * u64::from(cfg.min_users);
             out.push(Flag {
-                detector: "credential_stuffing",
-                class: "security",
                 severity: if heavy {
                     Severity::High
                 } else {
                     Severity::Medium
                 },
-                dimension: "ip_address",
-                key: ip.to_string(),
-                start: b.start,
-                end: b.end,
-                events: b.events,
-                value: b.peak as f64,
-                baseline: 0.0,
-                threshold: f64::from(cfg.min_failures),
-                score: b.peak as f64 / f64::from(cfg.min_failures),
                 what: format!(
                     "failed logins (401) against {} distinct users, up to {} in {} min",
                     b.peak_distinct, b.peak, cfg.window_minutes
                 ),
-                focus: Focus::Status(401),
+                ..b.flag(
+                    "credential_stuffing",
+                    "ip_address",
+                    ip,
+                    cfg.min_failures,
+                    401,
+                )
             });
         }
     }

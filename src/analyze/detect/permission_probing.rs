@@ -6,7 +6,7 @@ use super::super::config::PermissionProbingConfig;
 use super::super::tables::{EventRow, Tables};
 use super::threshold::dimension_name;
 use super::window::{bursts, by_key};
-use super::{Flag, Focus, Severity};
+use super::Flag;
 
 fn key_of<'a>(dimension: &str, e: &'a EventRow) -> Option<&'a str> {
     match dimension {
@@ -34,23 +34,17 @@ pub fn detect(t: &Tables, cfg: &PermissionProbingConfig) -> Vec<Flag> {
                 |e| e.endpoint.as_deref(),
             ) {
                 out.push(Flag {
-                    detector: "permission_probing",
-                    class: "security",
-                    severity: Severity::of_ratio(b.peak as f64, f64::from(cfg.min_denials)),
-                    dimension: dimension_name(dim),
-                    key: key.to_string(),
-                    start: b.start,
-                    end: b.end,
-                    events: b.events,
-                    value: b.peak as f64,
-                    baseline: 0.0,
-                    threshold: f64::from(cfg.min_denials),
-                    score: b.peak as f64 / f64::from(cfg.min_denials),
                     what: format!(
                         "permission denials (403) on {} distinct endpoints, up to {} in {} min",
                         b.peak_distinct, b.peak, cfg.window_minutes
                     ),
-                    focus: Focus::Status(403),
+                    ..b.flag(
+                        "permission_probing",
+                        dimension_name(dim),
+                        key,
+                        cfg.min_denials,
+                        403,
+                    )
                 });
             }
         }

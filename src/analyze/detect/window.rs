@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use super::super::grid::MINUTE_US;
 use super::super::tables::EventRow;
+use super::{Flag, Focus, Severity};
 
 /// A burst found in one key's events: the interval and what the window held at its peak.
 #[derive(Debug, Clone, PartialEq)]
@@ -14,6 +15,37 @@ pub struct Burst {
     pub events: u64,
     pub peak: u64,
     pub peak_distinct: u64,
+}
+
+impl Burst {
+    /// A security flag for this burst of `status` events, measured against `min_events`;
+    /// callers fill in `what` (and may raise the severity).
+    pub fn flag(
+        &self,
+        detector: &'static str,
+        dimension: &'static str,
+        key: &str,
+        min_events: u32,
+        status: i16,
+    ) -> Flag {
+        let threshold = f64::from(min_events);
+        Flag {
+            detector,
+            class: "security",
+            severity: Severity::of_ratio(self.peak as f64, threshold),
+            dimension,
+            key: key.to_string(),
+            start: self.start,
+            end: self.end,
+            events: self.events,
+            value: self.peak as f64,
+            baseline: 0.0,
+            threshold,
+            score: self.peak as f64 / threshold,
+            what: String::new(),
+            focus: Focus::Status(status),
+        }
+    }
 }
 
 /// Scans events (one key, time order) with a window of `minutes`; where at least
