@@ -24,6 +24,57 @@ pub enum Command {
     /// Ingest (or read an events dataset), then compute rates per window and dimension and
     /// flag incidents: rates/, anomalies.parquet, anomalies.csv, summary.json.
     Analyze(AnalyzeArgs),
+    /// Run SQL over raw logs, an events dataset or an analyze output folder (tables
+    /// `events`, `anomalies`, `rates_<dimension>`); see queries/ for ready-made ones.
+    Query(QueryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// SQL text, or a .sql file (e.g. queries/top_error_codes.sql).
+    #[arg(value_name = "SQL|FILE.sql")]
+    pub query: String,
+
+    /// Raw logs (ingested on the fly, as for `ingest`), an events dataset, or an `analyze`
+    /// output folder.
+    #[arg(required_unless_present = "print_sql", value_name = "INPUT")]
+    pub inputs: Vec<String>,
+
+    /// Print the SQL with its parameters substituted, and exit (to run the same query on
+    /// DataFusion, Spark or DuckDB over the events Parquet).
+    #[arg(long)]
+    pub print_sql: bool,
+
+    /// A query parameter, `NAME=VALUE` or `NAME:TYPE=VALUE` (TYPE: string, int, float,
+    /// time), replacing `:NAME` in the SQL as a typed literal. Repeatable.
+    #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+
+    /// Output format. Default: table when stdout is a terminal, else csv (or from the
+    /// --output extension).
+    #[arg(long, value_enum)]
+    pub format: Option<QueryFormat>,
+
+    /// Write the result to this file (atomically) instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Config file (field aliases for raw logs). Default: ./errscope.toml when present.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Decoder threads for raw logs (default: all cores).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum QueryFormat {
+    Table,
+    Csv,
+    Json,
+    Ndjson,
+    Parquet,
 }
 
 #[derive(Debug, Args)]
@@ -55,6 +106,14 @@ pub struct IngestArgs {
     #[arg(long, value_name = "BYTES", default_value_t = crate::pipeline::DEFAULT_MAX_RECORD_BYTES)]
     pub max_record_bytes: usize,
 
+    /// Keep only events at or after this time (RFC 3339, or a date: midnight UTC).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+
+    /// Keep only events before this time (RFC 3339, or a date: midnight UTC).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+
     /// Print nothing but errors.
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -69,4 +128,25 @@ pub struct AnalyzeArgs {
     /// Print summary.json instead of the incident table.
     #[arg(long)]
     pub json: bool,
+
+    /// Exit with status 5 when an incident is at or above this class (critical > security >
+    /// warning) or severity (high > medium > low).
+    #[arg(long, value_enum, value_name = "LEVEL")]
+    pub fail_on: Option<FailOn>,
+
+    /// State file for incremental runs: inputs processed before are skipped, and the
+    /// baseline of earlier runs carries over. Created when missing.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+}
+
+/// What `--fail-on` compares incidents with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailOn {
+    Critical,
+    Security,
+    Warning,
+    High,
+    Medium,
+    Low,
 }

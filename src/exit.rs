@@ -15,6 +15,9 @@ pub enum Outcome {
     InputUnreadable = 3,
     /// 4: the share of quarantined records is over `--max-error-ratio`.
     TooManyBadRecords = 4,
+    /// 5: `analyze --fail-on` found an incident at or above the given class or severity.
+    /// It wins over 3 and 4: the incidents found in what was readable are real.
+    IncidentsFound = 5,
 }
 
 impl From<Outcome> for ExitCode {

@@ -11,7 +11,9 @@ pub mod config;
 pub mod exit;
 pub mod ingest;
 pub mod pipeline;
+pub mod query;
 pub mod report;
 pub mod schema;
+pub mod state;
 #[doc(hidden)]
 pub mod testutil;

@@ -3,21 +3,30 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::Parser;
 
-use errscope::analyze::{analyze_events, events_dataset};
-use errscope::cli::{AnalyzeArgs, Cli, Command, IngestArgs};
+use errscope::analyze::baseline::Baseline;
+use errscope::analyze::detect::Severity;
+use errscope::analyze::{analyze_events, events_dataset, FailLevel, TimeBounds};
+use errscope::cli::{AnalyzeArgs, Cli, Command, FailOn, IngestArgs, QueryArgs, QueryFormat};
 use errscope::config::Config;
 use errscope::exit::Outcome;
+use errscope::ingest::coerce::parse_ts_str;
 use errscope::ingest::manifest::Totals;
 use errscope::pipeline::{run_ingest, IngestOptions};
+use errscope::report::html::InputsView;
+use errscope::state::{Fingerprint, State};
+
+/// Days of windowed counts a `--state` file carries as the next run's baseline.
+const BASELINE_DAYS: u32 = 7;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Ingest(args) => ingest(&args, false).map(|(o, _)| o),
+        Command::Ingest(args) => ingest(&args, false, None).map(|(o, _)| o),
         Command::Analyze(args) => analyze(args),
+        Command::Query(args) => query(args),
     };
     match result {
         Ok(outcome) => outcome.into(),
@@ -26,9 +35,28 @@ fn main() -> ExitCode {
                 return Outcome::Ok.into();
             }
             eprintln!("errscope: error: {e:#}");
+            if e.downcast_ref::<UsageError>().is_some() {
+                return Outcome::Usage.into();
+            }
             Outcome::Failed.into()
         }
     }
+}
+
+/// A flag value that does not make sense: exit 2, like the argument parser's own errors.
+#[derive(Debug)]
+struct UsageError(String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+fn usage(msg: String) -> anyhow::Error {
+    UsageError(msg).into()
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
@@ -38,12 +66,43 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
-/// Runs ingest; returns the outcome and the totals. `stdout_is_json`: the summary line goes
-/// to stderr, so that stdout stays one JSON document.
-fn ingest(args: &IngestArgs, stdout_is_json: bool) -> anyhow::Result<(Outcome, Totals)> {
+fn parse_time(flag: &str, v: Option<&str>) -> anyhow::Result<Option<i64>> {
+    v.map(|s| {
+        parse_ts_str(s).ok_or_else(|| {
+            usage(format!(
+                "--{flag} {s:?} is not a time (use RFC 3339 or YYYY-MM-DD, UTC)"
+            ))
+        })
+    })
+    .transpose()
+}
+
+fn bounds_of(args: &IngestArgs) -> anyhow::Result<TimeBounds> {
+    let b = TimeBounds {
+        since: parse_time("since", args.since.as_deref())?,
+        until: parse_time("until", args.until.as_deref())?,
+    };
+    if let (Some(s), Some(u)) = (b.since, b.until) {
+        if s >= u {
+            return Err(usage("--since must be before --until".into()));
+        }
+    }
+    Ok(b)
+}
+
+/// Runs ingest; returns the outcome and the totals (and, with a state, the fingerprints of
+/// the files read). `stdout_is_json`: the summary line goes to stderr, so that stdout stays
+/// one JSON document.
+fn ingest(
+    args: &IngestArgs,
+    stdout_is_json: bool,
+    state: Option<&mut State>,
+) -> anyhow::Result<(Outcome, Totals)> {
     if let Some(r) = args.max_error_ratio {
         if !(0.0..=1.0).contains(&r) {
-            bail!("--max-error-ratio must be between 0 and 1, got {r}");
+            return Err(usage(format!(
+                "--max-error-ratio must be between 0 and 1, got {r}"
+            )));
         }
     }
     let config = Config::load(args.config.as_deref())?;
@@ -57,10 +116,17 @@ fn ingest(args: &IngestArgs, stdout_is_json: bool) -> anyhow::Result<(Outcome, T
         max_record_bytes: args.max_record_bytes.max(1024),
         mapping: config.mapping,
         config_path: config.path,
+        bounds: bounds_of(args)?,
+        track_inputs: state.is_some(),
+        known_inputs: state.as_ref().map_or_else(Vec::new, |s| s.inputs.clone()),
+        progress: !args.quiet,
     };
     let started = Instant::now();
     let report = run_ingest(&opts, |msg| eprintln!("errscope: error: {msg}"))
         .with_context(|| format!("ingest into {} failed", args.out.display()))?;
+    if let Some(state) = state {
+        state.record(report.processed);
+    }
     let t = report.manifest.totals;
     let c = &t.counts;
     if !args.quiet {
@@ -108,33 +174,161 @@ fn ingest(args: &IngestArgs, stdout_is_json: bool) -> anyhow::Result<(Outcome, T
     Ok((outcome, t))
 }
 
+fn fail_level(f: FailOn) -> FailLevel {
+    match f {
+        FailOn::Critical => FailLevel::Class("critical"),
+        FailOn::Security => FailLevel::Class("security"),
+        FailOn::Warning => FailLevel::Class("warning"),
+        FailOn::High => FailLevel::Severity(Severity::High),
+        FailOn::Medium => FailLevel::Severity(Severity::Medium),
+        FailOn::Low => FailLevel::Severity(Severity::Low),
+    }
+}
+
+/// With `--state`: whether every input file was processed before (and nothing is read from
+/// stdin), so the outputs of the last run stand as they are.
+fn nothing_new(a: &IngestArgs, state: &State) -> bool {
+    use errscope::ingest::source::{expand_inputs, Source};
+    expand_inputs(&a.inputs, Some(&a.out))
+        .iter()
+        .all(|s| match s {
+            Source::File(p) => Fingerprint::of(p).is_ok_and(|fp| state.seen(&fp).is_some()),
+            Source::Skipped { .. } => true,
+            Source::Stdin | Source::Missing { .. } => false,
+        })
+}
+
 fn analyze(args: AnalyzeArgs) -> anyhow::Result<Outcome> {
     let a = &args.input;
     let config = Config::load(a.config.as_deref())?;
+    let bounds = bounds_of(a)?;
     let started = Instant::now();
+    let mut state = args.state.as_deref().map(State::load).transpose()?;
     // An events dataset is analysed as it is; raw logs are ingested into --out first.
     let dataset = match a.inputs.as_slice() {
         [one] => events_dataset(std::path::Path::new(one)),
         _ => None,
     };
+    if let (Some(st), None) = (&state, &dataset) {
+        if !st.inputs.is_empty() && nothing_new(a, st) {
+            if !a.quiet {
+                eprintln!(
+                    "errscope: nothing new since the last run (--state {}); {} left as it was",
+                    args.state
+                        .as_deref()
+                        .unwrap_or(std::path::Path::new(""))
+                        .display(),
+                    a.out.display()
+                );
+            }
+            return Ok(Outcome::Ok);
+        }
+    }
     let (outcome, events_dir, totals) = match dataset {
         Some(dir) => (Outcome::Ok, dir, None),
         None => {
-            let (o, t) = ingest(a, args.json)?;
+            let (o, t) = ingest(a, args.json, state.as_mut())?;
             (o, a.out.join("events"), Some(t))
         }
     };
     std::fs::create_dir_all(&a.out)?;
-    let result = analyze_events(&events_dir, &a.out, &config.analyze, totals)
+    let baseline = state.as_ref().and_then(|s| s.baseline.as_ref());
+    let analysis = analyze_events(&events_dir, &config.analyze, bounds, baseline, totals)
         .with_context(|| format!("analysis of {} failed", events_dir.display()))?;
+    // The manifest and quarantine of the ingest behind the events, when beside them.
+    let inputs = InputsView::read(events_dir.parent().unwrap_or(&a.out));
+    errscope::report::write_all(&a.out, &analysis, &config.analyze, &inputs)
+        .with_context(|| format!("cannot write the reports into {}", a.out.display()))?;
+    if let (Some(st), Some(path)) = (state.as_mut(), args.state.as_deref()) {
+        if let Some(t) = &analysis.tables {
+            st.baseline = Some(Baseline::from_tables(t, BASELINE_DAYS));
+        }
+        st.save(path)?;
+    }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&result.summary)?);
+        println!("{}", serde_json::to_string_pretty(&analysis.summary)?);
     } else if !a.quiet {
-        print!("{}", errscope::analyze::incident::table(&result.incidents));
+        print!(
+            "{}",
+            errscope::report::terminal::render(&analysis.summary, &analysis.incidents)
+        );
         eprintln!(
-            "errscope: analyze done in {:.2}s",
-            started.elapsed().as_secs_f64()
+            "errscope: analyze done in {:.2}s; report: {}",
+            started.elapsed().as_secs_f64(),
+            a.out.join("report.html").display()
         );
     }
+    if let Some(level) = args.fail_on.map(fail_level) {
+        let met = level.met_by(&analysis.incidents);
+        if !met.is_empty() {
+            if !a.quiet {
+                eprintln!(
+                    "errscope: {} incident(s) at or above --fail-on {}",
+                    met.len(),
+                    format!("{:?}", args.fail_on.unwrap_or(FailOn::Low)).to_lowercase()
+                );
+            }
+            return Ok(Outcome::IncidentsFound);
+        }
+    }
     Ok(outcome)
+}
+
+fn query(args: QueryArgs) -> anyhow::Result<Outcome> {
+    use errscope::query::output::{emit, Format};
+    use std::io::IsTerminal;
+    let config = Config::load(args.config.as_deref())?;
+    let params: std::collections::BTreeMap<_, _> = args
+        .params
+        .iter()
+        .map(|p| errscope::query::params::parse_param(p))
+        .collect::<Result<_, _>>()
+        .map_err(|e| usage(e.to_string()))?;
+    let format = match args.format {
+        Some(QueryFormat::Table) => Format::Table,
+        Some(QueryFormat::Csv) => Format::Csv,
+        Some(QueryFormat::Json) => Format::Json,
+        Some(QueryFormat::Ndjson) => Format::Ndjson,
+        Some(QueryFormat::Parquet) => Format::Parquet,
+        None => match args
+            .output
+            .as_deref()
+            .and_then(|o| o.extension())
+            .and_then(|e| e.to_str())
+        {
+            Some("parquet") => Format::Parquet,
+            Some("json") => Format::Json,
+            Some("ndjson" | "jsonl") => Format::Ndjson,
+            Some(_) => Format::Csv,
+            None if std::io::stdout().is_terminal() => Format::Table,
+            None => Format::Csv,
+        },
+    };
+    if args.print_sql {
+        let (sql, origin) = errscope::query::read_query(&args.query)?;
+        let sql = errscope::query::params::substitute(&sql, &params)
+            .with_context(|| format!("in {origin}"))?;
+        println!("{sql}");
+        return Ok(Outcome::Ok);
+    }
+    if format == Format::Table {
+        // Show whole results (up to a bound) rather than Polars' 10-row preview.
+        for (k, v) in [("POLARS_FMT_MAX_ROWS", "200"), ("POLARS_FMT_STR_LEN", "60")] {
+            if std::env::var_os(k).is_none() {
+                std::env::set_var(k, v);
+            }
+        }
+    }
+    let opts = errscope::query::QueryOptions {
+        query: args.query.clone(),
+        inputs: args.inputs.clone(),
+        params,
+        mapping: config.mapping,
+        threads: args
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+    };
+    let mut df = errscope::query::run(&opts)?;
+    emit(&mut df, format, args.output.as_deref())?;
+    Ok(Outcome::Ok)
 }

@@ -6,14 +6,19 @@
 //! the size of the input.
 
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread;
 
 use anyhow::Context;
+use arrow_array::cast::AsArray;
+use arrow_array::types::TimestampMicrosecondType;
+use arrow_array::{BooleanArray, RecordBatch};
 use crossbeam_channel::bounded;
+use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::analyze::TimeBounds;
 use crate::config::MappingConfig;
 use crate::ingest::decode::{decode_chunk, DecodedChunk};
 use crate::ingest::manifest::{Counts, FileStats, Manifest, Outputs, Skipped};
@@ -21,6 +26,7 @@ use crate::ingest::reader::{read_source, Chunk, Layout};
 use crate::ingest::source::{expand_inputs, Source};
 use crate::report::atomic::{write_file, AtomicFile};
 use crate::report::parquet::EventsWriter;
+use crate::state::Fingerprint;
 
 /// Default largest record, in bytes; larger ones are quarantined without being parsed.
 pub const DEFAULT_MAX_RECORD_BYTES: usize = 64 << 20;
@@ -34,6 +40,13 @@ pub struct IngestOptions {
     pub max_record_bytes: usize,
     pub mapping: MappingConfig,
     pub config_path: Option<PathBuf>,
+    /// Events outside these bounds are counted (`out_of_range`) and not written.
+    pub bounds: TimeBounds,
+    /// With `--state`: fingerprint every input file, and skip those processed before.
+    pub track_inputs: bool,
+    pub known_inputs: Vec<Fingerprint>,
+    /// Show a progress bar on stderr (only when it is a terminal).
+    pub progress: bool,
 }
 
 /// What happened, for the summary line and the exit code.
@@ -42,6 +55,8 @@ pub struct IngestReport {
     pub manifest: Manifest,
     /// One message per input that could not be read to its end, naming file and line.
     pub file_errors: Vec<String>,
+    /// Fingerprints of the files read (when `track_inputs`).
+    pub processed: Vec<Fingerprint>,
 }
 
 /// Runs ingest: reads every input, writes `<out>/events/`, `quarantine.ndjson` and
@@ -52,10 +67,28 @@ pub fn run_ingest(
 ) -> anyhow::Result<IngestReport> {
     std::fs::create_dir_all(&opts.out)
         .with_context(|| format!("cannot create output folder {}", opts.out.display()))?;
-    let (sources, skipped): (Vec<Source>, Vec<Source>) =
-        expand_inputs(&opts.inputs, Some(&opts.out))
-            .into_iter()
-            .partition(|s| !matches!(s, Source::Skipped { .. }));
+    let mut processed = Vec::new();
+    let expanded: Vec<Source> = expand_inputs(&opts.inputs, Some(&opts.out))
+        .into_iter()
+        .map(|s| match s {
+            Source::File(path) if opts.track_inputs => match Fingerprint::of(&path) {
+                Ok(fp) if opts.known_inputs.iter().any(|k| fp.matches(k)) => Source::Skipped {
+                    path,
+                    reason: "already processed (--state)",
+                },
+                Ok(fp) => {
+                    processed.push(fp);
+                    Source::File(path)
+                }
+                // Unreadable: reading it reports the error with the file's name.
+                Err(_) => Source::File(path),
+            },
+            other => other,
+        })
+        .collect();
+    let (sources, skipped): (Vec<Source>, Vec<Source>) = expanded
+        .into_iter()
+        .partition(|s| !matches!(s, Source::Skipped { .. }));
     let skipped: Vec<Skipped> = skipped
         .into_iter()
         .filter_map(|s| match s {
@@ -90,6 +123,7 @@ pub fn run_ingest(
         })
         .collect();
     let mut file_errors = Vec::new();
+    let bar = progress_bar(opts.progress, sources.len() as u64);
 
     let (work_tx, work_rx) = bounded::<(u64, Chunk)>(threads);
     let (done_tx, done_rx) = bounded::<(u64, DecodedChunk)>(in_flight);
@@ -138,9 +172,13 @@ pub fn run_ingest(
             while let Some(d) = pending.remove(&next) {
                 next += 1;
                 let _ = token_rx.try_recv();
+                if d.end.is_some() {
+                    bar.inc(1);
+                }
                 if result.is_ok() {
                     result = absorb(
                         d,
+                        opts.bounds,
                         &mut files,
                         &mut events,
                         &mut quarantine,
@@ -148,6 +186,8 @@ pub fn run_ingest(
                         &mut file_errors,
                         &mut on_file_error,
                     );
+                    let c = files.iter().map(|f| f.counts.events).sum::<u64>();
+                    bar.set_message(format!("{c} events"));
                 }
             }
             if result.is_err() {
@@ -160,6 +200,7 @@ pub fn run_ingest(
         result
     })?;
 
+    bar.finish_and_clear();
     let parts = events
         .finish()
         .context("cannot complete the events dataset")?;
@@ -183,11 +224,48 @@ pub fn run_ingest(
     Ok(IngestReport {
         manifest,
         file_errors,
+        processed,
     })
 }
 
+/// A bar of files done with the events count, on stderr when it is a terminal; hidden
+/// otherwise (cron, pipes, tests).
+fn progress_bar(wanted: bool, files: u64) -> ProgressBar {
+    if !wanted || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(files);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} files, {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
+}
+
+/// The rows of `batch` inside `bounds`, and how many were outside.
+fn within(batch: &RecordBatch, bounds: TimeBounds) -> anyhow::Result<(RecordBatch, u64)> {
+    if bounds.is_unbounded() {
+        return Ok((batch.clone(), 0));
+    }
+    let ts = batch
+        .column(crate::schema::col::TS)
+        .as_primitive::<TimestampMicrosecondType>();
+    let keep: BooleanArray = ts
+        .iter()
+        .map(|t| Some(t.is_some_and(|t| bounds.contains(t))))
+        .collect();
+    let kept = arrow_select::filter::filter_record_batch(batch, &keep)?;
+    let dropped = (batch.num_rows() - kept.num_rows()) as u64;
+    Ok((kept, dropped))
+}
+
+#[allow(clippy::too_many_arguments)] // one call site; the pieces are the writer's own state
 fn absorb(
     d: DecodedChunk,
+    bounds: TimeBounds,
     files: &mut [FileStats],
     events: &mut EventsWriter,
     quarantine: &mut AtomicFile,
@@ -195,8 +273,13 @@ fn absorb(
     file_errors: &mut Vec<String>,
     on_file_error: &mut impl FnMut(&str),
 ) -> anyhow::Result<()> {
+    let mut out_of_range = 0;
     if let Some(batch) = &d.batch {
-        events.write(batch).context("cannot write events")?;
+        let (batch, dropped) = within(batch, bounds)?;
+        out_of_range = dropped;
+        if batch.num_rows() > 0 {
+            events.write(&batch).context("cannot write events")?;
+        }
     }
     let w = quarantine.writer();
     for q in &d.quarantine {
@@ -209,7 +292,8 @@ fn absorb(
     c.blank += d.blank;
     c.records += d.records;
     c.expanded += d.expanded;
-    c.events += d.events;
+    c.events += d.events - out_of_range;
+    c.out_of_range += out_of_range;
     c.quarantined += d.quarantine.len() as u64;
     if let Some(end) = d.end {
         st.compression = end.compression;

@@ -17,6 +17,12 @@ use super::tables::{CodeSighting, Counts, DimTable, EventRow, KeySeries, Tables}
 /// dimension but `user_id`, which only the detectors use.
 pub const RATE_DIMENSIONS: &[&str] = super::DIMENSIONS.split_at(super::DIMENSIONS.len() - 1).0;
 
+/// The events dataset as a lazy frame (the `day=` folders are not a column: `ts` has it).
+pub fn scan_events(events_dir: &Path) -> anyhow::Result<LazyFrame> {
+    scan(events_dir)
+        .with_context(|| format!("cannot scan the events dataset {}", events_dir.display()))
+}
+
 fn scan(events_dir: &Path) -> PolarsResult<LazyFrame> {
     let pattern = format!("{}/**/*.parquet", events_dir.display());
     let args = ScanArgsParquet {
@@ -173,9 +179,28 @@ const ROW_COLUMNS: &[&str] = &[
 ];
 
 /// Reads `events_dir` (a hive-partitioned events dataset) into the detectors' tables.
-pub fn load(events_dir: &Path, step_us: i64, reauth_min: u32) -> anyhow::Result<Option<Tables>> {
-    let base = scan(events_dir)
-        .context("cannot scan the events dataset")?
+pub fn load(
+    events_dir: &Path,
+    step_us: i64,
+    reauth_min: u32,
+    bounds: super::TimeBounds,
+) -> anyhow::Result<Option<Tables>> {
+    // No events at all (every input missing or empty): nothing to scan, nothing to flag.
+    let any_part = walkdir::WalkDir::new(events_dir)
+        .into_iter()
+        .filter_map(Result::ok)
+        .any(|e| e.file_type().is_file() && e.path().extension().is_some_and(|x| x == "parquet"));
+    if !any_part {
+        return Ok(None);
+    }
+    let mut scanned = scan(events_dir).context("cannot scan the events dataset")?;
+    if let Some(s) = bounds.since {
+        scanned = scanned.filter(col("ts").cast(DataType::Int64).gt_eq(lit(s)));
+    }
+    if let Some(u) = bounds.until {
+        scanned = scanned.filter(col("ts").cast(DataType::Int64).lt(lit(u)));
+    }
+    let base = scanned
         .select([
             col("ts").cast(DataType::Int64).alias("t"),
             col("status"),
@@ -288,5 +313,6 @@ pub fn load(events_dir: &Path, step_us: i64, reauth_min: u32) -> anyhow::Result<
         codes: codes.into_values().collect(),
         min_ts,
         max_ts,
+        report_from: 0,
     }))
 }

@@ -4,6 +4,7 @@
 //! [`load`]); the detectors ([`detect`]) read the small per-key series and the error events
 //! ([`tables`]); [`incident`] merges, measures, explains and de-duplicates what they flag.
 
+pub mod baseline;
 pub mod config;
 pub mod detect;
 pub mod grid;
@@ -13,17 +14,12 @@ pub mod tables;
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use serde::Serialize;
 
 use self::config::AnalyzeConfig;
 use self::grid::MINUTE_US;
 use self::incident::Incident;
-use self::load::RATE_DIMENSIONS;
-use crate::report::anomalies::{anomalies_batch, anomalies_schema};
-use crate::report::atomic::write_file;
-use crate::report::csv::write_csv;
-use crate::report::rates::{rates_batch, rates_schema, write_parquet};
+use self::tables::Tables;
 
 /// Every dimension a flag or a rate table may name; `user_id` last (it has no rate table).
 pub const DIMENSIONS: &[&str] = &[
@@ -54,10 +50,29 @@ pub struct Summary {
     pub input: Option<crate::ingest::manifest::Totals>,
 }
 
-pub struct AnalysisResult {
+/// What one analysis found; every reporter writes from this.
+pub struct Analysis {
+    /// `None` when there were no events.
+    pub tables: Option<Tables>,
     pub incidents: Vec<Incident>,
     pub summary: Summary,
-    pub rate_files: Vec<PathBuf>,
+}
+
+/// Event-time bounds (`--since`, `--until`): `since <= ts < until`, µs UTC.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TimeBounds {
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+}
+
+impl TimeBounds {
+    pub fn contains(&self, ts: i64) -> bool {
+        self.since.is_none_or(|s| ts >= s) && self.until.is_none_or(|u| ts < u)
+    }
+
+    pub fn is_unbounded(&self) -> bool {
+        self.since.is_none() && self.until.is_none()
+    }
 }
 
 /// Whether `path` is an events dataset (`day=*/` folders of Parquet, or a folder holding
@@ -78,72 +93,98 @@ pub fn events_dataset(path: &Path) -> Option<PathBuf> {
     has_days.then_some(candidate)
 }
 
-/// Analyses the events in `events_dir`, writing rates, anomalies and summary into `out`.
+/// Analyses the events in `events_dir` (within `bounds`). With a `baseline` (an
+/// incremental run, `--state`), the detectors also see the windows of earlier runs, but
+/// only incidents that reach into this run's events are reported.
 pub fn analyze_events(
     events_dir: &Path,
-    out: &Path,
     cfg: &AnalyzeConfig,
+    bounds: TimeBounds,
+    baseline: Option<&baseline::Baseline>,
     input: Option<crate::ingest::manifest::Totals>,
-) -> anyhow::Result<AnalysisResult> {
+) -> anyhow::Result<Analysis> {
     let step = i64::from(cfg.windows.tumbling_minutes) * MINUTE_US;
-    let tables = load::load(
+    let mut tables = load::load(
         events_dir,
         step,
         cfg.detectors.reauthorization.consecutive_failures,
+        bounds,
     )?;
-    let rates_dir = out.join("rates");
-    std::fs::create_dir_all(&rates_dir)
-        .with_context(|| format!("cannot create {}", rates_dir.display()))?;
+    // The span of this run's own events (a baseline extends the tables backwards).
+    let span = tables.as_ref().map(|t| (t.min_ts, t.max_ts));
+    if let (Some(t), Some(b)) = (tables.as_mut(), baseline) {
+        b.extend(t);
+    }
     let mut summary = Summary {
         window_minutes: cfg.windows.tumbling_minutes,
         input,
         ..Default::default()
     };
-    let mut rate_files = Vec::new();
     let incidents = match &tables {
         None => Vec::new(),
         Some(t) => {
-            for d in t
-                .dims
-                .iter()
-                .filter(|d| RATE_DIMENSIONS.contains(&d.dimension))
-            {
-                let batch = rates_batch(t, d, cfg.windows.sliding_minutes)?;
-                let pq = rates_dir.join(format!("{}.parquet", d.dimension));
-                write_parquet(&pq, rates_schema(d.dimension), std::slice::from_ref(&batch))?;
-                write_csv(&rates_dir.join(format!("{}.csv", d.dimension)), &[batch])?;
-                rate_files.push(pq);
-            }
             let flags = detect::run_all(t, &cfg.detectors);
             let hold = i64::from(cfg.windows.hold_minutes) * MINUTE_US;
             summary.events = t.dim("all").map_or(0, |d| {
-                d.series.iter().map(|s| u64::from(s.total().requests)).sum()
+                d.series
+                    .iter()
+                    .map(|s| {
+                        s.counts[t.report_from..]
+                            .iter()
+                            .map(|c| u64::from(c.requests))
+                            .sum::<u64>()
+                    })
+                    .sum()
             });
             summary.errors = t.errors.len() as u64;
-            summary.first_event = Some(incident::utc(t.min_ts));
-            summary.last_event = Some(incident::utc(t.max_ts));
+            if let Some((lo, hi)) = span {
+                summary.first_event = Some(incident::utc(lo));
+                summary.last_event = Some(incident::utc(hi));
+            }
+            let from = t.grid.start_of(t.report_from);
             incident::build(t, flags, hold)
+                .into_iter()
+                .filter(|i| i.end > from && i.events > 0)
+                .collect()
         }
     };
-    let batch = anomalies_batch(&incidents)?;
-    write_parquet(
-        &out.join("anomalies.parquet"),
-        anomalies_schema(),
-        std::slice::from_ref(&batch),
-    )?;
-    write_csv(&out.join("anomalies.csv"), &[batch])?;
     summary.incidents = incidents.len() as u64;
     for i in &incidents {
         *summary.by_class.entry(i.class).or_insert(0) += 1;
         *summary.by_severity.entry(i.severity.as_str()).or_insert(0) += 1;
     }
-    write_file(
-        &out.join("summary.json"),
-        &serde_json::to_vec_pretty(&summary)?,
-    )?;
-    Ok(AnalysisResult {
+    Ok(Analysis {
+        tables,
         incidents,
         summary,
-        rate_files,
     })
+}
+
+/// The `--fail-on` gate: an incident at or above a class or a severity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailLevel {
+    /// `critical` > `security` > `warning`.
+    Class(&'static str),
+    Severity(detect::Severity),
+}
+
+fn class_rank(class: &str) -> u8 {
+    match class {
+        "critical" => 3,
+        "security" => 2,
+        _ => 1,
+    }
+}
+
+impl FailLevel {
+    /// The incidents that meet the gate.
+    pub fn met_by<'a>(&self, incidents: &'a [Incident]) -> Vec<&'a Incident> {
+        incidents
+            .iter()
+            .filter(|i| match self {
+                FailLevel::Class(c) => class_rank(i.class) >= class_rank(c),
+                FailLevel::Severity(s) => i.severity >= *s,
+            })
+            .collect()
+    }
 }

@@ -94,6 +94,9 @@ pub struct Tables {
     pub codes: Vec<CodeSighting>,
     pub min_ts: i64,
     pub max_ts: i64,
+    /// The first grid bucket of this run's own events: buckets before it are the baseline
+    /// carried over from earlier runs (`--state`), seen by the detectors, never reported.
+    pub report_from: usize,
 }
 
 impl EventRow {

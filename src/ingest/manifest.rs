@@ -1,8 +1,8 @@
 //! The run manifest: per input file, what was read and what became of it. The counts
 //! reconcile exactly, for every file and for the totals:
 //!
-//! - `events + quarantined = records + expanded`: every record read is an event or
-//!   quarantined; `expanded` counts the extra records of a line holding a JSON array or of
+//! - `events + out_of_range + quarantined = records + expanded`: every record read is an
+//!   event, outside the `--since`/`--until` bounds, or quarantined; `expanded` counts the extra records of a line holding a JSON array or of
 //!   an envelope document (`{"events": [...]}`), 0 for ordinary exports;
 //! - line-based files: `lines = blank + records + continuation`, where `continuation`
 //!   counts the lines after the first of a multi-line (pretty-printed) record.
@@ -22,6 +22,8 @@ pub struct Counts {
     pub continuation: u64,
     pub expanded: u64,
     pub events: u64,
+    /// Events outside `--since`/`--until`, not written.
+    pub out_of_range: u64,
     pub quarantined: u64,
 }
 
@@ -33,6 +35,7 @@ impl Counts {
         self.continuation += o.continuation;
         self.expanded += o.expanded;
         self.events += o.events;
+        self.out_of_range += o.out_of_range;
         self.quarantined += o.quarantined;
     }
 }
@@ -98,7 +101,8 @@ impl Manifest {
 impl Counts {
     /// Whether the counts reconcile (see the module documentation).
     pub fn reconciles(&self, layout: Option<Layout>) -> bool {
-        let records_ok = self.events + self.quarantined == self.records + self.expanded;
+        let records_ok =
+            self.events + self.out_of_range + self.quarantined == self.records + self.expanded;
         let lines_ok = layout != Some(Layout::Lines)
             || self.lines == self.blank + self.records + self.continuation;
         records_ok && lines_ok

@@ -1,7 +1,92 @@
-//! Outputs, one file per kind; every file is written atomically ([`atomic`]).
+//! Outputs, one module per kind, all written from the same [`Analysis`]; every file is
+//! written atomically ([`atomic`]): a crash never leaves half a file for a dashboard.
+//!
+//! `<out>/rates/<dimension>.{parquet,csv}`, `anomalies.{parquet,csv}`,
+//! `charts/<name>.{png,svg}`, `report.html` and `summary.json`; the events dataset, the
+//! quarantine and the manifest come from ingest ([`parquet`]).
 
 pub mod anomalies;
 pub mod atomic;
+pub mod chart;
 pub mod csv;
+pub mod html;
 pub mod parquet;
 pub mod rates;
+pub mod terminal;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::analyze::config::AnalyzeConfig;
+use crate::analyze::load::RATE_DIMENSIONS;
+use crate::analyze::Analysis;
+
+/// Writes every report of `analysis` into `out`; returns the files written, in order.
+pub fn write_all(
+    out: &Path,
+    analysis: &Analysis,
+    cfg: &AnalyzeConfig,
+    inputs: &html::InputsView,
+) -> anyhow::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let mut files = Vec::new();
+    let rates_dir = out.join("rates");
+    std::fs::create_dir_all(&rates_dir)
+        .with_context(|| format!("cannot create {}", rates_dir.display()))?;
+    if let Some(t) = &analysis.tables {
+        for d in t
+            .dims
+            .iter()
+            .filter(|d| RATE_DIMENSIONS.contains(&d.dimension))
+        {
+            let batch = rates::rates_batch(t, d, cfg.windows.sliding_minutes)?;
+            let pq = rates_dir.join(format!("{}.parquet", d.dimension));
+            rates::write_parquet(
+                &pq,
+                rates::rates_schema(d.dimension),
+                std::slice::from_ref(&batch),
+            )?;
+            let csv = rates_dir.join(format!("{}.csv", d.dimension));
+            csv::write_csv(&csv, &[batch])?;
+            files.extend([pq, csv]);
+        }
+    }
+    let batch = anomalies::anomalies_batch(&analysis.incidents)?;
+    let pq = out.join("anomalies.parquet");
+    rates::write_parquet(
+        &pq,
+        anomalies::anomalies_schema(),
+        std::slice::from_ref(&batch),
+    )?;
+    let csv = out.join("anomalies.csv");
+    csv::write_csv(&csv, &[batch])?;
+    files.extend([pq, csv]);
+
+    let charts = match &analysis.tables {
+        Some(t) => chart::write_all(t, &analysis.incidents, cfg, &out.join("charts"))?,
+        None => Vec::new(),
+    };
+    for c in &charts {
+        files.extend([c.png.clone(), c.svg.clone()]);
+    }
+    let page = html::render(
+        &analysis.summary,
+        &analysis.incidents,
+        analysis.tables.as_ref(),
+        &charts,
+        inputs,
+    );
+    let report = out.join("report.html");
+    atomic::write_file(&report, page.as_bytes())
+        .with_context(|| format!("cannot write {}", report.display()))?;
+    files.push(report);
+    let summary = out.join("summary.json");
+    atomic::write_file(&summary, &serde_json::to_vec_pretty(&analysis.summary)?)
+        .with_context(|| format!("cannot write {}", summary.display()))?;
+    files.push(summary);
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests;

@@ -61,7 +61,13 @@ pub fn rates_batch(t: &Tables, d: &DimTable, sliding_minutes: u32) -> anyhow::Re
             continue;
         };
         let hourly = sliding_sum(&s.values(|c| c.errors), width);
-        for (i, (c, h)) in s.counts.iter().zip(&hourly).enumerate().skip(first) {
+        for (i, (c, h)) in s
+            .counts
+            .iter()
+            .zip(&hourly)
+            .enumerate()
+            .skip(first.max(t.report_from))
+        {
             start.push(g.start_of(i));
             key.push(s.key.clone());
             for (v, x) in cols

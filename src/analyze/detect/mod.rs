@@ -138,6 +138,7 @@ pub mod testing {
             codes: vec![],
             min_ts: T0,
             max_ts: T0 + n as i64 * STEP - 1,
+            report_from: 0,
         }
     }
 

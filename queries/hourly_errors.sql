@@ -1,0 +1,14 @@
+-- Errors per hour for one connection (or all, `%`): the curve to look at when asking "since
+-- when?". Hours are epoch microseconds of the hour's start (UTC), portable across engines.
+-- @param connection %
+SELECT
+    CAST(ts AS BIGINT) - (CAST(ts AS BIGINT) % 3600000000) AS hour_start_us,
+    COUNT(*) AS requests,
+    SUM(CASE WHEN category <> 'success' THEN 1 ELSE 0 END) AS errors,
+    SUM(CASE WHEN status >= 500 AND status < 600 THEN 1 ELSE 0 END) AS errors_5xx,
+    SUM(CASE WHEN status = 401 OR status = 403 THEN 1 ELSE 0 END) AS auth_failures,
+    SUM(CASE WHEN status = 429 THEN 1 ELSE 0 END) AS status_429
+FROM events
+WHERE COALESCE(connection_id, '') LIKE :connection
+GROUP BY CAST(ts AS BIGINT) - (CAST(ts AS BIGINT) % 3600000000)
+ORDER BY hour_start_us

@@ -1,0 +1,138 @@
+//! `errscope query`: ad-hoc SQL (Polars `SQLContext`) over raw logs (ingested on the fly
+//! with the ingest rules), an events dataset, or an `analyze` output folder. Registered
+//! tables: `events`, and when present `anomalies` and `rates_<dimension>`.
+
+pub mod output;
+pub mod params;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use polars::prelude::{DataFrame, LazyFrame, PlRefPath, ScanArgsParquet};
+use polars::sql::SQLContext;
+
+use crate::analyze::events_dataset;
+use crate::analyze::load::{scan_events, RATE_DIMENSIONS};
+use crate::config::MappingConfig;
+use crate::pipeline::{run_ingest, IngestOptions};
+
+/// What a query run needs.
+#[derive(Debug, Clone)]
+pub struct QueryOptions {
+    /// SQL text, or the path of a `.sql` file.
+    pub query: String,
+    pub inputs: Vec<String>,
+    pub params: BTreeMap<String, params::Value>,
+    pub mapping: MappingConfig,
+    pub threads: usize,
+}
+
+/// The SQL text and where it came from (for error messages).
+pub fn read_query(q: &str) -> anyhow::Result<(String, String)> {
+    let p = Path::new(q);
+    if q.trim_end().to_ascii_lowercase().ends_with(".sql") || (p.is_file() && !q.contains(' ')) {
+        let sql = std::fs::read_to_string(p)
+            .with_context(|| format!("cannot read query file {}", p.display()))?;
+        return Ok((sql, p.display().to_string()));
+    }
+    Ok((q.to_string(), "the query".into()))
+}
+
+/// Removes a temporary ingest folder when the query is done.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn scan_file(path: &Path) -> anyhow::Result<LazyFrame> {
+    LazyFrame::scan_parquet(
+        PlRefPath::new(path.display().to_string()),
+        ScanArgsParquet::default(),
+    )
+    .with_context(|| format!("cannot scan {}", path.display()))
+}
+
+/// Registers the tables of `root` (an analyze output folder or an events dataset).
+fn register_outputs(ctx: &SQLContext, events_dir: &Path) -> anyhow::Result<Vec<String>> {
+    let mut names = vec!["events".to_string()];
+    ctx.register("events", scan_events(events_dir)?);
+    let Some(root) = events_dir.parent() else {
+        return Ok(names);
+    };
+    // Only the folder that holds `events/` is an analyze output.
+    if events_dir.file_name().and_then(|n| n.to_str()) != Some("events") {
+        return Ok(names);
+    }
+    let anomalies = root.join("anomalies.parquet");
+    if anomalies.is_file() {
+        ctx.register("anomalies", scan_file(&anomalies)?);
+        names.push("anomalies".into());
+    }
+    for d in RATE_DIMENSIONS {
+        let f = root.join("rates").join(format!("{d}.parquet"));
+        if f.is_file() {
+            let name = format!("rates_{d}");
+            ctx.register(&name, scan_file(&f)?);
+            names.push(name);
+        }
+    }
+    Ok(names)
+}
+
+/// Runs the query; returns its result.
+pub fn run(opts: &QueryOptions) -> anyhow::Result<DataFrame> {
+    let (sql, origin) = read_query(&opts.query)?;
+    let sql = params::substitute(&sql, &opts.params).with_context(|| format!("in {origin}"))?;
+    let dataset = match opts.inputs.as_slice() {
+        [one] => events_dataset(Path::new(one)),
+        _ => None,
+    };
+    // Raw logs: ingested into a temporary folder first, with the ingest rules.
+    let mut _tmp = None;
+    let events_dir = match dataset {
+        Some(d) => d,
+        None => {
+            let dir = std::env::temp_dir().join(format!(
+                "errscope-query-{}-{}",
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos())
+            ));
+            _tmp = Some(TempDir(dir.clone()));
+            let report = run_ingest(
+                &IngestOptions {
+                    inputs: opts.inputs.clone(),
+                    out: dir.clone(),
+                    threads: opts.threads,
+                    max_record_bytes: crate::pipeline::DEFAULT_MAX_RECORD_BYTES,
+                    mapping: opts.mapping.clone(),
+                    config_path: None,
+                    bounds: Default::default(),
+                    track_inputs: false,
+                    known_inputs: Vec::new(),
+                    progress: false,
+                },
+                |msg| eprintln!("errscope: error: {msg}"),
+            )?;
+            if report.manifest.totals.counts.events == 0 {
+                bail!("no events in the input (nothing to query)");
+            }
+            dir.join("events")
+        }
+    };
+    let mut ctx = SQLContext::new();
+    let tables = register_outputs(&ctx, &events_dir)?;
+    let lf = ctx.execute(&sql).map_err(|e| {
+        anyhow::anyhow!(
+            "{origin}: SQL error: {e}\n(tables available: {})",
+            tables.join(", ")
+        )
+    })?;
+    lf.collect()
+        .map_err(|e| anyhow::anyhow!("{origin}: query failed: {e}"))
+}

@@ -1,0 +1,199 @@
+//! `--state <FILE>`: what incremental (nightly) runs remember between runs. Inputs already
+//! processed are recognised by path, size, modification time and a content hash, and
+//! skipped; the baseline (the last days of windowed counts and the codes seen,
+//! [`Baseline`]) carries over, so a run that reads only new files still knows what normal
+//! was. A renamed (rotated) file with the same content is recognised too.
+//!
+//! The content hash is xxh3 over the file size, its first and its last MiB: it tells
+//! different files apart without reading old files whole every night.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+use std::time::UNIX_EPOCH;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::analyze::baseline::Baseline;
+use crate::report::atomic::write_file;
+
+pub const STATE_VERSION: u32 = 1;
+const SAMPLE: u64 = 1 << 20;
+
+#[derive(Debug, Error)]
+pub enum StateError {
+    #[error("cannot read state file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("state file {path} is not a valid errscope state: {source}")]
+    Parse {
+        path: String,
+        source: serde_json::Error,
+    },
+    #[error("state file {path} has version {found}; this errscope writes version {STATE_VERSION}")]
+    Version { path: String, found: u32 },
+    #[error("cannot write state file {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// The identity of an input file as processed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fingerprint {
+    pub path: String,
+    pub size: u64,
+    /// Modification time, seconds since the epoch.
+    pub mtime: i64,
+    /// xxh3 of size + first and last MiB, hex.
+    pub hash: String,
+}
+
+impl Fingerprint {
+    pub fn of(path: &Path) -> std::io::Result<Fingerprint> {
+        let mut f = File::open(path)?;
+        let meta = f.metadata()?;
+        let size = meta.len();
+        let mtime = meta
+            .modified()
+            .ok()
+            .and_then(|m| m.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_secs() as i64);
+        let mut h = xxhash_rust::xxh3::Xxh3::new();
+        h.update(&size.to_le_bytes());
+        let mut buf = vec![0u8; SAMPLE.min(size) as usize];
+        f.read_exact(&mut buf)?;
+        h.update(&buf);
+        if size > SAMPLE {
+            let tail = SAMPLE.min(size - SAMPLE);
+            f.seek(SeekFrom::Start(size - tail))?;
+            buf.resize(tail as usize, 0);
+            f.read_exact(&mut buf)?;
+            h.update(&buf);
+        }
+        Ok(Fingerprint {
+            path: path.display().to_string(),
+            size,
+            mtime,
+            hash: format!("{:016x}", h.digest()),
+        })
+    }
+
+    /// Same file as processed before: same content, and either the same path and
+    /// modification time, or another path (a rotated or moved file).
+    pub fn matches(&self, seen: &Fingerprint) -> bool {
+        self.size == seen.size
+            && self.hash == seen.hash
+            && (self.path != seen.path || self.mtime == seen.mtime)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct State {
+    pub version: u32,
+    /// Every input processed so far (most recent run last).
+    pub inputs: Vec<Fingerprint>,
+    pub baseline: Option<Baseline>,
+}
+
+impl State {
+    /// Reads the state file; a missing file is a first run (empty state).
+    pub fn load(path: &Path) -> Result<State, StateError> {
+        let name = || path.display().to_string();
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(State {
+                    version: STATE_VERSION,
+                    ..Default::default()
+                })
+            }
+            Err(source) => {
+                return Err(StateError::Read {
+                    path: name(),
+                    source,
+                })
+            }
+        };
+        let state: State = serde_json::from_slice(&bytes).map_err(|source| StateError::Parse {
+            path: name(),
+            source,
+        })?;
+        if state.version != STATE_VERSION {
+            return Err(StateError::Version {
+                path: name(),
+                found: state.version,
+            });
+        }
+        Ok(state)
+    }
+
+    /// Writes the state atomically (a crash keeps the previous state).
+    pub fn save(&self, path: &Path) -> Result<(), StateError> {
+        let bytes = serde_json::to_vec(self).map_err(|e| StateError::Write {
+            path: path.display().to_string(),
+            source: std::io::Error::other(e),
+        })?;
+        write_file(path, &bytes).map_err(|source| StateError::Write {
+            path: path.display().to_string(),
+            source,
+        })
+    }
+
+    /// The earlier fingerprint `fp` matches, if any.
+    pub fn seen(&self, fp: &Fingerprint) -> Option<&Fingerprint> {
+        self.inputs.iter().find(|s| fp.matches(s))
+    }
+
+    /// Records processed inputs (replacing older entries of the same path).
+    pub fn record(&mut self, processed: Vec<Fingerprint>) {
+        for fp in processed {
+            self.inputs.retain(|s| s.path != fp.path);
+            self.inputs.push(fp);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_are_recognised_by_content_and_rotation_is_followed() {
+        let d = crate::testutil::tempdir().unwrap();
+        let a = d.path().join("a.ndjson");
+        std::fs::write(&a, vec![b'x'; 3 * SAMPLE as usize]).unwrap();
+        let fa = Fingerprint::of(&a).unwrap();
+        let mut state = State::load(&d.path().join("state.json")).unwrap();
+        assert!(state.seen(&fa).is_none());
+        state.record(vec![fa.clone()]);
+        assert!(state.seen(&Fingerprint::of(&a).unwrap()).is_some());
+
+        // Rotated: same content under another name.
+        let rotated = d.path().join("a.ndjson.1");
+        std::fs::rename(&a, &rotated).unwrap();
+        assert!(state.seen(&Fingerprint::of(&rotated).unwrap()).is_some());
+
+        // Changed in the middle is beyond the sample; changed at the end is seen.
+        let mut bytes = vec![b'x'; 3 * SAMPLE as usize];
+        bytes[3 * SAMPLE as usize - 1] = b'y';
+        std::fs::write(&rotated, &bytes).unwrap();
+        assert!(state.seen(&Fingerprint::of(&rotated).unwrap()).is_none());
+
+        let path = d.path().join("state.json");
+        state.save(&path).unwrap();
+        assert_eq!(State::load(&path).unwrap(), state);
+        std::fs::write(
+            &path,
+            b"{\"version\": 99, \"inputs\": [], \"baseline\": null}",
+        )
+        .unwrap();
+        let err = State::load(&path).unwrap_err().to_string();
+        assert!(err.contains("version 99"), "{err}");
+    }
+}

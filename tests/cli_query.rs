@@ -1,0 +1,304 @@
+//! `errscope query`: every file of `queries/` on sample-data against its expected result
+//! (`tests/queries/<name>.csv`, checked by hand against sample-data/README.md and, by
+//! `query_portability.rs`, against DataFusion), the facts each one must show, ad-hoc SQL on
+//! raw logs, parameters, output formats and errors.
+//!
+//! `ERRSCOPE_BLESS=1 cargo test --release --test cli_query` rewrites the expected files.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+
+fn queries() -> Vec<PathBuf> {
+    let mut q: Vec<PathBuf> = std::fs::read_dir(repo_path("queries"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+        .collect();
+    q.sort();
+    q
+}
+
+fn ingest_sample(dir: &Path) -> PathBuf {
+    let out = dir.join("sample");
+    errscope()
+        .args(["ingest", "-q"])
+        .arg(repo_path("sample-data"))
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    out
+}
+
+fn query(q: impl AsRef<std::ffi::OsStr>, input: &Path, extra: &[&str]) -> String {
+    let a = errscope()
+        .arg("query")
+        .arg(q)
+        .arg(input)
+        .args(["--format", "csv"])
+        .args(extra)
+        .assert()
+        .success();
+    String::from_utf8(a.get_output().stdout.clone()).unwrap()
+}
+
+/// The rows of a CSV as maps from column to cell.
+fn rows(csv: &str) -> Vec<std::collections::BTreeMap<String, String>> {
+    let mut r = csv::Reader::from_reader(csv.as_bytes());
+    let head: Vec<String> = r.headers().unwrap().iter().map(str::to_string).collect();
+    r.records()
+        .map(|rec| {
+            head.iter()
+                .cloned()
+                .zip(rec.unwrap().iter().map(str::to_string))
+                .collect()
+        })
+        .collect()
+}
+
+fn num(row: &std::collections::BTreeMap<String, String>, k: &str) -> f64 {
+    row[k]
+        .parse()
+        .unwrap_or_else(|_| panic!("{k} = {:?}", row[k]))
+}
+
+#[test]
+fn every_query_runs_on_sample_data_and_gives_its_expected_result() {
+    let tmp = errscope::testutil::tempdir().unwrap();
+    let ds = ingest_sample(tmp.path());
+    let files = queries();
+    assert!(files.len() >= 8, "at least eight queries: {files:?}");
+    let bless = std::env::var_os("ERRSCOPE_BLESS").is_some();
+    for q in &files {
+        let sql = std::fs::read_to_string(q).unwrap();
+        assert!(
+            sql.starts_with("-- "),
+            "{q:?} opens with a comment saying what it answers"
+        );
+        let name = q.file_stem().unwrap().to_string_lossy().to_string();
+        let got = query(q, &ds, &[]);
+        assert!(rows(&got).len() > 0, "{name} returns rows on sample-data");
+        let expected = repo_path("tests/queries").join(format!("{name}.csv"));
+        if bless {
+            std::fs::create_dir_all(expected.parent().unwrap()).unwrap();
+            std::fs::write(&expected, &got).unwrap();
+        }
+        let want = std::fs::read_to_string(&expected)
+            .unwrap_or_else(|_| panic!("{expected:?} missing (run with ERRSCOPE_BLESS=1)"));
+        assert_eq!(got, want, "{name}: result differs from {expected:?}");
+    }
+}
+
+#[test]
+fn each_query_shows_what_sample_data_holds() {
+    let tmp = errscope::testutil::tempdir().unwrap();
+    let ds = ingest_sample(tmp.path());
+    let q = |name: &str, extra: &[&str]| {
+        rows(&query(
+            repo_path(&format!("queries/{name}.sql")),
+            &ds,
+            extra,
+        ))
+    };
+
+    // The rate-limit storm's code leads; shares add up to 100 %.
+    let top = q("top_error_codes", &[]);
+    assert_eq!(top[0]["error_code"], "RATE_LIMIT_EXCEEDED");
+    assert!(num(&top[0], "events") >= 240.0);
+    let in_window = q(
+        "top_error_codes",
+        &[
+            "--param",
+            "since=2024-03-05T02:00:00Z",
+            "--param",
+            "until=2024-03-05T03:00:00Z",
+            "--param",
+            "top=1",
+        ],
+    );
+    assert_eq!(in_window.len(), 1);
+    assert_eq!(
+        in_window[0]["error_code"], "AUTH_002",
+        "credential stuffing hour"
+    );
+    assert!(num(&in_window[0], "events") >= 200.0);
+
+    // Connection health: netsuite needs reauthorization (46 401s after its last success).
+    let health = q("connection_health", &[]);
+    assert_eq!(health[0]["connection_id"], "conn_netsuite_7");
+    assert_eq!(num(&health[0], "failures_401_since_success"), 46.0);
+    let sf = health
+        .iter()
+        .find(|r| r["connection_id"] == "conn_sf_prod")
+        .unwrap();
+    assert!(num(sf, "errors_5xx") >= 115.0);
+
+    // Drill-down of the storm: one code, on conn_hubspot_42.
+    let drill = q(
+        "spike_drilldown",
+        &[
+            "-p",
+            "since=2024-03-05T09:00:00Z",
+            "-p",
+            "until=2024-03-05T09:30:00Z",
+            "-p",
+            "connection=conn_hubspot_42",
+        ],
+    );
+    let code = drill
+        .iter()
+        .find(|r| r["dimension"] == "error_code")
+        .unwrap();
+    assert_eq!(code["value"], "RATE_LIMIT_EXCEEDED");
+    assert_eq!(num(code, "errors"), 240.0);
+
+    // Security audit: the stuffing IP first (200 401s, 61 users), then the prober.
+    let audit = q("security_audit", &["-p", "min_failures=20"]);
+    assert_eq!(audit[0]["ip_address"], "203.0.113.66");
+    assert_eq!(num(&audit[0], "failed_logins_401"), 200.0);
+    assert!(num(&audit[0], "users") >= 54.0);
+    let prober = audit
+        .iter()
+        .find(|r| r["ip_address"] == "198.51.100.23")
+        .unwrap();
+    assert_eq!(num(prober, "denied_403"), 48.0);
+    assert!(num(prober, "endpoints") >= 11.0);
+
+    // Rate-limit pressure: the storm's 240 429s on hubspot, Retry-After 60.
+    let pressure = q("rate_limit_pressure", &[]);
+    let storm: Vec<_> = pressure
+        .iter()
+        .filter(|r| r["connection_id"] == "conn_hubspot_42")
+        .collect();
+    assert!(storm.iter().map(|r| num(r, "status_429")).sum::<f64>() >= 240.0);
+    assert!(storm.iter().any(|r| num(r, "max_retry_after_s") == 60.0));
+
+    // Retryable + fatal = every error; daily summary covers both days and every event.
+    let daily = q("daily_summary", &[]);
+    assert_eq!(daily.len(), 2);
+    assert_eq!(daily[0]["day"], "2024-03-04");
+    assert_eq!(
+        daily.iter().map(|r| num(r, "requests")).sum::<f64>(),
+        3853.0
+    );
+    let errors: f64 = daily.iter().map(|r| num(r, "errors")).sum();
+    let kinds = q("retryable_vs_fatal", &[]);
+    assert_eq!(kinds.iter().map(|r| num(r, "errors")).sum::<f64>(), errors);
+    assert!(kinds
+        .iter()
+        .any(|r| r["kind"] == "retryable" && r["category"] == "rate_limit"));
+
+    // Downstream errors: the Salesforce outage.
+    let down = q("downstream_errors", &[]);
+    assert_eq!(down[0]["connection_id"], "conn_sf_prod");
+    assert!(down[0]["example_downstream"].contains('{'));
+
+    // Hourly errors of the outage connection peak at 14:00 UTC on 03-04.
+    let hourly = q("hourly_errors", &["-p", "connection=conn_sf_prod"]);
+    let peak = hourly
+        .iter()
+        .max_by(|a, b| num(a, "errors_5xx").total_cmp(&num(b, "errors_5xx")))
+        .unwrap();
+    assert_eq!(peak["hour_start_us"], "1709560800000000");
+}
+
+#[test]
+fn ad_hoc_sql_on_raw_logs_formats_and_errors() {
+    let tmp = errscope::testutil::tempdir().unwrap();
+    let sample = repo_path("sample-data");
+    // The example of the README, on raw logs ingested on the fly.
+    let out = query(
+        "SELECT connection_id, count(*) AS n FROM events WHERE status >= 500 GROUP BY connection_id ORDER BY n DESC LIMIT 1",
+        &sample,
+        &[],
+    );
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["connection_id,n", "conn_sf_prod,119"]
+    );
+
+    // Formula-like values are neutralised in CSV, raw in JSON.
+    let out = query(
+        "SELECT user_agent FROM events WHERE user_agent LIKE '=%'",
+        &sample,
+        &[],
+    );
+    let cell = out.lines().nth(1).unwrap();
+    assert!(cell.starts_with("'=") || cell.starts_with("\"'="), "{out}");
+    let a = errscope()
+        .args([
+            "query",
+            "SELECT user_agent FROM events WHERE user_agent LIKE :p",
+            "--format",
+            "ndjson",
+            "-p",
+            "p:string==%",
+        ])
+        .arg(&sample)
+        .assert()
+        .success();
+    let v: serde_json::Value = serde_json::from_slice(&a.get_output().stdout).unwrap();
+    assert!(v["user_agent"].as_str().unwrap().starts_with('='));
+
+    // An analyze output folder registers anomalies and rates too; parquet output.
+    let analyzed = tmp.path().join("analyzed");
+    errscope()
+        .args(["analyze", "-q"])
+        .arg(&sample)
+        .arg("--out")
+        .arg(&analyzed)
+        .assert()
+        .success();
+    let out = query(
+        "SELECT a.detector, a.key, r.errors FROM anomalies a JOIN rates_connection_id r ON a.key = r.connection_id AND a.start = r.window_start WHERE a.detector = 'server_errors'",
+        &analyzed,
+        &[],
+    );
+    assert!(out.contains("server_errors,conn_sf_prod,"), "{out}");
+    let pq = tmp.path().join("r.parquet");
+    errscope()
+        .args(["query", "SELECT * FROM rates_error_code"])
+        .arg(&analyzed)
+        .arg("--output")
+        .arg(&pq)
+        .assert()
+        .success();
+    let f = std::fs::File::open(&pq).unwrap();
+    let n: usize = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(|b| b.unwrap().num_rows())
+        .sum();
+    assert!(n > 100);
+
+    // Errors: a missing parameter is named; SQL errors name the file and show Polars' message.
+    let a = errscope()
+        .args(["query", "SELECT * FROM events WHERE user_id = :who"])
+        .arg(&analyzed)
+        .assert()
+        .code(1);
+    let err = String::from_utf8_lossy(&a.get_output().stderr).to_string();
+    assert!(
+        err.contains(":who") && err.contains("--param who="),
+        "{err}"
+    );
+    let bad = tmp.path().join("bad.sql");
+    std::fs::write(&bad, "-- broken\nSELECT nope FROM events").unwrap();
+    let a = errscope()
+        .arg("query")
+        .arg(&bad)
+        .arg(&analyzed)
+        .assert()
+        .code(1);
+    let err = String::from_utf8_lossy(&a.get_output().stderr).to_string();
+    assert!(err.contains("bad.sql") && err.contains("nope"), "{err}");
+    errscope()
+        .args(["query", "SELECT 1", "-p", "x:int=abc"])
+        .arg(&analyzed)
+        .assert()
+        .code(2);
+}
