@@ -311,14 +311,6 @@ fn query(args: QueryArgs) -> anyhow::Result<Outcome> {
         println!("{sql}");
         return Ok(Outcome::Ok);
     }
-    if format == Format::Table {
-        // Show whole results (up to a bound) rather than Polars' 10-row preview.
-        for (k, v) in [("POLARS_FMT_MAX_ROWS", "200"), ("POLARS_FMT_STR_LEN", "60")] {
-            if std::env::var_os(k).is_none() {
-                std::env::set_var(k, v);
-            }
-        }
-    }
     let opts = errscope::query::QueryOptions {
         query: args.query.clone(),
         inputs: args.inputs.clone(),

@@ -80,7 +80,7 @@ fn every_query_runs_on_sample_data_and_gives_its_expected_result() {
         );
         let name = q.file_stem().unwrap().to_string_lossy().to_string();
         let got = query(q, &ds, &[]);
-        assert!(rows(&got).len() > 0, "{name} returns rows on sample-data");
+        assert!(!rows(&got).is_empty(), "{name} returns rows on sample-data");
         let expected = repo_path("tests/queries").join(format!("{name}.csv"));
         if bless {
             std::fs::create_dir_all(expected.parent().unwrap()).unwrap();

@@ -71,6 +71,88 @@ fn text(v: &AnyValue) -> String {
     }
 }
 
+/// Rows shown in a terminal table; the rest is counted.
+pub const MAX_TABLE_ROWS: usize = 200;
+
+fn is_number(v: &AnyValue) -> bool {
+    v.is_primitive_numeric()
+}
+
+fn clip(s: &str, width: usize) -> String {
+    if s.chars().count() <= width {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(width.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// A plain terminal table that fits `width` columns: long cells are cut with `…` (widest
+/// columns first), numbers are right-aligned, times are UTC ISO.
+pub fn table(df: &DataFrame, width: usize, max_rows: usize) -> String {
+    let head = names(df);
+    let shown: Vec<Vec<(String, bool)>> = rows(df)
+        .take(max_rows)
+        .map(|r| r.iter().map(|v| (text(v), is_number(v))).collect())
+        .collect();
+    let mut widths: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
+    for r in &shown {
+        for (w, (c, _)) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    for w in &mut widths {
+        *w = (*w).min(48);
+    }
+    let total = |ws: &[usize]| ws.iter().sum::<usize>() + 2 * ws.len().saturating_sub(1);
+    while total(&widths) > width {
+        let Some((i, &widest)) = widths.iter().enumerate().max_by_key(|(_, w)| **w) else {
+            break;
+        };
+        if widest <= 6 {
+            break;
+        }
+        widths[i] = widest - 1;
+    }
+    let mut out = String::new();
+    let line = |cells: Vec<(String, bool)>, out: &mut String| {
+        let parts: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|((c, num), w)| {
+                let c = clip(c, *w);
+                if *num {
+                    format!("{c:>w$}")
+                } else {
+                    format!("{c:<w$}")
+                }
+            })
+            .collect();
+        out.push_str(parts.join("  ").trim_end());
+        out.push('\n');
+    };
+    line(head.iter().map(|h| (h.clone(), false)).collect(), &mut out);
+    line(
+        widths.iter().map(|w| ("─".repeat(*w), false)).collect(),
+        &mut out,
+    );
+    for r in shown {
+        line(r, &mut out);
+    }
+    let rest = df.height().saturating_sub(max_rows);
+    if rest > 0 {
+        out.push_str(&format!(
+            "… {rest} more rows (--format csv or --output for all)\n"
+        ));
+    }
+    out.push_str(&format!(
+        "({} row{})\n",
+        df.height(),
+        if df.height() == 1 { "" } else { "s" }
+    ));
+    out
+}
+
 fn rows(df: &DataFrame) -> impl Iterator<Item = Vec<AnyValue<'_>>> + '_ {
     (0..df.height()).map(move |i| {
         df.columns()
@@ -91,7 +173,13 @@ fn names(df: &DataFrame) -> Vec<String> {
 pub fn write(df: &DataFrame, format: Format, w: &mut dyn Write) -> anyhow::Result<()> {
     match format {
         Format::Table => {
-            writeln!(w, "{df}")?;
+            let width = console::Term::stdout()
+                .size_checked()
+                .map(|(_, cols)| usize::from(cols))
+                .or_else(|| std::env::var("COLUMNS").ok()?.parse().ok())
+                .unwrap_or(120)
+                .max(40);
+            w.write_all(table(df, width, MAX_TABLE_ROWS).as_bytes())?;
         }
         Format::Csv => {
             let mut c = csv::Writer::from_writer(w);
@@ -152,4 +240,42 @@ pub fn emit(df: &mut DataFrame, format: Format, dest: Option<&Path>) -> anyhow::
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use polars::prelude::{Column, DataFrame};
+
+    #[test]
+    fn terminal_tables_fit_the_width() {
+        let df = DataFrame::new(
+            2,
+            vec![
+                Column::new(
+                    "connection_id".into(),
+                    ["conn_a", "a_very_long_connection_name_indeed"],
+                ),
+                Column::new("errors".into(), [5i64, 1234]),
+            ],
+        )
+        .unwrap();
+        let t = table(&df, 30, 2);
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(lines.iter().all(|l| l.chars().count() <= 30), "{t}");
+        assert_eq!(lines[0], format!("connection_id{}errors", " ".repeat(11)));
+        assert_eq!(lines[2], format!("conn_a{}5", " ".repeat(23)));
+        assert_eq!(lines[3], "a_very_long_connectio…    1234");
+        assert_eq!(lines[4], "(2 rows)");
+        let t = table(&df, 30, 1);
+        assert!(
+            t.contains("… 1 more rows (--format csv or --output for all)\n(2 rows)"),
+            "{t}"
+        );
+        let wide = table(&df, 200, 10);
+        assert!(
+            wide.contains("a_very_long_connection_name_indeed    1234"),
+            "{wide}"
+        );
+    }
 }
