@@ -27,6 +27,43 @@ pub enum Command {
     /// Run SQL over raw logs, an events dataset or an analyze output folder (tables
     /// `events`, `anomalies`, `rates_<dimension>`); see queries/ for ready-made ones.
     Query(QueryArgs),
+    /// Write realistic synthetic exports (diurnal traffic, DOMAIN.md's error mix, optional
+    /// injected incidents with a ground truth), the same bytes for the same seed.
+    Generate(GenerateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Output folder (errors.ndjson, or three files with --shape mixed; truth.csv).
+    #[arg(long, short = 'o', value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// About how many records (incidents add a few).
+    #[arg(long, default_value_t = 100_000)]
+    pub records: u64,
+
+    /// Days of traffic, from 2024-03-01 UTC; incidents are on the last day.
+    #[arg(long, default_value_t = 1)]
+    pub days: u32,
+
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+
+    /// `flat`: one NDJSON file of flat records; `mixed`: flat NDJSON, a text log with JSON
+    /// payloads and connection-centric gzip NDJSON.
+    #[arg(long, value_enum, default_value = "flat")]
+    pub shape: GenerateShape,
+
+    /// Inject six incidents (credential stuffing, outage, rate-limit storm, critical codes,
+    /// reauthorization, permission probing) and write truth.csv.
+    #[arg(long)]
+    pub incidents: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GenerateShape {
+    Flat,
+    Mixed,
 }
 
 #[derive(Debug, Args)]

@@ -9,6 +9,7 @@ pub mod analyze;
 pub mod cli;
 pub mod config;
 pub mod exit;
+pub mod generate;
 pub mod ingest;
 pub mod pipeline;
 pub mod query;

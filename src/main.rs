@@ -9,7 +9,10 @@ use clap::Parser;
 use errscope::analyze::baseline::Baseline;
 use errscope::analyze::detect::Severity;
 use errscope::analyze::{analyze_events, events_dataset, FailLevel, TimeBounds};
-use errscope::cli::{AnalyzeArgs, Cli, Command, FailOn, IngestArgs, QueryArgs, QueryFormat};
+use errscope::cli::{
+    AnalyzeArgs, Cli, Command, FailOn, GenerateArgs, GenerateShape, IngestArgs, QueryArgs,
+    QueryFormat,
+};
 use errscope::config::Config;
 use errscope::exit::Outcome;
 use errscope::ingest::coerce::parse_ts_str;
@@ -27,6 +30,7 @@ fn main() -> ExitCode {
         Command::Ingest(args) => ingest(&args, false, None).map(|(o, _)| o),
         Command::Analyze(args) => analyze(args),
         Command::Query(args) => query(args),
+        Command::Generate(args) => generate(args),
     };
     match result {
         Ok(outcome) => outcome.into(),
@@ -322,5 +326,38 @@ fn query(args: QueryArgs) -> anyhow::Result<Outcome> {
     };
     let mut df = errscope::query::run(&opts)?;
     emit(&mut df, format, args.output.as_deref())?;
+    Ok(Outcome::Ok)
+}
+
+fn generate(args: GenerateArgs) -> anyhow::Result<Outcome> {
+    use errscope::generate::{generate, GenerateOptions, Shape};
+    if args.days == 0 || args.days > 3650 {
+        return Err(usage(format!(
+            "--days must be 1 to 3650, got {}",
+            args.days
+        )));
+    }
+    let g = generate(&GenerateOptions {
+        out: args.out.clone(),
+        records: args.records,
+        days: args.days,
+        seed: args.seed,
+        shape: match args.shape {
+            GenerateShape::Flat => Shape::Flat,
+            GenerateShape::Mixed => Shape::Mixed,
+        },
+        incidents: args.incidents,
+    })?;
+    eprintln!(
+        "errscope: wrote {} records into {} file(s) in {}{}",
+        g.records,
+        g.files.len(),
+        args.out.display(),
+        if g.truth.is_empty() {
+            String::new()
+        } else {
+            format!(", {} incidents in truth.csv", g.truth.len())
+        }
+    );
     Ok(Outcome::Ok)
 }
