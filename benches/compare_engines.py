@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""errscope against DuckDB and chDB on the comparison job (../shared/bench, copied to
+benches/anchors/): the same flat NDJSON file, the engines' smaller job (events Parquet and
+three windowed aggregations) against the whole `errscope analyze` run (events, rates,
+anomalies, detectors, charts, report).
+
+    python3 benches/compare_engines.py [--records 3500000] [--rounds 3] [--work DIR]
+
+Sets up DuckDB and chDB in a virtual environment (benches/.venv, or $ERRSCOPE_BENCH_VENV),
+builds errscope in release mode, generates the input with `errscope generate --shape flat`
+(deterministic), then runs the engines in turn, A B C A B C ..., a warm-up round first, and
+prints the median wall time and the peak resident memory of each, and the ratio of errscope
+to the faster engine. Peak memory is the child's own maxrss (os.wait4), not the machine's.
+"""
+import argparse
+import os
+import pathlib
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def venv_python():
+    venv = pathlib.Path(os.environ.get("ERRSCOPE_BENCH_VENV", ROOT / "benches" / ".venv"))
+    py = venv / "bin" / "python"
+    if not py.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    ok = subprocess.run([str(py), "-c", "import duckdb, chdb"], capture_output=True).returncode == 0
+    if not ok:
+        subprocess.run([str(py), "-m", "pip", "install", "-q", "duckdb", "chdb"], check=True)
+    return str(py)
+
+
+def errscope_binary():
+    target = os.environ.get("CARGO_TARGET_DIR", str(pathlib.Path.home() / ".cache" / "errscope-target"))
+    subprocess.run(["cargo", "build", "--release", "-q"], cwd=ROOT, check=True,
+                   env={**os.environ, "CARGO_TARGET_DIR": target})
+    return str(pathlib.Path(target) / "release" / "errscope")
+
+
+def run(cmd):
+    """Runs cmd; returns (wall seconds, peak RSS MiB)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    err = proc.stderr.read().decode(errors="replace")
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise SystemExit(f"{cmd[0]} failed ({code}): {err[-2000:]}")
+    return wall, usage.ru_maxrss / 1024
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--records", type=int, default=3_500_000)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--work", default=str(ROOT / "target" / "bench"))
+    ap.add_argument("--seed", type=int, default=42)
+    args = ap.parse_args()
+    work = pathlib.Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    py = venv_python()
+    errscope = errscope_binary()
+    data = work / f"flat-{args.records}-{args.seed}"
+    src = data / "errors.ndjson"
+    if not src.exists():
+        subprocess.run([errscope, "generate", "--shape", "flat", "--records", str(args.records),
+                        "--days", "1", "--seed", str(args.seed), "--out", str(data)], check=True)
+    size_mb = src.stat().st_size / 1e6
+    print(f"input: {src} ({size_mb:.0f} MB, {args.records} records)", flush=True)
+
+    anchors = ROOT / "benches" / "anchors"
+    jobs = {
+        "errscope": lambda out: [errscope, "analyze", "-q", str(src), "--out", out],
+        "duckdb": lambda out: [py, str(anchors / "anchor_duckdb.py"), str(src), out],
+        "chdb": lambda out: [py, str(anchors / "anchor_chdb.py"), str(src), out],
+    }
+    times = {k: [] for k in jobs}
+    peaks = {k: [] for k in jobs}
+    for rnd in range(args.rounds + 1):
+        for name, cmd in jobs.items():
+            out = work / f"out-{name}"
+            shutil.rmtree(out, ignore_errors=True)
+            wall, peak = run(cmd(str(out)))
+            label = "warm-up" if rnd == 0 else f"round {rnd}"
+            print(f"{label:8} {name:9} {wall:7.2f} s  {peak:7.0f} MiB", flush=True)
+            if rnd > 0:
+                times[name].append(wall)
+                peaks[name].append(peak)
+    print()
+    print(f"{'engine':9} {'median s':>9} {'MB/s':>7} {'peak MiB':>9}")
+    med = {k: statistics.median(v) for k, v in times.items()}
+    for name in jobs:
+        print(f"{name:9} {med[name]:9.2f} {size_mb / med[name]:7.0f} {max(peaks[name]):9.0f}")
+    fastest = min(med["duckdb"], med["chdb"])
+    print(f"\nratio errscope / faster engine: {med['errscope'] / fastest:.2f} (target <= 0.5)")
+    print(f"errscope peak memory: {max(peaks['errscope']):.0f} MiB (target <= 512)")
+
+
+if __name__ == "__main__":
+    main()
