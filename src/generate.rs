@@ -286,6 +286,16 @@ const PROBER_IP: &str = "198.51.100.23";
 /// Injected events per incident, in the order of [`truth`].
 type Tally = [u64; 7];
 
+/// kind, class, dimension, key, start (hour, minute), end (hour, minute) on the last day.
+type TruthRow = (
+    &'static str,
+    &'static str,
+    &'static str,
+    String,
+    (i64, i64),
+    (i64, i64),
+);
+
 fn truth(plan: &Plan, tally: &Tally) -> Vec<Truth> {
     let t = |kind, class, dimension, key: String, (h0, m0), (h1, m1), events| Truth {
         kind,
@@ -296,14 +306,7 @@ fn truth(plan: &Plan, tally: &Tally) -> Vec<Truth> {
         end: rfc3339_ms(plan.at(h1, m1)),
         events,
     };
-    let rows: [(
-        &'static str,
-        &'static str,
-        &'static str,
-        String,
-        (i64, i64),
-        (i64, i64),
-    ); 7] = [
+    let rows: [TruthRow; 7] = [
         (
             "credential_stuffing",
             "security",

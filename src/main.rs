@@ -21,6 +21,9 @@ use errscope::pipeline::{run_ingest, IngestOptions};
 use errscope::report::html::InputsView;
 use errscope::state::{Fingerprint, State};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Days of windowed counts a `--state` file carries as the next run's baseline.
 const BASELINE_DAYS: u32 = 7;
 

@@ -6,8 +6,8 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use polars::prelude::{
-    col, len, lit, DataFrame, DataType, Engine, Expr, HiveOptions, LazyFrame, PlRefPath,
-    PolarsResult, ScanArgsParquet, SortMultipleOptions,
+    col, len, lit, when, DataFrame, DataType, Engine, Expr, HiveOptions, LazyFrame, PlRefPath,
+    PolarsResult, ScanArgsParquet, SortMultipleOptions, NULL,
 };
 
 use super::grid::Grid;
@@ -176,11 +176,13 @@ fn event_rows(df: &DataFrame) -> anyhow::Result<Vec<EventRow>> {
 /// The 401s and successes of connections, in order, with each run of successes kept as
 /// its first success only: the reauthorization detector needs where runs of 401s end, not
 /// every success (keeping them all held millions of rows at a gigabyte of logs).
-fn outcome_rows(df: &DataFrame) -> anyhow::Result<Vec<EventRow>> {
+fn outcome_rows(df: &DataFrame, names: &[&str]) -> anyhow::Result<Vec<EventRow>> {
     let ts = i64s(df, "t")?;
-    let status = i64s(df, "status")?;
     let errs = df.column("is_error")?.bool()?.clone();
-    let conn = strings(df, "connection_id")?;
+    let conn: Vec<Option<String>> = i64s(df, "cid")?
+        .into_iter()
+        .map(|c| c.and_then(|c| names.get(c as usize)).map(|n| n.to_string()))
+        .collect();
     let mut rows: Vec<EventRow> = Vec::new();
     for i in 0..ts.len() {
         let is_success = errs.get(i) == Some(false);
@@ -191,7 +193,7 @@ fn outcome_rows(df: &DataFrame) -> anyhow::Result<Vec<EventRow>> {
         }
         rows.push(EventRow {
             ts: ts[i].unwrap_or(0),
-            status: status[i].map(|v| v as i16),
+            status: (!is_success).then_some(401),
             is_success,
             category: is_success.then(|| "success".to_string()),
             connection_id: conn[i].clone(),
@@ -313,6 +315,16 @@ pub fn load(
     {
         None => Vec::new(),
         Some(is_flaky) => {
+            // A small integer per connection, so that the sort of millions of rows moves
+            // two numbers, not strings (this sort was the run's memory peak).
+            let cid = flaky.iter().enumerate().rev().fold(
+                lit(NULL).cast(DataType::UInt32),
+                |acc, (i, (c, _))| {
+                    when(col("connection_id").eq(lit(c.to_string())))
+                        .then(lit(i as u32))
+                        .otherwise(acc)
+                },
+            );
             let df = sort(
                 base.clone()
                     .filter(
@@ -323,17 +335,22 @@ pub fn load(
                                 .or(col("is_error").not()),
                         ),
                     )
-                    .select([
-                        col("t"),
-                        col("status"),
-                        col("is_error"),
-                        col("connection_id"),
-                    ]),
-                vec!["connection_id", "t"],
+                    .select([cid.alias("cid"), col("t"), col("is_error")]),
+                vec!["cid", "t"],
             )
+            // Keep 401s and the first success of each run of successes (see outcome_rows):
+            // the result stays small however many successes the connections logged.
+            .with_columns([col("is_error")
+                .shift(lit(1))
+                .eq(lit(false))
+                .and(col("cid").shift(lit(1)).eq(col("cid")))
+                .fill_null(lit(false))
+                .alias("after_success")])
+            .filter(col("is_error").or(col("after_success").not()))
             .streamed()
             .context("reading connection outcomes")?;
-            outcome_rows(&df)?
+            let names: Vec<&str> = flaky.iter().map(|(c, _)| *c).collect();
+            outcome_rows(&df, &names)?
         }
     };
 
