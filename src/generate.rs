@@ -534,8 +534,8 @@ fn inject(
                    user: String,
                    ip: String,
                    endpoint: String| {
+        let base = normal(rng, minute_ms);
         recs.push(Record {
-            ts_ms: minute_ms + rng.below(60_000) as i64,
             status,
             error,
             code,
@@ -546,7 +546,7 @@ fn inject(
             ip,
             agent: "python-requests/2.31.0",
             details: "{}".into(),
-            request: rng.next() >> 16,
+            ..base
         });
     };
     // Credential stuffing: 200 401s over 15 minutes from one IP across 60 user names.
