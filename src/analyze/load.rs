@@ -6,8 +6,8 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use polars::prelude::{
-    col, len, lit, when, DataFrame, DataType, Engine, Expr, HiveOptions, LazyFrame, PlRefPath,
-    PolarsResult, ScanArgsParquet, SortMultipleOptions, NULL,
+    col, len, lit, DataFrame, DataType, Engine, Expr, HiveOptions, LazyFrame, PlRefPath,
+    PolarsResult, ScanArgsParquet, SortMultipleOptions,
 };
 
 use super::grid::Grid;
@@ -173,36 +173,6 @@ fn event_rows(df: &DataFrame) -> anyhow::Result<Vec<EventRow>> {
     Ok(rows)
 }
 
-/// The 401s and successes of connections, in order, with each run of successes kept as
-/// its first success only: the reauthorization detector needs where runs of 401s end, not
-/// every success (keeping them all held millions of rows at a gigabyte of logs).
-fn outcome_rows(df: &DataFrame, names: &[&str]) -> anyhow::Result<Vec<EventRow>> {
-    let ts = i64s(df, "t")?;
-    let errs = df.column("is_error")?.bool()?.clone();
-    let conn: Vec<Option<String>> = i64s(df, "cid")?
-        .into_iter()
-        .map(|c| c.and_then(|c| names.get(c as usize)).map(|n| n.to_string()))
-        .collect();
-    let mut rows: Vec<EventRow> = Vec::new();
-    for i in 0..ts.len() {
-        let is_success = errs.get(i) == Some(false);
-        if let Some(last) = rows.last() {
-            if is_success && last.is_success && last.connection_id == conn[i] {
-                continue;
-            }
-        }
-        rows.push(EventRow {
-            ts: ts[i].unwrap_or(0),
-            status: (!is_success).then_some(401),
-            is_success,
-            category: is_success.then(|| "success".to_string()),
-            connection_id: conn[i].clone(),
-            ..Default::default()
-        });
-    }
-    Ok(rows)
-}
-
 /// At most this many connections are followed one call at a time for reauthorization.
 const MAX_REAUTH_CONNECTIONS: usize = 500;
 
@@ -228,11 +198,7 @@ pub fn load(
     bounds: super::TimeBounds,
 ) -> anyhow::Result<Option<Tables>> {
     // No events at all (every input missing or empty): nothing to scan, nothing to flag.
-    let any_part = walkdir::WalkDir::new(events_dir)
-        .into_iter()
-        .filter_map(Result::ok)
-        .any(|e| e.file_type().is_file() && e.path().extension().is_some_and(|x| x == "parquet"));
-    if !any_part {
+    if super::outcomes::parquet_files(events_dir).is_empty() {
         return Ok(None);
     }
     let mut scanned = scan(events_dir).context("cannot scan the events dataset")?;
@@ -308,51 +274,9 @@ pub fn load(
         .collect();
     flaky.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
     flaky.truncate(MAX_REAUTH_CONNECTIONS);
-    let connection_outcomes = match flaky
-        .iter()
-        .map(|(c, _)| col("connection_id").eq(lit(c.to_string())))
-        .reduce(|a, b| a.or(b))
-    {
-        None => Vec::new(),
-        Some(is_flaky) => {
-            // A small integer per connection, so that the sort of millions of rows moves
-            // two numbers, not strings (this sort was the run's memory peak).
-            let cid = flaky.iter().enumerate().rev().fold(
-                lit(NULL).cast(DataType::UInt32),
-                |acc, (i, (c, _))| {
-                    when(col("connection_id").eq(lit(c.to_string())))
-                        .then(lit(i as u32))
-                        .otherwise(acc)
-                },
-            );
-            let df = sort(
-                base.clone()
-                    .filter(
-                        is_flaky.and(
-                            col("status")
-                                .eq(lit(401i16))
-                                .fill_null(lit(false))
-                                .or(col("is_error").not()),
-                        ),
-                    )
-                    .select([cid.alias("cid"), col("t"), col("is_error")]),
-                vec!["cid", "t"],
-            )
-            // Keep 401s and the first success of each run of successes (see outcome_rows):
-            // the result stays small however many successes the connections logged.
-            .with_columns([col("is_error")
-                .shift(lit(1))
-                .eq(lit(false))
-                .and(col("cid").shift(lit(1)).eq(col("cid")))
-                .fill_null(lit(false))
-                .alias("after_success")])
-            .filter(col("is_error").or(col("after_success").not()))
-            .streamed()
-            .context("reading connection outcomes")?;
-            let names: Vec<&str> = flaky.iter().map(|(c, _)| *c).collect();
-            outcome_rows(&df, &names)?
-        }
-    };
+    let names: Vec<&str> = flaky.iter().map(|(c, _)| *c).collect();
+    let connection_outcomes = super::outcomes::reauth_outcomes(events_dir, &errors, &names, bounds)
+        .context("reading connection outcomes")?;
 
     let mut codes: std::collections::BTreeMap<String, CodeSighting> = Default::default();
     for e in &errors {

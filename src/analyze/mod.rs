@@ -10,6 +10,7 @@ pub mod detect;
 pub mod grid;
 pub mod incident;
 pub mod load;
+pub mod outcomes;
 pub mod tables;
 
 use std::path::{Path, PathBuf};
