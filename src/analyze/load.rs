@@ -1,17 +1,18 @@
-//! Events dataset -> [`Tables`]: Polars scans the Parquet events (lazily, reading only the
-//! columns asked for) and aggregates them per window and key; only the error events, and
-//! the 401/success sequence of connections that see 401s, come back row by row.
+//! Events dataset -> [`Tables`]: Polars scans the Parquet events (lazily, streaming, reading
+//! only the columns asked for) and aggregates them per window and key; the error events,
+//! and the 401/success sequence of connections that see 401s, come back row by row from
+//! the Parquet reader of `outcomes.rs`, which decodes only the rows it keeps.
 
 use std::path::Path;
 
 use anyhow::Context as _;
 use polars::prelude::{
     col, len, lit, DataFrame, DataType, Engine, Expr, HiveOptions, LazyFrame, PlRefPath,
-    PolarsResult, ScanArgsParquet, SortMultipleOptions,
+    PolarsResult, ScanArgsParquet,
 };
 
 use super::grid::Grid;
-use super::tables::{CodeSighting, Counts, DimTable, EventRow, KeySeries, Tables};
+use super::tables::{CodeSighting, Counts, DimTable, KeySeries, Tables};
 
 /// Dimensions with rate tables, in output order (`all` is the overall rate): every
 /// dimension but `user_id`, which only the detectors use.
@@ -138,57 +139,8 @@ fn dim_table(base: &LazyFrame, dim: &'static str, grid: &Grid) -> anyhow::Result
     })
 }
 
-fn event_rows(df: &DataFrame) -> anyhow::Result<Vec<EventRow>> {
-    let ts = i64s(df, "t")?;
-    let status = i64s(df, "status")?;
-    let s = |n: &str| strings(df, n);
-    let (code, cat, class, conn, org, user, ip, ep, req) = (
-        s("error_code")?,
-        s("category")?,
-        s("class")?,
-        s("connection_id")?,
-        s("organization_id")?,
-        s("user_id")?,
-        s("ip_address")?,
-        s("endpoint")?,
-        s("request_id")?,
-    );
-    let mut rows = Vec::with_capacity(ts.len());
-    for i in 0..ts.len() {
-        rows.push(EventRow {
-            ts: ts[i].unwrap_or(0),
-            status: status[i].map(|v| v as i16),
-            is_success: cat[i].as_deref() == Some("success"),
-            error_code: code[i].clone(),
-            category: cat[i].clone(),
-            class: class[i].clone(),
-            connection_id: conn[i].clone(),
-            organization_id: org[i].clone(),
-            user_id: user[i].clone(),
-            ip_address: ip[i].clone(),
-            endpoint: ep[i].clone(),
-            request_id: req[i].clone(),
-        });
-    }
-    Ok(rows)
-}
-
 /// At most this many connections are followed one call at a time for reauthorization.
 const MAX_REAUTH_CONNECTIONS: usize = 500;
-
-const ROW_COLUMNS: &[&str] = &[
-    "t",
-    "status",
-    "error_code",
-    "category",
-    "class",
-    "connection_id",
-    "organization_id",
-    "user_id",
-    "ip_address",
-    "endpoint",
-    "request_id",
-];
 
 /// Reads `events_dir` (a hive-partitioned events dataset) into the detectors' tables.
 pub fn load(
@@ -248,18 +200,8 @@ pub fn load(
         .map(|d| dim_table(&base, d, &grid))
         .collect::<anyhow::Result<Vec<_>>>()?;
 
-    let sort = |lf: LazyFrame, by: Vec<&str>| {
-        lf.sort(by, SortMultipleOptions::default().with_maintain_order(true))
-    };
-    let errors_df = sort(
-        base.clone()
-            .filter(col("is_error"))
-            .select(ROW_COLUMNS.iter().map(|c| col(*c)).collect::<Vec<_>>()),
-        vec!["t"],
-    )
-    .streamed()
-    .context("reading the error events")?;
-    let errors = event_rows(&errors_df)?;
+    let errors =
+        super::outcomes::error_rows(events_dir, bounds).context("reading the error events")?;
 
     // Connections with enough 401s to matter: their 401s and successes, in order.
     let mut per_conn: std::collections::BTreeMap<&str, u32> = Default::default();

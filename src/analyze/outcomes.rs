@@ -132,3 +132,89 @@ pub fn reauth_outcomes(
     }
     Ok(rows)
 }
+
+/// The columns of an [`EventRow`], as read from the events Parquet.
+const ROW_COLUMNS: [&str; 11] = [
+    "ts",
+    "status",
+    "error_code",
+    "category",
+    "class",
+    "connection_id",
+    "organization_id",
+    "user_id",
+    "ip_address",
+    "endpoint",
+    "request_id",
+];
+
+/// Every error event (category other than `success`) within `bounds`, in time order (ties
+/// in file order). The Parquet reader decodes `category` and `ts` first and the other
+/// columns only for the rows that pass, so memory follows the errors, not the traffic
+/// (a Polars scan of the eleven columns held +0.4 GB at 3.5 M events).
+pub fn error_rows(events_dir: &Path, bounds: TimeBounds) -> anyhow::Result<Vec<EventRow>> {
+    use arrow_array::types::Int16Type;
+    use arrow_array::BooleanArray;
+    use parquet::arrow::arrow_reader::{ArrowPredicateFn, RowFilter};
+
+    let mut rows = Vec::new();
+    for path in parquet_files(events_dir) {
+        let file = File::open(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let schema = builder.parquet_schema();
+        let filter_mask = ProjectionMask::columns(schema, ["ts", "category"]);
+        let row_mask = ProjectionMask::columns(schema, ROW_COLUMNS);
+        let predicate = ArrowPredicateFn::new(filter_mask, move |b: arrow_array::RecordBatch| {
+            let ts = b.column(0).as_primitive::<TimestampMicrosecondType>();
+            let cat = b.column(1);
+            Ok((0..b.num_rows())
+                .map(|i| {
+                    Some(
+                        text_at(cat.as_ref(), i) != Some("success") && bounds.contains(ts.value(i)),
+                    )
+                })
+                .collect::<BooleanArray>())
+        });
+        let reader = builder
+            .with_projection(row_mask)
+            .with_row_filter(RowFilter::new(vec![Box::new(predicate)]))
+            .with_batch_size(64 * 1024)
+            .build()?;
+        for batch in reader {
+            let b = batch.with_context(|| format!("cannot read {}", path.display()))?;
+            let col = |name: &str| {
+                b.column_by_name(name)
+                    .with_context(|| format!("{}: no column {name}", path.display()))
+            };
+            let ts = col("ts")?
+                .as_primitive::<TimestampMicrosecondType>()
+                .clone();
+            let status = col("status")?.as_primitive::<Int16Type>().clone();
+            let text: Vec<&arrow_array::ArrayRef> = ROW_COLUMNS[2..]
+                .iter()
+                .map(|n| col(n))
+                .collect::<anyhow::Result<_>>()?;
+            let s = |c: usize, i: usize| text_at(text[c].as_ref(), i).map(str::to_string);
+            for i in 0..b.num_rows() {
+                let category = s(1, i);
+                rows.push(EventRow {
+                    ts: ts.value(i),
+                    status: (!status.is_null(i)).then(|| status.value(i)),
+                    is_success: category.as_deref() == Some("success"),
+                    error_code: s(0, i),
+                    category,
+                    class: s(2, i),
+                    connection_id: s(3, i),
+                    organization_id: s(4, i),
+                    user_id: s(5, i),
+                    ip_address: s(6, i),
+                    endpoint: s(7, i),
+                    request_id: s(8, i),
+                });
+            }
+        }
+    }
+    rows.sort_by_key(|e| e.ts);
+    Ok(rows)
+}
