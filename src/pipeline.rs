@@ -72,7 +72,7 @@ pub fn run_ingest(
         .into_iter()
         .map(|s| match s {
             Source::File(path) if opts.track_inputs => match Fingerprint::of(&path) {
-                Ok(fp) if opts.known_inputs.iter().any(|k| fp.matches(k)) => Source::Skipped {
+                Ok(fp) if fp.seen_in(&opts.known_inputs).is_some() => Source::Skipped {
                     path,
                     reason: "already processed (--state)",
                 },

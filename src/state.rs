@@ -90,6 +90,11 @@ impl Fingerprint {
             && self.hash == seen.hash
             && (self.path != seen.path || self.mtime == seen.mtime)
     }
+
+    /// The fingerprint of `known` that this file matches, if any.
+    pub fn seen_in<'a>(&self, known: &'a [Fingerprint]) -> Option<&'a Fingerprint> {
+        known.iter().find(|k| self.matches(k))
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -147,7 +152,7 @@ impl State {
 
     /// The earlier fingerprint `fp` matches, if any.
     pub fn seen(&self, fp: &Fingerprint) -> Option<&Fingerprint> {
-        self.inputs.iter().find(|s| fp.matches(s))
+        fp.seen_in(&self.inputs)
     }
 
     /// Records processed inputs (replacing older entries of the same path).

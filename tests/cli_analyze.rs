@@ -226,33 +226,15 @@ fn sample_data_incidents_are_found_and_little_else() {
 fn reruns_and_dataset_inputs_give_identical_anomalies() {
     let tmp = errscope::testutil::tempdir().unwrap();
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
-    errscope()
-        .args(["analyze", "-q"])
-        .arg(repo_path("sample-data"))
-        .arg("--out")
-        .arg(&a)
-        .assert()
-        .success();
+    analyze(&repo_path("sample-data"), &a, &[]).success();
     let first = std::fs::read_to_string(a.join("anomalies.csv")).unwrap();
-    errscope()
-        .args(["analyze", "-q"])
-        .arg(repo_path("sample-data"))
-        .arg("--out")
-        .arg(&a)
-        .assert()
-        .success();
+    analyze(&repo_path("sample-data"), &a, &[]).success();
     assert_eq!(
         first,
         std::fs::read_to_string(a.join("anomalies.csv")).unwrap()
     );
     // An ingest output folder is analysed as it is.
-    errscope()
-        .args(["analyze", "-q"])
-        .arg(&a)
-        .arg("--out")
-        .arg(&b)
-        .assert()
-        .success();
+    analyze(&a, &b, &[]).success();
     assert_eq!(
         first,
         std::fs::read_to_string(b.join("anomalies.csv")).unwrap()
@@ -474,13 +456,7 @@ fn three_days_with_injected_incidents_are_found_and_normal_days_are_quiet() {
     let input = tmp.path().join("three_days.ndjson");
     std::fs::write(&input, body).unwrap();
     let out = tmp.path().join("out");
-    errscope()
-        .args(["analyze", "-q"])
-        .arg(&input)
-        .arg("--out")
-        .arg(&out)
-        .assert()
-        .success();
+    analyze(&input, &out, &[]).success();
     let found = incidents(&out);
     let truth: &[(&str, &str, &str, i64, i64)] = &[
         (

@@ -21,18 +21,6 @@ fn queries() -> Vec<PathBuf> {
     q
 }
 
-fn ingest_sample(dir: &Path) -> PathBuf {
-    let out = dir.join("sample");
-    errscope()
-        .args(["ingest", "-q"])
-        .arg(repo_path("sample-data"))
-        .arg("--out")
-        .arg(&out)
-        .assert()
-        .success();
-    out
-}
-
 fn query(q: impl AsRef<std::ffi::OsStr>, input: &Path, extra: &[&str]) -> String {
     let a = errscope()
         .arg("query")
@@ -245,13 +233,7 @@ fn ad_hoc_sql_on_raw_logs_formats_and_errors() {
 
     // An analyze output folder registers anomalies and rates too; parquet output.
     let analyzed = tmp.path().join("analyzed");
-    errscope()
-        .args(["analyze", "-q"])
-        .arg(&sample)
-        .arg("--out")
-        .arg(&analyzed)
-        .assert()
-        .success();
+    analyze(&sample, &analyzed, &[]).success();
     let out = query(
         "SELECT a.detector, a.key, r.errors FROM anomalies a JOIN rates_connection_id r ON a.key = r.connection_id AND a.start = r.window_start WHERE a.detector = 'server_errors'",
         &analyzed,

@@ -9,13 +9,7 @@ use std::path::{Path, PathBuf};
 use common::*;
 
 fn analyze_sample(out: &Path, extra: &[&str]) -> Assert {
-    errscope()
-        .args(["analyze", "-q"])
-        .arg(repo_path("sample-data"))
-        .arg("--out")
-        .arg(out)
-        .args(extra)
-        .assert()
+    analyze(&repo_path("sample-data"), out, extra)
 }
 
 /// Decodes a PNG; returns (width, height, distinct colours seen on a sample of pixels).
@@ -318,13 +312,7 @@ fn state_skips_processed_inputs_and_carries_the_baseline() {
 
     // The same day alone, without the state, calls VENDOR_X new: the baseline made the difference.
     let alone = tmp.path().join("alone");
-    errscope()
-        .args(["analyze", "-q"])
-        .arg(logs.join("day2.ndjson"))
-        .arg("--out")
-        .arg(&alone)
-        .assert()
-        .success();
+    analyze(&logs.join("day2.ndjson"), &alone, &[]).success();
     let csv = std::fs::read_to_string(alone.join("anomalies.csv")).unwrap();
     assert!(
         csv.contains("new_code") && csv.contains("VENDOR_X"),

@@ -37,14 +37,7 @@ fn queries_give_the_same_results_on_datafusion() {
         return;
     };
     let tmp = errscope::testutil::tempdir().unwrap();
-    let ds = tmp.path().join("sample");
-    errscope()
-        .args(["ingest", "-q"])
-        .arg(repo_path("sample-data"))
-        .arg("--out")
-        .arg(&ds)
-        .assert()
-        .success();
+    let ds = ingest_sample(tmp.path());
     let cases = tmp.path().join("cases");
     std::fs::create_dir_all(&cases).unwrap();
     let mut n = 0;

@@ -169,7 +169,9 @@ pub enum FailLevel {
     Severity(detect::Severity),
 }
 
-fn class_rank(class: &str) -> u8 {
+/// How serious a class is: `critical` > `security` > `warning` (for `--fail-on` and for the
+/// reading order of reports).
+pub fn class_rank(class: &str) -> u8 {
     match class {
         "critical" => 3,
         "security" => 2,

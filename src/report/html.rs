@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::chart::WrittenChart;
+use crate::analyze::class_rank;
 use crate::analyze::incident::{utc, Incident};
 use crate::analyze::tables::{Counts, Tables};
 use crate::analyze::Summary;
@@ -92,30 +93,16 @@ figure svg{max-width:100%;height:auto;display:block}
 figcaption{font-size:13px;color:#5c6577;padding:4px}
 "#;
 
-fn class_rank(class: &str) -> u8 {
-    match class {
-        "critical" => 0,
-        "security" => 1,
-        _ => 2,
-    }
-}
-
 /// Incidents in reading order: most serious first (class, then severity), then by start.
 pub fn reading_order(incidents: &[Incident]) -> Vec<&Incident> {
     let mut v: Vec<&Incident> = incidents.iter().collect();
-    v.sort_by(|a, b| {
+    v.sort_by_key(|i| {
         (
-            class_rank(a.class),
-            std::cmp::Reverse(a.severity),
-            a.start,
-            &a.incident_id,
+            std::cmp::Reverse(class_rank(i.class)),
+            std::cmp::Reverse(i.severity),
+            i.start,
+            i.incident_id.clone(),
         )
-            .cmp(&(
-                class_rank(b.class),
-                std::cmp::Reverse(b.severity),
-                b.start,
-                &b.incident_id,
-            ))
     });
     v
 }

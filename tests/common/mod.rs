@@ -236,3 +236,27 @@ pub fn assert_reconciles(out: &Path) -> serde_json::Value {
     }
     m
 }
+
+/// `errscope ingest -q sample-data --out <dir>/sample`; returns the output folder.
+pub fn ingest_sample(dir: &Path) -> PathBuf {
+    let out = dir.join("sample");
+    errscope()
+        .args(["ingest", "-q"])
+        .arg(repo_path("sample-data"))
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    out
+}
+
+/// `errscope analyze -q <input> --out <out> <extra>...`, not yet asserted.
+pub fn analyze(input: &Path, out: &Path, extra: &[&str]) -> Assert {
+    errscope()
+        .args(["analyze", "-q"])
+        .arg(input)
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .assert()
+}
