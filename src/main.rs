@@ -7,7 +7,9 @@ use anyhow::Context;
 use clap::Parser;
 
 use errscope::analyze::baseline::Baseline;
+use errscope::analyze::collect::Collector;
 use errscope::analyze::detect::Severity;
+use errscope::analyze::grid::MINUTE_US;
 use errscope::analyze::{analyze_events, events_dataset, FailLevel, TimeBounds};
 use errscope::cli::{
     AnalyzeArgs, Cli, Command, FailOn, GenerateArgs, GenerateShape, IngestArgs, QueryArgs,
@@ -30,7 +32,7 @@ const BASELINE_DAYS: u32 = 7;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Ingest(args) => ingest(&args, false, None).map(|(o, _)| o),
+        Command::Ingest(args) => ingest(&args, false, None, None).map(|(o, _, _)| o),
         Command::Analyze(args) => analyze(args),
         Command::Query(args) => query(args),
         Command::Generate(args) => generate(args),
@@ -97,14 +99,16 @@ fn bounds_of(args: &IngestArgs) -> anyhow::Result<TimeBounds> {
     Ok(b)
 }
 
-/// Runs ingest; returns the outcome and the totals (and, with a state, the fingerprints of
-/// the files read). `stdout_is_json`: the summary line goes to stderr, so that stdout stays
-/// one JSON document.
+/// Runs ingest; returns the outcome, the totals and (with `collect_step_us`, for analyze)
+/// the events folded into window counts; with a state, records the fingerprints of the
+/// files read. `stdout_is_json`: the summary line goes to stderr, so that stdout stays one
+/// JSON document.
 fn ingest(
     args: &IngestArgs,
     stdout_is_json: bool,
     state: Option<&mut State>,
-) -> anyhow::Result<(Outcome, Totals)> {
+    collect_step_us: Option<i64>,
+) -> anyhow::Result<(Outcome, Totals, Option<Collector>)> {
     if let Some(r) = args.max_error_ratio {
         if !(0.0..=1.0).contains(&r) {
             return Err(usage(format!(
@@ -127,9 +131,10 @@ fn ingest(
         track_inputs: state.is_some(),
         known_inputs: state.as_ref().map_or_else(Vec::new, |s| s.inputs.clone()),
         progress: !args.quiet,
+        collect_step_us,
     };
     let started = Instant::now();
-    let report = run_ingest(&opts, |msg| eprintln!("errscope: error: {msg}"))
+    let mut report = run_ingest(&opts, |msg| eprintln!("errscope: error: {msg}"))
         .with_context(|| format!("ingest into {} failed", args.out.display()))?;
     if let Some(state) = state {
         state.record(report.processed);
@@ -178,7 +183,7 @@ fn ingest(
     } else {
         Outcome::Ok
     };
-    Ok((outcome, t))
+    Ok((outcome, t, report.collected.take()))
 }
 
 fn fail_level(f: FailOn) -> FailLevel {
@@ -231,17 +236,25 @@ fn analyze(args: AnalyzeArgs) -> anyhow::Result<Outcome> {
             return Ok(Outcome::Ok);
         }
     }
-    let (outcome, events_dir, totals) = match dataset {
-        Some(dir) => (Outcome::Ok, dir, None),
+    let step_us = i64::from(config.analyze.windows.tumbling_minutes) * MINUTE_US;
+    let (outcome, events_dir, totals, collected) = match dataset {
+        Some(dir) => (Outcome::Ok, dir, None, None),
         None => {
-            let (o, t) = ingest(a, args.json, state.as_mut())?;
-            (o, a.out.join("events"), Some(t))
+            let (o, t, c) = ingest(a, args.json, state.as_mut(), Some(step_us))?;
+            (o, a.out.join("events"), Some(t), c)
         }
     };
     std::fs::create_dir_all(&a.out)?;
     let baseline = state.as_ref().and_then(|s| s.baseline.as_ref());
-    let analysis = analyze_events(&events_dir, &config.analyze, bounds, baseline, totals)
-        .with_context(|| format!("analysis of {} failed", events_dir.display()))?;
+    let analysis = analyze_events(
+        &events_dir,
+        &config.analyze,
+        bounds,
+        baseline,
+        totals,
+        collected,
+    )
+    .with_context(|| format!("analysis of {} failed", events_dir.display()))?;
     // The manifest and quarantine of the ingest behind the events, when beside them.
     let inputs = InputsView::read(events_dir.parent().unwrap_or(&a.out));
     errscope::report::write_all(&a.out, &analysis, &config.analyze, &inputs)

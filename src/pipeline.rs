@@ -18,6 +18,7 @@ use arrow_array::{BooleanArray, RecordBatch};
 use crossbeam_channel::bounded;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::analyze::collect::Collector;
 use crate::analyze::TimeBounds;
 use crate::config::MappingConfig;
 use crate::ingest::decode::{decode_chunk, DecodedChunk};
@@ -47,6 +48,9 @@ pub struct IngestOptions {
     pub known_inputs: Vec<Fingerprint>,
     /// Show a progress bar on stderr (only when it is a terminal).
     pub progress: bool,
+    /// Fold the events into window counts of this length (µs) as they are decoded, for
+    /// `analyze` ([`IngestReport::collected`]).
+    pub collect_step_us: Option<i64>,
 }
 
 /// What happened, for the summary line and the exit code.
@@ -57,6 +61,8 @@ pub struct IngestReport {
     pub file_errors: Vec<String>,
     /// Fingerprints of the files read (when `track_inputs`).
     pub processed: Vec<Fingerprint>,
+    /// The events folded for analysis (with `collect_step_us`).
+    pub collected: Option<Collector>,
 }
 
 /// Runs ingest: reads every input, writes `<out>/events/`, `quarantine.ndjson` and
@@ -129,6 +135,7 @@ pub fn run_ingest(
     let (done_tx, done_rx) = bounded::<(u64, DecodedChunk)>(in_flight);
     let (token_tx, token_rx) = bounded::<()>(in_flight);
 
+    let mut collected: Option<Collector> = None;
     thread::scope(|scope| -> anyhow::Result<()> {
         let sources = &sources;
         let max_record = opts.max_record_bytes;
@@ -148,18 +155,27 @@ pub fn run_ingest(
                 }
             }
         });
+        let mut decoders = Vec::with_capacity(threads);
         for _ in 0..threads {
             let (rx, tx) = (work_rx.clone(), done_tx.clone());
             let names = &names;
             let cfg = &opts.mapping;
-            scope.spawn(move || {
+            let mut collector = opts
+                .collect_step_us
+                .map(|step| Collector::new(step, opts.bounds));
+            decoders.push(scope.spawn(move || {
                 for (seq, chunk) in rx {
                     let name = &names[chunk.file];
-                    if tx.send((seq, decode_chunk(chunk, name, cfg))).is_err() {
+                    let decoded = decode_chunk(chunk, name, cfg);
+                    if let (Some(c), Some(batch)) = (collector.as_mut(), &decoded.batch) {
+                        c.observe(batch, seq);
+                    }
+                    if tx.send((seq, decoded)).is_err() {
                         break;
                     }
                 }
-            });
+                collector
+            }));
         }
         drop(done_tx);
         drop(work_rx);
@@ -197,6 +213,16 @@ pub fn run_ingest(
         }
         drop(token_rx);
         drop(done_rx);
+        for d in decoders {
+            let part = d
+                .join()
+                .map_err(|_| anyhow::anyhow!("a decoder thread panicked"))?;
+            match (&mut collected, part) {
+                (Some(all), Some(part)) => all.merge(part),
+                (all @ None, part) => *all = part,
+                (Some(_), None) => {}
+            }
+        }
         result
     })?;
 
@@ -225,6 +251,7 @@ pub fn run_ingest(
         manifest,
         file_errors,
         processed,
+        collected,
     })
 }
 

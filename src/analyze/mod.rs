@@ -1,10 +1,11 @@
 //! Analyze: events -> event-time windows -> rates per dimension -> detectors -> incidents.
 //!
-//! Polars does the heavy part (scanning the events and aggregating them per window and key,
-//! [`load`]); the detectors ([`detect`]) read the small per-key series and the error events
+//! [`collect`] folds the events into per-window, per-key counts in one pass (fed by the
+//! ingest decoders, or streamed from an events dataset by [`load`]); the detectors ([`detect`]) read the small per-key series and the error events
 //! ([`tables`]); [`incident`] merges, measures, explains and de-duplicates what they flag.
 
 pub mod baseline;
+pub mod collect;
 pub mod config;
 pub mod detect;
 pub mod grid;
@@ -103,6 +104,7 @@ pub fn analyze_events(
     bounds: TimeBounds,
     baseline: Option<&baseline::Baseline>,
     input: Option<crate::ingest::manifest::Totals>,
+    collected: Option<collect::Collector>,
 ) -> anyhow::Result<Analysis> {
     let step = i64::from(cfg.windows.tumbling_minutes) * MINUTE_US;
     let mut tables = load::load(
@@ -110,6 +112,7 @@ pub fn analyze_events(
         step,
         cfg.detectors.reauthorization.consecutive_failures,
         bounds,
+        collected,
     )?;
     // The span of this run's own events (a baseline extends the tables backwards).
     let span = tables.as_ref().map(|t| (t.min_ts, t.max_ts));

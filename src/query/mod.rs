@@ -113,6 +113,7 @@ pub fn run(opts: &QueryOptions) -> anyhow::Result<DataFrame> {
                     mapping: opts.mapping.clone(),
                     config_path: None,
                     bounds: Default::default(),
+                    collect_step_us: None,
                     track_inputs: false,
                     known_inputs: Vec::new(),
                     progress: false,

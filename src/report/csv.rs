@@ -51,13 +51,29 @@ pub fn cell(col: &dyn Array, i: usize) -> String {
         }
         DataType::Boolean => col.as_boolean().value(i).to_string(),
         DataType::Timestamp(TimeUnit::Microsecond, _) => {
-            let us = col.as_primitive::<TimestampMicrosecondType>().value(i);
-            chrono::DateTime::from_timestamp_micros(us).map_or_else(
-                || us.to_string(),
-                |d| d.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
-            )
+            utc_micros(col.as_primitive::<TimestampMicrosecondType>().value(i))
         }
         other => format!("<{other}>"),
+    }
+}
+
+/// `2024-03-04T14:05:00.000000Z`. Rates files hold a timestamp a row, so this avoids
+/// parsing a format string each time (chrono's `format` was 9 % of a 3.5 M event analysis).
+fn utc_micros(us: i64) -> String {
+    use chrono::{Datelike, Timelike};
+    match chrono::DateTime::from_timestamp_micros(us) {
+        Some(d) if (0..=9999).contains(&d.year()) => format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+            d.year(),
+            d.month(),
+            d.day(),
+            d.hour(),
+            d.minute(),
+            d.second(),
+            d.timestamp_subsec_micros()
+        ),
+        Some(d) => d.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+        None => us.to_string(),
     }
 }
 
@@ -89,6 +105,18 @@ pub fn write_csv(dest: &Path, batches: &[RecordBatch]) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps_read_as_utc() {
+        assert_eq!(utc_micros(0), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(
+            utc_micros(1_709_561_100_123_456),
+            "2024-03-04T14:05:00.123456Z"
+        );
+        assert_eq!(utc_micros(-1), "1969-12-31T23:59:59.999999Z");
+        // Past year 9999 chrono's own format takes over (sign and all).
+        assert!(utc_micros(300_000_000_000_000_000).starts_with("+11476-"));
+    }
 
     #[test]
     fn formulas_are_neutralised_and_numbers_kept() {

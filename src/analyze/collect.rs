@@ -1,0 +1,561 @@
+//! Events -> [`Tables`] in one pass: every batch of events is folded into per-dimension,
+//! per-key window counts as it goes by, and its error events are kept for the detectors
+//! that follow events. During `analyze` on raw logs the ingest decoders feed it (one
+//! collector per decoder thread, merged at the end), so the events are never read back;
+//! an events dataset is streamed through it from its Parquet files.
+//!
+//! Memory follows keys x windows and the error events, never the traffic: successes are
+//! only counted.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::Path;
+
+use ahash::RandomState;
+use anyhow::Context as _;
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Int16Type, TimestampMicrosecondType};
+use arrow_array::{Array, PrimitiveArray, RecordBatch, StringViewArray};
+use arrow_schema::DataType;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ProjectionMask;
+
+use super::grid::Grid;
+use super::outcomes::parquet_files;
+use super::tables::{CodeSighting, Counts, DimTable, EventRow, KeySeries, Tables};
+use super::{TimeBounds, DIMENSIONS};
+
+/// The columns the collector reads (a dataset is scanned for these only).
+pub const COLUMNS: [&str; 11] = [
+    "ts",
+    "status",
+    "error_code",
+    "category",
+    "class",
+    "connection_id",
+    "organization_id",
+    "user_id",
+    "ip_address",
+    "endpoint",
+    "request_id",
+];
+
+/// A string column as a view array (ingest writes views; other layouts are converted once).
+struct Text(Option<StringViewArray>);
+
+impl Text {
+    fn of(batch: &RecordBatch, name: &str) -> Text {
+        let Some(c) = batch.column_by_name(name) else {
+            return Text(None);
+        };
+        if let Some(v) = c.as_string_view_opt() {
+            return Text(Some(v.clone()));
+        }
+        Text(match c.data_type() {
+            DataType::Utf8 => Some(c.as_string::<i32>().iter().collect()),
+            DataType::LargeUtf8 => Some(c.as_string::<i64>().iter().collect()),
+            _ => None,
+        })
+    }
+
+    #[inline]
+    fn get(&self, i: usize) -> Option<&str> {
+        let a = self.0.as_ref()?;
+        (!a.is_null(i)).then(|| a.value(i))
+    }
+
+    /// The value and its view: a view of at most 12 bytes holds the whole string, zero
+    /// padded (Arrow validates the padding), so it is the string's own 128-bit key.
+    #[inline]
+    fn get_view(&self, i: usize) -> Option<(&str, u128)> {
+        let a = self.0.as_ref()?;
+        (!a.is_null(i)).then(|| (a.value(i), a.views()[i]))
+    }
+}
+
+/// One dimension: keys, and their counts window by window (window-major: input in time
+/// order touches one window's slab of counts at a time, which stays in cache; key-major
+/// series made every row a cache miss on high-cardinality keys such as IP addresses).
+#[derive(Default)]
+struct Dim {
+    ids: HashMap<Box<str>, u32, RandomState>,
+    /// Keys of at most 12 bytes by their Arrow view (one integer to hash and compare).
+    short: HashMap<u128, u32, RandomState>,
+    keys: Vec<Box<str>>,
+    /// The id of the last longer key looked up (it often repeats row after row).
+    last: Option<u32>,
+    /// Window number of `slabs[0]`.
+    first: i64,
+    /// Per window, counts by key id (a slab may be shorter than `keys`).
+    slabs: Vec<Vec<Counts>>,
+}
+
+impl Dim {
+    #[inline]
+    fn id(&mut self, key: &str) -> u32 {
+        if let Some(id) = self.last {
+            if self.keys[id as usize].as_ref() == key {
+                return id;
+            }
+        }
+        let id = match self.ids.get(key) {
+            Some(&id) => id,
+            None => {
+                let id = self.keys.len() as u32;
+                self.ids.insert(key.into(), id);
+                self.keys.push(key.into());
+                id
+            }
+        };
+        self.last = Some(id);
+        id
+    }
+
+    #[inline]
+    fn id_of_view(&mut self, key: &str, view: u128) -> u32 {
+        if key.len() > 12 {
+            return self.id(key);
+        }
+        if let Some(&id) = self.short.get(&view) {
+            return id;
+        }
+        let id = self.id(key);
+        self.short.insert(view, id);
+        id
+    }
+
+    #[inline]
+    fn add(&mut self, key: &str, window: i64, c: &Counts) {
+        let id = self.id(key);
+        self.add_id(id, window, c);
+    }
+
+    #[inline]
+    fn add_view(&mut self, key: &str, view: u128, window: i64, c: &Counts) {
+        let id = self.id_of_view(key, view);
+        self.add_id(id, window, c);
+    }
+
+    #[inline]
+    fn add_id(&mut self, id: u32, window: i64, c: &Counts) {
+        let w = window.wrapping_sub(self.first) as u64;
+        if let Some(slab) = self.slabs.get_mut(w as usize) {
+            if let Some(slot) = slab.get_mut(id as usize) {
+                slot.add(c);
+                return;
+            }
+        }
+        self.add_outside(id, window, c);
+    }
+
+    #[cold]
+    fn add_outside(&mut self, id: u32, window: i64, c: &Counts) {
+        if self.slabs.is_empty() {
+            self.first = window;
+        } else if window < self.first {
+            // Out-of-order input reaching back: grow the front (rare, once per step back).
+            let grow = (self.first - window) as usize;
+            self.slabs
+                .splice(0..0, std::iter::repeat_n(Vec::new(), grow));
+            self.first = window;
+        }
+        let w = (window - self.first) as usize;
+        if w >= self.slabs.len() {
+            self.slabs.resize(w + 1, Vec::new());
+        }
+        let slab = &mut self.slabs[w];
+        if slab.len() <= id as usize {
+            // Room for every key known so far: new keys are few after the first windows.
+            slab.resize(self.keys.len().max(id as usize + 1), Counts::default());
+        }
+        slab[id as usize].add(c);
+    }
+
+    /// Every key's series on `grid` (zero-filled), sorted by key.
+    fn into_series(self, grid: &Grid) -> Vec<KeySeries> {
+        let first_window = grid.start_us.div_euclid(grid.step_us);
+        let offset = (self.first - first_window) as usize;
+        let mut out: Vec<KeySeries> = self
+            .keys
+            .into_iter()
+            .map(|key| KeySeries {
+                key: key.into_string(),
+                counts: vec![Counts::default(); grid.n],
+            })
+            .collect();
+        for (w, slab) in self.slabs.iter().enumerate() {
+            for (id, c) in slab.iter().enumerate() {
+                out[id].counts[offset + w] = *c;
+            }
+        }
+        out.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        out
+    }
+}
+
+/// An error event and where it came in the input (for a stable time order).
+struct Kept {
+    order: (u64, u32),
+    row: EventRow,
+}
+
+/// Folds events into window counts; see the module documentation.
+pub struct Collector {
+    step_us: i64,
+    bounds: TimeBounds,
+    min_ts: i64,
+    max_ts: i64,
+    events: u64,
+    successes: u64,
+    dims: Vec<Dim>,
+    errors: Vec<Kept>,
+}
+
+impl std::fmt::Debug for Collector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Collector")
+            .field("step_us", &self.step_us)
+            .field("events", &self.events)
+            .field("errors", &self.errors.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// `status_class` keys (`4xx`, `none` without a status), allocating only for the
+/// statuses ingest never writes.
+fn status_class(status: Option<i16>) -> std::borrow::Cow<'static, str> {
+    use std::borrow::Cow;
+    const CLASSES: [&str; 6] = ["0xx", "1xx", "2xx", "3xx", "4xx", "5xx"];
+    match status.map(|s| i64::from(s).div_euclid(100)) {
+        None => Cow::Borrowed("none"),
+        Some(c @ 0..=5) => Cow::Borrowed(CLASSES[c as usize]),
+        Some(c) => Cow::Owned(format!("{c}xx")),
+    }
+}
+
+impl Collector {
+    pub fn new(step_us: i64, bounds: TimeBounds) -> Collector {
+        Collector {
+            step_us,
+            bounds,
+            min_ts: i64::MAX,
+            max_ts: i64::MIN,
+            events: 0,
+            successes: 0,
+            dims: DIMENSIONS.iter().map(|_| Dim::default()).collect(),
+            errors: Vec::new(),
+        }
+    }
+
+    /// Events folded so far (within the bounds).
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+
+    /// Folds one batch of events (the canonical schema, or any projection holding
+    /// [`COLUMNS`]); `seq` orders batches as the input had them (ties in time keep it).
+    pub fn observe(&mut self, batch: &RecordBatch, seq: u64) {
+        let Some(ts) = batch.column_by_name("ts") else {
+            return;
+        };
+        let Some(ts) = ts.as_primitive_opt::<TimestampMicrosecondType>() else {
+            return;
+        };
+        let status: Option<&PrimitiveArray<Int16Type>> = batch
+            .column_by_name("status")
+            .and_then(|c| c.as_primitive_opt::<Int16Type>());
+        let text: Vec<Text> = COLUMNS[2..].iter().map(|n| Text::of(batch, n)).collect();
+        let [error_code, category, class, connection_id, organization_id, user_id, ip_address, endpoint, request_id] =
+            &text[..]
+        else {
+            unreachable!("nine text columns");
+        };
+        // DIMENSIONS order: all, error_code, category, class, status_class, connection_id,
+        // organization_id, endpoint, ip_address, user_id.
+        let keyed: [(usize, &Text); 7] = [
+            (1, error_code),
+            (2, category),
+            (3, class),
+            (5, connection_id),
+            (6, organization_id),
+            (7, endpoint),
+            (8, ip_address),
+        ];
+        debug_assert_eq!(DIMENSIONS[8], "ip_address");
+        debug_assert_eq!(DIMENSIONS[9], "user_id");
+        for i in 0..batch.num_rows() {
+            if ts.is_null(i) {
+                continue;
+            }
+            let t = ts.value(i);
+            if !self.bounds.contains(t) {
+                continue;
+            }
+            let window = t.div_euclid(self.step_us);
+            self.min_ts = self.min_ts.min(t);
+            self.max_ts = self.max_ts.max(t);
+            self.events += 1;
+            let st = status.and_then(|s| (!s.is_null(i)).then(|| s.value(i)));
+            let cat = category.get(i);
+            let is_error = cat != Some("success");
+            let between = |lo: i16, hi: i16| u32::from(st.is_some_and(|s| s >= lo && s < hi));
+            let is = |v: i16| u32::from(st == Some(v));
+            let c = Counts {
+                requests: 1,
+                errors: u32::from(is_error),
+                s4xx: between(400, 500),
+                s5xx: between(500, 600),
+                s401: is(401),
+                s403: is(403),
+                s429: is(429),
+            };
+            self.successes += u64::from(!is_error);
+            self.dims[0].add("all", window, &c);
+            self.dims[4].add(&status_class(st), window, &c);
+            for (d, col) in &keyed {
+                if let Some((k, v)) = col.get_view(i) {
+                    self.dims[*d].add_view(k, v, window, &c);
+                }
+            }
+            let user = user_id.get_view(i);
+            if let Some((u, v)) = user {
+                self.dims[9].add_view(u, v, window, &c);
+            }
+            let user = user.map(|(u, _)| u);
+            if is_error {
+                let s = |v: Option<&str>| v.map(str::to_string);
+                self.errors.push(Kept {
+                    order: (seq, i as u32),
+                    row: EventRow {
+                        ts: t,
+                        status: st,
+                        error_code: s(error_code.get(i)),
+                        category: s(cat),
+                        class: s(class.get(i)),
+                        is_success: false,
+                        connection_id: s(connection_id.get(i)),
+                        organization_id: s(organization_id.get(i)),
+                        user_id: s(user),
+                        ip_address: s(ip_address.get(i)),
+                        endpoint: s(endpoint.get(i)),
+                        request_id: s(request_id.get(i)),
+                    },
+                });
+            }
+        }
+    }
+
+    /// Adds what another collector (another decoder thread) folded.
+    pub fn merge(&mut self, o: Collector) {
+        self.min_ts = self.min_ts.min(o.min_ts);
+        self.max_ts = self.max_ts.max(o.max_ts);
+        self.events += o.events;
+        self.successes += o.successes;
+        for (mine, theirs) in self.dims.iter_mut().zip(o.dims) {
+            let ids: Vec<u32> = theirs.keys.iter().map(|k| mine.id(k)).collect();
+            for (w, slab) in theirs.slabs.iter().enumerate() {
+                let window = theirs.first + w as i64;
+                for (id, c) in slab.iter().enumerate() {
+                    if *c != Counts::default() {
+                        mine.add_id(ids[id], window, c);
+                    }
+                }
+            }
+        }
+        self.errors.extend(o.errors);
+    }
+
+    /// Streams the events of a dataset (hive-partitioned Parquet) through a collector.
+    pub fn read_dataset(
+        events_dir: &Path,
+        step_us: i64,
+        bounds: TimeBounds,
+    ) -> anyhow::Result<Collector> {
+        let mut c = Collector::new(step_us, bounds);
+        let mut seq = 0u64;
+        for path in parquet_files(events_dir) {
+            let file =
+                File::open(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            let mask = ProjectionMask::columns(builder.parquet_schema(), COLUMNS);
+            let reader = builder
+                .with_projection(mask)
+                .with_batch_size(64 * 1024)
+                .build()?;
+            for batch in reader {
+                let b = batch.with_context(|| format!("cannot read {}", path.display()))?;
+                c.observe(&b, seq);
+                seq += 1;
+            }
+        }
+        Ok(c)
+    }
+
+    /// The detectors' tables (`None` without events). The reauthorization input needs the
+    /// successes of the connections found to have repeated 401s, which only the end of the
+    /// input tells: they are streamed once more from `events_dir`.
+    pub fn finish(self, events_dir: &Path, reauth_min: u32) -> anyhow::Result<Option<Tables>> {
+        if self.events == 0 {
+            return Ok(None);
+        }
+        let grid = Grid::spanning(self.min_ts, self.max_ts, self.step_us);
+        let dims = DIMENSIONS
+            .iter()
+            .zip(self.dims)
+            .map(|(name, d)| DimTable {
+                dimension: name,
+                series: d.into_series(&grid),
+            })
+            .collect();
+        let mut kept = self.errors;
+        kept.sort_unstable_by_key(|k| (k.row.ts, k.order));
+        let errors: Vec<EventRow> = kept.into_iter().map(|k| k.row).collect();
+
+        let names = flaky_connections(&errors, reauth_min);
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let connection_outcomes =
+            super::outcomes::reauth_outcomes(events_dir, &errors, &names, self.bounds)
+                .context("reading connection outcomes")?;
+
+        let mut codes: std::collections::BTreeMap<&str, CodeSighting> = Default::default();
+        for e in &errors {
+            let Some(code) = &e.error_code else { continue };
+            let s = codes.entry(code.as_str()).or_insert_with(|| CodeSighting {
+                code: code.clone(),
+                class: e.class.clone().unwrap_or_else(|| "warning".into()),
+                first_ts: e.ts,
+                events: 0,
+            });
+            s.events += 1;
+            s.first_ts = s.first_ts.min(e.ts);
+        }
+        let codes = codes.into_values().collect();
+        Ok(Some(Tables {
+            grid,
+            has_successes: self.successes > 0,
+            dims,
+            errors,
+            connection_outcomes,
+            codes,
+            min_ts: self.min_ts,
+            max_ts: self.max_ts,
+            report_from: 0,
+        }))
+    }
+}
+
+/// At most this many connections are followed one call at a time for reauthorization.
+const MAX_REAUTH_CONNECTIONS: usize = 500;
+
+/// Connections with at least `min` 401s (the busiest first, at most 500).
+fn flaky_connections(errors: &[EventRow], min: u32) -> Vec<String> {
+    let mut per_conn: HashMap<&str, u32> = HashMap::new();
+    for e in errors.iter().filter(|e| e.status == Some(401)) {
+        if let Some(c) = &e.connection_id {
+            *per_conn.entry(c.as_str()).or_insert(0) += 1;
+        }
+    }
+    let mut flaky: Vec<(&str, u32)> = per_conn
+        .into_iter()
+        .filter(|(_, n)| *n >= min.max(1))
+        .collect();
+    flaky.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    flaky.truncate(MAX_REAUTH_CONNECTIONS);
+    flaky.into_iter().map(|(c, _)| c.to_string()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analyze::grid::MINUTE_US;
+    use crate::ingest::builder::EventBatchBuilder;
+    use crate::ingest::mapping::Event;
+    use std::borrow::Cow;
+
+    fn event(min: i64, status: i16, conn: &str, ip: &str) -> Event<'static> {
+        let ok = status < 400;
+        Event {
+            ts: 1_709_251_200_000_000 + min * MINUTE_US,
+            status: Some(status),
+            error_code: (!ok).then(|| Cow::Owned(format!("HTTP_{status}"))),
+            category: if ok { "success" } else { "authentication" },
+            class: (!ok).then_some("security"),
+            connection_id: Some(Cow::Owned(conn.to_string())),
+            ip_address: Some(Cow::Owned(ip.to_string())),
+            ..Default::default()
+        }
+    }
+
+    fn batch(events: &[Event<'static>]) -> RecordBatch {
+        let mut b = EventBatchBuilder::with_capacity(events.len());
+        for (i, e) in events.iter().enumerate() {
+            b.append(e, "t.ndjson", i as u64 + 1);
+        }
+        b.finish()
+    }
+
+    #[test]
+    fn counts_per_window_and_key_whatever_the_split_and_order() {
+        let long_conn = "conn_with_a_name_longer_than_twelve";
+        let events = vec![
+            event(0, 200, "c1", "10.0.0.1"),
+            event(1, 401, "c1", "10.0.0.1"),
+            event(7, 401, long_conn, "10.0.0.2"),
+            event(12, 200, long_conn, "10.0.0.1"),
+            event(13, 429, "c1", "10.0.0.2"),
+            event(3, 500, "c1", "10.0.0.1"),
+        ];
+        let dir = crate::testutil::tempdir().unwrap();
+        let step = 5 * MINUTE_US;
+        let mut one = Collector::new(step, TimeBounds::default());
+        one.observe(&batch(&events), 0);
+        let one = one.finish(dir.path(), 3).unwrap().unwrap();
+
+        // Two decoder threads, the later part of the input first.
+        let mut a = Collector::new(step, TimeBounds::default());
+        let mut b = Collector::new(step, TimeBounds::default());
+        b.observe(&batch(&events[3..]), 1);
+        a.observe(&batch(&events[..3]), 0);
+        b.merge(a);
+        let two = b.finish(dir.path(), 3).unwrap().unwrap();
+        assert_eq!(one, two);
+
+        assert_eq!(one.grid.n, 3);
+        let conn = one.dim("connection_id").unwrap();
+        let keys: Vec<&str> = conn.series.iter().map(|s| s.key.as_str()).collect();
+        assert_eq!(keys, ["c1", long_conn]);
+        let c1 = &conn.series[0].counts;
+        assert_eq!((c1[0].requests, c1[0].errors, c1[0].s401), (3, 2, 1));
+        assert_eq!(c1[0].s5xx, 1);
+        assert_eq!(c1[1], Counts::default());
+        assert_eq!((c1[2].requests, c1[2].s429), (1, 1));
+        let status = one.dim("status_class").unwrap();
+        let keys: Vec<&str> = status.series.iter().map(|s| s.key.as_str()).collect();
+        assert_eq!(keys, ["2xx", "4xx", "5xx"]);
+        // Error rows in time order, ties in input order.
+        let times: Vec<i64> = one.errors.iter().map(|e| e.ts).collect();
+        assert!(times.windows(2).all(|w| w[0] <= w[1]));
+        assert_eq!(one.errors.len(), 4);
+        assert!(one.has_successes);
+    }
+
+    #[test]
+    fn bounds_drop_events_outside() {
+        let events = vec![event(0, 200, "c1", "a"), event(30, 401, "c1", "a")];
+        let since = events[1].ts;
+        let mut c = Collector::new(
+            5 * MINUTE_US,
+            TimeBounds {
+                since: Some(since),
+                until: None,
+            },
+        );
+        c.observe(&batch(&events), 0);
+        assert_eq!(c.events(), 1);
+        let dir = crate::testutil::tempdir().unwrap();
+        let t = c.finish(dir.path(), 3).unwrap().unwrap();
+        assert!(!t.has_successes);
+        assert_eq!(t.min_ts, since);
+    }
+}
