@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::builder::EventBatchBuilder;
 use super::json::{parse_array, parse_object};
-use super::mapping::{map_entries, Event, Mapped, Rejection};
+use super::mapping::{map_entries, Event, KeyCache, Mapped, Rejection};
 use super::reader::{Chunk, FileEnd};
 use super::redact::{scrub_text, surely_clean};
 use super::textline::{parse_prefix, Prefix};
@@ -54,6 +54,7 @@ pub fn decode_chunk(chunk: Chunk, file_name: &Arc<str>, cfg: &MappingConfig) -> 
     let mut builder = EventBatchBuilder::with_capacity(chunk.records.len());
     let mut quarantine = Vec::new();
     let mut expanded = 0u64;
+    let mut keys = KeyCache::default();
     for rec in &chunk.records {
         let bytes = &chunk.data[rec.start..rec.end];
         let mut reject = |reason: String, size: usize| {
@@ -83,7 +84,7 @@ pub fn decode_chunk(chunk: Chunk, file_name: &Arc<str>, cfg: &MappingConfig) -> 
             }
         };
         let mut first = true;
-        for outcome in decode_record(text.trim(), cfg) {
+        for outcome in decode_record_with(text.trim(), cfg, &mut keys) {
             expanded += u64::from(!first);
             first = false;
             match outcome {
@@ -117,11 +118,20 @@ fn json_error(e: &serde_json::Error) -> String {
 
 /// One record's text -> its events or rejections (an array line or envelope holds several).
 pub fn decode_record<'a>(text: &'a str, cfg: &MappingConfig) -> Vec<Result<Event<'a>, Rejection>> {
+    decode_record_with(text, cfg, &mut KeyCache::default())
+}
+
+/// [`decode_record`], remembering what the keys of earlier records resolved to.
+pub fn decode_record_with<'a>(
+    text: &'a str,
+    cfg: &MappingConfig,
+    keys: &mut KeyCache,
+) -> Vec<Result<Event<'a>, Rejection>> {
     let one = |r: Result<Event<'a>, Rejection>| vec![r];
     let clean = surely_clean(text);
     match text.as_bytes().first() {
         Some(b'{') => match parse_object(text) {
-            Ok(entries) => flatten(map_entries(entries, None, cfg, clean)),
+            Ok(entries) => flatten(map_entries(entries, None, cfg, clean, keys)),
             Err(e) => one(Err(Rejection(json_error(&e)))),
         },
         Some(b'[') => match parse_array(text) {
@@ -129,7 +139,7 @@ pub fn decode_record<'a>(text: &'a str, cfg: &MappingConfig) -> Vec<Result<Event
             Ok(items) => items
                 .into_iter()
                 .flat_map(|item| match parse_object(item.get()) {
-                    Ok(entries) => flatten(map_entries(entries, None, cfg, clean)),
+                    Ok(entries) => flatten(map_entries(entries, None, cfg, clean, keys)),
                     Err(_) => one(Err(Rejection("array element is not a JSON object".into()))),
                 })
                 .collect(),
@@ -139,7 +149,7 @@ pub fn decode_record<'a>(text: &'a str, cfg: &MappingConfig) -> Vec<Result<Event
             Some(at) => {
                 let prefix: Prefix<'a> = parse_prefix(&text[..at]);
                 match parse_object(&text[at..]) {
-                    Ok(entries) => flatten(map_entries(entries, Some(&prefix), cfg, clean)),
+                    Ok(entries) => flatten(map_entries(entries, Some(&prefix), cfg, clean, keys)),
                     Err(e) => one(Err(Rejection(format!("text line with {}", json_error(&e))))),
                 }
             }

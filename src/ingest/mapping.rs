@@ -117,10 +117,48 @@ fn coerce<'a>(target: Target, sc: &Scalar<'a>) -> Option<Val<'a>> {
     })
 }
 
+/// What a top-level key resolves to, remembered from record to record: the records of one
+/// export repeat the same keys in the same order, so the key at each position is compared
+/// with the one seen there before and, when equal, neither normalised nor looked up again.
+#[derive(Default)]
+pub struct KeyCache {
+    by_pos: Vec<(Box<str>, TopKey)>,
+}
+
+#[derive(Clone, Copy)]
+struct TopKey {
+    hit: Option<(Target, u8)>,
+    /// The key names a container whose children are looked up by their own names.
+    transparent: bool,
+}
+
+impl KeyCache {
+    fn resolve(&mut self, pos: usize, key: &str, cfg: &MappingConfig, norm: &mut String) -> TopKey {
+        if let Some((k, top)) = self.by_pos.get(pos) {
+            if k.as_ref() == key {
+                return *top;
+            }
+        }
+        norm.clear();
+        normalize_into(key, norm);
+        let top = TopKey {
+            hit: cfg.aliases.lookup(norm),
+            transparent: cfg.aliases.is_transparent(norm),
+        };
+        if pos < self.by_pos.len() {
+            self.by_pos[pos] = (key.into(), top);
+        } else if pos == self.by_pos.len() && pos < 64 {
+            self.by_pos.push((key.into(), top));
+        }
+        top
+    }
+}
+
 struct Walker<'c, 'a> {
     cfg: &'c MappingConfig,
     cands: Candidates<'a>,
     path: String,
+    cache: &'c mut KeyCache,
 }
 
 impl<'a> Walker<'_, 'a> {
@@ -128,19 +166,35 @@ impl<'a> Walker<'_, 'a> {
     fn walk(&mut self, entries: Entries<'a>, depth: u8, transparent: bool, top: bool) -> bool {
         let mut all_consumed = true;
         let prefix_len = self.path.len();
-        for (key, raw) in entries {
+        for (pos, (key, raw)) in entries.into_iter().enumerate() {
             self.path.truncate(prefix_len);
-            normalize_into(&key, &mut self.path);
-            let joined_hit = self.cfg.aliases.lookup(&self.path);
-            let leaf = &self.path[prefix_len..];
-            let leaf_hit = if transparent && prefix_len > 0 && joined_hit.is_none() {
-                self.cfg.aliases.lookup(leaf)
-            } else {
-                None
-            };
             let sc = scalar(raw);
-            let leaf_is_container =
-                matches!(sc, Scalar::Object(_)) && self.cfg.aliases.is_transparent(leaf);
+            let (joined_hit, leaf_hit, leaf_is_container) = if top {
+                // Top level (an empty path): path and leaf are the key itself.
+                let t = self.cache.resolve(pos, &key, self.cfg, &mut self.path);
+                self.path.clear();
+                if matches!(sc, Scalar::Object(_) | Scalar::Array(_)) {
+                    // Children are looked up under this key's path.
+                    normalize_into(&key, &mut self.path);
+                }
+                (
+                    t.hit,
+                    None,
+                    matches!(sc, Scalar::Object(_)) && t.transparent,
+                )
+            } else {
+                normalize_into(&key, &mut self.path);
+                let joined_hit = self.cfg.aliases.lookup(&self.path);
+                let leaf = &self.path[prefix_len..];
+                let leaf_hit = if transparent && prefix_len > 0 && joined_hit.is_none() {
+                    self.cfg.aliases.lookup(leaf)
+                } else {
+                    None
+                };
+                let container =
+                    matches!(sc, Scalar::Object(_)) && self.cfg.aliases.is_transparent(leaf);
+                (joined_hit, leaf_hit, container)
+            };
             let hit = joined_hit
                 .map(|(t, r)| (t, u16::from(depth) * 8 + u16::from(r)))
                 .or(leaf_hit.map(|(t, r)| (t, u16::from(depth) * 8 + 4 + u16::from(r))));
@@ -300,15 +354,16 @@ pub fn map_entries<'a>(
     prefix: Option<&Prefix<'a>>,
     cfg: &MappingConfig,
     surely_clean: bool,
+    cache: &mut KeyCache,
 ) -> Mapped<'a> {
     let red = Redactor {
         active: !surely_clean,
     };
     // A single document wrapping the records: {"events": [{...}, {...}]}.
-    if let Some(many) = expand_envelope(&entries, prefix, cfg, red) {
+    if let Some(many) = expand_envelope(&entries, prefix, cfg, red, cache) {
         return Mapped::Many(many);
     }
-    match resolve(entries, prefix, cfg, red) {
+    match resolve(entries, prefix, cfg, red, cache) {
         Ok(ev) => Mapped::One(Box::new(ev)),
         Err(r) => Mapped::Many(vec![Err(r)]),
     }
@@ -319,6 +374,7 @@ fn expand_envelope<'a>(
     prefix: Option<&Prefix<'a>>,
     cfg: &MappingConfig,
     red: Redactor,
+    cache: &mut KeyCache,
 ) -> Option<Vec<Result<Event<'a>, Rejection>>> {
     // Cheap tests first: this runs for every record.
     if entries.len() > 3 || !entries.iter().any(|(_, v)| v.get().starts_with('[')) {
@@ -348,7 +404,7 @@ fn expand_envelope<'a>(
         items
             .into_iter()
             .map(|item| match parse_object(item.get()) {
-                Ok(e) => resolve(e, prefix, cfg, red),
+                Ok(e) => resolve(e, prefix, cfg, red, cache),
                 Err(e) => Err(Rejection(format!("invalid JSON in envelope element: {e}"))),
             })
             .collect(),
@@ -360,11 +416,13 @@ fn resolve<'a>(
     prefix: Option<&Prefix<'a>>,
     cfg: &MappingConfig,
     red: Redactor,
+    cache: &mut KeyCache,
 ) -> Result<Event<'a>, Rejection> {
     let mut w = Walker {
         cfg,
         cands: Candidates::default(),
         path: String::with_capacity(64),
+        cache,
     };
     w.walk(entries, 0, false, true);
     let mut c = w.cands;

@@ -26,13 +26,18 @@ struct Patterns {
 fn patterns() -> &'static Patterns {
     static P: OnceLock<Patterns> = OnceLock::new();
     P.get_or_init(|| Patterns {
+        // Lower-case literals, matched case-sensitively in a lower-cased copy: that lets
+        // aho-corasick use its SIMD (Teddy) searcher, 2.3x the speed of its case-insensitive
+        // automaton on NDJSON here. `@` and `\u` are found with memchr (see
+        // `might_hold_secret`); one-byte patterns would turn Teddy off. Stripe keys are
+        // `sk_live_`/`sk_test_`: plain `sk_` matched every `zendesk_` connection.
         prefilter: AhoCorasick::builder()
-            .ascii_case_insensitive(true)
+            .match_kind(aho_corasick::MatchKind::LeftmostFirst)
             .build([
-                "bearer", "basic", "eyj", "key", "token", "secret", "passw", "pwd", "auth",
-                "cookie", "session", "signature", "credential", "sk_", "pk_", "rk_", "akia",
-                "ghp_", "gho_", "ghs_", "ghu_", "ghr_", "xox", "private", "@", "jwt", "pass",
-                "sid",
+                "bearer", "basic", "eyj", "key", "token", "secret", "pwd", "auth", "cookie",
+                "session", "signature", "credential", "sk_live", "sk_test", "pk_live",
+                "pk_test", "rk_live", "rk_test", "akia", "ghp_", "gho_", "ghs_", "ghu_",
+                "ghr_", "xox", "private", "jwt", "pass", "sid",
             ])
             .expect("static prefilter"),
         scheme: Regex::new(r"(?i)\b(bearer|basic|token)(\s+)([A-Za-z0-9\-._~+/]{6,}=*)")
@@ -52,11 +57,33 @@ fn patterns() -> &'static Patterns {
     })
 }
 
-/// Whether a whole record can hold no secret at all: none of the prefilter's words occurs
-/// and nothing is escaped (`\u0042earer` would decode to `Bearer`). Such a record skips
-/// every per-field check; the prefilter covers every pattern and sensitive key below.
+/// Whether text might hold a secret: one of the prefilter's words occurs (any case), an
+/// `@` (URL credentials), or an escape (`\u0042earer` decodes to `Bearer`). The prefilter
+/// covers every pattern and sensitive key below, so `false` is a guarantee.
+fn might_hold_secret(text: &str) -> bool {
+    use std::cell::RefCell;
+    thread_local! {
+        static LOWER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    }
+    static ESCAPE: OnceLock<memchr::memmem::Finder<'static>> = OnceLock::new();
+    let b = text.as_bytes();
+    let escape = ESCAPE.get_or_init(|| memchr::memmem::Finder::new(b"\\u"));
+    if memchr::memchr(b'@', b).is_some() || escape.find(b).is_some() {
+        return true;
+    }
+    LOWER.with(|lower| {
+        let mut lower = lower.borrow_mut();
+        lower.clear();
+        lower.extend_from_slice(b);
+        lower.make_ascii_lowercase();
+        patterns().prefilter.is_match(lower.as_slice())
+    })
+}
+
+/// Whether a whole record can hold no secret at all ([`might_hold_secret`] is false). Such
+/// a record skips every per-field check.
 pub fn surely_clean(record: &str) -> bool {
-    !record.contains("\\u") && !patterns().prefilter.is_match(record)
+    !might_hold_secret(record)
 }
 
 /// Whether a token after `Basic`/`Token` looks like a credential rather than a word:
@@ -73,7 +100,7 @@ fn looks_like_credential(tok: &str) -> bool {
 /// Replaces secrets in free text. Returns the input unchanged (borrowed) when clean.
 pub fn scrub_text(s: &str) -> Cow<'_, str> {
     let p = patterns();
-    if !p.prefilter.is_match(s) {
+    if !might_hold_secret(s) {
         return Cow::Borrowed(s);
     }
     let mut out: Cow<'_, str> = Cow::Borrowed(s);
@@ -177,7 +204,7 @@ pub fn redact_value(v: &mut Value) {
 /// Redacts JSON text, re-serialising only when something could be secret. Text that is not
 /// valid JSON is scrubbed as free text.
 pub fn redact_json_text(raw: &str) -> Cow<'_, str> {
-    if !patterns().prefilter.is_match(raw) {
+    if !might_hold_secret(raw) {
         return Cow::Borrowed(raw);
     }
     match serde_json::from_str::<Value>(raw) {
@@ -256,6 +283,9 @@ mod tests {
         assert!(surely_clean(r#"{"status": 500, "connection_id": "c1"}"#));
         assert!(!surely_clean(r#"{"api_key": "x"}"#));
         assert!(!surely_clean(r#"{"m": "\u0042earer abcdefgh123"}"#));
+        assert!(!surely_clean(r#"{"u": "https://bob:hunter2@example.com"}"#));
+        assert!(!surely_clean(r#"{"m": "STRIPE SK_LIVE_abc"}"#));
+        assert!(surely_clean(r#"{"connection_id": "conn_zendesk_4"}"#));
         // Every key redaction treats as sensitive is caught by the prefilter, so skipping
         // per-field checks on a clean record can never let one through.
         for k in SENSITIVE
