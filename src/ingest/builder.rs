@@ -23,6 +23,9 @@ pub struct EventBatchBuilder {
     downstream: StringViewBuilder,
     extra: StringViewBuilder,
     source_file: StringViewBuilder,
+    /// The current run of one source file name and its length: a batch holds the records
+    /// of one file, so the name is appended once per run, not hashed once per row.
+    file_run: (String, usize),
     source_line: UInt64Builder,
     len: usize,
 }
@@ -41,8 +44,8 @@ impl EventBatchBuilder {
             details: sv(),
             downstream: sv(),
             extra: sv(),
-            // One file per batch in practice: deduplicate its name.
-            source_file: StringViewBuilder::with_capacity(rows).with_deduplicate_strings(),
+            source_file: StringViewBuilder::with_capacity(rows),
+            file_run: (String::new(), 0),
             source_line: UInt64Builder::with_capacity(rows),
             len: 0,
         }
@@ -85,13 +88,28 @@ impl EventBatchBuilder {
         self.details.append_option(ev.details.as_deref());
         self.downstream.append_option(ev.downstream.as_deref());
         self.extra.append_option(ev.extra.as_deref());
-        self.source_file.append_value(source_file);
+        if self.file_run.1 > 0 && self.file_run.0 == source_file {
+            self.file_run.1 += 1;
+        } else {
+            self.flush_file_run();
+            self.file_run = (source_file.to_string(), 1);
+        }
         self.source_line.append_value(source_line);
         self.len += 1;
     }
 
+    fn flush_file_run(&mut self) {
+        let (name, n) = std::mem::take(&mut self.file_run);
+        if n > 0 {
+            self.source_file
+                .try_append_value_n(&name, n)
+                .expect("a file name is far below 4 GiB");
+        }
+    }
+
     /// Builds the batch and leaves the builder empty for reuse.
     pub fn finish(&mut self) -> RecordBatch {
+        self.flush_file_run();
         let mut cols: Vec<ArrayRef> =
             vec![Arc::new(self.ts.finish()), Arc::new(self.status.finish())];
         cols.extend(

@@ -105,7 +105,7 @@ pub fn scalar(raw: &RawValue) -> Scalar<'_> {
     match s.as_bytes().first() {
         Some(b'"') => {
             let inner = &s[1..s.len() - 1];
-            if inner.contains('\\') {
+            if memchr::memchr(b'\\', inner.as_bytes()).is_some() {
                 Scalar::Str(Cow::Owned(
                     serde_json::from_str::<String>(s).unwrap_or_default(),
                 ))

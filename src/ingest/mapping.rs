@@ -123,6 +123,8 @@ fn coerce<'a>(target: Target, sc: &Scalar<'a>) -> Option<Val<'a>> {
 #[derive(Default)]
 pub struct KeyCache {
     by_pos: Vec<(Box<str>, TopKey)>,
+    /// The walker's path buffer, kept from record to record.
+    path: String,
 }
 
 #[derive(Clone, Copy)]
@@ -418,13 +420,16 @@ fn resolve<'a>(
     red: Redactor,
     cache: &mut KeyCache,
 ) -> Result<Event<'a>, Rejection> {
+    let mut path = std::mem::take(&mut cache.path);
+    path.clear();
     let mut w = Walker {
         cfg,
         cands: Candidates::default(),
-        path: String::with_capacity(64),
+        path,
         cache,
     };
     w.walk(entries, 0, false, true);
+    w.cache.path = w.path;
     let mut c = w.cands;
 
     let ts = match c.take(Target::Ts) {

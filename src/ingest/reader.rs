@@ -54,7 +54,7 @@ pub struct FileEnd {
 }
 
 /// A batch of records from one source.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Chunk {
     pub file: usize,
     pub data: Vec<u8>,
