@@ -175,6 +175,11 @@ pub struct AnalyzeArgs {
     /// baseline of earlier runs carries over. Created when missing.
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
+
+    /// Print the wall time and throughput of each stage on stderr (ingest with decoding
+    /// and folding, tables, detectors, writers).
+    #[arg(long)]
+    pub timings: bool,
 }
 
 /// What `--fail-on` compares incidents with.

@@ -237,15 +237,18 @@ fn analyze(args: AnalyzeArgs) -> anyhow::Result<Outcome> {
         }
     }
     let step_us = i64::from(config.analyze.windows.tumbling_minutes) * MINUTE_US;
+    let mut stages = Stages::default();
     let (outcome, events_dir, totals, collected) = match dataset {
         Some(dir) => (Outcome::Ok, dir, None, None),
         None => {
             let (o, t, c) = ingest(a, args.json, state.as_mut(), Some(step_us))?;
+            stages.lap("ingest (read, decode, fold, write events)");
             (o, a.out.join("events"), Some(t), c)
         }
     };
     std::fs::create_dir_all(&a.out)?;
     let baseline = state.as_ref().and_then(|s| s.baseline.as_ref());
+    let input_bytes = totals.as_ref().map_or(0, |t| t.bytes);
     let analysis = analyze_events(
         &events_dir,
         &config.analyze,
@@ -255,10 +258,15 @@ fn analyze(args: AnalyzeArgs) -> anyhow::Result<Outcome> {
         collected,
     )
     .with_context(|| format!("analysis of {} failed", events_dir.display()))?;
+    stages.lap("analysis (tables, detectors, incidents)");
     // The manifest and quarantine of the ingest behind the events, when beside them.
     let inputs = InputsView::read(events_dir.parent().unwrap_or(&a.out));
     errscope::report::write_all(&a.out, &analysis, &config.analyze, &inputs)
         .with_context(|| format!("cannot write the reports into {}", a.out.display()))?;
+    stages.lap("reports (rates, anomalies, charts, html)");
+    if args.timings {
+        eprint!("{}", stages.render(input_bytes, analysis.summary.events));
+    }
     if let (Some(st), Some(path)) = (state.as_mut(), args.state.as_deref()) {
         if let Some(t) = &analysis.tables {
             st.baseline = Some(Baseline::from_tables(t, BASELINE_DAYS));
@@ -292,6 +300,47 @@ fn analyze(args: AnalyzeArgs) -> anyhow::Result<Outcome> {
         }
     }
     Ok(outcome)
+}
+
+/// Wall time per stage, for `--timings`.
+struct Stages {
+    last: Instant,
+    laps: Vec<(&'static str, f64)>,
+}
+
+impl Default for Stages {
+    fn default() -> Self {
+        Stages {
+            last: Instant::now(),
+            laps: Vec::new(),
+        }
+    }
+}
+
+impl Stages {
+    fn lap(&mut self, name: &'static str) {
+        let now = Instant::now();
+        self.laps
+            .push((name, now.duration_since(self.last).as_secs_f64()));
+        self.last = now;
+    }
+
+    fn render(&self, bytes: u64, events: u64) -> String {
+        let total: f64 = self.laps.iter().map(|(_, s)| s).sum();
+        let mut out = String::from(
+            "stage                                         wall s   share   MB/s  events/s\n",
+        );
+        for (name, s) in self.laps.iter().chain(std::iter::once(&("total", total))) {
+            let per = |n: f64| if *s > 0.0 { n / s } else { 0.0 };
+            out.push_str(&format!(
+                "{name:44} {s:7.2} {:6.1}% {:6.0} {:9.0}\n",
+                100.0 * s / total.max(f64::EPSILON),
+                per(bytes as f64 / 1e6),
+                per(events as f64),
+            ));
+        }
+        out
+    }
 }
 
 fn query(args: QueryArgs) -> anyhow::Result<Outcome> {

@@ -502,3 +502,27 @@ fn three_days_with_injected_incidents_are_found_and_normal_days_are_quiet() {
         .collect();
     assert_found(&found, &truth);
 }
+
+#[test]
+fn timings_name_every_stage_with_its_throughput() {
+    let tmp = errscope::testutil::tempdir().unwrap();
+    let out = analyze(&repo_path("sample-data"), tmp.path(), &["--timings"]).success();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    for stage in [
+        "ingest (read, decode, fold, write events)",
+        "analysis (tables, detectors, incidents)",
+        "reports (rates, anomalies, charts, html)",
+        "total",
+    ] {
+        let line = err
+            .lines()
+            .find(|l| l.starts_with(stage))
+            .unwrap_or_else(|| panic!("no {stage:?} line in {err}"));
+        // wall seconds, share, MB/s, events/s: four numbers after the name.
+        let numbers: Vec<f64> = line[stage.len()..]
+            .split_whitespace()
+            .map(|v| v.trim_end_matches('%').parse().unwrap())
+            .collect();
+        assert_eq!(numbers.len(), 4, "{line}");
+    }
+}

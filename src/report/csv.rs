@@ -30,31 +30,52 @@ pub fn safe_cell(s: &str) -> std::borrow::Cow<'_, str> {
 
 /// A cell's text: timestamps as `2024-03-04T14:05:00Z`, floats without noise.
 pub fn cell(col: &dyn Array, i: usize) -> String {
+    let mut s = String::new();
+    cell_into(col, i, &mut s);
+    s
+}
+
+/// [`cell`], written into `out` (cleared first) so a writer can reuse one buffer.
+pub fn cell_into(col: &dyn Array, i: usize, out: &mut String) {
+    use std::fmt::Write as _;
+    out.clear();
     if col.is_null(i) {
-        return String::new();
+        return;
     }
-    match col.data_type() {
-        DataType::Utf8 => col.as_string::<i32>().value(i).to_string(),
-        DataType::Utf8View => col.as_string_view().value(i).to_string(),
-        DataType::Int16 => col.as_primitive::<Int16Type>().value(i).to_string(),
-        DataType::Int32 => col.as_primitive::<Int32Type>().value(i).to_string(),
-        DataType::Int64 => col.as_primitive::<Int64Type>().value(i).to_string(),
-        DataType::UInt32 => col.as_primitive::<UInt32Type>().value(i).to_string(),
-        DataType::UInt64 => col.as_primitive::<UInt64Type>().value(i).to_string(),
+    // Writing into a String cannot fail.
+    let _ = match col.data_type() {
+        DataType::Utf8 => {
+            out.push_str(col.as_string::<i32>().value(i));
+            Ok(())
+        }
+        DataType::Utf8View => {
+            out.push_str(col.as_string_view().value(i));
+            Ok(())
+        }
+        DataType::Int16 => write!(out, "{}", col.as_primitive::<Int16Type>().value(i)),
+        DataType::Int32 => write!(out, "{}", col.as_primitive::<Int32Type>().value(i)),
+        DataType::Int64 => write!(out, "{}", col.as_primitive::<Int64Type>().value(i)),
+        DataType::UInt32 => write!(out, "{}", col.as_primitive::<UInt32Type>().value(i)),
+        DataType::UInt64 => write!(out, "{}", col.as_primitive::<UInt64Type>().value(i)),
         DataType::Float64 => {
             let v = col.as_primitive::<Float64Type>().value(i);
             if v.fract() == 0.0 && v.abs() < 1e15 {
-                format!("{v:.0}")
+                write!(out, "{v:.0}")
             } else {
-                format!("{v:.6}").trim_end_matches('0').to_string()
+                let r = write!(out, "{v:.6}");
+                out.truncate(out.trim_end_matches('0').len());
+                r
             }
         }
-        DataType::Boolean => col.as_boolean().value(i).to_string(),
+        DataType::Boolean => write!(out, "{}", col.as_boolean().value(i)),
         DataType::Timestamp(TimeUnit::Microsecond, _) => {
-            utc_micros(col.as_primitive::<TimestampMicrosecondType>().value(i))
+            out.push_str(&utc_micros(
+                col.as_primitive::<TimestampMicrosecondType>().value(i),
+            ));
+            Ok(())
         }
-        other => format!("<{other}>"),
-    }
+        other => write!(out, "<{other}>"),
+    };
 }
 
 /// `2024-03-04T14:05:00.000000Z`. Rates files hold a timestamp a row, so this avoids
@@ -86,14 +107,14 @@ pub fn write_csv(dest: &Path, batches: &[RecordBatch]) -> anyhow::Result<()> {
         if let Some(first) = batches.first() {
             w.write_record(first.schema().fields().iter().map(|f| f.name().as_str()))?;
         }
+        let mut buf = String::new();
         for b in batches {
             for i in 0..b.num_rows() {
-                let row: Vec<String> = b
-                    .columns()
-                    .iter()
-                    .map(|c| safe_cell(&cell(c.as_ref(), i)).into_owned())
-                    .collect();
-                w.write_record(&row)?;
+                for c in b.columns() {
+                    cell_into(c.as_ref(), i, &mut buf);
+                    w.write_field(safe_cell(&buf).as_bytes())?;
+                }
+                w.write_record(None::<&[u8]>)?;
             }
         }
         w.flush()?;

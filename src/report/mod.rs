@@ -30,10 +30,28 @@ pub fn write_all(
     inputs: &html::InputsView,
 ) -> anyhow::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let mut files = Vec::new();
     let rates_dir = out.join("rates");
     std::fs::create_dir_all(&rates_dir)
         .with_context(|| format!("cannot create {}", rates_dir.display()))?;
+    // The rate tables (one row per key and window: the bulk of the bytes) are written on
+    // their own thread while this one draws the charts and the page.
+    std::thread::scope(|scope| {
+        let rates = scope.spawn(|| write_rates(&rates_dir, analysis, cfg));
+        let rest = write_the_rest(out, analysis, cfg, inputs);
+        let mut files = rates
+            .join()
+            .map_err(|_| anyhow::anyhow!("the rates writer panicked"))??;
+        files.extend(rest?);
+        Ok(files)
+    })
+}
+
+fn write_rates(
+    rates_dir: &Path,
+    analysis: &Analysis,
+    cfg: &AnalyzeConfig,
+) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
     if let Some(t) = &analysis.tables {
         for d in t
             .dims
@@ -52,6 +70,17 @@ pub fn write_all(
             files.extend([pq, csv]);
         }
     }
+    Ok(files)
+}
+
+/// Anomalies, charts, the page and the summary.
+fn write_the_rest(
+    out: &Path,
+    analysis: &Analysis,
+    cfg: &AnalyzeConfig,
+    inputs: &html::InputsView,
+) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
     let batch = anomalies::anomalies_batch(&analysis.incidents)?;
     let pq = out.join("anomalies.parquet");
     rates::write_parquet(
