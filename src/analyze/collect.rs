@@ -8,7 +8,6 @@
 //! only counted.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::path::Path;
 
 use ahash::RandomState;
@@ -17,11 +16,9 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Int16Type, TimestampMicrosecondType};
 use arrow_array::{Array, PrimitiveArray, RecordBatch, StringViewArray};
 use arrow_schema::DataType;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::arrow::ProjectionMask;
 
 use super::grid::Grid;
-use super::outcomes::parquet_files;
+use super::outcomes::for_each_batch;
 use super::tables::{CodeSighting, Counts, DimTable, EventRow, KeySeries, Tables};
 use super::{TimeBounds, DIMENSIONS};
 
@@ -373,22 +370,10 @@ impl Collector {
     ) -> anyhow::Result<Collector> {
         let mut c = Collector::new(step_us, bounds);
         let mut seq = 0u64;
-        for path in parquet_files(events_dir) {
-            let file =
-                File::open(&path).with_context(|| format!("cannot read {}", path.display()))?;
-            let builder = ParquetRecordBatchReaderBuilder::try_new(file)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            let mask = ProjectionMask::columns(builder.parquet_schema(), COLUMNS);
-            let reader = builder
-                .with_projection(mask)
-                .with_batch_size(64 * 1024)
-                .build()?;
-            for batch in reader {
-                let b = batch.with_context(|| format!("cannot read {}", path.display()))?;
-                c.observe(&b, seq);
-                seq += 1;
-            }
-        }
+        for_each_batch(events_dir, &COLUMNS, |b| {
+            c.observe(b, seq);
+            seq += 1;
+        })?;
         Ok(c)
     }
 

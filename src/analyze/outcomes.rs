@@ -44,6 +44,28 @@ pub fn parquet_files(dir: &Path) -> Vec<std::path::PathBuf> {
     files
 }
 
+/// Streams the given columns of every Parquet file under `events_dir`, in path order.
+pub fn for_each_batch(
+    events_dir: &Path,
+    columns: &[&str],
+    mut f: impl FnMut(&arrow_array::RecordBatch),
+) -> anyhow::Result<()> {
+    for path in parquet_files(events_dir) {
+        let file = File::open(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let mask = ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
+        let reader = builder
+            .with_projection(mask)
+            .with_batch_size(64 * 1024)
+            .build()?;
+        for batch in reader {
+            f(&batch.with_context(|| format!("cannot read {}", path.display()))?);
+        }
+    }
+    Ok(())
+}
+
 /// The 401s of `connections` (from `errors`, in time order) with a success row before each
 /// 401 that follows a success, and after the last one when a success followed it.
 pub fn reauth_outcomes(
@@ -69,27 +91,14 @@ pub fn reauth_outcomes(
     // gaps[k][g]: a success came after the g-th 401 of connection k (and before the next).
     let mut gaps: Vec<Vec<bool>> = times.iter().map(|t| vec![false; t.len() + 1]).collect();
     if !connections.is_empty() {
-        for path in parquet_files(events_dir) {
-            let file =
-                File::open(&path).with_context(|| format!("cannot read {}", path.display()))?;
-            let builder = ParquetRecordBatchReaderBuilder::try_new(file)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            let mask = ProjectionMask::columns(
-                builder.parquet_schema(),
-                ["ts", "category", "connection_id"],
-            );
-            let reader = builder
-                .with_projection(mask)
-                .with_batch_size(64 * 1024)
-                .build()?;
-            for batch in reader {
-                let b = batch.with_context(|| format!("cannot read {}", path.display()))?;
+        for_each_batch(events_dir, &["ts", "category", "connection_id"], |b| {
+            {
                 let (Some(ts), Some(cat), Some(conn)) = (
                     b.column_by_name("ts"),
                     b.column_by_name("category"),
                     b.column_by_name("connection_id"),
                 ) else {
-                    continue;
+                    return;
                 };
                 let ts = ts.as_primitive::<TimestampMicrosecondType>();
                 for i in 0..b.num_rows() {
@@ -107,7 +116,7 @@ pub fn reauth_outcomes(
                     }
                 }
             }
-        }
+        })?;
     }
     let mut rows = Vec::new();
     for (k, conn) in connections.iter().enumerate() {
