@@ -9,7 +9,6 @@ use clap::Parser;
 use errscope::analyze::baseline::Baseline;
 use errscope::analyze::collect::Collector;
 use errscope::analyze::detect::Severity;
-use errscope::analyze::grid::MINUTE_US;
 use errscope::analyze::{analyze_events, events_dataset, FailLevel, TimeBounds};
 use errscope::cli::{
     AnalyzeArgs, Cli, Command, FailOn, GenerateArgs, GenerateShape, IngestArgs, QueryArgs,
@@ -236,7 +235,7 @@ fn analyze(args: AnalyzeArgs) -> anyhow::Result<Outcome> {
             return Ok(Outcome::Ok);
         }
     }
-    let step_us = i64::from(config.analyze.windows.tumbling_minutes) * MINUTE_US;
+    let step_us = config.analyze.windows.step_us();
     let mut stages = Stages::default();
     let (outcome, events_dir, totals, collected) = match dataset {
         Some(dir) => (Outcome::Ok, dir, None, None),

@@ -70,6 +70,13 @@ impl Text {
     }
 }
 
+/// Where a dimension's key comes from.
+enum Key {
+    All,
+    StatusClass,
+    Column(Text),
+}
+
 /// One dimension: keys, and their counts window by window (window-major: input in time
 /// order touches one window's slab of counts at a time, which stays in cache; key-major
 /// series made every row a cache miss on high-cardinality keys such as IP addresses).
@@ -267,19 +274,16 @@ impl Collector {
         else {
             unreachable!("nine text columns");
         };
-        // DIMENSIONS order: all, error_code, category, class, status_class, connection_id,
-        // organization_id, endpoint, ip_address, user_id.
-        let keyed: [(usize, &Text); 7] = [
-            (1, error_code),
-            (2, category),
-            (3, class),
-            (5, connection_id),
-            (6, organization_id),
-            (7, endpoint),
-            (8, ip_address),
-        ];
-        debug_assert_eq!(DIMENSIONS[8], "ip_address");
-        debug_assert_eq!(DIMENSIONS[9], "user_id");
+        // What keys each dimension, in DIMENSIONS order: every dimension but `all` and
+        // `status_class` is the column of its name.
+        let keys: Vec<Key> = DIMENSIONS
+            .iter()
+            .map(|d| match *d {
+                "all" => Key::All,
+                "status_class" => Key::StatusClass,
+                column => Key::Column(Text::of(batch, column)),
+            })
+            .collect();
         for i in 0..batch.num_rows() {
             if ts.is_null(i) {
                 continue;
@@ -307,18 +311,17 @@ impl Collector {
                 s429: is(429),
             };
             self.successes += u64::from(!is_error);
-            self.dims[0].add("all", window, &c);
-            self.dims[4].add(&status_class(st), window, &c);
-            for (d, col) in &keyed {
-                if let Some((k, v)) = col.get_view(i) {
-                    self.dims[*d].add_view(k, v, window, &c);
+            for (dim, key) in self.dims.iter_mut().zip(&keys) {
+                match key {
+                    Key::All => dim.add("all", window, &c),
+                    Key::StatusClass => dim.add(&status_class(st), window, &c),
+                    Key::Column(col) => {
+                        if let Some((k, v)) = col.get_view(i) {
+                            dim.add_view(k, v, window, &c);
+                        }
+                    }
                 }
             }
-            let user = user_id.get_view(i);
-            if let Some((u, v)) = user {
-                self.dims[9].add_view(u, v, window, &c);
-            }
-            let user = user.map(|(u, _)| u);
             if is_error {
                 let s = |v: Option<&str>| v.map(str::to_string);
                 self.errors.push(Kept {
@@ -332,7 +335,7 @@ impl Collector {
                         is_success: false,
                         connection_id: s(connection_id.get(i)),
                         organization_id: s(organization_id.get(i)),
-                        user_id: s(user),
+                        user_id: s(user_id.get(i)),
                         ip_address: s(ip_address.get(i)),
                         endpoint: s(endpoint.get(i)),
                         request_id: s(request_id.get(i)),

@@ -30,6 +30,13 @@ pub struct WindowsConfig {
     pub hold_minutes: u32,
 }
 
+impl WindowsConfig {
+    /// The tumbling window in µs: the width of every bucket of the rate tables.
+    pub fn step_us(&self) -> i64 {
+        i64::from(self.tumbling_minutes) * super::grid::MINUTE_US
+    }
+}
+
 impl Default for WindowsConfig {
     fn default() -> Self {
         WindowsConfig {

@@ -106,7 +106,7 @@ pub fn analyze_events(
     input: Option<crate::ingest::manifest::Totals>,
     collected: Option<collect::Collector>,
 ) -> anyhow::Result<Analysis> {
-    let step = i64::from(cfg.windows.tumbling_minutes) * MINUTE_US;
+    let step = cfg.windows.step_us();
     let mut tables = load::load(
         events_dir,
         step,
