@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::builder::EventBatchBuilder;
 use super::json::{parse_array, parse_object};
-use super::mapping::{map_entries, Event, KeyCache, Mapped, Rejection};
+use super::mapping::{map_entries, map_flat, Event, KeyCache, Mapped, Rejection};
 use super::reader::{Chunk, FileEnd};
 use super::redact::{scrub_text, surely_clean};
 use super::textline::{parse_prefix, Prefix};
@@ -130,9 +130,12 @@ pub fn decode_record_with<'a>(
     let one = |r: Result<Event<'a>, Rejection>| vec![r];
     let clean = surely_clean(text);
     match text.as_bytes().first() {
-        Some(b'{') => match parse_object(text) {
-            Ok(entries) => flatten(map_entries(entries, None, cfg, clean, keys)),
-            Err(e) => one(Err(Rejection(json_error(&e)))),
+        Some(b'{') => match map_flat(text, cfg, clean, keys) {
+            Some(outcome) => one(outcome),
+            None => match parse_object(text) {
+                Ok(entries) => flatten(map_entries(entries, None, cfg, clean, keys)),
+                Err(e) => one(Err(Rejection(json_error(&e)))),
+            },
         },
         Some(b'[') => match parse_array(text) {
             Ok(items) if items.is_empty() => one(Err(Rejection("empty JSON array".into()))),

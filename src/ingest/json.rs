@@ -101,7 +101,11 @@ pub enum Scalar<'a> {
 
 /// Classifies a raw value; strings without escapes stay borrowed.
 pub fn scalar(raw: &RawValue) -> Scalar<'_> {
-    let s = raw.get();
+    scalar_text(raw.get())
+}
+
+/// [`scalar`] over the text of one valid JSON value (no surrounding whitespace).
+pub fn scalar_text(s: &str) -> Scalar<'_> {
     match s.as_bytes().first() {
         Some(b'"') => {
             let inner = &s[1..s.len() - 1];

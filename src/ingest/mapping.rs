@@ -13,7 +13,7 @@ use super::coerce::{
     bool_from_str, parse_number, parse_ts_str, plausible_ts, status_from_i64, status_from_str,
     ts_from_epoch_f64, ts_from_epoch_i64, Number,
 };
-use super::json::{minify, parse_array, parse_object, scalar, Entries, Scalar};
+use super::json::{minify, parse_array, parse_object, scalar, scalar_text, Entries, Scalar};
 use super::redact::{redact_json_text, scrub_text};
 use super::textline::{canonical_level, Prefix};
 use crate::config::MappingConfig;
@@ -161,83 +161,98 @@ struct Walker<'c, 'a> {
     cands: Candidates<'a>,
     path: String,
     cache: &'c mut KeyCache,
+    /// A nested object that did not parse (the fast path then hands the record over).
+    child_error: bool,
 }
 
 impl<'a> Walker<'_, 'a> {
     /// Offers every entry to the columns; returns whether every entry found a home.
     fn walk(&mut self, entries: Entries<'a>, depth: u8, transparent: bool, top: bool) -> bool {
         let mut all_consumed = true;
-        let prefix_len = self.path.len();
         for (pos, (key, raw)) in entries.into_iter().enumerate() {
-            self.path.truncate(prefix_len);
-            let sc = scalar(raw);
-            let (joined_hit, leaf_hit, leaf_is_container) = if top {
-                // Top level (an empty path): path and leaf are the key itself.
-                let t = self.cache.resolve(pos, &key, self.cfg, &mut self.path);
-                self.path.clear();
-                if matches!(sc, Scalar::Object(_) | Scalar::Array(_)) {
-                    // Children are looked up under this key's path.
-                    normalize_into(&key, &mut self.path);
-                }
-                (
-                    t.hit,
-                    None,
-                    matches!(sc, Scalar::Object(_)) && t.transparent,
-                )
-            } else {
+            all_consumed &= self.entry(pos, key, raw.get(), depth, transparent, top);
+        }
+        all_consumed
+    }
+
+    /// Offers one entry (`raw`: the text of its valid JSON value) to the columns, its
+    /// children too when it is an object; returns whether it found a home.
+    fn entry(
+        &mut self,
+        pos: usize,
+        key: Cow<'a, str>,
+        raw: &'a str,
+        depth: u8,
+        transparent: bool,
+        top: bool,
+    ) -> bool {
+        let prefix_len = self.path.len();
+        let sc = scalar_text(raw);
+        let (joined_hit, leaf_hit, leaf_is_container) = if top {
+            // Top level (an empty path): path and leaf are the key itself.
+            let t = self.cache.resolve(pos, &key, self.cfg, &mut self.path);
+            self.path.clear();
+            if matches!(sc, Scalar::Object(_) | Scalar::Array(_)) {
+                // Children are looked up under this key's path.
                 normalize_into(&key, &mut self.path);
-                let joined_hit = self.cfg.aliases.lookup(&self.path);
-                let leaf = &self.path[prefix_len..];
-                let leaf_hit = if transparent && prefix_len > 0 && joined_hit.is_none() {
-                    self.cfg.aliases.lookup(leaf)
-                } else {
-                    None
-                };
-                let container =
-                    matches!(sc, Scalar::Object(_)) && self.cfg.aliases.is_transparent(leaf);
-                (joined_hit, leaf_hit, container)
+            }
+            (
+                t.hit,
+                None,
+                matches!(sc, Scalar::Object(_)) && t.transparent,
+            )
+        } else {
+            normalize_into(&key, &mut self.path);
+            let joined_hit = self.cfg.aliases.lookup(&self.path);
+            let leaf = &self.path[prefix_len..];
+            let leaf_hit = if transparent && prefix_len > 0 && joined_hit.is_none() {
+                self.cfg.aliases.lookup(leaf)
+            } else {
+                None
             };
-            let hit = joined_hit
-                .map(|(t, r)| (t, u16::from(depth) * 8 + u16::from(r)))
-                .or(leaf_hit.map(|(t, r)| (t, u16::from(depth) * 8 + 4 + u16::from(r))));
-            let mut consumed = false;
-            if let Some((target, prio)) = hit {
-                if target == Target::Ts && top && self.cands.bad_ts.is_none() {
-                    if let Some(t) = sc.to_text() {
-                        self.cands.bad_ts = Some(format!("{key}={t}"));
-                    }
-                }
-                if target == Target::Errors {
-                    consumed = self.walk_errors(&sc, depth);
-                } else if let Some(val) = coerce(target, &sc) {
-                    self.cands.offer(target, prio, val);
-                    consumed = true;
-                }
-                if target == Target::Ts && consumed && top {
-                    self.cands.bad_ts = None;
+            let container =
+                matches!(sc, Scalar::Object(_)) && self.cfg.aliases.is_transparent(leaf);
+            (joined_hit, leaf_hit, container)
+        };
+        let hit = joined_hit
+            .map(|(t, r)| (t, u16::from(depth) * 8 + u16::from(r)))
+            .or(leaf_hit.map(|(t, r)| (t, u16::from(depth) * 8 + 4 + u16::from(r))));
+        let mut consumed = false;
+        if let Some((target, prio)) = hit {
+            if target == Target::Errors {
+                consumed = self.walk_errors(&sc, depth);
+            } else if let Some(val) = coerce(target, &sc) {
+                self.cands.offer(target, prio, val);
+                consumed = true;
+            }
+            // The first unreadable timestamp names the quarantine reason (it is read only
+            // when no timestamp key was readable).
+            if target == Target::Ts && top && !consumed && self.cands.bad_ts.is_none() {
+                if let Some(t) = sc.to_text() {
+                    self.cands.bad_ts = Some(format!("{key}={t}"));
                 }
             }
-            if let Scalar::Object(text) = sc {
-                let is_json_col = hit.is_some_and(|(t, _)| t.is_json());
-                if depth < MAX_DEPTH && (!consumed || is_json_col) {
-                    if let Ok(children) = parse_object(text) {
+        }
+        if let Scalar::Object(text) = sc {
+            let is_json_col = hit.is_some_and(|(t, _)| t.is_json());
+            if depth < MAX_DEPTH && (!consumed || is_json_col) {
+                match parse_object(text) {
+                    Ok(children) => {
                         let leaf_transparent = leaf_is_container || hit.is_some();
                         let fully = self.walk(children, depth + 1, leaf_transparent, false);
                         consumed |= fully;
                     }
-                }
-            } else if matches!(sc, Scalar::Null) {
-                consumed = true;
-            }
-            if !consumed {
-                all_consumed = false;
-                if top {
-                    self.cands.extra.push((key, raw.get()));
+                    Err(_) => self.child_error = true,
                 }
             }
+        } else if matches!(sc, Scalar::Null) {
+            consumed = true;
+        }
+        if !consumed && top {
+            self.cands.extra.push((key, raw));
         }
         self.path.truncate(prefix_len);
-        all_consumed
+        consumed
     }
 
     /// `errors: [{code, message, ...}, ...]`: the first error feeds the columns; the array
@@ -420,18 +435,191 @@ fn resolve<'a>(
     red: Redactor,
     cache: &mut KeyCache,
 ) -> Result<Event<'a>, Rejection> {
-    let mut path = std::mem::take(&mut cache.path);
-    path.clear();
-    let mut w = Walker {
-        cfg,
-        cands: Candidates::default(),
-        path,
-        cache,
-    };
+    let mut w = Walker::new(cfg, cache);
     w.walk(entries, 0, false, true);
-    w.cache.path = w.path;
-    let mut c = w.cands;
+    let c = w.done();
+    event_of(c, prefix, cfg, red)
+}
 
+impl<'c, 'a> Walker<'c, 'a> {
+    fn new(cfg: &'c MappingConfig, cache: &'c mut KeyCache) -> Self {
+        let mut path = std::mem::take(&mut cache.path);
+        path.clear();
+        Walker {
+            cfg,
+            cands: Candidates::default(),
+            path,
+            cache,
+            child_error: false,
+        }
+    }
+
+    /// The candidates, the path buffer going back to the cache.
+    fn done(self) -> Candidates<'a> {
+        self.cache.path = self.path;
+        self.cands
+    }
+}
+
+/// The fast path for the common record: one JSON object whose values are strings without
+/// escapes, numbers, literals or objects (records of one export, flat but for a `details`
+/// object). Its entries are found by a small scanner instead of serde's visitor, then go
+/// through the same [`Walker::entry`] as any record, so the event is the same.
+///
+/// `None` hands the record to the general path: an escape, an array, an exotic number, a
+/// nested object that does not parse, anything the scanner does not know to be valid JSON
+/// (so every rejection and its reason come from the general path).
+pub fn map_flat<'a>(
+    text: &'a str,
+    cfg: &MappingConfig,
+    surely_clean: bool,
+    cache: &mut KeyCache,
+) -> Option<Result<Event<'a>, Rejection>> {
+    let b = text.as_bytes();
+    let mut i = ws(b, 1);
+    if b.first() != Some(&b'{') {
+        return None;
+    }
+    let mut w = Walker::new(cfg, cache);
+    let mut pos = 0;
+    if b.get(i) == Some(&b'}') {
+        i += 1;
+    } else {
+        loop {
+            // "key"
+            if b.get(i) != Some(&b'"') {
+                return bail(w);
+            }
+            let Some(kend) = plain_string_end(b, i + 1) else {
+                return bail(w);
+            };
+            let key = &text[i + 1..kend];
+            i = ws(b, kend + 1);
+            if b.get(i) != Some(&b':') {
+                return bail(w);
+            }
+            let vstart = ws(b, i + 1);
+            let Some(vend) = value_end(b, vstart) else {
+                return bail(w);
+            };
+            w.entry(pos, Cow::Borrowed(key), &text[vstart..vend], 0, false, true);
+            if w.child_error {
+                return bail(w);
+            }
+            pos += 1;
+            i = ws(b, vend);
+            match b.get(i) {
+                Some(b',') => i = ws(b, i + 1),
+                Some(b'}') => {
+                    i += 1;
+                    break;
+                }
+                _ => return bail(w),
+            }
+        }
+    }
+    if i != b.len() {
+        return bail(w);
+    }
+    let c = w.done();
+    Some(event_of(
+        c,
+        None,
+        cfg,
+        Redactor {
+            active: !surely_clean,
+        },
+    ))
+}
+
+fn bail<T>(w: Walker<'_, '_>) -> Option<T> {
+    w.done();
+    None
+}
+
+/// The index of the first byte at or after `i` that is not JSON whitespace.
+fn ws(b: &[u8], mut i: usize) -> usize {
+    while matches!(b.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        i += 1;
+    }
+    i
+}
+
+/// The index of the closing quote of a string whose body starts at `i`, when the body has
+/// no escape and no control character (`None` otherwise: the general path decides).
+fn plain_string_end(b: &[u8], i: usize) -> Option<usize> {
+    let end = i + memchr::memchr2(b'"', b'\\', b.get(i..)?)?;
+    (b[end] == b'"' && b[i..end].iter().all(|&c| c >= 0x20)).then_some(end)
+}
+
+/// The end of the JSON value starting at `i`, for the values the fast path takes.
+fn value_end(b: &[u8], i: usize) -> Option<usize> {
+    match *b.get(i)? {
+        b'"' => plain_string_end(b, i + 1).map(|e| e + 1),
+        b'n' => b[i..].starts_with(b"null").then_some(i + 4),
+        b't' => b[i..].starts_with(b"true").then_some(i + 4),
+        b'f' => b[i..].starts_with(b"false").then_some(i + 5),
+        b'-' | b'0'..=b'9' => number_end(b, i),
+        b'{' => object_end(b, i),
+        _ => None,
+    }
+}
+
+/// `-?(0|[1-9][0-9]*)(\.[0-9]+)?`: the numbers of logs (exponents go the general way).
+fn number_end(b: &[u8], mut i: usize) -> Option<usize> {
+    let digits = |b: &[u8], i: usize| i + b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+    if b[i] == b'-' {
+        i += 1;
+    }
+    let int_end = digits(b, i);
+    if int_end == i || (b[i] == b'0' && int_end > i + 1) {
+        return None;
+    }
+    i = int_end;
+    if b.get(i) == Some(&b'.') {
+        let frac_end = digits(b, i + 1);
+        if frac_end == i + 1 {
+            return None;
+        }
+        i = frac_end;
+    }
+    (!matches!(b.get(i), Some(b'e' | b'E'))).then_some(i)
+}
+
+/// The end of the object starting at `i`, by bracket depth outside strings. Its text is
+/// validated when the walker parses it (a failure hands the record to the general path).
+fn object_end(b: &[u8], i: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut j = i;
+    while j < b.len() {
+        match b[j] {
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(j + 1);
+                }
+            }
+            b'"' => {
+                j += 1;
+                while j < b.len() && b[j] != b'"' {
+                    j += if b[j] == b'\\' { 2 } else { 1 };
+                }
+            }
+            _ => {}
+        }
+        j += 1;
+    }
+    None
+}
+
+/// The event the candidates of one record make.
+fn event_of<'a>(
+    mut c: Candidates<'a>,
+    prefix: Option<&Prefix<'a>>,
+    cfg: &MappingConfig,
+    red: Redactor,
+) -> Result<Event<'a>, Rejection> {
     let ts = match c.take(Target::Ts) {
         Some(Val::Ts(t)) => Some(t),
         _ => prefix.and_then(|p| p.ts),

@@ -224,3 +224,57 @@ fn user_aliases_from_config() {
     let ev = out.into_iter().next().unwrap().unwrap();
     assert_eq!(ev.connection_id.as_deref(), Some("p-1"));
 }
+
+/// The fast path (`map_flat`) takes the records of flat exports and makes exactly the
+/// event the general path makes; whatever it does not know to be valid goes the general way.
+#[test]
+fn fast_path_agrees_with_the_general_path() {
+    use super::json::parse_object;
+    use super::mapping::{map_entries, map_flat, KeyCache, Mapped};
+    let cfg = MappingConfig::default();
+    let taken = [
+        r#"{"timestamp":"2024-03-01T00:00:00.069Z","http_status":200,"error":null,"error_code":null,"error_description":null,"request_id":"req_b2e04bb320cd","connection_id":"conn_zendesk_4","organization_id":"org_4","user_id":"u_org_4_32","endpoint":"/api/v1/payments","ip_address":"10.4.2.16","user_agent":"python-requests/2.31.0","details":{}}"#,
+        r#"{"timestamp":"2024-03-01T00:00:06.559Z","http_status":429,"error":"rate_limit_exceeded","error_code":"RATE_001","error_description":"Rate limit exceeded","request_id":"req_6fd8888aa566","connection_id":"conn_netsuite_2","organization_id":"org_2","user_id":"u_org_2_2","endpoint":"/api/v1/customers","ip_address":"10.2.3.10:443","user_agent":"Go-http-client/1.1","details":{"limit":100,"window":"1m","retry_after":60}}"#,
+        r#" { "timestamp" : 1709251200 , "status" : "503" , "ok" : true , "n" : -0.25 , "z" : 0, "e" : {"code": "E1", "x": [1, {"y": "}"}]} } "#,
+        r#"{"time":"nope","http_status":200,"password":"hunter2","url":"https://u:p@h/x"}"#,
+        r#"{"timestamp":"2024-03-01T00:00:00Z","connection":{"id":"conn_nested"},"error":{"code":"AUTH_002"}}"#,
+        r#"{"timestamp":"2024-03-01T00:00:00Z","http_status":200,"http_status":500,"details":"text"}"#,
+        r#"{}"#,
+    ];
+    for text in taken {
+        let text = text.trim();
+        let fast = map_flat(text, &cfg, false, &mut KeyCache::default());
+        let general = match map_entries(
+            parse_object(text).unwrap(),
+            None,
+            &cfg,
+            false,
+            &mut KeyCache::default(),
+        ) {
+            Mapped::One(ev) => Ok(*ev),
+            Mapped::Many(mut v) => v.remove(0),
+        };
+        assert_eq!(fast, Some(general), "{text}");
+    }
+    let handed_over = [
+        r#"{"timestamp":"2024-03-01T00:00:00Z","m":"Bearer\u0020abc"}"#,
+        r#"{"timestamp":"2024-03-01T00:00:00Z","errors":[{"code":"X"}]}"#,
+        r#"{"timestamp":"2024-03-01T00:00:00Z","n":1e5}"#,
+        r#"{"timestamp":"2024-03-01T00:00:00Z","n":01}"#,
+        r#"{"timestamp":"2024-03-01T00:00:00Z","n":12.}"#,
+        r#"{"timestamp":"2024-03-01T00:00:00Z","d":{"a":1]}"#,
+        r#"{"timestamp":"2024-03-01T00:00:00Z","d":{"a":1,,}}"#,
+        r#"{"timestamp":"2024-03-01T00:00:00Z","d":{"a":1}"#,
+        r#"{"timestamp":"2024-03-01T00:00:00Z"} trailing"#,
+        r#"{"timestamp":"2024-03-01T00:00:00Z",}"#,
+        r#"{"timestamp":"2024-03-01T00:00:00Z" "n":1}"#,
+        "{\"timestamp\":\"2024-03-01T00:00:00Z\",\"s\":\"tab\there\"}",
+        r#"{"timestamp":"2024-03-01T00:00:00Z","n":nul}"#,
+    ];
+    for text in handed_over {
+        assert!(
+            map_flat(text, &cfg, false, &mut KeyCache::default()).is_none(),
+            "{text}"
+        );
+    }
+}

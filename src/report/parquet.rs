@@ -16,6 +16,7 @@ use arrow_array::{RecordBatch, UInt32Array};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 
 use super::atomic::{replace_dir, temp_path};
 use crate::schema::{col, event_schema};
@@ -32,7 +33,12 @@ pub fn day_label(day: i64) -> String {
         .unwrap_or_else(|| format!("{day}"))
 }
 
+/// Properties of every Parquet file errscope writes.
 pub fn writer_properties() -> WriterProperties {
+    base_properties().build()
+}
+
+fn base_properties() -> parquet::file::properties::WriterPropertiesBuilder {
     WriterProperties::builder()
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(1).expect("valid level"),
@@ -41,6 +47,19 @@ pub fn writer_properties() -> WriterProperties {
         .set_max_row_group_bytes(Some(ROW_GROUP_BYTES))
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_created_by(format!("errscope {}", env!("CARGO_PKG_VERSION")))
+}
+
+/// [`writer_properties`] for the events: near-unique columns get no dictionary (the writer
+/// would build one only to drop it when it outgrows its page), and random request ids no
+/// min/max (they prune nothing).
+fn events_properties() -> WriterProperties {
+    let schema = event_schema();
+    let name = |i: usize| ColumnPath::from(schema.field(i).name().as_str());
+    base_properties()
+        .set_column_dictionary_enabled(name(col::REQUEST_ID), false)
+        .set_column_statistics_enabled(name(col::REQUEST_ID), EnabledStatistics::None)
+        .set_column_dictionary_enabled(name(col::TS), false)
+        .set_column_dictionary_enabled(name(col::SOURCE_LINE), false)
         .build()
 }
 
@@ -139,7 +158,7 @@ impl EventsWriter {
             let tmp = temp_path(&dest);
             let file = File::create(&tmp)?;
             let sync = file.try_clone()?;
-            let writer = ArrowWriter::try_new(file, event_schema(), Some(writer_properties()))?;
+            let writer = ArrowWriter::try_new(file, event_schema(), Some(events_properties()))?;
             self.open.insert(
                 day,
                 OpenPart {
