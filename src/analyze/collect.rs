@@ -19,7 +19,7 @@ use arrow_schema::DataType;
 
 use super::grid::Grid;
 use super::outcomes::for_each_batch;
-use super::tables::{CodeSighting, Counts, DimTable, EventRow, KeySeries, Tables};
+use super::tables::{CodeSighting, Counts, DimTable, EventRow, KeySeries, Shared, Tables};
 use super::{TimeBounds, DIMENSIONS};
 
 /// The columns the collector reads (a dataset is scanned for these only).
@@ -213,6 +213,23 @@ pub struct Collector {
     successes: u64,
     dims: Vec<Dim>,
     errors: Vec<Kept>,
+    strings: Interner,
+}
+
+/// One shared copy of each value the kept error rows hold (codes, connections, addresses:
+/// a few thousand values over millions of rows).
+#[derive(Default)]
+struct Interner(std::collections::HashSet<Shared, RandomState>);
+
+impl Interner {
+    fn intern(&mut self, v: &str) -> Shared {
+        if let Some(s) = self.0.get(v) {
+            return s.clone();
+        }
+        let s = Shared::from(v);
+        self.0.insert(s.clone());
+        s
+    }
 }
 
 impl std::fmt::Debug for Collector {
@@ -248,6 +265,7 @@ impl Collector {
             successes: 0,
             dims: DIMENSIONS.iter().map(|_| Dim::default()).collect(),
             errors: Vec::new(),
+            strings: Interner::default(),
         }
     }
 
@@ -323,7 +341,8 @@ impl Collector {
                 }
             }
             if is_error {
-                let s = |v: Option<&str>| v.map(str::to_string);
+                let strings = &mut self.strings;
+                let mut s = |v: Option<&str>| v.map(|v| strings.intern(v));
                 self.errors.push(Kept {
                     order: (seq, i as u32),
                     row: EventRow {
@@ -338,7 +357,8 @@ impl Collector {
                         user_id: s(user_id.get(i)),
                         ip_address: s(ip_address.get(i)),
                         endpoint: s(endpoint.get(i)),
-                        request_id: s(request_id.get(i)),
+                        // Unique per event: interning would only grow the table.
+                        request_id: request_id.get(i).map(Shared::from),
                     },
                 });
             }
@@ -409,9 +429,9 @@ impl Collector {
         let mut codes: std::collections::BTreeMap<&str, CodeSighting> = Default::default();
         for e in &errors {
             let Some(code) = &e.error_code else { continue };
-            let s = codes.entry(code.as_str()).or_insert_with(|| CodeSighting {
-                code: code.clone(),
-                class: e.class.clone().unwrap_or_else(|| "warning".into()),
+            let s = codes.entry(code).or_insert_with(|| CodeSighting {
+                code: code.to_string(),
+                class: e.class.as_deref().unwrap_or("warning").to_string(),
                 first_ts: e.ts,
                 events: 0,
             });
@@ -441,7 +461,7 @@ fn flaky_connections(errors: &[EventRow], min: u32) -> Vec<String> {
     let mut per_conn: HashMap<&str, u32> = HashMap::new();
     for e in errors.iter().filter(|e| e.status == Some(401)) {
         if let Some(c) = &e.connection_id {
-            *per_conn.entry(c.as_str()).or_insert(0) += 1;
+            *per_conn.entry(c).or_insert(0) += 1;
         }
     }
     let mut flaky: Vec<(&str, u32)> = per_conn

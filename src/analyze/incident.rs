@@ -161,7 +161,7 @@ pub fn measure(t: &Tables, inc: &mut Incident) {
         }
         if samples.len() < SAMPLES {
             if let Some(r) = &e.request_id {
-                samples.push(r.clone());
+                samples.push(r.to_string());
             }
         }
     }

@@ -17,7 +17,7 @@ use arrow_schema::DataType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 
-use super::tables::EventRow;
+use super::tables::{EventRow, Shared};
 use super::TimeBounds;
 
 fn text_at(col: &dyn Array, i: usize) -> Option<&str> {
@@ -119,13 +119,15 @@ pub fn reauth_outcomes(
         })?;
     }
     let mut rows = Vec::new();
+    let success_text = Shared::from("success");
     for (k, conn) in connections.iter().enumerate() {
+        let conn = Shared::from(*conn);
         let row = |ts: i64, success: bool| EventRow {
             ts,
             status: (!success).then_some(401),
             is_success: success,
-            category: success.then(|| "success".to_string()),
-            connection_id: Some(conn.to_string()),
+            category: success.then(|| success_text.clone()),
+            connection_id: Some(conn.clone()),
             ..Default::default()
         };
         for (g, &t) in times[k].iter().enumerate() {

@@ -55,21 +55,25 @@ pub struct DimTable {
     pub series: Vec<KeySeries>,
 }
 
+/// A value of an [`EventRow`]: shared, so the millions of error rows of a big input hold
+/// one copy of each connection, code or address (interned by the collector).
+pub type Shared = std::sync::Arc<str>;
+
 /// One event, for detectors that follow events rather than counts.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EventRow {
     pub ts: i64,
     pub status: Option<i16>,
-    pub error_code: Option<String>,
-    pub category: Option<String>,
-    pub class: Option<String>,
+    pub error_code: Option<Shared>,
+    pub category: Option<Shared>,
+    pub class: Option<Shared>,
     pub is_success: bool,
-    pub connection_id: Option<String>,
-    pub organization_id: Option<String>,
-    pub user_id: Option<String>,
-    pub ip_address: Option<String>,
-    pub endpoint: Option<String>,
-    pub request_id: Option<String>,
+    pub connection_id: Option<Shared>,
+    pub organization_id: Option<Shared>,
+    pub user_id: Option<Shared>,
+    pub ip_address: Option<Shared>,
+    pub endpoint: Option<Shared>,
+    pub request_id: Option<Shared>,
 }
 
 /// First sighting and volume of an error code.
@@ -103,7 +107,7 @@ impl EventRow {
     /// The event's value in a dimension (`all` matches every event).
     pub fn value_of(&self, dimension: &str) -> Option<std::borrow::Cow<'_, str>> {
         use std::borrow::Cow;
-        fn s(v: &Option<String>) -> Option<Cow<'_, str>> {
+        fn s(v: &Option<Shared>) -> Option<Cow<'_, str>> {
             v.as_deref().map(Cow::Borrowed)
         }
         match dimension {

@@ -100,27 +100,58 @@ fn utc_micros(us: i64) -> String {
 
 /// Writes batches as one CSV file with a header, atomically.
 pub fn write_csv(dest: &Path, batches: &[RecordBatch]) -> anyhow::Result<()> {
-    let mut file =
-        AtomicFile::create(dest).with_context(|| format!("cannot write {}", dest.display()))?;
-    {
-        let mut w = ::csv::Writer::from_writer(file.writer());
-        if let Some(first) = batches.first() {
-            w.write_record(first.schema().fields().iter().map(|f| f.name().as_str()))?;
-        }
-        let mut buf = String::new();
-        for b in batches {
-            for i in 0..b.num_rows() {
-                for c in b.columns() {
-                    cell_into(c.as_ref(), i, &mut buf);
-                    w.write_field(safe_cell(&buf).as_bytes())?;
-                }
-                w.write_record(None::<&[u8]>)?;
-            }
-        }
-        w.flush()?;
+    let mut file = CsvFile::create(dest)?;
+    for b in batches {
+        file.write(b)?;
     }
-    file.commit()?;
-    Ok(())
+    file.commit()
+}
+
+/// A CSV file written batch by batch (the header comes with the first), in place on
+/// [`CsvFile::commit`].
+pub struct CsvFile {
+    file: AtomicFile,
+    dest: std::path::PathBuf,
+    header_written: bool,
+    cell: String,
+}
+
+impl CsvFile {
+    pub fn create(dest: &Path) -> anyhow::Result<CsvFile> {
+        let file =
+            AtomicFile::create(dest).with_context(|| format!("cannot write {}", dest.display()))?;
+        Ok(CsvFile {
+            file,
+            dest: dest.to_path_buf(),
+            header_written: false,
+            cell: String::new(),
+        })
+    }
+
+    pub fn write(&mut self, b: &RecordBatch) -> anyhow::Result<()> {
+        let mut w = ::csv::Writer::from_writer(self.file.writer());
+        if !self.header_written {
+            w.write_record(b.schema().fields().iter().map(|f| f.name().as_str()))?;
+            self.header_written = true;
+        }
+        for i in 0..b.num_rows() {
+            for c in b.columns() {
+                cell_into(c.as_ref(), i, &mut self.cell);
+                w.write_field(safe_cell(&self.cell).as_bytes())?;
+            }
+            w.write_record(None::<&[u8]>)?;
+        }
+        w.flush()
+            .with_context(|| format!("cannot write {}", self.dest.display()))?;
+        Ok(())
+    }
+
+    pub fn commit(self) -> anyhow::Result<()> {
+        self.file
+            .commit()
+            .with_context(|| format!("cannot write {}", self.dest.display()))?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -18,6 +18,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+use self::atomic::AtomicFile;
+
 use crate::analyze::config::AnalyzeConfig;
 use crate::analyze::load::RATE_DIMENSIONS;
 use crate::analyze::Analysis;
@@ -58,15 +60,31 @@ fn write_rates(
             .iter()
             .filter(|d| RATE_DIMENSIONS.contains(&d.dimension))
         {
-            let batch = rates::rates_batch(t, d, cfg.windows.sliding_minutes)?;
             let pq = rates_dir.join(format!("{}.parquet", d.dimension));
-            rates::write_parquet(
-                &pq,
-                rates::rates_schema(d.dimension),
-                std::slice::from_ref(&batch),
-            )?;
             let csv = rates_dir.join(format!("{}.csv", d.dimension));
-            csv::write_csv(&csv, &[batch])?;
+            let mut pq_file = AtomicFile::create(&pq)
+                .with_context(|| format!("cannot write {}", pq.display()))?;
+            let mut csv_file = csv::CsvFile::create(&csv)?;
+            {
+                let mut pq_writer = ::parquet::arrow::ArrowWriter::try_new(
+                    pq_file.writer(),
+                    rates::rates_schema(d.dimension),
+                    Some(self::parquet::writer_properties()),
+                )?;
+                rates::rates_batches(
+                    t,
+                    d,
+                    cfg.windows.sliding_minutes,
+                    rates::RATE_BATCH_ROWS,
+                    |b| {
+                        pq_writer.write(&b)?;
+                        csv_file.write(&b)
+                    },
+                )?;
+                pq_writer.close()?;
+            }
+            pq_file.commit()?;
+            csv_file.commit()?;
             files.extend([pq, csv]);
         }
     }

@@ -7,9 +7,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow_array::{
-    ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
-};
+use arrow_array::builder::{Float64Builder, StringBuilder};
+use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, TimestampMicrosecondArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 use super::atomic::AtomicFile;
@@ -45,17 +44,23 @@ pub fn rates_schema(dimension: &str) -> SchemaRef {
     ]))
 }
 
-/// The rate table of one dimension.
-pub fn rates_batch(t: &Tables, d: &DimTable, sliding_minutes: u32) -> anyhow::Result<RecordBatch> {
+/// Rows per batch of a rate table: the table of a busy dimension (every address in every
+/// window of ten days) is millions of rows, so it is made and written a slice at a time.
+pub const RATE_BATCH_ROWS: usize = 64 * 1024;
+
+/// The rate table of one dimension, in batches of at most `rows` rows handed to `sink`.
+pub fn rates_batches(
+    t: &Tables,
+    d: &DimTable,
+    sliding_minutes: u32,
+    rows: usize,
+    mut sink: impl FnMut(RecordBatch) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let g = &t.grid;
     let width = g.buckets_in(i64::from(sliding_minutes) * MINUTE_US);
     let minutes = g.step_us as f64 / MINUTE_US as f64;
-    let mut start = Vec::new();
-    let mut key = Vec::new();
-    let mut cols: [Vec<i64>; 7] = Default::default();
-    let mut ratio = Vec::new();
-    let mut per_min = Vec::new();
-    let mut last_hour = Vec::new();
+    let schema = rates_schema(d.dimension);
+    let mut b = RateColumns::with_capacity(rows);
     for s in &d.series {
         let Some(first) = s.counts.iter().position(|c| c.requests > 0) else {
             continue;
@@ -68,34 +73,82 @@ pub fn rates_batch(t: &Tables, d: &DimTable, sliding_minutes: u32) -> anyhow::Re
             .enumerate()
             .skip(first.max(t.report_from))
         {
-            start.push(g.start_of(i));
-            key.push(s.key.clone());
-            for (v, x) in cols
+            let start = g.start_of(i);
+            b.start.push(start);
+            b.end.push(start + g.step_us);
+            b.key.append_value(&s.key);
+            for (v, x) in b
+                .counts
                 .iter_mut()
                 .zip([c.requests, c.errors, c.s4xx, c.s5xx, c.s401, c.s403, c.s429])
             {
                 v.push(i64::from(x));
             }
-            ratio.push(
+            b.ratio.append_option(
                 (t.has_successes && c.requests > 0)
                     .then(|| f64::from(c.errors) / f64::from(c.requests)),
             );
-            per_min.push(f64::from(c.errors) / minutes);
-            last_hour.push(*h as f64 * 60.0 / f64::from(sliding_minutes.max(1)));
+            b.per_min.push(f64::from(c.errors) / minutes);
+            b.last_hour
+                .push(*h as f64 * 60.0 / f64::from(sliding_minutes.max(1)));
+            if b.start.len() == rows {
+                sink(b.finish(&schema)?)?;
+            }
         }
     }
-    let ts =
-        |v: Vec<i64>| Arc::new(TimestampMicrosecondArray::from(v).with_timezone(TS_TZ)) as ArrayRef;
-    let end: Vec<i64> = start.iter().map(|s| s + g.step_us).collect();
-    let mut arrays: Vec<ArrayRef> = vec![ts(start), ts(end), Arc::new(StringArray::from(key))];
-    arrays.extend(
-        cols.into_iter()
-            .map(|v| Arc::new(Int64Array::from(v)) as ArrayRef),
-    );
-    arrays.push(Arc::new(Float64Array::from(ratio)));
-    arrays.push(Arc::new(Float64Array::from(per_min)));
-    arrays.push(Arc::new(Float64Array::from(last_hour)));
-    Ok(RecordBatch::try_new(rates_schema(d.dimension), arrays)?)
+    if !b.start.is_empty() {
+        sink(b.finish(&schema)?)?;
+    }
+    Ok(())
+}
+
+/// The columns of a rate table being filled.
+struct RateColumns {
+    start: Vec<i64>,
+    end: Vec<i64>,
+    key: StringBuilder,
+    counts: [Vec<i64>; 7],
+    ratio: Float64Builder,
+    per_min: Vec<f64>,
+    last_hour: Vec<f64>,
+}
+
+impl RateColumns {
+    fn with_capacity(rows: usize) -> Self {
+        let v = || Vec::with_capacity(rows);
+        RateColumns {
+            start: v(),
+            end: v(),
+            key: StringBuilder::with_capacity(rows, rows * 8),
+            counts: std::array::from_fn(|_| v()),
+            ratio: Float64Builder::with_capacity(rows),
+            per_min: Vec::with_capacity(rows),
+            last_hour: Vec::with_capacity(rows),
+        }
+    }
+
+    /// The rows so far as a batch; the columns are left empty for the next.
+    fn finish(&mut self, schema: &SchemaRef) -> anyhow::Result<RecordBatch> {
+        let ts = |v: &mut Vec<i64>| {
+            Arc::new(TimestampMicrosecondArray::from(std::mem::take(v)).with_timezone(TS_TZ))
+                as ArrayRef
+        };
+        let f64s = |v: &mut Vec<f64>| Arc::new(Float64Array::from(std::mem::take(v))) as ArrayRef;
+        let mut arrays: Vec<ArrayRef> = vec![
+            ts(&mut self.start),
+            ts(&mut self.end),
+            Arc::new(self.key.finish()),
+        ];
+        arrays.extend(
+            self.counts
+                .iter_mut()
+                .map(|v| Arc::new(Int64Array::from(std::mem::take(v))) as ArrayRef),
+        );
+        arrays.push(Arc::new(self.ratio.finish()));
+        arrays.push(f64s(&mut self.per_min));
+        arrays.push(f64s(&mut self.last_hour));
+        Ok(RecordBatch::try_new(schema.clone(), arrays)?)
+    }
 }
 
 /// Writes one Parquet file from batches, atomically.
