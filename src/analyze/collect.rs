@@ -187,20 +187,15 @@ impl Dim {
                 counts: vec![Counts::default(); grid.n],
             })
             .collect();
-        for (w, slab) in self.slabs.iter().enumerate() {
-            for (id, c) in slab.iter().enumerate() {
-                out[id].counts[offset + w] = *c;
+        // Each window's slab is freed once copied.
+        for (w, slab) in self.slabs.into_iter().enumerate() {
+            for (id, c) in slab.into_iter().enumerate() {
+                out[id].counts[offset + w] = c;
             }
         }
         out.sort_unstable_by(|a, b| a.key.cmp(&b.key));
         out
     }
-}
-
-/// An error event and where it came in the input (for a stable time order).
-struct Kept {
-    order: (u64, u32),
-    row: EventRow,
 }
 
 /// Folds events into window counts; see the module documentation.
@@ -212,7 +207,9 @@ pub struct Collector {
     events: u64,
     successes: u64,
     dims: Vec<Dim>,
-    errors: Vec<Kept>,
+    errors: Vec<EventRow>,
+    /// Where each error row came in the input (batch << 32 | row): ties in time keep it.
+    orders: Vec<u64>,
     strings: Interner,
 }
 
@@ -265,6 +262,7 @@ impl Collector {
             successes: 0,
             dims: DIMENSIONS.iter().map(|_| Dim::default()).collect(),
             errors: Vec::new(),
+            orders: Vec::new(),
             strings: Interner::default(),
         }
     }
@@ -343,24 +341,22 @@ impl Collector {
             if is_error {
                 let strings = &mut self.strings;
                 let mut s = |v: Option<&str>| v.map(|v| strings.intern(v));
-                self.errors.push(Kept {
-                    order: (seq, i as u32),
-                    row: EventRow {
-                        ts: t,
-                        status: st,
-                        error_code: s(error_code.get(i)),
-                        category: s(cat),
-                        class: s(class.get(i)),
-                        is_success: false,
-                        connection_id: s(connection_id.get(i)),
-                        organization_id: s(organization_id.get(i)),
-                        user_id: s(user_id.get(i)),
-                        ip_address: s(ip_address.get(i)),
-                        endpoint: s(endpoint.get(i)),
-                        // Unique per event: interning would only grow the table.
-                        request_id: request_id.get(i).map(Shared::from),
-                    },
+                self.errors.push(EventRow {
+                    ts: t,
+                    status: st,
+                    error_code: s(error_code.get(i)),
+                    category: s(cat),
+                    class: s(class.get(i)),
+                    is_success: false,
+                    connection_id: s(connection_id.get(i)),
+                    organization_id: s(organization_id.get(i)),
+                    user_id: s(user_id.get(i)),
+                    ip_address: s(ip_address.get(i)),
+                    endpoint: s(endpoint.get(i)),
+                    // Unique per event: interning would only grow the table.
+                    request_id: request_id.get(i).map(Shared::from),
                 });
+                self.orders.push((seq << 32) | i as u64);
             }
         }
     }
@@ -383,6 +379,7 @@ impl Collector {
             }
         }
         self.errors.extend(o.errors);
+        self.orders.extend(o.orders);
     }
 
     /// Streams the events of a dataset (hive-partitioned Parquet) through a collector.
@@ -416,9 +413,8 @@ impl Collector {
                 series: d.into_series(&grid),
             })
             .collect();
-        let mut kept = self.errors;
-        kept.sort_unstable_by_key(|k| (k.row.ts, k.order));
-        let errors: Vec<EventRow> = kept.into_iter().map(|k| k.row).collect();
+        let mut errors = self.errors;
+        sort_in_input_order(&mut errors, &self.orders);
 
         let names = flaky_connections(&errors, reauth_min);
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
@@ -455,6 +451,29 @@ impl Collector {
 
 /// At most this many connections are followed one call at a time for reauthorization.
 const MAX_REAUTH_CONNECTIONS: usize = 500;
+
+/// Sorts rows by time, ties in input order, in place: a sorted copy would double the
+/// biggest table of a long input. An index is sorted, then the rows follow its cycles.
+fn sort_in_input_order(rows: &mut [EventRow], orders: &[u64]) {
+    debug_assert_eq!(rows.len(), orders.len());
+    let mut idx: Vec<u32> = (0..rows.len() as u32).collect();
+    idx.sort_unstable_by_key(|&i| (rows[i as usize].ts, orders[i as usize]));
+    const DONE: u32 = u32::MAX;
+    for start in 0..idx.len() {
+        // Position k takes the row now at idx[k]; the row of `start` travels along
+        // the cycle until the position that wants it.
+        let mut k = start;
+        while idx[k] != DONE {
+            let src = idx[k] as usize;
+            idx[k] = DONE;
+            if src == start {
+                break;
+            }
+            rows.swap(k, src);
+            k = src;
+        }
+    }
+}
 
 /// Connections with at least `min` 401s (the busiest first, at most 500).
 fn flaky_connections(errors: &[EventRow], min: u32) -> Vec<String> {
@@ -501,6 +520,35 @@ mod tests {
             b.append(e, "t.ndjson", i as u64 + 1);
         }
         b.finish()
+    }
+
+    #[test]
+    fn rows_sort_in_place_by_time_then_input_order() {
+        // A pseudo-random shuffle with many ties in time.
+        let n = 1000u64;
+        let mut rows = Vec::new();
+        let mut orders = Vec::new();
+        let mut x = 12345u64;
+        for _ in 0..n {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let order = x >> 20;
+            rows.push(EventRow {
+                ts: ((x >> 33) % 50) as i64,
+                request_id: Some(order.to_string().into()),
+                ..Default::default()
+            });
+            orders.push(order);
+        }
+        let mut expected: Vec<(i64, u64)> = rows.iter().map(|r| r.ts).zip(orders.clone()).collect();
+        expected.sort();
+        sort_in_input_order(&mut rows, &orders);
+        let got: Vec<(i64, u64)> = rows
+            .iter()
+            .map(|r| (r.ts, r.request_id.as_deref().unwrap().parse().unwrap()))
+            .collect();
+        assert_eq!(got, expected);
     }
 
     #[test]

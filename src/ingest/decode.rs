@@ -84,14 +84,14 @@ pub fn decode_chunk(chunk: Chunk, file_name: &Arc<str>, cfg: &MappingConfig) -> 
             }
         };
         let mut first = true;
-        for outcome in decode_record_with(text.trim(), cfg, &mut keys) {
+        decode_record_into(text.trim(), cfg, &mut keys, &mut |outcome| {
             expanded += u64::from(!first);
             first = false;
             match outcome {
                 Ok(ev) => builder.append(&ev, file_name, rec.line),
                 Err(Rejection(reason)) => reject(reason, bytes.len()),
             }
-        }
+        });
     }
     let events = builder.len() as u64;
     DecodedChunk {
@@ -118,58 +118,63 @@ fn json_error(e: &serde_json::Error) -> String {
 
 /// One record's text -> its events or rejections (an array line or envelope holds several).
 pub fn decode_record<'a>(text: &'a str, cfg: &MappingConfig) -> Vec<Result<Event<'a>, Rejection>> {
-    decode_record_with(text, cfg, &mut KeyCache::default())
+    let mut out = Vec::new();
+    decode_record_into(text, cfg, &mut KeyCache::default(), &mut |o| out.push(o));
+    out
 }
 
-/// [`decode_record`], remembering what the keys of earlier records resolved to.
-pub fn decode_record_with<'a>(
+/// [`decode_record`], remembering what the keys of earlier records resolved to, each
+/// outcome handed to `emit` (no list for the one event of most records).
+pub fn decode_record_into<'a>(
     text: &'a str,
     cfg: &MappingConfig,
     keys: &mut KeyCache,
-) -> Vec<Result<Event<'a>, Rejection>> {
-    let one = |r: Result<Event<'a>, Rejection>| vec![r];
+    emit: &mut dyn FnMut(Result<Event<'a>, Rejection>),
+) {
     let clean = surely_clean(text);
+    fn many<'a>(m: Mapped<'a>, emit: &mut dyn FnMut(Result<Event<'a>, Rejection>)) {
+        match m {
+            Mapped::One(ev) => emit(Ok(*ev)),
+            Mapped::Many(v) => v.into_iter().for_each(emit),
+        }
+    }
     match text.as_bytes().first() {
         Some(b'{') => match map_flat(text, cfg, clean, keys) {
-            Some(outcome) => one(outcome),
+            Some(outcome) => emit(outcome),
             None => match parse_object(text) {
-                Ok(entries) => flatten(map_entries(entries, None, cfg, clean, keys)),
-                Err(e) => one(Err(Rejection(json_error(&e)))),
+                Ok(entries) => many(map_entries(entries, None, cfg, clean, keys), emit),
+                Err(e) => emit(Err(Rejection(json_error(&e)))),
             },
         },
         Some(b'[') => match parse_array(text) {
-            Ok(items) if items.is_empty() => one(Err(Rejection("empty JSON array".into()))),
-            Ok(items) => items
-                .into_iter()
-                .flat_map(|item| match parse_object(item.get()) {
-                    Ok(entries) => flatten(map_entries(entries, None, cfg, clean, keys)),
-                    Err(_) => one(Err(Rejection("array element is not a JSON object".into()))),
-                })
-                .collect(),
-            Err(e) => one(Err(Rejection(json_error(&e)))),
+            Ok(items) if items.is_empty() => emit(Err(Rejection("empty JSON array".into()))),
+            Ok(items) => {
+                for item in items {
+                    match parse_object(item.get()) {
+                        Ok(entries) => many(map_entries(entries, None, cfg, clean, keys), emit),
+                        Err(_) => emit(Err(Rejection("array element is not a JSON object".into()))),
+                    }
+                }
+            }
+            Err(e) => emit(Err(Rejection(json_error(&e)))),
         },
         _ => match text.find('{') {
             Some(at) => {
                 let prefix: Prefix<'a> = parse_prefix(&text[..at]);
                 match parse_object(&text[at..]) {
-                    Ok(entries) => flatten(map_entries(entries, Some(&prefix), cfg, clean, keys)),
-                    Err(e) => one(Err(Rejection(format!("text line with {}", json_error(&e))))),
+                    Ok(entries) => {
+                        many(map_entries(entries, Some(&prefix), cfg, clean, keys), emit)
+                    }
+                    Err(e) => emit(Err(Rejection(format!("text line with {}", json_error(&e))))),
                 }
             }
             None if text.starts_with('"')
                 || text.parse::<f64>().is_ok()
                 || matches!(text, "null" | "true" | "false") =>
             {
-                one(Err(Rejection("JSON value is not an object".into())))
+                emit(Err(Rejection("JSON value is not an object".into())))
             }
-            None => one(Err(Rejection("no JSON object on this line".into()))),
+            None => emit(Err(Rejection("no JSON object on this line".into()))),
         },
-    }
-}
-
-fn flatten(m: Mapped<'_>) -> Vec<Result<Event<'_>, Rejection>> {
-    match m {
-        Mapped::One(ev) => vec![Ok(*ev)],
-        Mapped::Many(v) => v,
     }
 }

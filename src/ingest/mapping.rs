@@ -132,9 +132,20 @@ struct TopKey {
     hit: Option<(Target, u8)>,
     /// The key names a container whose children are looked up by their own names.
     transparent: bool,
+    /// The key's JSON text is the key itself (no character that needs an escape).
+    plain: bool,
 }
 
 impl KeyCache {
+    /// The key seen at `pos`, when its JSON text is the key itself (no character that
+    /// would need an escape), with what it resolves to.
+    fn plain_at(&self, pos: usize) -> Option<(&str, TopKey)> {
+        self.by_pos
+            .get(pos)
+            .filter(|(_, t)| t.plain)
+            .map(|(k, t)| (k.as_ref(), *t))
+    }
+
     fn resolve(&mut self, pos: usize, key: &str, cfg: &MappingConfig, norm: &mut String) -> TopKey {
         if let Some((k, top)) = self.by_pos.get(pos) {
             if k.as_ref() == key {
@@ -146,6 +157,7 @@ impl KeyCache {
         let top = TopKey {
             hit: cfg.aliases.lookup(norm),
             transparent: cfg.aliases.is_transparent(norm),
+            plain: !key.is_empty() && key.bytes().all(|c| c >= 0x20 && c != b'"' && c != b'\\'),
         };
         if pos < self.by_pos.len() {
             self.by_pos[pos] = (key.into(), top);
@@ -163,6 +175,8 @@ struct Walker<'c, 'a> {
     cache: &'c mut KeyCache,
     /// A nested object that did not parse (the fast path then hands the record over).
     child_error: bool,
+    /// What the next top-level key resolves to, when the fast path already knows.
+    known: Option<TopKey>,
 }
 
 impl<'a> Walker<'_, 'a> {
@@ -190,7 +204,10 @@ impl<'a> Walker<'_, 'a> {
         let sc = scalar_text(raw);
         let (joined_hit, leaf_hit, leaf_is_container) = if top {
             // Top level (an empty path): path and leaf are the key itself.
-            let t = self.cache.resolve(pos, &key, self.cfg, &mut self.path);
+            let t = match self.known.take() {
+                Some(t) => t,
+                None => self.cache.resolve(pos, &key, self.cfg, &mut self.path),
+            };
             self.path.clear();
             if matches!(sc, Scalar::Object(_) | Scalar::Array(_)) {
                 // Children are looked up under this key's path.
@@ -451,6 +468,7 @@ impl<'c, 'a> Walker<'c, 'a> {
             path,
             cache,
             child_error: false,
+            known: None,
         }
     }
 
@@ -490,8 +508,19 @@ pub fn map_flat<'a>(
             if b.get(i) != Some(&b'"') {
                 return bail(w);
             }
-            let Some(kend) = plain_string_end(b, i + 1) else {
-                return bail(w);
+            // The key this position had in the last record: one comparison in place.
+            let kend = match w.cache.plain_at(pos) {
+                Some((k, t))
+                    if b[i + 1..].starts_with(k.as_bytes())
+                        && b.get(i + 1 + k.len()) == Some(&b'"') =>
+                {
+                    w.known = Some(t);
+                    i + 1 + k.len()
+                }
+                _ => match plain_string_end(b, i + 1) {
+                    Some(e) => e,
+                    None => return bail(w),
+                },
             };
             let key = &text[i + 1..kend];
             i = ws(b, kend + 1);
