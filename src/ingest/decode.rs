@@ -10,7 +10,7 @@ use super::builder::EventBatchBuilder;
 use super::json::{parse_array, parse_object};
 use super::mapping::{map_entries, map_flat, Event, KeyCache, Mapped, Rejection};
 use super::reader::{Chunk, FileEnd};
-use super::redact::{scrub_text, surely_clean};
+use super::redact::{clean_records, scrub_text, surely_clean};
 use super::textline::{parse_prefix, Prefix};
 use crate::config::MappingConfig;
 
@@ -55,7 +55,9 @@ pub fn decode_chunk(chunk: Chunk, file_name: &Arc<str>, cfg: &MappingConfig) -> 
     let mut quarantine = Vec::new();
     let mut expanded = 0u64;
     let mut keys = KeyCache::default();
-    for rec in &chunk.records {
+    let spans: Vec<(usize, usize)> = chunk.records.iter().map(|r| (r.start, r.end)).collect();
+    let clean = clean_records(&chunk.data, &spans);
+    for (rec, &clean) in chunk.records.iter().zip(&clean) {
         let bytes = &chunk.data[rec.start..rec.end];
         let mut reject = |reason: String, size: usize| {
             quarantine.push(Quarantined {
@@ -84,7 +86,7 @@ pub fn decode_chunk(chunk: Chunk, file_name: &Arc<str>, cfg: &MappingConfig) -> 
             }
         };
         let mut first = true;
-        decode_record_into(text.trim(), cfg, &mut keys, &mut |outcome| {
+        decode_record_into(text.trim(), cfg, clean, &mut keys, &mut |outcome| {
             expanded += u64::from(!first);
             first = false;
             match outcome {
@@ -119,19 +121,23 @@ fn json_error(e: &serde_json::Error) -> String {
 /// One record's text -> its events or rejections (an array line or envelope holds several).
 pub fn decode_record<'a>(text: &'a str, cfg: &MappingConfig) -> Vec<Result<Event<'a>, Rejection>> {
     let mut out = Vec::new();
-    decode_record_into(text, cfg, &mut KeyCache::default(), &mut |o| out.push(o));
+    let clean = surely_clean(text);
+    decode_record_into(text, cfg, clean, &mut KeyCache::default(), &mut |o| {
+        out.push(o)
+    });
     out
 }
 
 /// [`decode_record`], remembering what the keys of earlier records resolved to, each
-/// outcome handed to `emit` (no list for the one event of most records).
+/// outcome handed to `emit` (no list for the one event of most records). `clean`: the
+/// record surely holds no secret ([`surely_clean`], [`clean_records`]).
 pub fn decode_record_into<'a>(
     text: &'a str,
     cfg: &MappingConfig,
+    clean: bool,
     keys: &mut KeyCache,
     emit: &mut dyn FnMut(Result<Event<'a>, Rejection>),
 ) {
-    let clean = surely_clean(text);
     fn many<'a>(m: Mapped<'a>, emit: &mut dyn FnMut(Result<Event<'a>, Rejection>)) {
         match m {
             Mapped::One(ev) => emit(Ok(*ev)),

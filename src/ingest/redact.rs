@@ -80,6 +80,46 @@ fn might_hold_secret(text: &str) -> bool {
     })
 }
 
+/// [`surely_clean`] for every record of a chunk at once (`spans`: the byte ranges of the
+/// records in `data`, in order), scanning the chunk once instead of each record on its
+/// own. A match that crosses from one record into the next marks both, so a record that
+/// is clean here is clean by [`surely_clean`] too; the reverse can fail only for such
+/// crossings, which cost a record the slower per-field path, never a secret.
+pub fn clean_records(data: &[u8], spans: &[(usize, usize)]) -> Vec<bool> {
+    use std::cell::RefCell;
+    thread_local! {
+        static LOWER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    }
+    let mut clean = vec![true; spans.len()];
+    debug_assert!(spans.windows(2).all(|w| w[0].1 <= w[1].0));
+    let mut mark = |from: usize, to: usize| {
+        // Every record the bytes from..to touch.
+        let first = spans.partition_point(|&(_, end)| end <= from);
+        for (i, &(start, _)) in spans.iter().enumerate().skip(first) {
+            if start >= to {
+                break;
+            }
+            clean[i] = false;
+        }
+    };
+    for at in memchr::memchr_iter(b'@', data) {
+        mark(at, at + 1);
+    }
+    for at in memchr::memmem::find_iter(data, b"\\u") {
+        mark(at, at + 2);
+    }
+    LOWER.with(|lower| {
+        let mut lower = lower.borrow_mut();
+        lower.clear();
+        lower.extend_from_slice(data);
+        lower.make_ascii_lowercase();
+        for m in patterns().prefilter.find_iter(lower.as_slice()) {
+            mark(m.start(), m.end());
+        }
+    });
+    clean
+}
+
 /// Whether a whole record can hold no secret at all ([`might_hold_secret`] is false). Such
 /// a record skips every per-field check.
 pub fn surely_clean(record: &str) -> bool {
@@ -323,5 +363,40 @@ mod tests {
         }
         assert!(out.contains("2024-01-15T09:30:00Z"));
         assert_eq!(redact_json_text(r#"{"limit":100}"#), r#"{"limit":100}"#);
+    }
+
+    #[test]
+    fn a_chunk_is_judged_record_by_record_as_each_alone() {
+        let records = [
+            r#"{"connection_id":"conn_zendesk_4","status":200}"#,
+            r#"{"m":"Authorization: Bearer abc"}"#,
+            r#"{"url":"https://u:p@host/x"}"#,
+            r#"{"m":"\u0042earer x"}"#,
+            r#"{"k":"SK_LIVE_abcdef"}"#,
+            r#"{"ok":"plain"}"#,
+            "",
+            r#"{"m":"PassWord=1"}"#,
+        ];
+        let mut data = Vec::new();
+        let mut spans = Vec::new();
+        for r in records {
+            let start = data.len();
+            data.extend_from_slice(r.as_bytes());
+            spans.push((start, data.len()));
+            data.push(b'\n');
+        }
+        let alone: Vec<bool> = records.iter().map(|r| surely_clean(r)).collect();
+        assert_eq!(alone, [true, false, false, false, false, true, true, false]);
+        assert_eq!(clean_records(&data, &spans), alone);
+
+        // Records back to back (no newline between): a word split across two records
+        // marks both, never neither.
+        let data = b"{\"a\":\"bea\"}{\"b\":\"rer\"}{\"c\":1}";
+        let spans = [(0, 11), (11, 22), (22, 29)];
+        assert_eq!(&data[11..22], b"{\"b\":\"rer\"}");
+        assert_eq!(clean_records(data, &spans), [true, true, true]);
+        let data = b"xxbearerrr";
+        assert_eq!(clean_records(data, &[(0, 4), (4, 10)]), [false, false]);
+        assert_eq!(clean_records(data, &[(0, 2), (2, 10)]), [true, false]);
     }
 }
