@@ -135,7 +135,9 @@ pub fn run_ingest(
     let (done_tx, done_rx) = bounded::<(u64, DecodedChunk)>(in_flight);
     let (token_tx, token_rx) = bounded::<()>(in_flight);
 
-    let mut collected: Option<Collector> = None;
+    let mut collected: Option<Collector> = opts
+        .collect_step_us
+        .map(|step| Collector::new(step, opts.bounds));
     thread::scope(|scope| -> anyhow::Result<()> {
         let sources = &sources;
         let max_record = opts.max_record_bytes;
@@ -160,21 +162,14 @@ pub fn run_ingest(
             let (rx, tx) = (work_rx.clone(), done_tx.clone());
             let names = &names;
             let cfg = &opts.mapping;
-            let mut collector = opts
-                .collect_step_us
-                .map(|step| Collector::new(step, opts.bounds));
             decoders.push(scope.spawn(move || {
                 for (seq, chunk) in rx {
                     let name = &names[chunk.file];
                     let decoded = decode_chunk(chunk, name, cfg);
-                    if let (Some(c), Some(batch)) = (collector.as_mut(), &decoded.batch) {
-                        c.observe(batch, seq);
-                    }
                     if tx.send((seq, decoded)).is_err() {
                         break;
                     }
                 }
-                collector
             }));
         }
         drop(done_tx);
@@ -190,6 +185,11 @@ pub fn run_ingest(
                 let _ = token_rx.try_recv();
                 if d.end.is_some() {
                     bar.inc(1);
+                }
+                if let (Some(c), Some(batch)) = (collected.as_mut(), &d.batch) {
+                    // One collector, fed in input order on this thread: one set of window
+                    // tables for the whole input (a collector per decoder held one each).
+                    c.observe(batch, next - 1);
                 }
                 if result.is_ok() {
                     result = absorb(
@@ -214,14 +214,8 @@ pub fn run_ingest(
         drop(token_rx);
         drop(done_rx);
         for d in decoders {
-            let part = d
-                .join()
+            d.join()
                 .map_err(|_| anyhow::anyhow!("a decoder thread panicked"))?;
-            match (&mut collected, part) {
-                (Some(all), Some(part)) => all.merge(part),
-                (all @ None, part) => *all = part,
-                (Some(_), None) => {}
-            }
         }
         result
     })?;
