@@ -227,26 +227,21 @@ fn opens_value(line: &[u8]) -> Option<Nesting> {
     n.open().then_some(n)
 }
 
-fn split_lines(r: &mut dyn BufRead, sp: &mut Splitter) -> io::Result<()> {
-    let mut line = Vec::with_capacity(4096);
-    let mut lineno: u64 = 0;
-    // A record that continues on the next lines: (start line, bytes, nesting).
-    let mut pending: Option<(u64, Vec<u8>, Nesting)> = None;
-    while sp.alive {
-        let full_len = match read_line_bounded(r, &mut line, sp.max_record) {
-            Ok(Some(n)) => n,
-            Ok(None) => break,
-            Err(e) => {
-                if let Some((start, acc, _)) = pending.take() {
-                    sp.push(start, &acc, acc.len());
-                }
-                return Err(e);
-            }
-        };
-        lineno += 1;
+/// Where [`split_lines`] is: the line number, and a record that continues on the next
+/// lines (start line, bytes, nesting).
+#[derive(Default)]
+struct Lines {
+    lineno: u64,
+    pending: Option<(u64, Vec<u8>, Nesting)>,
+}
+
+impl Lines {
+    /// One line (without its `\n`; `full_len` is its length before any cut).
+    fn take(&mut self, line: &[u8], full_len: usize, sp: &mut Splitter) {
+        self.lineno += 1;
         sp.chunk.lines += 1;
-        let mut body: &[u8] = &line;
-        if lineno == 1 {
+        let mut body: &[u8] = line;
+        if self.lineno == 1 {
             body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
         }
         if let Some(b) = body.strip_suffix(b"\r") {
@@ -254,34 +249,74 @@ fn split_lines(r: &mut dyn BufRead, sp: &mut Splitter) -> io::Result<()> {
         }
         if is_blank(body) {
             sp.chunk.blank += 1;
-            continue;
+            return;
         }
-        if let Some((start, mut acc, mut nest)) = pending.take() {
+        if let Some((start, mut acc, mut nest)) = self.pending.take() {
             let continues = matches!(body.first(), Some(b' ' | b'\t' | b'}' | b']'));
             if continues && acc.len() + body.len() < sp.max_record {
                 acc.push(b'\n');
                 acc.extend_from_slice(body);
                 nest.feed(body);
                 if nest.open() {
-                    pending = Some((start, acc, nest));
+                    self.pending = Some((start, acc, nest));
                 } else {
                     sp.push(start, &acc, acc.len());
                 }
-                continue;
+                return;
             }
             sp.push(start, &acc, acc.len());
         }
         if full_len > sp.max_record {
-            sp.push(lineno, body, full_len);
+            sp.push(self.lineno, body, full_len);
         } else if let Some(nest) = opens_value(body) {
-            pending = Some((lineno, body.to_vec(), nest));
+            self.pending = Some((self.lineno, body.to_vec(), nest));
         } else {
-            sp.push(lineno, body, body.len());
+            sp.push(self.lineno, body, body.len());
         }
     }
-    if let Some((start, acc, _)) = pending {
-        sp.push(start, &acc, acc.len());
+
+    fn finish(&mut self, sp: &mut Splitter) {
+        if let Some((start, acc, _)) = self.pending.take() {
+            sp.push(start, &acc, acc.len());
+        }
     }
+}
+
+fn split_lines(r: &mut dyn BufRead, sp: &mut Splitter) -> io::Result<()> {
+    let mut line = Vec::with_capacity(4096);
+    let mut lines = Lines::default();
+    while sp.alive {
+        // A whole line in the reader's buffer is split where it is; one that runs past
+        // the buffer (or the record limit) is gathered into `line` first.
+        let used = match r.fill_buf() {
+            Ok([]) => break,
+            Ok(avail) => match memchr::memchr(b'\n', avail) {
+                Some(i) if i <= sp.max_record => {
+                    lines.take(&avail[..i], i, sp);
+                    Some(i + 1)
+                }
+                _ => None,
+            },
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                lines.finish(sp);
+                return Err(e);
+            }
+        };
+        if let Some(n) = used {
+            r.consume(n);
+            continue;
+        }
+        match read_line_bounded(r, &mut line, sp.max_record) {
+            Ok(Some(n)) => lines.take(&line, n, sp),
+            Ok(None) => break,
+            Err(e) => {
+                lines.finish(sp);
+                return Err(e);
+            }
+        }
+    }
+    lines.finish(sp);
     Ok(())
 }
 
