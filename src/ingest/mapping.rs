@@ -209,7 +209,7 @@ impl<'a> Walker<'_, 'a> {
                 None => self.cache.resolve(pos, &key, self.cfg, &mut self.path),
             };
             self.path.clear();
-            if matches!(sc, Scalar::Object(_) | Scalar::Array(_)) {
+            if matches!(sc, Scalar::Object(t) | Scalar::Array(t) if t != "{}") {
                 // Children are looked up under this key's path.
                 normalize_into(&key, &mut self.path);
             }
@@ -253,7 +253,12 @@ impl<'a> Walker<'_, 'a> {
         if let Scalar::Object(text) = sc {
             let is_json_col = hit.is_some_and(|(t, _)| t.is_json());
             if depth < MAX_DEPTH && (!consumed || is_json_col) {
-                match parse_object(text) {
+                // `{}` (most records' `details`): no children, so all of them found a home.
+                match if text == "{}" {
+                    Ok(Vec::new())
+                } else {
+                    parse_object(text)
+                } {
                     Ok(children) => {
                         let leaf_transparent = leaf_is_container || hit.is_some();
                         let fully = self.walk(children, depth + 1, leaf_transparent, false);
@@ -741,7 +746,8 @@ fn event_of<'a>(
         .text(Target::Method)
         .map(|m| Cow::Owned(m.to_ascii_uppercase()));
     if let Some(ep) = endpoint.as_deref() {
-        if let Some((m, path)) = ep.split_once(' ') {
+        // memchr: `str::split_once(char)` sets up a searcher per call (once per record).
+        if let Some((m, path)) = split_at_byte(ep, b' ') {
             if method.is_none() && is_http_method(m) {
                 method = Some(Cow::Owned(m.to_owned()));
                 endpoint = Some(Cow::Owned(path.trim().to_owned()));
@@ -814,9 +820,14 @@ fn code_from_type(t: &str) -> String {
 
 /// First address of an `X-Forwarded-For` list, without an IPv4 port.
 fn clean_ip(ip: Cow<'_, str>) -> Cow<'_, str> {
-    let first = ip.split(',').next().unwrap_or("").trim();
-    let no_port = match first.split_once(':') {
-        Some((host, port)) if !port.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => {
+    let first = split_at_byte(&ip, b',')
+        .map_or(ip.as_ref(), |(a, _)| a)
+        .trim();
+    let no_port = match split_at_byte(first, b':') {
+        Some((host, port))
+            if memchr::memchr(b':', port.as_bytes()).is_none()
+                && port.bytes().all(|b| b.is_ascii_digit()) =>
+        {
             host
         }
         _ => first,
@@ -826,6 +837,14 @@ fn clean_ip(ip: Cow<'_, str>) -> Cow<'_, str> {
     } else {
         Cow::Owned(no_port.to_owned())
     }
+}
+
+/// `s.split_once(c)` for an ASCII byte, by memchr.
+fn split_at_byte(s: &str, c: u8) -> Option<(&str, &str)> {
+    debug_assert!(c.is_ascii());
+    let i = memchr::memchr(c, s.as_bytes())?;
+    // An ASCII byte is a char boundary on both sides.
+    Some((&s[..i], &s[i + 1..]))
 }
 
 pub fn truncate(s: &str, max: usize) -> &str {
