@@ -50,17 +50,33 @@ fn base_properties() -> parquet::file::properties::WriterPropertiesBuilder {
 }
 
 /// [`writer_properties`] for the events: near-unique columns get no dictionary (the writer
-/// would build one only to drop it when it outgrows its page), and random request ids no
-/// min/max (they prune nothing).
+/// would build one only to drop it when it outgrows its page), and unordered free-text and
+/// per-client columns no min/max (they prune nothing).
 fn events_properties() -> WriterProperties {
     let schema = event_schema();
     let name = |i: usize| ColumnPath::from(schema.field(i).name().as_str());
-    base_properties()
+    let mut b = base_properties()
         .set_column_dictionary_enabled(name(col::REQUEST_ID), false)
-        .set_column_statistics_enabled(name(col::REQUEST_ID), EnabledStatistics::None)
         .set_column_dictionary_enabled(name(col::TS), false)
-        .set_column_dictionary_enabled(name(col::SOURCE_LINE), false)
-        .build()
+        .set_column_dictionary_enabled(name(col::SOURCE_LINE), false);
+    // Free text and per-client values arrive in no order: their min/max (computed for
+    // every value, a few percent of a run) would prune nothing. Time, status, codes,
+    // classes, connections and organisations keep theirs.
+    for c in [
+        col::REQUEST_ID,
+        col::MESSAGE,
+        col::LOG_MESSAGE,
+        col::USER_ID,
+        col::ENDPOINT,
+        col::IP_ADDRESS,
+        col::USER_AGENT,
+        col::DETAILS,
+        col::DOWNSTREAM,
+        col::EXTRA,
+    ] {
+        b = b.set_column_statistics_enabled(name(c), EnabledStatistics::None);
+    }
+    b.build()
 }
 
 struct OpenPart {
