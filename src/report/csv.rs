@@ -109,20 +109,19 @@ fn utc_micros_into(us: i64, out: &mut String) {
     }
     match chrono::DateTime::from_timestamp_micros(us) {
         Some(d) if (0..=9999).contains(&d.year()) => {
-            digits(out, d.year() as u32, 4);
-            out.push('-');
-            digits(out, d.month(), 2);
-            out.push('-');
-            digits(out, d.day(), 2);
-            out.push('T');
-            digits(out, d.hour(), 2);
-            out.push(':');
-            digits(out, d.minute(), 2);
-            out.push(':');
-            digits(out, d.second(), 2);
-            out.push('.');
-            digits(out, d.timestamp_subsec_micros(), 6);
-            out.push('Z');
+            // Each field, its width and the character after it.
+            for (v, width, then) in [
+                (d.year() as u32, 4, '-'),
+                (d.month(), 2, '-'),
+                (d.day(), 2, 'T'),
+                (d.hour(), 2, ':'),
+                (d.minute(), 2, ':'),
+                (d.second(), 2, '.'),
+                (d.timestamp_subsec_micros(), 6, 'Z'),
+            ] {
+                digits(out, v, width);
+                out.push(then);
+            }
         }
         Some(d) => out.push_str(&d.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()),
         None => out.push_str(&us.to_string()),
