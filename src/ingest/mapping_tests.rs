@@ -278,3 +278,61 @@ fn fast_path_agrees_with_the_general_path() {
         );
     }
 }
+
+/// Mutated records (bytes inserted, dropped or replaced with JSON's own characters): when
+/// the fast path takes one, serde_json must take it too and the general path must make the
+/// same event, so the fast path never accepts what the general path would quarantine.
+#[test]
+fn fast_path_never_accepts_what_serde_rejects() {
+    use super::json::parse_object;
+    use super::mapping::{map_entries, map_flat, KeyCache, Mapped};
+    let cfg = MappingConfig::default();
+    let bases = [
+        r#"{"timestamp":"2024-03-01T00:00:06.559Z","http_status":429,"error":"rate_limit_exceeded","error_code":"RATE_001","request_id":"req_6f","connection_id":"conn_n_2","ip_address":"10.2.3.10","details":{"limit":100,"window":"1m","retry_after":60}}"#,
+        r#"{"timestamp":"2024-03-01T00:00:00.069Z","http_status":200,"error":null,"ok":true,"n":-0.5,"details":{}}"#,
+    ];
+    let alphabet = b"{}[]\":,\\ 0-.e1ntfu\t";
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = |n: usize| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x % n as u64) as usize
+    };
+    let (mut taken, mut tried) = (0, 0);
+    let mut keys = KeyCache::default();
+    for base in bases {
+        for _ in 0..4000 {
+            let mut b = base.as_bytes().to_vec();
+            for _ in 0..1 + next(2) {
+                let at = next(b.len());
+                match next(3) {
+                    0 => b.insert(at, alphabet[next(alphabet.len())]),
+                    1 => {
+                        b.remove(at);
+                    }
+                    _ => b[at] = alphabet[next(alphabet.len())],
+                }
+            }
+            let Ok(text) = std::str::from_utf8(&b) else {
+                continue;
+            };
+            tried += 1;
+            // A warm cache, as in a chunk: the base record went through it first.
+            let _ = map_flat(base, &cfg, false, &mut keys);
+            let Some(fast) = map_flat(text, &cfg, false, &mut keys) else {
+                continue;
+            };
+            taken += 1;
+            let entries = parse_object(text)
+                .unwrap_or_else(|e| panic!("fast path took what serde rejects ({e}): {text}"));
+            let general = match map_entries(entries, None, &cfg, false, &mut KeyCache::default()) {
+                Mapped::One(ev) => Ok(*ev),
+                Mapped::Many(mut v) => v.remove(0),
+            };
+            assert_eq!(fast, general, "{text}");
+        }
+    }
+    // Most mutations break the JSON; some keep it valid and must have been taken.
+    assert!(tried > 7000 && taken > 300, "tried {tried}, taken {taken}");
+}
