@@ -175,8 +175,6 @@ struct Walker<'c, 'a> {
     cache: &'c mut KeyCache,
     /// A nested object that did not parse (the fast path then hands the record over).
     child_error: bool,
-    /// What the next top-level key resolves to, when the fast path already knows.
-    known: Option<TopKey>,
 }
 
 impl<'a> Walker<'_, 'a> {
@@ -184,31 +182,31 @@ impl<'a> Walker<'_, 'a> {
     fn walk(&mut self, entries: Entries<'a>, depth: u8, transparent: bool, top: bool) -> bool {
         let mut all_consumed = true;
         for (pos, (key, raw)) in entries.into_iter().enumerate() {
-            all_consumed &= self.entry(pos, key, raw.get(), depth, transparent, top);
+            let top_key = top.then(|| self.cache.resolve(pos, &key, self.cfg, &mut self.path));
+            all_consumed &= self.entry(key, raw.get(), depth, transparent, top_key);
         }
         all_consumed
     }
 
     /// Offers one entry (`raw`: the text of its valid JSON value) to the columns, its
-    /// children too when it is an object; returns whether it found a home.
+    /// children too when it is an object; returns whether it found a home. `top`: what a
+    /// top-level key resolves to ([`KeyCache`]); `None` below the top.
     fn entry(
         &mut self,
-        pos: usize,
         key: Cow<'a, str>,
         raw: &'a str,
         depth: u8,
         transparent: bool,
-        top: bool,
+        top: Option<TopKey>,
     ) -> bool {
+        if top.is_some() {
+            // Top level: an empty path (it served as scratch space to resolve the key).
+            self.path.clear();
+        }
         let prefix_len = self.path.len();
         let sc = scalar_text(raw);
-        let (joined_hit, leaf_hit, leaf_is_container) = if top {
-            // Top level (an empty path): path and leaf are the key itself.
-            let t = match self.known.take() {
-                Some(t) => t,
-                None => self.cache.resolve(pos, &key, self.cfg, &mut self.path),
-            };
-            self.path.clear();
+        let (joined_hit, leaf_hit, leaf_is_container) = if let Some(t) = top {
+            // Path and leaf are the key itself.
             if matches!(sc, Scalar::Object(t) | Scalar::Array(t) if t != "{}") {
                 // Children are looked up under this key's path.
                 normalize_into(&key, &mut self.path);
@@ -244,7 +242,7 @@ impl<'a> Walker<'_, 'a> {
             }
             // The first unreadable timestamp names the quarantine reason (it is read only
             // when no timestamp key was readable).
-            if target == Target::Ts && top && !consumed && self.cands.bad_ts.is_none() {
+            if target == Target::Ts && top.is_some() && !consumed && self.cands.bad_ts.is_none() {
                 if let Some(t) = sc.to_text() {
                     self.cands.bad_ts = Some(format!("{key}={t}"));
                 }
@@ -270,7 +268,7 @@ impl<'a> Walker<'_, 'a> {
         } else if matches!(sc, Scalar::Null) {
             consumed = true;
         }
-        if !consumed && top {
+        if !consumed && top.is_some() {
             self.cands.extra.push((key, raw));
         }
         self.path.truncate(prefix_len);
@@ -473,7 +471,6 @@ impl<'c, 'a> Walker<'c, 'a> {
             path,
             cache,
             child_error: false,
-            known: None,
         }
     }
 
@@ -514,16 +511,15 @@ pub fn map_flat<'a>(
                 return bail(w);
             }
             // The key this position had in the last record: one comparison in place.
-            let kend = match w.cache.plain_at(pos) {
+            let (kend, top_key) = match w.cache.plain_at(pos) {
                 Some((k, t))
                     if b[i + 1..].starts_with(k.as_bytes())
                         && b.get(i + 1 + k.len()) == Some(&b'"') =>
                 {
-                    w.known = Some(t);
-                    i + 1 + k.len()
+                    (i + 1 + k.len(), t)
                 }
                 _ => match plain_string_end(b, i + 1) {
-                    Some(e) => e,
+                    Some(e) => (e, w.cache.resolve(pos, &text[i + 1..e], cfg, &mut w.path)),
                     None => return bail(w),
                 },
             };
@@ -536,7 +532,13 @@ pub fn map_flat<'a>(
             let Some(vend) = value_end(b, vstart) else {
                 return bail(w);
             };
-            w.entry(pos, Cow::Borrowed(key), &text[vstart..vend], 0, false, true);
+            w.entry(
+                Cow::Borrowed(key),
+                &text[vstart..vend],
+                0,
+                false,
+                Some(top_key),
+            );
             if w.child_error {
                 return bail(w);
             }

@@ -6,6 +6,7 @@
 //! their type, then its strings are scrubbed as text.
 
 use std::borrow::Cow;
+use std::ops::ControlFlow;
 use std::sync::OnceLock;
 
 use aho_corasick::AhoCorasick;
@@ -57,27 +58,49 @@ fn patterns() -> &'static Patterns {
     })
 }
 
-/// Whether text might hold a secret: one of the prefilter's words occurs (any case), an
-/// `@` (URL credentials), or an escape (`\u0042earer` decodes to `Bearer`). The prefilter
-/// covers every pattern and sensitive key below, so `false` is a guarantee.
-fn might_hold_secret(text: &str) -> bool {
+/// Every place in `data` that might start a secret: an `@` (URL credentials), an escape
+/// (`\u0042earer` decodes to `Bearer`), or one of the prefilter's words in any case. Each
+/// is handed to `hint` as a byte range; `Break` stops the search. The prefilter covers
+/// every pattern and sensitive key below, so no hint is a guarantee of no secret.
+fn secret_hints(data: &[u8], mut hint: impl FnMut(usize, usize) -> ControlFlow<()>) {
     use std::cell::RefCell;
     thread_local! {
         static LOWER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
     }
     static ESCAPE: OnceLock<memchr::memmem::Finder<'static>> = OnceLock::new();
-    let b = text.as_bytes();
     let escape = ESCAPE.get_or_init(|| memchr::memmem::Finder::new(b"\\u"));
-    if memchr::memchr(b'@', b).is_some() || escape.find(b).is_some() {
-        return true;
+    for at in memchr::memchr_iter(b'@', data) {
+        if hint(at, at + 1).is_break() {
+            return;
+        }
     }
+    for at in escape.find_iter(data) {
+        if hint(at, at + 2).is_break() {
+            return;
+        }
+    }
+    // Lower-case literals matched in a lower-cased copy (see `patterns`).
     LOWER.with(|lower| {
         let mut lower = lower.borrow_mut();
         lower.clear();
-        lower.extend_from_slice(b);
+        lower.extend_from_slice(data);
         lower.make_ascii_lowercase();
-        patterns().prefilter.is_match(lower.as_slice())
-    })
+        for m in patterns().prefilter.find_iter(lower.as_slice()) {
+            if hint(m.start(), m.end()).is_break() {
+                return;
+            }
+        }
+    });
+}
+
+/// Whether text might hold a secret ([`secret_hints`] finds anything).
+fn might_hold_secret(text: &str) -> bool {
+    let mut any = false;
+    secret_hints(text.as_bytes(), |_, _| {
+        any = true;
+        ControlFlow::Break(())
+    });
+    any
 }
 
 /// [`surely_clean`] for every record of a chunk at once (`spans`: the byte ranges of the
@@ -86,13 +109,9 @@ fn might_hold_secret(text: &str) -> bool {
 /// is clean here is clean by [`surely_clean`] too; the reverse can fail only for such
 /// crossings, which cost a record the slower per-field path, never a secret.
 pub fn clean_records(data: &[u8], spans: &[(usize, usize)]) -> Vec<bool> {
-    use std::cell::RefCell;
-    thread_local! {
-        static LOWER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-    }
     let mut clean = vec![true; spans.len()];
     debug_assert!(spans.windows(2).all(|w| w[0].1 <= w[1].0));
-    let mut mark = |from: usize, to: usize| {
+    secret_hints(data, |from, to| {
         // Every record the bytes from..to touch.
         let first = spans.partition_point(|&(_, end)| end <= from);
         for (i, &(start, _)) in spans.iter().enumerate().skip(first) {
@@ -101,21 +120,7 @@ pub fn clean_records(data: &[u8], spans: &[(usize, usize)]) -> Vec<bool> {
             }
             clean[i] = false;
         }
-    };
-    for at in memchr::memchr_iter(b'@', data) {
-        mark(at, at + 1);
-    }
-    for at in memchr::memmem::find_iter(data, b"\\u") {
-        mark(at, at + 2);
-    }
-    LOWER.with(|lower| {
-        let mut lower = lower.borrow_mut();
-        lower.clear();
-        lower.extend_from_slice(data);
-        lower.make_ascii_lowercase();
-        for m in patterns().prefilter.find_iter(lower.as_slice()) {
-            mark(m.start(), m.end());
-        }
+        ControlFlow::Continue(())
     });
     clean
 }

@@ -18,8 +18,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use self::atomic::AtomicFile;
-
 use crate::analyze::config::AnalyzeConfig;
 use crate::analyze::load::RATE_DIMENSIONS;
 use crate::analyze::Analysis;
@@ -62,28 +60,19 @@ fn write_rates(
         {
             let pq = rates_dir.join(format!("{}.parquet", d.dimension));
             let csv = rates_dir.join(format!("{}.csv", d.dimension));
-            let mut pq_file = AtomicFile::create(&pq)
-                .with_context(|| format!("cannot write {}", pq.display()))?;
             let mut csv_file = csv::CsvFile::create(&csv)?;
-            {
-                let mut pq_writer = ::parquet::arrow::ArrowWriter::try_new(
-                    pq_file.writer(),
-                    rates::rates_schema(d.dimension),
-                    Some(self::parquet::writer_properties()),
-                )?;
+            rates::write_parquet_with(&pq, rates::rates_schema(d.dimension), |put| {
                 rates::rates_batches(
                     t,
                     d,
                     cfg.windows.sliding_minutes,
                     rates::RATE_BATCH_ROWS,
                     |b| {
-                        pq_writer.write(&b)?;
+                        put(&b)?;
                         csv_file.write(&b)
                     },
-                )?;
-                pq_writer.close()?;
-            }
-            pq_file.commit()?;
+                )
+            })?;
             csv_file.commit()?;
             files.extend([pq, csv]);
         }

@@ -7,6 +7,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use anyhow::Context;
 use arrow_array::builder::{Float64Builder, StringBuilder};
 use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, TimestampMicrosecondArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -157,16 +158,25 @@ pub fn write_parquet(
     schema: SchemaRef,
     batches: &[RecordBatch],
 ) -> anyhow::Result<()> {
-    let mut file = AtomicFile::create(dest)?;
+    write_parquet_with(dest, schema, |put| batches.iter().try_for_each(put))
+}
+
+/// Writes one Parquet file, atomically, from the batches `fill` hands to `put` (a table
+/// too big to hold whole is made and written a slice at a time).
+pub fn write_parquet_with(
+    dest: &Path,
+    schema: SchemaRef,
+    fill: impl FnOnce(&mut dyn FnMut(&RecordBatch) -> anyhow::Result<()>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let mut file =
+        AtomicFile::create(dest).with_context(|| format!("cannot write {}", dest.display()))?;
     {
         let mut w = parquet::arrow::ArrowWriter::try_new(
             file.writer(),
             schema,
             Some(super::parquet::writer_properties()),
         )?;
-        for b in batches {
-            w.write(b)?;
-        }
+        fill(&mut |b| Ok(w.write(b)?))?;
         w.close()?;
     }
     file.commit()?;
