@@ -28,15 +28,9 @@ pub fn safe_cell(s: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// A cell's text: timestamps as `2024-03-04T14:05:00Z`, floats without noise.
-pub fn cell(col: &dyn Array, i: usize) -> String {
-    let mut s = String::new();
-    cell_into(col, i, &mut s);
-    s
-}
-
-/// [`cell`], written into `out` (cleared first) so a writer can reuse one buffer.
-pub fn cell_into(col: &dyn Array, i: usize, out: &mut String) {
+/// A cell's text, written into `out` (cleared first) so a writer can reuse one buffer:
+/// timestamps as `2024-03-04T14:05:00.000000Z`, floats without noise.
+fn cell_into(col: &dyn Array, i: usize, out: &mut String) {
     use std::fmt::Write as _;
     out.clear();
     if col.is_null(i) {
