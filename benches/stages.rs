@@ -107,13 +107,13 @@ fn stages(c: &mut Criterion) {
     g.throughput(Throughput::Elements(events as u64));
     g.bench_function("fold_and_finish", |b| {
         b.iter(|| {
-            let mut col = Collector::new(5 * MINUTE_US, TimeBounds::default());
+            let mut col = Collector::new(5 * MINUTE_US, TimeBounds::default()).expect("collector");
             for (seq, batch) in batches.iter().enumerate() {
                 col.observe(batch, seq as u64);
             }
             col.finish(tmp.path(), 3)
                 .expect("finish")
-                .map_or(0, |t| t.errors.len())
+                .map_or(0, |t| t.error_log.len())
         })
     });
     g.finish();

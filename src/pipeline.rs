@@ -137,7 +137,8 @@ pub fn run_ingest(
 
     let mut collected: Option<Collector> = opts
         .collect_step_us
-        .map(|step| Collector::new(step, opts.bounds));
+        .map(|step| Collector::new(step, opts.bounds))
+        .transpose()?;
     thread::scope(|scope| -> anyhow::Result<()> {
         let sources = &sources;
         let max_record = opts.max_record_bytes;

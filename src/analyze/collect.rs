@@ -17,6 +17,7 @@ use arrow_array::types::{Int16Type, TimestampMicrosecondType};
 use arrow_array::{Array, PrimitiveArray, RecordBatch, StringViewArray};
 use arrow_schema::DataType;
 
+use super::errlog::Spill;
 use super::grid::Grid;
 use super::outcomes::for_each_batch;
 use super::tables::{CodeSighting, Counts, DimTable, EventRow, KeySeries, Shared, Tables};
@@ -207,26 +208,22 @@ pub struct Collector {
     events: u64,
     successes: u64,
     dims: Vec<Dim>,
-    errors: Vec<EventRow>,
-    /// Where each error row came in the input (batch << 32 | row): ties in time keep it.
+    /// Every error event, written to a temporary file as it comes.
+    spill: Spill,
+    /// The 401s and 403s, also kept in memory for the detectors that follow them.
+    auth_failures: Vec<EventRow>,
+    /// Where each of those came in the input (batch << 32 | row): ties in time keep it.
     orders: Vec<u64>,
-    strings: Interner,
+    /// Per error code (by its id in the spill): first sighting and volume.
+    codes: HashMap<u32, CodeFirst, RandomState>,
 }
 
-/// One shared copy of each value the kept error rows hold (codes, connections, addresses:
-/// a few thousand values over millions of rows).
-#[derive(Default)]
-struct Interner(std::collections::HashSet<Shared, RandomState>);
-
-impl Interner {
-    fn intern(&mut self, v: &str) -> Shared {
-        if let Some(s) = self.0.get(v) {
-            return s.clone();
-        }
-        let s = Shared::from(v);
-        self.0.insert(s.clone());
-        s
-    }
+/// An error code's earliest event (by time, then input order), its class and volume.
+struct CodeFirst {
+    ts: i64,
+    order: u64,
+    class: Option<Shared>,
+    events: u64,
 }
 
 impl std::fmt::Debug for Collector {
@@ -234,7 +231,7 @@ impl std::fmt::Debug for Collector {
         f.debug_struct("Collector")
             .field("step_us", &self.step_us)
             .field("events", &self.events)
-            .field("errors", &self.errors.len())
+            .field("auth_failures", &self.auth_failures.len())
             .finish_non_exhaustive()
     }
 }
@@ -252,8 +249,9 @@ fn status_class(status: Option<i16>) -> std::borrow::Cow<'static, str> {
 }
 
 impl Collector {
-    pub fn new(step_us: i64, bounds: TimeBounds) -> Collector {
-        Collector {
+    /// Fails only when the temporary file for the error events cannot be created.
+    pub fn new(step_us: i64, bounds: TimeBounds) -> anyhow::Result<Collector> {
+        Ok(Collector {
             step_us,
             bounds,
             min_ts: i64::MAX,
@@ -261,10 +259,11 @@ impl Collector {
             events: 0,
             successes: 0,
             dims: DIMENSIONS.iter().map(|_| Dim::default()).collect(),
-            errors: Vec::new(),
+            spill: Spill::new()?,
+            auth_failures: Vec::new(),
             orders: Vec::new(),
-            strings: Interner::default(),
-        }
+            codes: HashMap::default(),
+        })
     }
 
     /// Events folded so far (within the bounds).
@@ -339,24 +338,52 @@ impl Collector {
                 }
             }
             if is_error {
-                let strings = &mut self.strings;
-                let mut s = |v: Option<&str>| v.map(|v| strings.intern(v));
-                self.errors.push(EventRow {
-                    ts: t,
-                    status: st,
-                    error_code: s(error_code.get(i)),
-                    category: s(cat),
-                    class: s(class.get(i)),
-                    is_success: false,
-                    connection_id: s(connection_id.get(i)),
-                    organization_id: s(organization_id.get(i)),
-                    user_id: s(user_id.get(i)),
-                    ip_address: s(ip_address.get(i)),
-                    endpoint: s(endpoint.get(i)),
-                    // Unique per event: interning would only grow the table.
-                    request_id: request_id.get(i).map(Box::from),
-                });
-                self.orders.push((seq << 32) | i as u64);
+                let order = (seq << 32) | i as u64;
+                let code = error_code.get(i);
+                let values = [
+                    code,
+                    cat,
+                    class.get(i),
+                    connection_id.get(i),
+                    organization_id.get(i),
+                    user_id.get(i),
+                    ip_address.get(i),
+                    endpoint.get(i),
+                ];
+                let ids = self.spill.push(t, order, st, values, request_id.get(i));
+                if code.is_some() {
+                    let seen = self.codes.entry(ids[0]).or_insert(CodeFirst {
+                        ts: t,
+                        order,
+                        class: self.spill.value(ids[2]),
+                        events: 0,
+                    });
+                    seen.events += 1;
+                    if (t, order) < (seen.ts, seen.order) {
+                        (seen.ts, seen.order) = (t, order);
+                        seen.class = self.spill.value(ids[2]);
+                    }
+                }
+                if matches!(st, Some(401 | 403)) {
+                    let v = |k: usize| self.spill.value(ids[k]);
+                    self.auth_failures.push(EventRow {
+                        ts: t,
+                        status: st,
+                        error_code: v(0),
+                        category: v(1),
+                        class: v(2),
+                        is_success: false,
+                        connection_id: v(3),
+                        organization_id: v(4),
+                        user_id: v(5),
+                        ip_address: v(6),
+                        endpoint: v(7),
+                        // Their detectors never show one (incident samples come from
+                        // the log): 40 bytes less a row.
+                        request_id: None,
+                    });
+                    self.orders.push(order);
+                }
             }
         }
     }
@@ -367,7 +394,7 @@ impl Collector {
         step_us: i64,
         bounds: TimeBounds,
     ) -> anyhow::Result<Collector> {
-        let mut c = Collector::new(step_us, bounds);
+        let mut c = Collector::new(step_us, bounds)?;
         let mut seq = 0u64;
         for_each_batch(events_dir, &COLUMNS, |b| {
             c.observe(b, seq);
@@ -392,33 +419,35 @@ impl Collector {
                 series: d.into_series(&grid),
             })
             .collect();
-        let mut errors = self.errors;
-        sort_in_input_order(&mut errors, &self.orders);
+        let mut auth_failures = self.auth_failures;
+        sort_in_input_order(&mut auth_failures, &self.orders);
 
-        let names = flaky_connections(&errors, reauth_min);
+        let names = flaky_connections(&auth_failures, reauth_min);
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
         let connection_outcomes =
-            super::outcomes::reauth_outcomes(events_dir, &errors, &names, self.bounds)
+            super::outcomes::reauth_outcomes(events_dir, &auth_failures, &names, self.bounds)
                 .context("reading connection outcomes")?;
 
-        let mut codes: std::collections::BTreeMap<&str, CodeSighting> = Default::default();
-        for e in &errors {
-            let Some(code) = &e.error_code else { continue };
-            let s = codes.entry(code).or_insert_with(|| CodeSighting {
-                code: code.to_string(),
-                class: e.class.as_deref().unwrap_or("warning").to_string(),
-                first_ts: e.ts,
-                events: 0,
-            });
-            s.events += 1;
-            s.first_ts = s.first_ts.min(e.ts);
-        }
-        let codes = codes.into_values().collect();
+        let mut codes: Vec<CodeSighting> = self
+            .codes
+            .into_iter()
+            .filter_map(|(id, c)| {
+                Some(CodeSighting {
+                    code: self.spill.value(id)?.to_string(),
+                    class: c.class.as_deref().unwrap_or("warning").to_string(),
+                    first_ts: c.ts,
+                    events: c.events,
+                })
+            })
+            .collect();
+        codes.sort_by(|a, b| a.code.cmp(&b.code));
+        let error_log = self.spill.finish()?;
         Ok(Some(Tables {
             grid,
             has_successes: self.successes > 0,
             dims,
-            errors,
+            auth_failures,
+            error_log,
             connection_outcomes,
             codes,
             min_ts: self.min_ts,
@@ -551,13 +580,13 @@ mod tests {
         ];
         let dir = crate::testutil::tempdir().unwrap();
         let step = 5 * MINUTE_US;
-        let mut one = Collector::new(step, TimeBounds::default());
+        let mut one = Collector::new(step, TimeBounds::default()).unwrap();
         one.observe(&batch(&events), 0);
         let one = one.finish(dir.path(), 3).unwrap().unwrap();
 
         // Two batches, the later part of the input (later windows) seen first: the
         // tables grow at the front, the rows still come out in time then input order.
-        let mut two = Collector::new(step, TimeBounds::default());
+        let mut two = Collector::new(step, TimeBounds::default()).unwrap();
         two.observe(&batch(&events[3..]), 1);
         two.observe(&batch(&events[..3]), 0);
         let two = two.finish(dir.path(), 3).unwrap().unwrap();
@@ -575,10 +604,18 @@ mod tests {
         let status = one.dim("status_class").unwrap();
         let keys: Vec<&str> = status.series.iter().map(|s| s.key.as_str()).collect();
         assert_eq!(keys, ["2xx", "4xx", "5xx"]);
-        // Error rows in time order, ties in input order.
-        let times: Vec<i64> = one.errors.iter().map(|e| e.ts).collect();
-        assert!(times.windows(2).all(|w| w[0] <= w[1]));
-        assert_eq!(one.errors.len(), 4);
+        // Every error row in the log; the 401s also in memory, in time order.
+        let errors = one.error_log.sorted_rows().unwrap();
+        let statuses: Vec<Option<i16>> = errors.iter().map(|e| e.status).collect();
+        assert_eq!(statuses, [Some(401), Some(500), Some(401), Some(429)]);
+        let auth: Vec<i64> = one.auth_failures.iter().map(|e| e.ts).collect();
+        assert_eq!(auth, [events[1].ts, events[2].ts]);
+        let codes: Vec<(&str, u64)> = one
+            .codes
+            .iter()
+            .map(|c| (c.code.as_str(), c.events))
+            .collect();
+        assert_eq!(codes, [("HTTP_401", 2), ("HTTP_429", 1), ("HTTP_500", 1)]);
         assert!(one.has_successes);
     }
 
@@ -592,7 +629,8 @@ mod tests {
                 since: Some(since),
                 until: None,
             },
-        );
+        )
+        .unwrap();
         c.observe(&batch(&events), 0);
         assert_eq!(c.events(), 1);
         let dir = crate::testutil::tempdir().unwrap();

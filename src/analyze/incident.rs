@@ -128,63 +128,94 @@ fn in_focus(e: &EventRow, focus: &Focus) -> bool {
     }
 }
 
-/// The events behind an incident.
-fn events_of<'a>(t: &'a Tables, inc: &'a Incident) -> impl Iterator<Item = &'a EventRow> + 'a {
-    let lo = t.errors.partition_point(|e| e.ts < inc.start);
-    t.errors[lo..]
-        .iter()
-        .take_while(move |e| e.ts < inc.end)
-        .filter(move |e| {
-            in_focus(e, &inc.focus)
-                && e.value_of(inc.dimension).as_deref() == Some(inc.key.as_str())
-        })
+/// Per incident, what [`measure`] counts.
+#[derive(Default)]
+struct Tally {
+    n: u64,
+    per_dim: BTreeMap<&'static str, BTreeMap<String, u64>>,
+    /// The earliest events with a request id, by (time, input order).
+    samples: Vec<(i64, u64, String)>,
 }
 
-/// Counts, contributors and sample request ids from the events.
-pub fn measure(t: &Tables, inc: &mut Incident) {
-    let mut n = 0u64;
-    let mut per_dim: BTreeMap<&'static str, BTreeMap<String, u64>> = BTreeMap::new();
-    let mut samples = Vec::new();
-    for e in events_of(t, inc) {
-        n += 1;
+impl Tally {
+    fn add(&mut self, inc: &Incident, order: u64, e: &EventRow) {
+        self.n += 1;
         for d in CONTRIBUTOR_DIMENSIONS
             .iter()
             .filter(|d| **d != inc.dimension)
         {
             if let Some(v) = e.value_of(d) {
-                *per_dim
-                    .entry(d)
-                    .or_default()
-                    .entry(v.into_owned())
-                    .or_insert(0) += 1;
+                let values = self.per_dim.entry(d).or_default();
+                match values.get_mut(v.as_ref()) {
+                    Some(c) => *c += 1,
+                    None => {
+                        values.insert(v.into_owned(), 1);
+                    }
+                }
             }
         }
-        if samples.len() < SAMPLES {
-            if let Some(r) = &e.request_id {
-                samples.push(r.to_string());
+        if let Some(r) = &e.request_id {
+            let at = self
+                .samples
+                .partition_point(|(ts, o, _)| (*ts, *o) < (e.ts, order));
+            if at < SAMPLES {
+                self.samples.insert(at, (e.ts, order, r.to_string()));
+                self.samples.truncate(SAMPLES);
             }
         }
     }
-    if n > 0 {
-        inc.events = n;
-    }
-    inc.sample_request_ids = samples;
-    inc.contributors.clear();
-    for d in CONTRIBUTOR_DIMENSIONS {
-        let Some(values) = per_dim.get(d) else {
-            continue;
-        };
-        let mut top: Vec<(&String, &u64)> = values.iter().collect();
-        top.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-        for (v, c) in top.into_iter().take(TOP_N) {
-            inc.contributors.push(Contributor {
-                dimension: d,
-                value: v.clone(),
-                events: *c,
-                share: *c as f64 / n as f64,
-            });
+
+    fn into_incident(self, inc: &mut Incident) {
+        let n = self.n;
+        if n > 0 {
+            inc.events = n;
+        }
+        inc.sample_request_ids = self.samples.into_iter().map(|(_, _, r)| r).collect();
+        inc.contributors.clear();
+        for d in CONTRIBUTOR_DIMENSIONS {
+            let Some(values) = self.per_dim.get(d) else {
+                continue;
+            };
+            let mut top: Vec<(&String, &u64)> = values.iter().collect();
+            top.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+            for (v, c) in top.into_iter().take(TOP_N) {
+                inc.contributors.push(Contributor {
+                    dimension: d,
+                    value: v.clone(),
+                    events: *c,
+                    share: *c as f64 / n as f64,
+                });
+            }
         }
     }
+}
+
+/// Counts, contributors and sample request ids of each incident, from the error events
+/// behind it (its key's errors in focus within its interval), in one pass over them.
+pub fn measure(t: &Tables, incidents: &mut [Incident]) -> anyhow::Result<()> {
+    let mut tallies: Vec<Tally> = incidents.iter().map(|_| Tally::default()).collect();
+    let lo = incidents.iter().map(|i| i.start).min().unwrap_or(0);
+    let hi = incidents.iter().map(|i| i.end).max().unwrap_or(0);
+    if !incidents.is_empty() {
+        t.error_log.for_each(|order, e| {
+            if e.ts < lo || e.ts >= hi {
+                return;
+            }
+            for (inc, tally) in incidents.iter().zip(&mut tallies) {
+                if e.ts >= inc.start
+                    && e.ts < inc.end
+                    && in_focus(e, &inc.focus)
+                    && e.value_of(inc.dimension).as_deref() == Some(inc.key.as_str())
+                {
+                    tally.add(inc, order, e);
+                }
+            }
+        })?;
+    }
+    for (inc, tally) in incidents.iter_mut().zip(tallies) {
+        tally.into_incident(inc);
+    }
+    Ok(())
 }
 
 /// `dimension=value (share)` lists, one group per dimension.
@@ -334,17 +365,15 @@ pub fn suppress_explained(incidents: Vec<Incident>) -> Vec<Incident> {
 }
 
 /// Flags -> measured, explained, de-duplicated incidents, sorted by start.
-pub fn build(t: &Tables, flags: Vec<Flag>, hold_us: i64) -> Vec<Incident> {
+pub fn build(t: &Tables, flags: Vec<Flag>, hold_us: i64) -> anyhow::Result<Vec<Incident>> {
     let mut incidents = merge(flags, hold_us);
-    for inc in &mut incidents {
-        measure(t, inc);
-    }
+    measure(t, &mut incidents)?;
     let mut incidents = suppress_explained(incidents);
     for inc in &mut incidents {
         inc.explanation = explain(inc);
     }
     incidents.sort_by(|a, b| (a.start, a.detector, &a.key).cmp(&(b.start, b.detector, &b.key)));
-    incidents
+    Ok(incidents)
 }
 
 /// A short terminal table: incidents by class and severity, then one line each.

@@ -8,6 +8,7 @@ pub mod baseline;
 pub mod collect;
 pub mod config;
 pub mod detect;
+pub mod errlog;
 pub mod grid;
 pub mod incident;
 pub mod load;
@@ -127,7 +128,7 @@ pub fn analyze_events(
     let incidents = match &tables {
         None => Vec::new(),
         Some(t) => {
-            let flags = detect::run_all(t, &cfg.detectors);
+            let flags = detect::run_all(t, &cfg.detectors)?;
             let hold = i64::from(cfg.windows.hold_minutes) * MINUTE_US;
             summary.events = t.dim("all").map_or(0, |d| {
                 d.series
@@ -140,13 +141,13 @@ pub fn analyze_events(
                     })
                     .sum()
             });
-            summary.errors = t.errors.len() as u64;
+            summary.errors = t.error_log.len();
             if let Some((lo, hi)) = span {
                 summary.first_event = Some(incident::utc(lo));
                 summary.last_event = Some(incident::utc(hi));
             }
             let from = t.grid.start_of(t.report_from);
-            incident::build(t, flags, hold)
+            incident::build(t, flags, hold)?
                 .into_iter()
                 .filter(|i| i.end > from && i.events > 0)
                 .collect()

@@ -1,7 +1,8 @@
 //! What the detectors read: per-dimension, per-key counts on the window grid (zero-filled,
 //! so "no errors" and "no traffic" differ) and the few event subsets some detectors need
-//! one by one. Built from events by `load.rs`; hand-made in tests.
+//! one by one. Built from events by `collect.rs`; hand-made in tests.
 
+use super::errlog::ErrorLog;
 use super::grid::Grid;
 
 /// Counts of one key in one window.
@@ -125,8 +126,12 @@ pub struct Tables {
     /// Whether the export logs successes too (error ratios need a denominator).
     pub has_successes: bool,
     pub dims: Vec<DimTable>,
-    /// Every error event, in time order (the detail behind the counts).
-    pub errors: Vec<EventRow>,
+    /// The 401s and 403s, in time order (ties in input order): what the detectors that
+    /// follow individual events read (credential stuffing, probing, reauthorization).
+    pub auth_failures: Vec<EventRow>,
+    /// Every error event (the detail behind the counts), read one by one to measure
+    /// incidents; spilled to disk when collected.
+    pub error_log: ErrorLog,
     /// 401s and successes of connections with repeated 401s, by connection then time.
     pub connection_outcomes: Vec<EventRow>,
     pub codes: Vec<CodeSighting>,

@@ -12,7 +12,7 @@ pub fn detect(t: &Tables, cfg: &CredentialStuffingConfig) -> Vec<Flag> {
     if !cfg.enabled {
         return out;
     }
-    let failures = t.errors.iter().filter(|e| e.status == Some(401));
+    let failures = t.auth_failures.iter().filter(|e| e.status == Some(401));
     for (ip, events) in by_key(failures, |e| e.ip_address.as_deref()) {
         for b in bursts(
             &events,
@@ -67,7 +67,7 @@ mod tests {
     fn many_users_from_one_ip_fire_one_incident() {
         let mut t = tables(48, vec![]);
         for i in 0..60 {
-            t.errors.push(failure(
+            t.auth_failures.push(failure(
                 T0 + 60 * MINUTE_US + i * 10_000_000,
                 "203.0.113.66",
                 &format!("u{}", i % 30),
@@ -75,17 +75,17 @@ mod tests {
         }
         // Background: one user mistyping a password ten times, and scattered failures.
         for i in 0..10 {
-            t.errors
+            t.auth_failures
                 .push(failure(T0 + i * 20_000_000, "10.0.0.1", "alice"));
         }
         for i in 0..40 {
-            t.errors.push(failure(
+            t.auth_failures.push(failure(
                 T0 + i * 5 * MINUTE_US,
                 &format!("10.1.0.{i}"),
                 &format!("v{i}"),
             ));
         }
-        t.errors.sort_by_key(|e| e.ts);
+        t.auth_failures.sort_by_key(|e| e.ts);
         let flags = detect(&t, &CredentialStuffingConfig::default());
         assert_eq!(flags.len(), 1, "{flags:?}");
         let f = &flags[0];
@@ -102,7 +102,7 @@ mod tests {
         let mut t = tables(48, vec![]);
         // 60 failures from one IP over 3 hours: never 20 in 10 minutes.
         for i in 0..60 {
-            t.errors.push(failure(
+            t.auth_failures.push(failure(
                 T0 + i * 3 * MINUTE_US,
                 "198.51.100.1",
                 &format!("u{i}"),

@@ -7,20 +7,23 @@ use super::super::tables::Tables;
 use super::window::by_key;
 use super::{Flag, Focus, Severity};
 
-pub fn detect(t: &Tables, cfg: &CriticalCodeConfig) -> Vec<Flag> {
+pub fn detect(t: &Tables, cfg: &CriticalCodeConfig) -> anyhow::Result<Vec<Flag>> {
     let mut out = Vec::new();
     if cfg.disabled {
-        return out;
+        return Ok(out);
     }
     let is_critical = |code: Option<&str>, class: Option<&str>| {
         class == Some("critical")
             || code.is_some_and(|c| cfg.codes.iter().any(|x| x.eq_ignore_ascii_case(c)))
     };
-    let events = t
-        .errors
-        .iter()
-        .filter(|e| is_critical(e.error_code.as_deref(), e.class.as_deref()));
-    for (code, rows) in by_key(events, |e| e.error_code.as_deref()) {
+    // The error events come in input order; the flags are sorted when merged.
+    let mut events = Vec::new();
+    t.error_log.for_each(|_, e| {
+        if is_critical(e.error_code.as_deref(), e.class.as_deref()) {
+            events.push(e.clone());
+        }
+    })?;
+    for (code, rows) in by_key(events.iter(), |e| e.error_code.as_deref()) {
         // Each event is its own flag; the hold time merges a run of them.
         for e in rows {
             out.push(Flag {
@@ -41,13 +44,14 @@ pub fn detect(t: &Tables, cfg: &CriticalCodeConfig) -> Vec<Flag> {
             });
         }
     }
-    out
+    Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::testing::*;
     use super::*;
+    use crate::analyze::errlog::ErrorLog;
     use crate::analyze::tables::EventRow;
 
     #[test]
@@ -59,19 +63,19 @@ mod tests {
             class: Some(class.into()),
             ..Default::default()
         };
-        t.errors = vec![
+        t.error_log = ErrorLog::from_rows(vec![
             ev(T0, "SYSTEM_FAILURE", "critical"),
             ev(T0 + 5, "AUTH_CRITICAL", "critical"),
             ev(T0 + 9, "DB_DOWN", "warning"),
-        ];
-        let flags = detect(&t, &CriticalCodeConfig::default());
+        ]);
+        let flags = detect(&t, &CriticalCodeConfig::default()).unwrap();
         let keys: Vec<&str> = flags.iter().map(|f| f.key.as_str()).collect();
         assert_eq!(keys, vec!["AUTH_CRITICAL", "SYSTEM_FAILURE"]);
         let cfg = CriticalCodeConfig {
             codes: vec!["db_down".into()],
             ..Default::default()
         };
-        assert_eq!(detect(&t, &cfg).len(), 3);
-        assert!(detect(&tables(10, vec![]), &cfg).is_empty());
+        assert_eq!(detect(&t, &cfg).unwrap().len(), 3);
+        assert!(detect(&tables(10, vec![]), &cfg).unwrap().is_empty());
     }
 }

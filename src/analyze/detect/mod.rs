@@ -98,17 +98,17 @@ pub fn specificity(detector: &str) -> (u8, bool) {
 }
 
 /// Runs every enabled detector.
-pub fn run_all(t: &Tables, cfg: &DetectorsConfig) -> Vec<Flag> {
+pub fn run_all(t: &Tables, cfg: &DetectorsConfig) -> anyhow::Result<Vec<Flag>> {
     let mut flags = Vec::new();
     flags.extend(threshold::detect(t, &cfg.threshold));
     flags.extend(spike::detect(t, &cfg.spike));
     flags.extend(credential_stuffing::detect(t, &cfg.credential_stuffing));
     flags.extend(permission_probing::detect(t, &cfg.permission_probing));
     flags.extend(server_errors::detect(t, &cfg.server_errors));
-    flags.extend(critical_code::detect(t, &cfg.critical_code));
+    flags.extend(critical_code::detect(t, &cfg.critical_code)?);
     flags.extend(reauthorization::detect(t, &cfg.reauthorization));
     flags.extend(new_code::detect(t, &cfg.new_code));
-    flags
+    Ok(flags)
 }
 
 #[cfg(test)]
@@ -133,7 +133,8 @@ pub mod testing {
             grid: grid(n),
             has_successes: true,
             dims,
-            errors: vec![],
+            auth_failures: vec![],
+            error_log: Default::default(),
             connection_outcomes: vec![],
             codes: vec![],
             min_ts: T0,

@@ -24,7 +24,7 @@ pub fn detect(t: &Tables, cfg: &PermissionProbingConfig) -> Vec<Flag> {
         return out;
     }
     for dim in &cfg.dimensions {
-        let denials = t.errors.iter().filter(|e| e.status == Some(403));
+        let denials = t.auth_failures.iter().filter(|e| e.status == Some(403));
         for (key, events) in by_key(denials, |e| key_of(dim, e)) {
             for b in bursts(
                 &events,
@@ -73,7 +73,7 @@ mod tests {
     fn a_user_walking_endpoints_is_flagged_on_user_and_org() {
         let mut t = tables(48, vec![]);
         for i in 0..30 {
-            t.errors.push(denial(
+            t.auth_failures.push(denial(
                 T0 + i * 15_000_000,
                 "org_g",
                 "mallory",
@@ -98,18 +98,18 @@ mod tests {
     fn repeated_denials_on_one_endpoint_or_spread_out_are_normal() {
         let mut t = tables(48, vec![]);
         for i in 0..30 {
-            t.errors
+            t.auth_failures
                 .push(denial(T0 + i * 15_000_000, "org_a", "bob", "/reports"));
         }
         for i in 0..30 {
-            t.errors.push(denial(
+            t.auth_failures.push(denial(
                 T0 + i * 20 * MINUTE_US,
                 "org_b",
                 "eve",
                 &format!("/x/{i}"),
             ));
         }
-        t.errors.sort_by_key(|e| e.ts);
+        t.auth_failures.sort_by_key(|e| e.ts);
         assert!(detect(&t, &PermissionProbingConfig::default()).is_empty());
     }
 }
