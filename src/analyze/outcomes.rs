@@ -17,7 +17,7 @@ use arrow_schema::DataType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 
-use super::tables::{EventRow, Shared};
+use super::tables::{EventRow, Outcome, Shared};
 use super::TimeBounds;
 
 fn text_at(col: &dyn Array, i: usize) -> Option<&str> {
@@ -73,7 +73,7 @@ pub fn reauth_outcomes(
     errors: &[EventRow],
     connections: &[&str],
     bounds: TimeBounds,
-) -> anyhow::Result<Vec<EventRow>> {
+) -> anyhow::Result<Vec<Outcome>> {
     let index: HashMap<&str, usize> = connections
         .iter()
         .enumerate()
@@ -119,16 +119,12 @@ pub fn reauth_outcomes(
         })?;
     }
     let mut rows = Vec::new();
-    let success_text = Shared::from("success");
     for (k, conn) in connections.iter().enumerate() {
         let conn = Shared::from(*conn);
-        let row = |ts: i64, success: bool| EventRow {
+        let row = |ts: i64, success: bool| Outcome {
+            connection_id: conn.clone(),
             ts,
-            status: (!success).then_some(401),
-            is_success: success,
-            category: success.then(|| success_text.clone()),
-            connection_id: Some(conn.clone()),
-            ..Default::default()
+            success,
         };
         for (g, &t) in times[k].iter().enumerate() {
             // Gap 0 (a success before the first 401) breaks nothing; later gaps do.

@@ -111,6 +111,15 @@ pub struct EventRow {
     pub request_id: Option<Box<str>>,
 }
 
+/// A 401 (`success: false`) or a success of one connection, for the reauthorization
+/// detector: 24 bytes, as there is one for each 401 of a flaky connection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub connection_id: Shared,
+    pub ts: i64,
+    pub success: bool,
+}
+
 /// First sighting and volume of an error code.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CodeSighting {
@@ -133,7 +142,7 @@ pub struct Tables {
     /// incidents; spilled to disk when collected.
     pub error_log: ErrorLog,
     /// 401s and successes of connections with repeated 401s, by connection then time.
-    pub connection_outcomes: Vec<EventRow>,
+    pub connection_outcomes: Vec<Outcome>,
     pub codes: Vec<CodeSighting>,
     pub min_ts: i64,
     pub max_ts: i64,

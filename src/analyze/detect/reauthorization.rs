@@ -3,8 +3,9 @@
 //! of DOMAIN.md, 5 failures). The connection needs its credentials renewed.
 
 use super::super::config::ReauthorizationConfig;
-use super::super::tables::Tables;
-use super::window::by_key;
+use std::collections::BTreeMap;
+
+use super::super::tables::{Outcome, Tables};
 use super::{Flag, Focus, Severity};
 
 pub fn detect(t: &Tables, cfg: &ReauthorizationConfig) -> Vec<Flag> {
@@ -13,7 +14,13 @@ pub fn detect(t: &Tables, cfg: &ReauthorizationConfig) -> Vec<Flag> {
         return out;
     }
     let n = u64::from(cfg.consecutive_failures.max(1));
-    for (conn, rows) in by_key(t.connection_outcomes.iter(), |e| e.connection_id.as_deref()) {
+    let mut by_conn: BTreeMap<&str, Vec<&Outcome>> = BTreeMap::new();
+    for o in &t.connection_outcomes {
+        by_conn.entry(&o.connection_id).or_default().push(o);
+    }
+    for (conn, mut rows) in by_conn {
+        // Stable: a success logged at the time of a 401 stays where it was put.
+        rows.sort_by_key(|o| o.ts);
         let mut run: Vec<i64> = Vec::new();
         let mut flush = |run: &mut Vec<i64>, ended_by_success: bool| {
             if run.len() as u64 >= n {
@@ -45,11 +52,11 @@ pub fn detect(t: &Tables, cfg: &ReauthorizationConfig) -> Vec<Flag> {
             }
             run.clear();
         };
-        for e in rows {
-            if e.status == Some(401) {
-                run.push(e.ts);
-            } else if e.is_success {
+        for o in rows {
+            if o.success {
                 flush(&mut run, true);
+            } else {
+                run.push(o.ts);
             }
         }
         flush(&mut run, false);
@@ -61,15 +68,12 @@ pub fn detect(t: &Tables, cfg: &ReauthorizationConfig) -> Vec<Flag> {
 mod tests {
     use super::super::testing::*;
     use super::*;
-    use crate::analyze::tables::EventRow;
 
-    fn ev(ts: i64, conn: &str, status: i16) -> EventRow {
-        EventRow {
+    fn ev(ts: i64, conn: &str, status: i16) -> Outcome {
+        Outcome {
+            connection_id: conn.into(),
             ts,
-            status: Some(status),
-            is_success: status < 400,
-            connection_id: Some(conn.into()),
-            ..Default::default()
+            success: status < 400,
         }
     }
 
