@@ -418,6 +418,7 @@ pub fn table(incidents: &[Incident]) -> String {
 mod tests {
     use super::*;
     use crate::analyze::detect::testing::*;
+    use crate::analyze::errlog::ErrorLog;
 
     fn flag(detector: &'static str, key: &str, start: i64, end: i64) -> Flag {
         Flag {
@@ -481,5 +482,52 @@ mod tests {
         let kept = suppress_explained(vec![a, b, c]);
         let ids: Vec<&str> = kept.iter().map(|i| i.detector).collect();
         assert_eq!(ids, vec!["credential_stuffing", "spike"]);
+    }
+
+    #[test]
+    fn incidents_are_measured_from_the_spilled_log_whatever_its_order() {
+        use crate::analyze::errlog::{row_values, Spill};
+        // 12 errors on c1 (ip .1 twice as often as .2) and 3 on c2, written newest first.
+        let mut rows: Vec<EventRow> = (0..15)
+            .map(|i| EventRow {
+                ts: T0 + i * 1000,
+                status: Some(500),
+                connection_id: Some(if i < 12 { "c1" } else { "c2" }.into()),
+                ip_address: Some(if i % 3 == 2 { "10.0.0.2" } else { "10.0.0.1" }.into()),
+                request_id: (i != 0).then(|| format!("r{i}").into()),
+                ..Default::default()
+            })
+            .collect();
+        rows.reverse();
+        let mut spill = Spill::new().unwrap();
+        for (k, r) in rows.iter().enumerate() {
+            spill.push(
+                r.ts,
+                k as u64,
+                r.status,
+                row_values(r),
+                r.request_id.as_deref(),
+            );
+        }
+        let mut t = tables(10, vec![]);
+        t.error_log = spill.finish().unwrap();
+        let mut inc = merge(vec![flag("server_errors", "c1", T0, T0 + STEP)], 0);
+        measure(&t, &mut inc).unwrap();
+        assert_eq!(inc[0].events, 12);
+        // The earliest with a request id (r0 has none), in time order.
+        assert_eq!(inc[0].sample_request_ids, ["r1", "r2", "r3", "r4", "r5"]);
+        let ips: Vec<(&str, u64)> = inc[0]
+            .contributors
+            .iter()
+            .filter(|c| c.dimension == "ip_address")
+            .map(|c| (c.value.as_str(), c.events))
+            .collect();
+        assert_eq!(ips, [("10.0.0.1", 8), ("10.0.0.2", 4)]);
+        // The same rows in memory, in time order, measure the same.
+        let mut same = tables(10, vec![]);
+        same.error_log = ErrorLog::from_rows(t.error_log.sorted_rows().unwrap());
+        let mut again = merge(vec![flag("server_errors", "c1", T0, T0 + STEP)], 0);
+        measure(&same, &mut again).unwrap();
+        assert_eq!(again, inc);
     }
 }
