@@ -1,11 +1,12 @@
 //! Events -> [`Tables`] in one pass: every batch of events is folded into per-dimension,
-//! per-key window counts as it goes by, and its error events are kept for the detectors
-//! that follow events. During `analyze` on raw logs ingest feeds it each decoded batch in
+//! per-key window counts as it goes by; its error events go to a temporary file
+//! ([`Spill`]) and its 401s and 403s are also kept in memory for the detectors that follow
+//! them. During `analyze` on raw logs ingest feeds it each decoded batch in
 //! input order (one collector, on the thread that writes the events), so the events are
 //! never read back; an events dataset is streamed through it from its Parquet files.
 //!
-//! Memory follows keys x windows and the error events, never the traffic: successes are
-//! only counted.
+//! Memory follows keys x windows and the 401s and 403s, never the traffic: successes are
+//! only counted, other errors spilled.
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -1,8 +1,10 @@
 //! Analyze: events -> event-time windows -> rates per dimension -> detectors -> incidents.
 //!
 //! [`collect`] folds the events into per-window, per-key counts in one pass (fed by the
-//! ingest decoders, or streamed from an events dataset by [`load`]); the detectors ([`detect`]) read the small per-key series and the error events
-//! ([`tables`]); [`incident`] merges, measures, explains and de-duplicates what they flag.
+//! ingest decoders, or streamed from an events dataset by [`load`]); the detectors
+//! ([`detect`]) read the small per-key series and the 401s and 403s ([`tables`]);
+//! [`incident`] merges what they flag, measures it on the error events ([`errlog`], on
+//! disk), explains and de-duplicates it.
 
 pub mod baseline;
 pub mod collect;
