@@ -152,6 +152,12 @@ impl Spill {
         self.values.get(id as usize).cloned()
     }
 
+    /// The row of the ids [`Spill::push`] returned, without a request id (for the rows
+    /// kept in memory too).
+    pub fn row(&self, ts: i64, status: Option<i16>, ids: [u32; 8]) -> EventRow {
+        error_row(ts, status, ids.map(|id| self.value(id)), None)
+    }
+
     /// Appends one error row (`order` is its input order; `values` as [`row_values`]
     /// orders them) and returns the ids of its values.
     pub fn push(
@@ -208,7 +214,32 @@ impl Spill {
     }
 }
 
-/// The eight interned values of a row, in [`read_row`]'s order.
+/// An error row from its eight values in [`row_values`]' order (the inverse of it).
+fn error_row(
+    ts: i64,
+    status: Option<i16>,
+    values: [Option<Shared>; 8],
+    request_id: Option<Box<str>>,
+) -> EventRow {
+    let [error_code, category, class, connection_id, organization_id, user_id, ip_address, endpoint] =
+        values;
+    EventRow {
+        ts,
+        status,
+        error_code,
+        category,
+        class,
+        is_success: false,
+        connection_id,
+        organization_id,
+        user_id,
+        ip_address,
+        endpoint,
+        request_id,
+    }
+}
+
+/// The eight interned values of a row, in the order [`Spill::push`] takes them.
 pub fn row_values(e: &EventRow) -> [Option<&str>; 8] {
     [
         e.error_code.as_deref(),
@@ -244,20 +275,16 @@ fn read_row(r: &mut impl Read, values: &[Shared]) -> anyhow::Result<(u64, EventR
         r.read_exact(&mut buf)?;
         Some(String::from_utf8(buf)?.into_boxed_str())
     };
-    let row = EventRow {
-        ts: i64::from_le_bytes(head[..8].try_into().expect("8 bytes")),
-        status: (head[16] != 0).then(|| i16::from_le_bytes([head[17], head[18]])),
-        error_code: value(0)?,
-        category: value(1)?,
-        class: value(2)?,
-        is_success: false,
-        connection_id: value(3)?,
-        organization_id: value(4)?,
-        user_id: value(5)?,
-        ip_address: value(6)?,
-        endpoint: value(7)?,
+    let mut v: [Option<Shared>; 8] = Default::default();
+    for (k, slot) in v.iter_mut().enumerate() {
+        *slot = value(k)?;
+    }
+    let row = error_row(
+        i64::from_le_bytes(head[..8].try_into().expect("8 bytes")),
+        (head[16] != 0).then(|| i16::from_le_bytes([head[17], head[18]])),
+        v,
         request_id,
-    };
+    );
     let order = u64::from_le_bytes(head[8..16].try_into().expect("8 bytes"));
     Ok((order, row))
 }
