@@ -51,14 +51,16 @@ fn excerpt(bytes: &[u8]) -> String {
 
 /// Decodes every record of a chunk.
 pub fn decode_chunk(chunk: Chunk, file_name: &Arc<str>, cfg: &MappingConfig) -> DecodedChunk {
-    let mut builder = EventBatchBuilder::with_capacity(chunk.records.len());
+    // The chunk's bytes become the block the text columns point into (no copy of text).
+    let data = arrow_buffer::Buffer::from_vec(chunk.data);
+    let mut builder = EventBatchBuilder::over(chunk.records.len(), data.clone());
     let mut quarantine = Vec::new();
     let mut expanded = 0u64;
     let mut keys = KeyCache::default();
     let spans: Vec<(usize, usize)> = chunk.records.iter().map(|r| (r.start, r.end)).collect();
-    let clean = clean_records(&chunk.data, &spans);
+    let clean = clean_records(&data, &spans);
     for (rec, &clean) in chunk.records.iter().zip(&clean) {
-        let bytes = &chunk.data[rec.start..rec.end];
+        let bytes = &data[rec.start..rec.end];
         let mut reject = |reason: String, size: usize| {
             quarantine.push(Quarantined {
                 file: file_name.clone(),

@@ -56,7 +56,7 @@ impl<'a> Candidates<'a> {
     fn text(&mut self, target: Target) -> Option<Cow<'a, str>> {
         match self.take(target)? {
             Val::Text(t) => {
-                let trimmed = t.trim();
+                let trimmed = trim(&t);
                 if trimmed.is_empty() {
                     None
                 } else if trimmed.len() == t.len() {
@@ -104,16 +104,9 @@ fn coerce<'a>(target: Target, sc: &Scalar<'a>) -> Option<Val<'a>> {
             canonical_level(s.trim())
                 .map_or_else(|| Cow::Owned(s.trim().to_ascii_uppercase()), Cow::Borrowed),
         ),
+        // Borrowed strings stay borrowed (no copy per text value).
+        (_, S::Str(s)) => Val::Text(s.clone()),
         (_, other) => Val::Text(Cow::Owned(other.to_text()?.into_owned())),
-    })
-    .map(|v| match (v, sc) {
-        // Keep borrowed strings borrowed.
-        (Val::Text(Cow::Owned(_)), S::Str(Cow::Borrowed(b)))
-            if !matches!(target, Target::Level) =>
-        {
-            Val::Text(Cow::Borrowed(b))
-        }
-        (v, _) => v,
     })
 }
 
@@ -183,18 +176,21 @@ impl<'a> Walker<'_, 'a> {
         let mut all_consumed = true;
         for (pos, (key, raw)) in entries.into_iter().enumerate() {
             let top_key = top.then(|| self.cache.resolve(pos, &key, self.cfg, &mut self.path));
-            all_consumed &= self.entry(key, raw.get(), depth, transparent, top_key);
+            let raw = raw.get();
+            all_consumed &= self.entry(key, raw, scalar_text(raw), depth, transparent, top_key);
         }
         all_consumed
     }
 
-    /// Offers one entry (`raw`: the text of its valid JSON value) to the columns, its
-    /// children too when it is an object; returns whether it found a home. `top`: what a
-    /// top-level key resolves to ([`KeyCache`]); `None` below the top.
+    /// Offers one entry (`raw`: the text of its valid JSON value, `sc`: what
+    /// [`scalar_text`] makes of it) to the columns, its children too when it is an object;
+    /// returns whether it found a home. `top`: what a top-level key resolves to
+    /// ([`KeyCache`]); `None` below the top.
     fn entry(
         &mut self,
         key: Cow<'a, str>,
         raw: &'a str,
+        sc: Scalar<'a>,
         depth: u8,
         transparent: bool,
         top: Option<TopKey>,
@@ -204,7 +200,6 @@ impl<'a> Walker<'_, 'a> {
             self.path.clear();
         }
         let prefix_len = self.path.len();
-        let sc = scalar_text(raw);
         let (joined_hit, leaf_hit, leaf_is_container) = if let Some(t) = top {
             // Path and leaf are the key itself.
             if matches!(sc, Scalar::Object(t) | Scalar::Array(t) if t != "{}") {
@@ -513,7 +508,7 @@ pub fn map_flat<'a>(
             // The key this position had in the last record: one comparison in place.
             let (kend, top_key) = match w.cache.plain_at(pos) {
                 Some((k, t))
-                    if b[i + 1..].starts_with(k.as_bytes())
+                    if starts_with_short(&b[i + 1..], k.as_bytes())
                         && b.get(i + 1 + k.len()) == Some(&b'"') =>
                 {
                     (i + 1 + k.len(), t)
@@ -532,13 +527,14 @@ pub fn map_flat<'a>(
             let Some(vend) = value_end(b, vstart) else {
                 return bail(w);
             };
-            w.entry(
-                Cow::Borrowed(key),
-                &text[vstart..vend],
-                0,
-                false,
-                Some(top_key),
-            );
+            let raw = &text[vstart..vend];
+            // A string the scanner found free of escapes is its body (no second scan).
+            let sc = if b[vstart] == b'"' {
+                Scalar::Str(Cow::Borrowed(&raw[1..raw.len() - 1]))
+            } else {
+                scalar_text(raw)
+            };
+            w.entry(Cow::Borrowed(key), raw, sc, 0, false, Some(top_key));
             if w.child_error {
                 return bail(w);
             }
@@ -568,6 +564,32 @@ pub fn map_flat<'a>(
     ))
 }
 
+/// `s.trim()`, without the Unicode search for the common value that starts and ends with
+/// a visible ASCII character.
+fn trim(s: &str) -> &str {
+    let visible = |c: &u8| (b'!'..=b'~').contains(c);
+    match (s.as_bytes().first(), s.as_bytes().last()) {
+        (Some(a), Some(z)) if visible(a) && visible(z) => s,
+        _ => s.trim(),
+    }
+}
+
+/// `hay.starts_with(needle)` for the short needles of JSON keys: two overlapping word
+/// loads each side instead of a call to `memcmp`.
+fn starts_with_short(hay: &[u8], needle: &[u8]) -> bool {
+    let n = needle.len();
+    let Some(h) = hay.get(..n) else {
+        return false;
+    };
+    let word8 = |x: &[u8], at: usize| u64::from_le_bytes(x[at..at + 8].try_into().expect("8"));
+    let word4 = |x: &[u8], at: usize| u32::from_le_bytes(x[at..at + 4].try_into().expect("4"));
+    match n {
+        8..=16 => word8(h, 0) == word8(needle, 0) && word8(h, n - 8) == word8(needle, n - 8),
+        4..=7 => word4(h, 0) == word4(needle, 0) && word4(h, n - 4) == word4(needle, n - 4),
+        _ => h == needle,
+    }
+}
+
 fn bail<T>(w: Walker<'_, '_>) -> Option<T> {
     w.done();
     None
@@ -584,8 +606,13 @@ fn ws(b: &[u8], mut i: usize) -> usize {
 /// The index of the closing quote of a string whose body starts at `i`, when the body has
 /// no escape and no control character (`None` otherwise: the general path decides).
 fn plain_string_end(b: &[u8], i: usize) -> Option<usize> {
-    let end = i + memchr::memchr2(b'"', b'\\', b.get(i..)?)?;
-    (b[end] == b'"' && b[i..end].iter().all(|&c| c >= 0x20)).then_some(end)
+    // One pass that stops at the quote, a backslash or a control character (the strings
+    // of logs are short: a byte loop beats a vector search plus a second pass).
+    let body = b.get(i..)?;
+    let n = body
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+    (body[n] == b'"').then_some(i + n)
 }
 
 /// The end of the JSON value starting at `i`, for the values the fast path takes.
@@ -858,4 +885,59 @@ pub fn truncate(s: &str, max: usize) -> &str {
         end -= 1;
     }
     &s[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_prefix_compare_matches_starts_with() {
+        let keys = [
+            "",
+            "a",
+            "ts",
+            "abc",
+            "user",
+            "status",
+            "timestamp",
+            "request_id",
+        ];
+        let keys2 = ["organization_id", "error_description_x", "zz"];
+        for k in keys.iter().chain(&keys2) {
+            for hay in [
+                format!("{k}\":1"),
+                k.to_string(),
+                format!("x{k}\""),
+                k.chars().rev().collect::<String>(),
+                format!("{}Z\"", &k[..k.len().saturating_sub(1)]),
+            ] {
+                assert_eq!(
+                    starts_with_short(hay.as_bytes(), k.as_bytes()),
+                    hay.as_bytes().starts_with(k.as_bytes()),
+                    "{hay:?} / {k:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn trim_agrees_with_str_trim() {
+        for s in [
+            "", " ", "a", " a", "a ", "\ta\n", "abc", "\u{a0}x", "x\u{a0}", "\u{3000}", "é", "x é",
+            "~!", "\u{7f}",
+        ] {
+            assert_eq!(trim(s), s.trim(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn string_scanner_stops_at_quotes_escapes_and_controls() {
+        assert_eq!(plain_string_end(b"\"abc\"", 1), Some(4));
+        assert_eq!(plain_string_end(b"\"\"", 1), Some(1));
+        assert_eq!(plain_string_end(b"\"a\\\"b\"", 1), None);
+        assert_eq!(plain_string_end(b"\"a\tb\"", 1), None);
+        assert_eq!(plain_string_end(b"\"abc", 1), None);
+        assert_eq!(plain_string_end("\"é\"".as_bytes(), 1), Some(3));
+    }
 }
