@@ -20,7 +20,7 @@ use arrow_schema::DataType;
 
 use super::errlog::Spill;
 use super::grid::Grid;
-use super::outcomes::for_each_batch;
+use super::outcomes::{for_each_batch, ReauthStream};
 use super::tables::{CodeSighting, Counts, DimTable, EventRow, KeySeries, Tables};
 use super::{TimeBounds, DIMENSIONS};
 
@@ -136,10 +136,12 @@ impl Dim {
         self.add_id(id, window, c);
     }
 
+    /// Adds `c` to the key's count of `window`; returns the key's id.
     #[inline]
-    fn add_view(&mut self, key: &str, view: u128, window: i64, c: &Counts) {
+    fn add_view(&mut self, key: &str, view: u128, window: i64, c: &Counts) -> u32 {
         let id = self.id_of_view(key, view);
         self.add_id(id, window, c);
+        id
     }
 
     #[inline]
@@ -217,6 +219,10 @@ pub struct Collector {
     orders: Vec<u64>,
     /// Per error code (by its id in the spill): first sighting and volume.
     codes: HashMap<u32, CodeFirst, RandomState>,
+    /// The reauthorization input, folded while the input is in time order.
+    reauth: ReauthStream,
+    /// Which of `dims` is `connection_id` (its key ids name connections in `reauth`).
+    conn_dim: usize,
 }
 
 /// An error code's earliest event (by time, then input order), its class (an id in the
@@ -265,6 +271,11 @@ impl Collector {
             auth_failures: Vec::new(),
             orders: Vec::new(),
             codes: HashMap::default(),
+            reauth: ReauthStream::default(),
+            conn_dim: DIMENSIONS
+                .iter()
+                .position(|d| *d == "connection_id")
+                .expect("connection_id is a dimension"),
         })
     }
 
@@ -328,15 +339,26 @@ impl Collector {
                 s429: is(429),
             };
             self.successes += u64::from(!is_error);
-            for (dim, key) in self.dims.iter_mut().zip(&keys) {
+            let mut conn = None;
+            for (d, (dim, key)) in self.dims.iter_mut().zip(&keys).enumerate() {
                 match key {
                     Key::All => dim.add("all", window, &c),
                     Key::StatusClass => dim.add(&status_class(st), window, &c),
                     Key::Column(col) => {
                         if let Some((k, v)) = col.get_view(i) {
-                            dim.add_view(k, v, window, &c);
+                            let id = dim.add_view(k, v, window, &c);
+                            if d == self.conn_dim {
+                                conn = Some(id);
+                            }
                         }
                     }
+                }
+            }
+            if let Some(conn) = conn {
+                if !is_error {
+                    self.reauth.observe(conn, t, false);
+                } else if st == Some(401) {
+                    self.reauth.observe(conn, t, true);
                 }
             }
             if is_error {
@@ -392,11 +414,28 @@ impl Collector {
 
     /// The detectors' tables (`None` without events). The reauthorization input needs the
     /// successes of the connections found to have repeated 401s, which only the end of the
-    /// input tells: they are streamed once more from `events_dir`.
+    /// input tells: folded as they came when the input was in time order per connection,
+    /// else streamed once more from `events_dir`.
     pub fn finish(self, events_dir: &Path, reauth_min: u32) -> anyhow::Result<Option<Tables>> {
         if self.events == 0 {
             return Ok(None);
         }
+        let mut auth_failures = self.auth_failures;
+        sort_in_input_order(&mut auth_failures, &self.orders);
+        let names = flaky_connections(&auth_failures, reauth_min);
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let conn_ids = &self.dims[self.conn_dim].ids;
+        let named: Vec<(&str, u32)> = names
+            .iter()
+            .filter_map(|n| Some((*n, *conn_ids.get(*n)?)))
+            .collect();
+        let connection_outcomes = match self.reauth.outcomes(&named) {
+            Some(rows) => rows,
+            None => {
+                super::outcomes::reauth_outcomes(events_dir, &auth_failures, &names, self.bounds)
+                    .context("reading connection outcomes")?
+            }
+        };
         let grid = Grid::spanning(self.min_ts, self.max_ts, self.step_us);
         let dims = DIMENSIONS
             .iter()
@@ -406,14 +445,6 @@ impl Collector {
                 series: d.into_series(&grid),
             })
             .collect();
-        let mut auth_failures = self.auth_failures;
-        sort_in_input_order(&mut auth_failures, &self.orders);
-
-        let names = flaky_connections(&auth_failures, reauth_min);
-        let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        let connection_outcomes =
-            super::outcomes::reauth_outcomes(events_dir, &auth_failures, &names, self.bounds)
-                .context("reading connection outcomes")?;
 
         let mut codes: Vec<CodeSighting> = self
             .codes
@@ -612,6 +643,57 @@ mod tests {
             .collect();
         assert_eq!(codes, [("HTTP_401", 2), ("HTTP_429", 1), ("HTTP_500", 1)]);
         assert!(one.has_successes);
+    }
+
+    /// Reauthorization outcomes folded as the events come equal those read back from the
+    /// written events, for input in time order (with ties) and out of it.
+    #[test]
+    fn reauthorization_folded_in_order_equals_the_second_read() {
+        let conns = ["c0", "c1", "conn_with_a_name_longer_than_twelve"];
+        let statuses = [200, 401, 401, 200, 500, 403, 401];
+        let mut x = 7u64;
+        let mut events = Vec::new();
+        for i in 0..3000i64 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let conn = conns[(x >> 40) as usize % conns.len()];
+            let status = statuses[(x >> 50) as usize % statuses.len()];
+            // Three events a minute: ties in time between 401s and successes.
+            events.push(event(i / 3, status, conn, "10.0.0.1"));
+        }
+        let dir = crate::testutil::tempdir().unwrap();
+        let events_dir = dir.path().join("events");
+        let mut w = crate::report::parquet::EventsWriter::create(&events_dir).unwrap();
+        w.write(&batch(&events)).unwrap();
+        w.finish().unwrap();
+        let step = 5 * MINUTE_US;
+        let tables = |batches: &[&[Event<'static>]], reread: bool| {
+            let mut c = Collector::new(step, TimeBounds::default()).unwrap();
+            for (seq, b) in batches.iter().enumerate() {
+                c.observe(&batch(b), seq as u64);
+            }
+            assert!(c.reauth.outcomes(&[]).is_some(), "in time order");
+            if reread {
+                c.reauth.give_up();
+            }
+            c.finish(&events_dir, 2).unwrap().unwrap()
+        };
+        let folded = tables(&[&events[..1000], &events[1000..]], false);
+        let reread = tables(&[&events], true);
+        let outcomes = &folded.connection_outcomes;
+        assert_eq!(outcomes, &reread.connection_outcomes);
+        assert!(outcomes.iter().filter(|o| o.success).count() > 100);
+        assert!(outcomes.iter().filter(|o| !o.success).count() > 500);
+        // The later half first: not in time order, so the events are read again.
+        let swapped = {
+            let mut c = Collector::new(step, TimeBounds::default()).unwrap();
+            c.observe(&batch(&events[1500..]), 1);
+            c.observe(&batch(&events[..1500]), 0);
+            assert!(c.reauth.outcomes(&[]).is_none());
+            c.finish(&events_dir, 2).unwrap().unwrap()
+        };
+        assert_eq!(&swapped.connection_outcomes, outcomes);
     }
 
     #[test]

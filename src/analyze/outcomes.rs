@@ -1,9 +1,13 @@
 //! The reauthorization detector's input, in bounded memory: for each connection with
 //! repeated 401s, its 401s in time order and, between two consecutive 401s, whether any
-//! success came. The 401s are among the error rows already loaded; the successes (most of
-//! the traffic) are streamed from the Parquet files, three columns at a time, and only mark
-//! the gap between 401s they fall into. Sorting every success of every such connection, as
-//! this used to, held the whole traffic in memory (0.4 GB at 3.5 M events, 3 GB at 35 M).
+//! success came. Sorting every success of every such connection, as this once did, held
+//! the whole traffic in memory (0.4 GB at 3.5 M events, 3 GB at 35 M).
+//!
+//! Input in time order per connection (exports usually are) is folded as it comes
+//! ([`ReauthStream`]: per connection its 401 times and one flag per gap). Otherwise the
+//! successes are streamed once more from the Parquet files, three columns at a time, and
+//! only mark the gap between 401s they fall into ([`reauth_outcomes`]). Both give the
+//! same rows.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -138,4 +142,106 @@ pub fn reauth_outcomes(
         }
     }
     Ok(rows)
+}
+
+/// The reauthorization outcomes folded in input order, while the input is in time order
+/// per connection; the first event earlier than its connection's last one ends the fold
+/// (and frees it), and the caller reads the events again ([`reauth_outcomes`]).
+pub struct ReauthStream {
+    /// By connection id (the collector's ids of `connection_id` keys).
+    conns: Vec<ConnFold>,
+    ordered: bool,
+}
+
+#[derive(Default)]
+struct ConnFold {
+    /// Time of the connection's last event.
+    last: i64,
+    /// Its 401s, in time order.
+    times: Vec<i64>,
+    /// `gaps[g]`: a success came before the g-th 401 and after the one before it.
+    gaps: Vec<bool>,
+    /// The earliest and latest success since the last 401.
+    pending: Option<(i64, i64)>,
+}
+
+impl Default for ReauthStream {
+    fn default() -> Self {
+        ReauthStream {
+            conns: Vec::new(),
+            ordered: true,
+        }
+    }
+}
+
+impl ReauthStream {
+    /// One success (`unauthorized: false`) or 401 of connection `conn` at `ts`.
+    #[inline]
+    pub fn observe(&mut self, conn: u32, ts: i64, unauthorized: bool) {
+        if !self.ordered {
+            return;
+        }
+        let k = conn as usize;
+        if k >= self.conns.len() {
+            self.conns.resize_with(k + 1, || ConnFold {
+                last: i64::MIN,
+                ..Default::default()
+            });
+        }
+        let c = &mut self.conns[k];
+        if ts < c.last {
+            self.give_up();
+            return;
+        }
+        c.last = ts;
+        if !unauthorized {
+            c.pending = Some(c.pending.map_or((ts, ts), |(lo, _)| (lo, ts)));
+            return;
+        }
+        // Successes before this 401 fill the gap before it; those at its very time count
+        // as after it (as in `reauth_outcomes`), so they carry over to the next gap.
+        let (before, at) = c
+            .pending
+            .map_or((false, false), |(lo, hi)| (lo < ts, hi == ts));
+        c.gaps.push(before);
+        c.times.push(ts);
+        c.pending = at.then_some((ts, ts));
+    }
+
+    /// Stops folding: the input is not in time order per connection.
+    pub fn give_up(&mut self) {
+        self.ordered = false;
+        self.conns = Vec::new();
+    }
+
+    /// The outcome rows of `connections` (name and id), as [`reauth_outcomes`] makes them;
+    /// `None` when the input was not in time order.
+    pub fn outcomes(&self, connections: &[(&str, u32)]) -> Option<Vec<Outcome>> {
+        if !self.ordered {
+            return None;
+        }
+        let mut rows = Vec::new();
+        for &(name, id) in connections {
+            let Some(c) = self.conns.get(id as usize) else {
+                continue;
+            };
+            let conn = Shared::from(name);
+            let row = |ts: i64, success: bool| Outcome {
+                connection_id: conn.clone(),
+                ts,
+                success,
+            };
+            for (g, &t) in c.times.iter().enumerate() {
+                // Gap 0 (a success before the first 401) breaks nothing; later gaps do.
+                if g > 0 && c.gaps[g] {
+                    rows.push(row(t, true));
+                }
+                rows.push(row(t, false));
+            }
+            if let (Some(&last), Some(_)) = (c.times.last(), c.pending) {
+                rows.push(row(last + 1, true));
+            }
+        }
+        Some(rows)
+    }
 }
