@@ -60,20 +60,46 @@ fn write_rates(
         {
             let pq = rates_dir.join(format!("{}.parquet", d.dimension));
             let csv = rates_dir.join(format!("{}.csv", d.dimension));
+            // The CSV (most of the time: every cell formatted) is written on a thread of
+            // its own from the same batches.
             let mut csv_file = csv::CsvFile::create(&csv)?;
-            rates::write_parquet_with(&pq, rates::rates_schema(d.dimension), |put| {
-                rates::rates_batches(
-                    t,
-                    d,
-                    cfg.windows.sliding_minutes,
-                    rates::RATE_BATCH_ROWS,
-                    |b| {
-                        put(&b)?;
-                        csv_file.write(&b)
-                    },
-                )
+            // `None` ends the table; without it (the producer failed) the CSV is not put
+            // in place.
+            let (tx, rx) = crossbeam_channel::bounded::<Option<arrow_array::RecordBatch>>(4);
+            std::thread::scope(|scope| {
+                let csv_job = scope.spawn(move || -> anyhow::Result<()> {
+                    for b in rx {
+                        match b {
+                            Some(b) => csv_file.write(&b)?,
+                            None => return csv_file.commit(),
+                        }
+                    }
+                    Ok(())
+                });
+                let parquet =
+                    rates::write_parquet_with(&pq, rates::rates_schema(d.dimension), |put| {
+                        rates::rates_batches(
+                            t,
+                            d,
+                            cfg.windows.sliding_minutes,
+                            rates::RATE_BATCH_ROWS,
+                            |b| {
+                                put(&b)?;
+                                tx.send(Some(b))
+                                    .map_err(|_| anyhow::anyhow!("the CSV writer stopped"))
+                            },
+                        )
+                    });
+                if parquet.is_ok() {
+                    let _ = tx.send(None);
+                }
+                drop(tx);
+                // The CSV writer's own error first: a failed send only echoes it.
+                csv_job
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("the CSV writer panicked"))??;
+                parquet
             })?;
-            csv_file.commit()?;
             files.extend([pq, csv]);
         }
     }
