@@ -92,7 +92,7 @@ pub fn decode_chunk(chunk: Chunk, file_name: &Arc<str>, cfg: &MappingConfig) -> 
             expanded += u64::from(!first);
             first = false;
             match outcome {
-                Ok(ev) => builder.append(&ev, file_name, rec.line),
+                Ok(ev) => builder.append(ev, file_name, rec.line),
                 Err(Rejection(reason)) => reject(reason, bytes.len()),
             }
         });
@@ -125,30 +125,39 @@ pub fn decode_record<'a>(text: &'a str, cfg: &MappingConfig) -> Vec<Result<Event
     let mut out = Vec::new();
     let clean = surely_clean(text);
     decode_record_into(text, cfg, clean, &mut KeyCache::default(), &mut |o| {
-        out.push(o)
+        out.push(o.map(Event::clone))
     });
     out
 }
 
 /// [`decode_record`], remembering what the keys of earlier records resolved to, each
-/// outcome handed to `emit` (no list for the one event of most records). `clean`: the
-/// record surely holds no secret ([`surely_clean`], [`clean_records`]).
+/// outcome handed to `emit` (no list for the one event of most records, and the event by
+/// reference: it is most of a kilobyte). `clean`: the record surely holds no secret
+/// ([`surely_clean`], [`clean_records`]).
 pub fn decode_record_into<'a>(
     text: &'a str,
     cfg: &MappingConfig,
     clean: bool,
     keys: &mut KeyCache,
-    emit: &mut dyn FnMut(Result<Event<'a>, Rejection>),
+    emit: &mut dyn FnMut(Result<&Event<'a>, Rejection>),
 ) {
-    fn many<'a>(m: Mapped<'a>, emit: &mut dyn FnMut(Result<Event<'a>, Rejection>)) {
+    fn many<'a>(m: Mapped<'a>, emit: &mut dyn FnMut(Result<&Event<'a>, Rejection>)) {
         match m {
-            Mapped::One(ev) => emit(Ok(*ev)),
-            Mapped::Many(v) => v.into_iter().for_each(emit),
+            Mapped::One(ev) => emit(Ok(&ev)),
+            Mapped::Many(v) => {
+                for o in v {
+                    match o {
+                        Ok(ev) => emit(Ok(&ev)),
+                        Err(r) => emit(Err(r)),
+                    }
+                }
+            }
         }
     }
     match text.as_bytes().first() {
         Some(b'{') => match map_flat(text, cfg, clean, keys) {
-            Some(outcome) => emit(outcome),
+            Some(Ok(ev)) => emit(Ok(&ev)),
+            Some(Err(r)) => emit(Err(r)),
             None => match parse_object(text) {
                 Ok(entries) => many(map_entries(entries, None, cfg, clean, keys), emit),
                 Err(e) => emit(Err(Rejection(json_error(&e)))),
