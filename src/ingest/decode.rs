@@ -125,7 +125,7 @@ pub fn decode_record<'a>(text: &'a str, cfg: &MappingConfig) -> Vec<Result<Event
     let mut out = Vec::new();
     let clean = surely_clean(text);
     decode_record_into(text, cfg, clean, &mut KeyCache::default(), &mut |o| {
-        out.push(o.map(Event::clone))
+        out.push(o.cloned())
     });
     out
 }
