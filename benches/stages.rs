@@ -105,6 +105,15 @@ fn stages(c: &mut Criterion) {
     let mut g = c.benchmark_group("window");
     g.sample_size(10);
     g.throughput(Throughput::Elements(events as u64));
+    g.bench_function("fold", |b| {
+        b.iter(|| {
+            let mut col = Collector::new(5 * MINUTE_US, TimeBounds::default()).expect("collector");
+            for (seq, batch) in batches.iter().enumerate() {
+                col.observe(batch, seq as u64);
+            }
+            col.events()
+        })
+    });
     g.bench_function("fold_and_finish", |b| {
         b.iter(|| {
             let mut col = Collector::new(5 * MINUTE_US, TimeBounds::default()).expect("collector");

@@ -1,6 +1,9 @@
 //! Wires the stages: one reader thread splits sources into chunks, decoder threads (one
-//! per core) turn chunks into batches, and the writer, on the calling thread, takes them
-//! back in input order (so reruns write identical files) and feeds the outputs.
+//! per core) turn chunks into batches, and the calling thread takes them back in input
+//! order (so reruns write identical files), folds them for analysis and writes the
+//! quarantine; the events Parquet is encoded on a thread of its own, fed in that order.
+//! (On the calling thread beside the fold, the in-order consumer was the slowest stage:
+//! with more busy threads than cores each gets a fair share, and it needed more.)
 //!
 //! Memory is bounded: at most `in_flight` chunks exist between reader and writer, whatever
 //! the size of the input.
@@ -112,7 +115,7 @@ pub fn run_ingest(
     let threads = opts.threads.max(1);
     let in_flight = threads * 3;
 
-    let mut events = EventsWriter::create(&opts.out.join("events"))
+    let events = EventsWriter::create(&opts.out.join("events"))
         .with_context(|| format!("cannot write into {}", opts.out.display()))?;
     let mut quarantine = AtomicFile::create(opts.out.join("quarantine.ndjson"))
         .with_context(|| format!("cannot write into {}", opts.out.display()))?;
@@ -139,7 +142,15 @@ pub fn run_ingest(
         .collect_step_us
         .map(|step| Collector::new(step, opts.bounds))
         .transpose()?;
-    thread::scope(|scope| -> anyhow::Result<()> {
+    let (events_tx, events_rx) = bounded::<RecordBatch>(in_flight);
+    let events = thread::scope(|scope| -> anyhow::Result<EventsWriter> {
+        let writer = scope.spawn(move || -> anyhow::Result<EventsWriter> {
+            let mut events = events;
+            for batch in events_rx {
+                events.write(&batch).context("cannot write events")?;
+            }
+            Ok(events)
+        });
         let sources = &sources;
         let max_record = opts.max_record_bytes;
         scope.spawn(move || {
@@ -197,7 +208,7 @@ pub fn run_ingest(
                         d,
                         opts.bounds,
                         &mut files,
-                        &mut events,
+                        &events_tx,
                         &mut quarantine,
                         &names,
                         &mut file_errors,
@@ -214,11 +225,16 @@ pub fn run_ingest(
         }
         drop(token_rx);
         drop(done_rx);
+        drop(events_tx);
         for d in decoders {
             d.join()
                 .map_err(|_| anyhow::anyhow!("a decoder thread panicked"))?;
         }
-        result
+        // The writer's own error first: a failed send only echoes it.
+        let events = writer
+            .join()
+            .map_err(|_| anyhow::anyhow!("the events writer panicked"))??;
+        result.map(|()| events)
     })?;
 
     bar.finish_and_clear();
@@ -289,7 +305,7 @@ fn absorb(
     d: DecodedChunk,
     bounds: TimeBounds,
     files: &mut [FileStats],
-    events: &mut EventsWriter,
+    events: &crossbeam_channel::Sender<RecordBatch>,
     quarantine: &mut AtomicFile,
     names: &[Arc<str>],
     file_errors: &mut Vec<String>,
@@ -300,7 +316,9 @@ fn absorb(
         let (batch, dropped) = within(batch, bounds)?;
         out_of_range = dropped;
         if batch.num_rows() > 0 {
-            events.write(&batch).context("cannot write events")?;
+            events
+                .send(batch)
+                .map_err(|_| anyhow::anyhow!("the events writer stopped"))?;
         }
     }
     let w = quarantine.writer();

@@ -90,6 +90,10 @@ struct Dim {
     keys: Vec<Box<str>>,
     /// The id of the last longer key looked up (it often repeats row after row).
     last: Option<u32>,
+    /// The last short key's view and id (`success`, no class, no code: most rows).
+    last_view: Option<(u128, u32)>,
+    /// Ids of the fixed keys of `all` and `status_class` ([`fixed_key`]).
+    fixed: [Option<u32>; 8],
     /// Window number of `slabs[0]`.
     first: i64,
     /// Per window, counts by key id (a slab may be shorter than `keys`).
@@ -122,12 +126,42 @@ impl Dim {
         if key.len() > 12 {
             return self.id(key);
         }
-        if let Some(&id) = self.short.get(&view) {
-            return id;
+        if let Some((v, id)) = self.last_view {
+            if v == view {
+                return id;
+            }
         }
-        let id = self.id(key);
-        self.short.insert(view, id);
+        let id = match self.short.get(&view) {
+            Some(&id) => id,
+            None => {
+                let id = self.id(key);
+                self.short.insert(view, id);
+                id
+            }
+        };
+        self.last_view = Some((view, id));
         id
+    }
+
+    /// Adds `c` under one of a few fixed keys, `slot` naming it among them (no lookup
+    /// after the first time).
+    #[inline]
+    fn add_fixed(
+        &mut self,
+        slot: usize,
+        key: impl FnOnce() -> std::borrow::Cow<'static, str>,
+        window: i64,
+        c: &Counts,
+    ) {
+        let id = match self.fixed[slot] {
+            Some(id) => id,
+            None => {
+                let id = self.id(&key());
+                self.fixed[slot] = Some(id);
+                id
+            }
+        };
+        self.add_id(id, window, c);
     }
 
     #[inline]
@@ -256,6 +290,16 @@ fn status_class(status: Option<i16>) -> std::borrow::Cow<'static, str> {
     }
 }
 
+/// Which of [`Dim::add_fixed`]'s slots holds a status class: `none` and `0xx`..`5xx`
+/// (the classes ingest writes); `None` for any other.
+fn status_slot(status: Option<i16>) -> Option<usize> {
+    match status.map(|s| i64::from(s).div_euclid(100)) {
+        None => Some(1),
+        Some(c @ 0..=5) => Some(2 + c as usize),
+        Some(_) => None,
+    }
+}
+
 impl Collector {
     /// Fails only when the temporary file for the error events cannot be created.
     pub fn new(step_us: i64, bounds: TimeBounds) -> anyhow::Result<Collector> {
@@ -342,8 +386,11 @@ impl Collector {
             let mut conn = None;
             for (d, (dim, key)) in self.dims.iter_mut().zip(&keys).enumerate() {
                 match key {
-                    Key::All => dim.add("all", window, &c),
-                    Key::StatusClass => dim.add(&status_class(st), window, &c),
+                    Key::All => dim.add_fixed(0, || "all".into(), window, &c),
+                    Key::StatusClass => match status_slot(st) {
+                        Some(slot) => dim.add_fixed(slot, || status_class(st), window, &c),
+                        None => dim.add(&status_class(st), window, &c),
+                    },
                     Key::Column(col) => {
                         if let Some((k, v)) = col.get_view(i) {
                             let id = dim.add_view(k, v, window, &c);
