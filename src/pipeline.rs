@@ -142,7 +142,9 @@ pub fn run_ingest(
         .collect_step_us
         .map(|step| Collector::new(step, opts.bounds))
         .transpose()?;
-    let (events_tx, events_rx) = bounded::<RecordBatch>(in_flight);
+    // Two batches queued for the writer: each holds its chunk's bytes (text columns are
+    // views into them), and more did not keep it busier.
+    let (events_tx, events_rx) = bounded::<RecordBatch>(2);
     let events = thread::scope(|scope| -> anyhow::Result<EventsWriter> {
         let writer = scope.spawn(move || -> anyhow::Result<EventsWriter> {
             let mut events = events;

@@ -65,7 +65,7 @@ fn write_rates(
             let mut csv_file = csv::CsvFile::create(&csv)?;
             // `None` ends the table; without it (the producer failed) the CSV is not put
             // in place.
-            let (tx, rx) = crossbeam_channel::bounded::<Option<arrow_array::RecordBatch>>(4);
+            let (tx, rx) = crossbeam_channel::bounded::<Option<arrow_array::RecordBatch>>(1);
             std::thread::scope(|scope| {
                 let csv_job = scope.spawn(move || -> anyhow::Result<()> {
                     for b in rx {
