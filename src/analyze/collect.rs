@@ -92,7 +92,7 @@ struct Dim {
     last: Option<u32>,
     /// The last short key's view and id (`success`, no class, no code: most rows).
     last_view: Option<(u128, u32)>,
-    /// Ids of the fixed keys of `all` and `status_class` ([`fixed_key`]).
+    /// Ids of the fixed keys of `all` and `status_class` ([`Dim::add_fixed`]).
     fixed: [Option<u32>; 8],
     /// Window number of `slabs[0]`.
     first: i64,
