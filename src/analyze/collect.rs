@@ -96,8 +96,67 @@ struct Dim {
     fixed: [Option<u32>; 8],
     /// Window number of `slabs[0]`.
     first: i64,
-    /// Per window, counts by key id (a slab may be shorter than `keys`).
-    slabs: Vec<Vec<Counts>>,
+    /// Per window, counts by key id (a slab may be shorter than `keys`), in 16 bits: the
+    /// tables of a long input are keys x windows cells, most of them small counts.
+    slabs: Vec<Vec<Cell>>,
+    /// The cells whose count went past 16 bits (by window number and key id), in full.
+    overflow: HashMap<(i64, u32), Counts, RandomState>,
+}
+
+/// [`Counts`] in 16 bits each (14 bytes instead of 28). Every event adds 1 to `requests`
+/// and at most 1 to the others, so `requests` is the biggest: when it would reach
+/// [`Cell::SPILLED`] the cell moves to the overflow map, and the marker stays.
+#[derive(Debug, Default, Clone, Copy)]
+struct Cell {
+    requests: u16,
+    errors: u16,
+    s4xx: u16,
+    s5xx: u16,
+    s401: u16,
+    s403: u16,
+    s429: u16,
+}
+
+impl Cell {
+    /// `requests` of a cell whose counts are in the overflow map.
+    const SPILLED: u16 = u16::MAX;
+
+    fn widen(&self) -> Counts {
+        Counts {
+            requests: self.requests.into(),
+            errors: self.errors.into(),
+            s4xx: self.s4xx.into(),
+            s5xx: self.s5xx.into(),
+            s401: self.s401.into(),
+            s403: self.s403.into(),
+            s429: self.s429.into(),
+        }
+    }
+
+    /// Adds `c` when the sum fits below [`Cell::SPILLED`]; false (and no change) if not.
+    #[inline]
+    fn try_add(&mut self, c: &Counts) -> bool {
+        let fits = |v: u32| v < u32::from(Cell::SPILLED);
+        if !(fits(u32::from(self.requests) + c.requests)
+            && fits(u32::from(self.errors) + c.errors)
+            && fits(u32::from(self.s4xx) + c.s4xx)
+            && fits(u32::from(self.s5xx) + c.s5xx)
+            && fits(u32::from(self.s401) + c.s401)
+            && fits(u32::from(self.s403) + c.s403)
+            && fits(u32::from(self.s429) + c.s429))
+        {
+            return false;
+        }
+        // Each sum is below u16::MAX (checked above).
+        self.requests += c.requests as u16;
+        self.errors += c.errors as u16;
+        self.s4xx += c.s4xx as u16;
+        self.s5xx += c.s5xx as u16;
+        self.s401 += c.s401 as u16;
+        self.s403 += c.s403 as u16;
+        self.s429 += c.s429 as u16;
+        true
+    }
 }
 
 impl Dim {
@@ -183,8 +242,9 @@ impl Dim {
         let w = window.wrapping_sub(self.first) as u64;
         if let Some(slab) = self.slabs.get_mut(w as usize) {
             if let Some(slot) = slab.get_mut(id as usize) {
-                slot.add(c);
-                return;
+                if slot.try_add(c) {
+                    return;
+                }
             }
         }
         self.add_outside(id, window, c);
@@ -208,9 +268,22 @@ impl Dim {
         let slab = &mut self.slabs[w];
         if slab.len() <= id as usize {
             // Room for every key known so far: new keys are few after the first windows.
-            slab.resize(self.keys.len().max(id as usize + 1), Counts::default());
+            slab.resize(self.keys.len().max(id as usize + 1), Cell::default());
         }
-        slab[id as usize].add(c);
+        let cell = &mut slab[id as usize];
+        if cell.try_add(c) {
+            return;
+        }
+        // Past 16 bits: the cell's counts go on in the overflow map.
+        let wide = self.overflow.entry((window, id)).or_default();
+        if cell.requests != Cell::SPILLED {
+            *wide = cell.widen();
+            *cell = Cell {
+                requests: Cell::SPILLED,
+                ..Cell::default()
+            };
+        }
+        wide.add(c);
     }
 
     /// Every key's series on `grid` (zero-filled), sorted by key.
@@ -228,7 +301,11 @@ impl Dim {
         // Each window's slab is freed once copied.
         for (w, slab) in self.slabs.into_iter().enumerate() {
             for (id, c) in slab.into_iter().enumerate() {
-                out[id].counts[offset + w] = c;
+                out[id].counts[offset + w] = if c.requests == Cell::SPILLED {
+                    self.overflow[&(self.first + w as i64, id as u32)]
+                } else {
+                    c.widen()
+                };
             }
         }
         out.sort_unstable_by(|a, b| a.key.cmp(&b.key));
@@ -741,6 +818,50 @@ mod tests {
             c.finish(&events_dir, 2).unwrap().unwrap()
         };
         assert_eq!(&swapped.connection_outcomes, outcomes);
+    }
+
+    /// A cell past 16 bits goes on in the overflow map, exact, also when the tables grow
+    /// at the front afterwards (out-of-order input).
+    #[test]
+    fn counts_past_sixteen_bits_stay_exact() {
+        let unauthorized = Counts {
+            requests: 1,
+            errors: 1,
+            s4xx: 1,
+            s401: 1,
+            ..Default::default()
+        };
+        let ok = Counts {
+            requests: 1,
+            ..Default::default()
+        };
+        let mut d = Dim::default();
+        for i in 0..70_000u32 {
+            d.add("k", 5, if i % 3 == 0 { &unauthorized } else { &ok });
+        }
+        d.add("k", 2, &ok);
+        d.add("other", 5, &unauthorized);
+        for _ in 0..10 {
+            d.add("k", 5, &unauthorized);
+        }
+        // 65,534 is the most a cell holds; this one stays in its slab.
+        for _ in 0..65_534 {
+            d.add("other", 4, &ok);
+        }
+        let series = d.into_series(&Grid::spanning(2, 5, 1));
+        let by_key = |k: &str| &series.iter().find(|s| s.key == k).unwrap().counts;
+        let k = by_key("k");
+        assert_eq!((k[0].requests, k[0].errors), (1, 0));
+        assert_eq!(k[1], Counts::default());
+        let big = k[3];
+        assert_eq!(
+            (big.requests, big.errors, big.s401),
+            (70_010, 23_344, 23_344)
+        );
+        assert_eq!(big.s4xx, 23_344);
+        let other = by_key("other");
+        assert_eq!(other[2].requests, 65_534);
+        assert_eq!((other[3].requests, other[3].s401), (1, 1));
     }
 
     #[test]
