@@ -177,7 +177,8 @@ pub struct AnalyzeArgs {
     pub state: Option<PathBuf>,
 
     /// Print the wall time and throughput of each stage on stderr (ingest with decoding
-    /// and folding, tables, detectors, writers).
+    /// and folding, tables, detectors, writers), and the CPU time of ingest's parts, which
+    /// run at once on their own threads (read, decode, fold, events writer).
     #[arg(long)]
     pub timings: bool,
 }

@@ -18,7 +18,7 @@ use errscope::config::Config;
 use errscope::exit::Outcome;
 use errscope::ingest::coerce::parse_ts_str;
 use errscope::ingest::manifest::Totals;
-use errscope::pipeline::{run_ingest, IngestOptions};
+use errscope::pipeline::{run_ingest, IngestCpu, IngestOptions};
 use errscope::report::html::InputsView;
 use errscope::state::{Fingerprint, State};
 
@@ -31,7 +31,7 @@ const BASELINE_DAYS: u32 = 7;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Ingest(args) => ingest(&args, false, None, None).map(|(o, _, _)| o),
+        Command::Ingest(args) => ingest(&args, false, None, None).map(|(o, ..)| o),
         Command::Analyze(args) => analyze(args),
         Command::Query(args) => query(args),
         Command::Generate(args) => generate(args),
@@ -98,16 +98,16 @@ fn bounds_of(args: &IngestArgs) -> anyhow::Result<TimeBounds> {
     Ok(b)
 }
 
-/// Runs ingest; returns the outcome, the totals and (with `collect_step_us`, for analyze)
-/// the events folded into window counts; with a state, records the fingerprints of the
-/// files read. `stdout_is_json`: the summary line goes to stderr, so that stdout stays one
+/// Runs ingest; returns the outcome, the totals, (with `collect_step_us`, for analyze)
+/// the events folded into window counts, and where the CPU went; with a state, records
+/// the fingerprints of the files read. `stdout_is_json`: the summary line goes to stderr, so that stdout stays one
 /// JSON document.
 fn ingest(
     args: &IngestArgs,
     stdout_is_json: bool,
     state: Option<&mut State>,
     collect_step_us: Option<i64>,
-) -> anyhow::Result<(Outcome, Totals, Option<Collector>)> {
+) -> anyhow::Result<(Outcome, Totals, Option<Collector>, Option<IngestCpu>)> {
     if let Some(r) = args.max_error_ratio {
         if !(0.0..=1.0).contains(&r) {
             return Err(usage(format!(
@@ -182,7 +182,7 @@ fn ingest(
     } else {
         Outcome::Ok
     };
-    Ok((outcome, t, report.collected.take()))
+    Ok((outcome, t, report.collected.take(), report.cpu))
 }
 
 fn fail_level(f: FailOn) -> FailLevel {
@@ -240,8 +240,17 @@ fn analyze(args: AnalyzeArgs) -> anyhow::Result<Outcome> {
     let (outcome, events_dir, totals, collected) = match dataset {
         Some(dir) => (Outcome::Ok, dir, None, None),
         None => {
-            let (o, t, c) = ingest(a, args.json, state.as_mut(), Some(step_us))?;
+            let (o, t, c, cpu) = ingest(a, args.json, state.as_mut(), Some(step_us))?;
             stages.lap("ingest (read, decode, fold, write events)");
+            if let Some(cpu) = cpu {
+                stages.parts = vec![
+                    ("  read and split records", cpu.read),
+                    ("  decode, map, redact", cpu.decode),
+                    ("  fold for analysis", cpu.fold),
+                    ("  reorder, quarantine", cpu.reorder),
+                    ("  events Parquet writer", cpu.events),
+                ];
+            }
             (o, a.out.join("events"), Some(t), c)
         }
     };
@@ -305,6 +314,8 @@ fn analyze(args: AnalyzeArgs) -> anyhow::Result<Outcome> {
 struct Stages {
     last: Instant,
     laps: Vec<(&'static str, f64)>,
+    /// Ingest's concurrent parts: name and CPU seconds.
+    parts: Vec<(&'static str, f64)>,
 }
 
 impl Default for Stages {
@@ -312,6 +323,7 @@ impl Default for Stages {
         Stages {
             last: Instant::now(),
             laps: Vec::new(),
+            parts: Vec::new(),
         }
     }
 }
@@ -337,6 +349,22 @@ impl Stages {
                 per(bytes as f64 / 1e6),
                 per(events as f64),
             ));
+        }
+        if !self.parts.is_empty() {
+            // Throughput per CPU second: what one core does of each part.
+            out.push_str(
+                "ingest, parts at once (thread CPU)            cpu s   share   MB/s  events/s\n",
+            );
+            let cpu: f64 = self.parts.iter().map(|(_, s)| s).sum();
+            for (name, s) in &self.parts {
+                let per = |n: f64| if *s > 0.0 { n / s } else { 0.0 };
+                out.push_str(&format!(
+                    "{name:44} {s:7.2} {:6.1}% {:6.0} {:9.0}\n",
+                    100.0 * s / cpu.max(f64::EPSILON),
+                    per(bytes as f64 / 1e6),
+                    per(events as f64),
+                ));
+            }
         }
         out
     }

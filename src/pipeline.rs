@@ -66,6 +66,43 @@ pub struct IngestReport {
     pub processed: Vec<Fingerprint>,
     /// The events folded for analysis (with `collect_step_us`).
     pub collected: Option<Collector>,
+    /// CPU seconds of each concurrent part of ingest (`None` where the platform does not
+    /// tell a thread's CPU time).
+    pub cpu: Option<IngestCpu>,
+}
+
+/// Where ingest's CPU went: its parts run at once on their own threads, so wall time
+/// alone does not say which one costs what.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IngestCpu {
+    /// Reading and splitting into records (one thread).
+    pub read: f64,
+    /// Decoding, mapping, redaction, Arrow batches (all decoder threads).
+    pub decode: f64,
+    /// Folding the events into window counts for analysis (the calling thread).
+    pub fold: f64,
+    /// The rest of the calling thread: reordering, quarantine, the manifest.
+    pub reorder: f64,
+    /// Encoding and writing the events Parquet (its own thread).
+    pub events: f64,
+}
+
+/// The CPU time of the calling thread, in seconds.
+pub fn thread_cpu() -> Option<f64> {
+    #[cfg(unix)]
+    {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `ts` is a valid timespec to write into; the clock id is a constant.
+        let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+        (rc == 0).then(|| ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9)
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
 }
 
 /// Runs ingest: reads every input, writes `<out>/events/`, `quarantine.ndjson` and
@@ -145,99 +182,125 @@ pub fn run_ingest(
     // Two batches queued for the writer: each holds its chunk's bytes (text columns are
     // views into them); a queue of six measured no faster.
     let (events_tx, events_rx) = bounded::<RecordBatch>(2);
-    let events = thread::scope(|scope| -> anyhow::Result<EventsWriter> {
-        let writer = scope.spawn(move || -> anyhow::Result<EventsWriter> {
-            let mut events = events;
-            for batch in events_rx {
-                events.write(&batch).context("cannot write events")?;
-            }
-            Ok(events)
-        });
-        let sources = &sources;
-        let max_record = opts.max_record_bytes;
-        scope.spawn(move || {
-            let mut seq = 0u64;
-            for (i, source) in sources.iter().enumerate() {
-                let mut send = |chunk: Chunk| {
-                    if token_tx.send(()).is_err() {
-                        return false;
-                    }
-                    let ok = work_tx.send((seq, chunk)).is_ok();
-                    seq += 1;
-                    ok
-                };
-                if !read_source(i, source, max_record, &mut send) {
-                    break;
+    let main_cpu_start = thread_cpu().unwrap_or(0.0);
+    let (events, cpu) = thread::scope(
+        |scope| -> anyhow::Result<(EventsWriter, Option<IngestCpu>)> {
+            let writer = scope.spawn(move || -> anyhow::Result<(EventsWriter, Option<f64>)> {
+                let mut events = events;
+                for batch in events_rx {
+                    events.write(&batch).context("cannot write events")?;
                 }
-            }
-        });
-        let mut decoders = Vec::with_capacity(threads);
-        for _ in 0..threads {
-            let (rx, tx) = (work_rx.clone(), done_tx.clone());
-            let names = &names;
-            let cfg = &opts.mapping;
-            decoders.push(scope.spawn(move || {
-                for (seq, chunk) in rx {
-                    let name = &names[chunk.file];
-                    let decoded = decode_chunk(chunk, name, cfg);
-                    if tx.send((seq, decoded)).is_err() {
+                Ok((events, thread_cpu()))
+            });
+            let sources = &sources;
+            let max_record = opts.max_record_bytes;
+            let reader = scope.spawn(move || {
+                let mut seq = 0u64;
+                for (i, source) in sources.iter().enumerate() {
+                    let mut send = |chunk: Chunk| {
+                        if token_tx.send(()).is_err() {
+                            return false;
+                        }
+                        let ok = work_tx.send((seq, chunk)).is_ok();
+                        seq += 1;
+                        ok
+                    };
+                    if !read_source(i, source, max_record, &mut send) {
                         break;
                     }
                 }
-            }));
-        }
-        drop(done_tx);
-        drop(work_rx);
+                thread_cpu()
+            });
+            let mut decoders = Vec::with_capacity(threads);
+            for _ in 0..threads {
+                let (rx, tx) = (work_rx.clone(), done_tx.clone());
+                let names = &names;
+                let cfg = &opts.mapping;
+                decoders.push(scope.spawn(move || {
+                    for (seq, chunk) in rx {
+                        let name = &names[chunk.file];
+                        let decoded = decode_chunk(chunk, name, cfg);
+                        if tx.send((seq, decoded)).is_err() {
+                            break;
+                        }
+                    }
+                    thread_cpu()
+                }));
+            }
+            drop(done_tx);
+            drop(work_rx);
 
-        let mut pending: BTreeMap<u64, DecodedChunk> = BTreeMap::new();
-        let mut next = 0u64;
-        let mut result = Ok(());
-        for (seq, decoded) in done_rx.iter() {
-            pending.insert(seq, decoded);
-            while let Some(d) = pending.remove(&next) {
-                next += 1;
-                let _ = token_rx.try_recv();
-                if d.end.is_some() {
-                    bar.inc(1);
+            let mut fold_cpu = 0.0;
+            let mut pending: BTreeMap<u64, DecodedChunk> = BTreeMap::new();
+            let mut next = 0u64;
+            let mut result = Ok(());
+            for (seq, decoded) in done_rx.iter() {
+                pending.insert(seq, decoded);
+                while let Some(d) = pending.remove(&next) {
+                    next += 1;
+                    let _ = token_rx.try_recv();
+                    if d.end.is_some() {
+                        bar.inc(1);
+                    }
+                    if let (Some(c), Some(batch)) = (collected.as_mut(), &d.batch) {
+                        // One collector, fed in input order on this thread: one set of window
+                        // tables for the whole input (a collector per decoder held one each).
+                        let before = thread_cpu();
+                        c.observe(batch, next - 1);
+                        if let (Some(a), Some(b)) = (before, thread_cpu()) {
+                            fold_cpu += b - a;
+                        }
+                    }
+                    if result.is_ok() {
+                        result = absorb(
+                            d,
+                            opts.bounds,
+                            &mut files,
+                            &events_tx,
+                            &mut quarantine,
+                            &names,
+                            &mut file_errors,
+                            &mut on_file_error,
+                        );
+                        let c = files.iter().map(|f| f.counts.events).sum::<u64>();
+                        bar.set_message(format!("{c} events"));
+                    }
                 }
-                if let (Some(c), Some(batch)) = (collected.as_mut(), &d.batch) {
-                    // One collector, fed in input order on this thread: one set of window
-                    // tables for the whole input (a collector per decoder held one each).
-                    c.observe(batch, next - 1);
-                }
-                if result.is_ok() {
-                    result = absorb(
-                        d,
-                        opts.bounds,
-                        &mut files,
-                        &events_tx,
-                        &mut quarantine,
-                        &names,
-                        &mut file_errors,
-                        &mut on_file_error,
-                    );
-                    let c = files.iter().map(|f| f.counts.events).sum::<u64>();
-                    bar.set_message(format!("{c} events"));
+                if result.is_err() {
+                    // Stop the reader and decoders: dropping the receivers unblocks them.
+                    break;
                 }
             }
-            if result.is_err() {
-                // Stop the reader and decoders: dropping the receivers unblocks them.
-                break;
+            drop(token_rx);
+            drop(done_rx);
+            drop(events_tx);
+            let mut decode_cpu = Some(0.0);
+            for d in decoders {
+                let cpu = d
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("a decoder thread panicked"))?;
+                decode_cpu = decode_cpu.zip(cpu).map(|(a, b)| a + b);
             }
-        }
-        drop(token_rx);
-        drop(done_rx);
-        drop(events_tx);
-        for d in decoders {
-            d.join()
-                .map_err(|_| anyhow::anyhow!("a decoder thread panicked"))?;
-        }
-        // The writer's own error first: a failed send only echoes it.
-        let events = writer
-            .join()
-            .map_err(|_| anyhow::anyhow!("the events writer panicked"))??;
-        result.map(|()| events)
-    })?;
+            let read_cpu = reader
+                .join()
+                .map_err(|_| anyhow::anyhow!("the reader thread panicked"))?;
+            // The writer's own error first: a failed send only echoes it.
+            let (events, events_cpu) = writer
+                .join()
+                .map_err(|_| anyhow::anyhow!("the events writer panicked"))??;
+            let cpu = match (read_cpu, decode_cpu, events_cpu, thread_cpu()) {
+                (Some(read), Some(decode), Some(events), Some(main)) => Some(IngestCpu {
+                    read,
+                    decode,
+                    fold: fold_cpu,
+                    reorder: (main - main_cpu_start - fold_cpu).max(0.0),
+                    events,
+                }),
+                _ => None,
+            };
+            result.map(|()| (events, cpu))
+        },
+    )?;
 
     bar.finish_and_clear();
     let parts = events
@@ -265,6 +328,7 @@ pub fn run_ingest(
         file_errors,
         processed,
         collected,
+        cpu,
     })
 }
 

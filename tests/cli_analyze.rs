@@ -525,4 +525,25 @@ fn timings_name_every_stage_with_its_throughput() {
             .collect();
         assert_eq!(numbers.len(), 4, "{line}");
     }
+    // Ingest's parts run at once: each with its thread CPU time, and shares adding up.
+    let mut share = 0.0;
+    for part in [
+        "read and split records",
+        "decode, map, redact",
+        "fold for analysis",
+        "reorder, quarantine",
+        "events Parquet writer",
+    ] {
+        let line = err
+            .lines()
+            .find(|l| l.trim_start().starts_with(part))
+            .unwrap_or_else(|| panic!("no {part:?} line in {err}"));
+        let numbers: Vec<f64> = line.trim_start()[part.len()..]
+            .split_whitespace()
+            .map(|v| v.trim_end_matches('%').parse().unwrap())
+            .collect();
+        assert_eq!(numbers.len(), 4, "{line}");
+        share += numbers[1];
+    }
+    assert!((share - 100.0).abs() < 0.5, "shares add up to {share}: {err}");
 }
