@@ -545,5 +545,8 @@ fn timings_name_every_stage_with_its_throughput() {
         assert_eq!(numbers.len(), 4, "{line}");
         share += numbers[1];
     }
-    assert!((share - 100.0).abs() < 0.5, "shares add up to {share}: {err}");
+    assert!(
+        (share - 100.0).abs() < 0.5,
+        "shares add up to {share}: {err}"
+    );
 }
