@@ -338,17 +338,21 @@ impl Stages {
 
     fn render(&self, bytes: u64, events: u64) -> String {
         let total: f64 = self.laps.iter().map(|(_, s)| s).sum();
+        // One line: seconds, share of `whole`, and the input's bytes and events per second.
+        let row = |out: &mut String, name: &str, s: f64, whole: f64| {
+            let per = |n: f64| if s > 0.0 { n / s } else { 0.0 };
+            out.push_str(&format!(
+                "{name:44} {s:7.2} {:6.1}% {:6.0} {:9.0}\n",
+                100.0 * s / whole.max(f64::EPSILON),
+                per(bytes as f64 / 1e6),
+                per(events as f64),
+            ));
+        };
         let mut out = String::from(
             "stage                                         wall s   share   MB/s  events/s\n",
         );
         for (name, s) in self.laps.iter().chain(std::iter::once(&("total", total))) {
-            let per = |n: f64| if *s > 0.0 { n / s } else { 0.0 };
-            out.push_str(&format!(
-                "{name:44} {s:7.2} {:6.1}% {:6.0} {:9.0}\n",
-                100.0 * s / total.max(f64::EPSILON),
-                per(bytes as f64 / 1e6),
-                per(events as f64),
-            ));
+            row(&mut out, name, *s, total);
         }
         if !self.parts.is_empty() {
             // Throughput per CPU second: what one core does of each part.
@@ -357,13 +361,7 @@ impl Stages {
             );
             let cpu: f64 = self.parts.iter().map(|(_, s)| s).sum();
             for (name, s) in &self.parts {
-                let per = |n: f64| if *s > 0.0 { n / s } else { 0.0 };
-                out.push_str(&format!(
-                    "{name:44} {s:7.2} {:6.1}% {:6.0} {:9.0}\n",
-                    100.0 * s / cpu.max(f64::EPSILON),
-                    per(bytes as f64 / 1e6),
-                    per(events as f64),
-                ));
+                row(&mut out, name, *s, cpu);
             }
         }
         out

@@ -124,24 +124,31 @@ pub fn reauth_outcomes(
     }
     let mut rows = Vec::new();
     for (k, conn) in connections.iter().enumerate() {
-        let conn = Shared::from(*conn);
-        let row = |ts: i64, success: bool| Outcome {
-            connection_id: conn.clone(),
-            ts,
-            success,
-        };
-        for (g, &t) in times[k].iter().enumerate() {
-            // Gap 0 (a success before the first 401) breaks nothing; later gaps do.
-            if g > 0 && gaps[k][g] {
-                rows.push(row(t, true));
-            }
-            rows.push(row(t, false));
-        }
-        if let (Some(&last), true) = (times[k].last(), gaps[k][times[k].len()]) {
-            rows.push(row(last + 1, true));
-        }
+        push_outcomes(&mut rows, conn, &times[k], |g| gaps[k][g]);
     }
     Ok(rows)
+}
+
+/// The outcome rows of one connection: its 401s (`times`, in time order) and a success
+/// before each 401 whose gap had one, and after the last when `gap(times.len())`.
+/// `gap(g)`: a success came after the g-th 401 and before the next.
+fn push_outcomes(rows: &mut Vec<Outcome>, conn: &str, times: &[i64], gap: impl Fn(usize) -> bool) {
+    let conn = Shared::from(conn);
+    let row = |ts: i64, success: bool| Outcome {
+        connection_id: conn.clone(),
+        ts,
+        success,
+    };
+    for (g, &t) in times.iter().enumerate() {
+        // Gap 0 (a success before the first 401) breaks nothing; later gaps do.
+        if g > 0 && gap(g) {
+            rows.push(row(t, true));
+        }
+        rows.push(row(t, false));
+    }
+    if let (Some(&last), true) = (times.last(), gap(times.len())) {
+        rows.push(row(last + 1, true));
+    }
 }
 
 /// The reauthorization outcomes folded in input order, while the input is in time order
@@ -225,22 +232,9 @@ impl ReauthStream {
             let Some(c) = self.conns.get(id as usize) else {
                 continue;
             };
-            let conn = Shared::from(name);
-            let row = |ts: i64, success: bool| Outcome {
-                connection_id: conn.clone(),
-                ts,
-                success,
-            };
-            for (g, &t) in c.times.iter().enumerate() {
-                // Gap 0 (a success before the first 401) breaks nothing; later gaps do.
-                if g > 0 && c.gaps[g] {
-                    rows.push(row(t, true));
-                }
-                rows.push(row(t, false));
-            }
-            if let (Some(&last), Some(_)) = (c.times.last(), c.pending) {
-                rows.push(row(last + 1, true));
-            }
+            // The gap after the last 401 is the successes still pending.
+            let gap = |g: usize| c.gaps.get(g).copied().unwrap_or(c.pending.is_some());
+            push_outcomes(&mut rows, name, &c.times, gap);
         }
         Some(rows)
     }
