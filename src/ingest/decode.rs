@@ -59,6 +59,12 @@ pub fn decode_chunk(chunk: Chunk, file_name: &Arc<str>, cfg: &MappingConfig) -> 
     let mut keys = KeyCache::default();
     let spans: Vec<(usize, usize)> = chunk.records.iter().map(|r| (r.start, r.end)).collect();
     let clean = clean_records(&data, &spans);
+    // One SIMD pass over the chunk instead of one validation per record; a record of a
+    // valid chunk is valid when its ends are character boundaries (they fall on ASCII
+    // bytes: newlines, brackets). An invalid chunk checks record by record, for the
+    // reason's byte offset.
+    let chunk_valid = simdutf8::basic::from_utf8(&data).is_ok();
+    let boundary = |i: usize| data.get(i).is_none_or(|b| (b & 0xC0) != 0x80);
     for (rec, &clean) in chunk.records.iter().zip(&clean) {
         let bytes = &data[rec.start..rec.end];
         let mut reject = |reason: String, size: usize| {
@@ -77,7 +83,12 @@ pub fn decode_chunk(chunk: Chunk, file_name: &Arc<str>, cfg: &MappingConfig) -> 
             );
             continue;
         }
-        let text = match std::str::from_utf8(bytes) {
+        let text = match if chunk_valid && boundary(rec.start) && boundary(rec.end) {
+            // SAFETY: a slice of valid UTF-8 between character boundaries is valid.
+            Ok(unsafe { std::str::from_utf8_unchecked(bytes) })
+        } else {
+            std::str::from_utf8(bytes)
+        } {
             Ok(t) => t,
             Err(e) => {
                 reject(

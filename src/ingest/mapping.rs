@@ -528,13 +528,27 @@ pub fn map_flat<'a>(
                 return bail(w);
             };
             let raw = &text[vstart..vend];
-            // A string the scanner found free of escapes is its body (no second scan).
-            let sc = if b[vstart] == b'"' {
-                Scalar::Str(Cow::Borrowed(&raw[1..raw.len() - 1]))
-            } else {
-                scalar_text(raw)
-            };
-            w.entry(Cow::Borrowed(key), raw, sc, 0, false, Some(top_key));
+            match (b[vstart], top_key.hit) {
+                // `null` feeds no column and is no extra field: `Walker::entry` does nothing.
+                (b'n', _) => {}
+                // A string for a column that takes strings as they are: the candidate
+                // `Walker::entry` would offer (top level: the priority is the rank), without
+                // its general steps and its per-target dispatch.
+                (b'"', Some((target, rank))) if takes_text_as_is(target) => w.cands.offer(
+                    target,
+                    u16::from(rank),
+                    Val::Text(Cow::Borrowed(&raw[1..raw.len() - 1])),
+                ),
+                _ => {
+                    // A string the scanner found free of escapes is its body (no second scan).
+                    let sc = if b[vstart] == b'"' {
+                        Scalar::Str(Cow::Borrowed(&raw[1..raw.len() - 1]))
+                    } else {
+                        scalar_text(raw)
+                    };
+                    w.entry(Cow::Borrowed(key), raw, sc, 0, false, Some(top_key));
+                }
+            }
             if w.child_error {
                 return bail(w);
             }
@@ -560,6 +574,22 @@ pub fn map_flat<'a>(
     let out = event_of(&mut w.cands, None, cfg, red);
     w.done();
     Some(out)
+}
+
+/// Whether [`coerce`] makes any string a `Val::Text` of itself for `target` (the targets
+/// that parse, canonicalise or walk their value are not among them).
+fn takes_text_as_is(target: Target) -> bool {
+    !matches!(
+        target,
+        Target::Ts
+            | Target::Status
+            | Target::Code
+            | Target::Level
+            | Target::RetryAfter
+            | Target::RetryAfterMs
+            | Target::Retryable
+            | Target::Errors
+    )
 }
 
 /// `s.trim()`, without the Unicode search for the common value that starts and ends with
@@ -934,6 +964,60 @@ mod tests {
                     hay.as_bytes().starts_with(k.as_bytes()),
                     "{hay:?} / {k:?}"
                 );
+            }
+        }
+    }
+
+    /// The fast path offers strings as they are to the targets `takes_text_as_is` names:
+    /// `coerce` must make exactly that of every string for them (and something else, or
+    /// nothing, of some string for the others).
+    #[test]
+    fn text_as_is_agrees_with_coerce() {
+        let strings = [
+            "abc",
+            " 42 ",
+            "42",
+            "",
+            "2024-03-01T00:00:00Z",
+            "true",
+            "warn",
+            "30s",
+            "{}",
+        ];
+        use Target as T;
+        let all = [
+            T::Ts,
+            T::Status,
+            T::Code,
+            T::Error,
+            T::ErrorCode,
+            T::Message,
+            T::Level,
+            T::RequestId,
+            T::ConnectionId,
+            T::OrganizationId,
+            T::UserId,
+            T::Endpoint,
+            T::Method,
+            T::IpAddress,
+            T::UserAgent,
+            T::RetryAfter,
+            T::RetryAfterMs,
+            T::Retryable,
+            T::Details,
+            T::Downstream,
+            T::Errors,
+        ];
+        assert_eq!(all.len(), Target::COUNT);
+        for target in all {
+            let as_is = |s: &str| {
+                matches!(coerce(target, &Scalar::Str(Cow::Borrowed(s))),
+                    Some(Val::Text(Cow::Borrowed(v))) if v == s)
+            };
+            if takes_text_as_is(target) {
+                assert!(strings.iter().all(|s| as_is(s)), "{target:?}");
+            } else if target != Target::Errors {
+                assert!(!strings.iter().all(|s| as_is(s)), "{target:?}");
             }
         }
     }

@@ -240,6 +240,7 @@ fn fast_path_agrees_with_the_general_path() {
         r#"{"timestamp":"2024-03-01T00:00:00Z","connection":{"id":"conn_nested"},"error":{"code":"AUTH_002"}}"#,
         r#"{"timestamp":"2024-03-01T00:00:00Z","http_status":200,"http_status":500,"details":"text"}"#,
         r#"{}"#,
+        r#"{"timestamp":"2024-03-01T00:00:00Z","message":"second","error_description":"first","error_code":" AUTH_002 ","level":"warn","code":"E7","endpoint":"","user_id":null,"retry_after":"30s","retryable":"yes","method":"get"}"#,
     ];
     for text in taken {
         let text = text.trim();

@@ -63,10 +63,15 @@ fn events_properties() -> WriterProperties {
         .set_column_dictionary_enabled(name(col::REQUEST_ID), false)
         .set_column_dictionary_enabled(name(col::TS), false)
         .set_column_dictionary_enabled(name(col::SOURCE_LINE), false);
-    // Free text and per-client values arrive in no order: their min/max (computed for
-    // every value, a few percent of a run) would prune nothing. Time, status, codes,
-    // classes, connections and organisations keep theirs.
+    // Free text, per-client values and the small vocabularies of every page (codes,
+    // categories, classes) arrive in no order: their min/max (two byte comparisons per
+    // value, a few percent of a run) would prune nothing. Time, status, connections and
+    // organisations (one export per connection is common) and source files keep theirs.
     for c in [
+        col::ERROR,
+        col::ERROR_CODE,
+        col::CATEGORY,
+        col::CLASS,
         col::REQUEST_ID,
         col::MESSAGE,
         col::LOG_MESSAGE,
