@@ -6,8 +6,8 @@ use arrow_array::builder::{
     BooleanBuilder, Float64Builder, Int16Builder, StringViewBuilder, TimestampMicrosecondBuilder,
     UInt64Builder,
 };
-use arrow_array::{ArrayRef, RecordBatch};
-use arrow_buffer::Buffer;
+use arrow_array::{ArrayRef, RecordBatch, StringViewArray};
+use arrow_buffer::{Buffer, NullBufferBuilder, ScalarBuffer};
 
 use super::mapping::Event;
 use crate::schema::{event_schema, TEXT_COLUMNS, TS_TZ};
@@ -15,14 +15,14 @@ use crate::schema::{event_schema, TEXT_COLUMNS, TS_TZ};
 pub struct EventBatchBuilder {
     ts: TimestampMicrosecondBuilder,
     status: Int16Builder,
-    text: Vec<StringViewBuilder>,
+    text: Vec<ViewColumn>,
     retry_after_s: Float64Builder,
-    category: StringViewBuilder,
+    category: ViewColumn,
     retryable: BooleanBuilder,
-    class: StringViewBuilder,
-    details: StringViewBuilder,
-    downstream: StringViewBuilder,
-    extra: StringViewBuilder,
+    class: ViewColumn,
+    details: ViewColumn,
+    downstream: ViewColumn,
+    extra: ViewColumn,
     source_file: StringViewBuilder,
     /// The current run of one source file name and its length: a batch holds the records
     /// of one file, so the name is appended once per run, not hashed once per row.
@@ -36,7 +36,7 @@ pub struct EventBatchBuilder {
 
 impl EventBatchBuilder {
     pub fn with_capacity(rows: usize) -> Self {
-        let sv = || StringViewBuilder::with_capacity(rows);
+        let sv = || ViewColumn::with_capacity(rows);
         EventBatchBuilder {
             ts: TimestampMicrosecondBuilder::with_capacity(rows).with_timezone(TS_TZ),
             status: Int16Builder::with_capacity(rows),
@@ -65,8 +65,7 @@ impl EventBatchBuilder {
             return b;
         }
         for t in b.text.iter_mut().chain([&mut b.details, &mut b.downstream]) {
-            let id = t.append_block(block.clone());
-            debug_assert_eq!(id, 0);
+            t.refer_to_block();
         }
         b.block = Some(block);
         b
@@ -101,15 +100,15 @@ impl EventBatchBuilder {
         ];
         let block = self.block.as_ref().map(|b| b.as_slice());
         for (b, v) in self.text.iter_mut().zip(texts) {
-            append_text(b, block, v.as_deref());
+            b.append(block, v.as_deref());
         }
         self.retry_after_s.append_option(ev.retry_after_s);
-        self.category.append_value(ev.category);
+        self.category.append(None, Some(ev.category));
         self.retryable.append_option(ev.retryable);
-        self.class.append_option(ev.class);
-        append_text(&mut self.details, block, ev.details.as_deref());
-        append_text(&mut self.downstream, block, ev.downstream.as_deref());
-        self.extra.append_option(ev.extra.as_deref());
+        self.class.append(None, ev.class);
+        self.details.append(block, ev.details.as_deref());
+        self.downstream.append(block, ev.downstream.as_deref());
+        self.extra.append(None, ev.extra.as_deref());
         if self.file_run.1 > 0 && self.file_run.0 == source_file {
             self.file_run.1 += 1;
         } else {
@@ -134,18 +133,19 @@ impl EventBatchBuilder {
         self.flush_file_run();
         let mut cols: Vec<ArrayRef> =
             vec![Arc::new(self.ts.finish()), Arc::new(self.status.finish())];
+        let block = self.block.as_ref();
         cols.extend(
             self.text
                 .iter_mut()
-                .map(|b| Arc::new(b.finish()) as ArrayRef),
+                .map(|b| Arc::new(b.finish(block)) as ArrayRef),
         );
         cols.push(Arc::new(self.retry_after_s.finish()));
-        cols.push(Arc::new(self.category.finish()));
+        cols.push(Arc::new(self.category.finish(block)));
         cols.push(Arc::new(self.retryable.finish()));
-        cols.push(Arc::new(self.class.finish()));
-        cols.push(Arc::new(self.details.finish()));
-        cols.push(Arc::new(self.downstream.finish()));
-        cols.push(Arc::new(self.extra.finish()));
+        cols.push(Arc::new(self.class.finish(block)));
+        cols.push(Arc::new(self.details.finish(block)));
+        cols.push(Arc::new(self.downstream.finish(block)));
+        cols.push(Arc::new(self.extra.finish(block)));
         cols.push(Arc::new(self.source_file.finish()));
         cols.push(Arc::new(self.source_line.finish()));
         self.len = 0;
@@ -154,25 +154,113 @@ impl EventBatchBuilder {
     }
 }
 
-/// Appends `v` to `b`: as a view into `block` (block 0 of `b`) when the text lies inside
-/// it and is too long to be inlined, else copied.
-#[inline]
-fn append_text(b: &mut StringViewBuilder, block: Option<&[u8]>, v: Option<&str>) {
-    let Some(v) = v else {
-        b.append_null();
-        return;
-    };
-    if let Some(block) = block {
-        let start = (v.as_ptr() as usize).wrapping_sub(block.as_ptr() as usize);
-        if v.len() > 12 && start <= block.len() && v.len() <= block.len() - start {
-            // SAFETY: block 0 of `b` is `block` (`over`), `start..start + len` lies inside
-            // it (checked above), and those bytes are `v`, valid UTF-8. Both fit in u32: a
-            // chunk is a few MiB.
-            unsafe { b.append_view_unchecked(0, start as u32, v.len() as u32) };
-            return;
+/// A string view column built by hand (the events' text columns): short values are
+/// inlined with a few word loads (the builder's copy was a `memcpy` call per value), text
+/// inside the block becomes a view into it, and other text is copied into one buffer.
+struct ViewColumn {
+    views: Vec<u128>,
+    nulls: NullBufferBuilder,
+    /// Text longer than 12 bytes that is not in the block, copied.
+    owned: Vec<u8>,
+    /// The column's views may point into the block ([`EventBatchBuilder::over`]): it is
+    /// then buffer 0 and `owned` buffer 1.
+    in_block: bool,
+}
+
+impl ViewColumn {
+    fn with_capacity(rows: usize) -> Self {
+        ViewColumn {
+            views: Vec::with_capacity(rows),
+            nulls: NullBufferBuilder::new(rows),
+            owned: Vec::new(),
+            in_block: false,
         }
     }
-    b.append_value(v);
+
+    fn refer_to_block(&mut self) {
+        debug_assert!(self.views.is_empty());
+        self.in_block = true;
+    }
+
+    /// Appends `v`: inlined when short, as a view into `block` when it lies inside it,
+    /// else copied. `block` is `None` for columns that do not refer to it.
+    #[inline]
+    fn append(&mut self, block: Option<&[u8]>, v: Option<&str>) {
+        let Some(v) = v else {
+            self.nulls.append_null();
+            self.views.push(0);
+            return;
+        };
+        self.nulls.append_non_null();
+        let b = v.as_bytes();
+        let view = if b.len() <= 12 {
+            inline_view(b)
+        } else {
+            let inside = block.filter(|_| self.in_block).and_then(|block| {
+                let start = (b.as_ptr() as usize).wrapping_sub(block.as_ptr() as usize);
+                (start <= block.len() && b.len() <= block.len() - start).then_some(start)
+            });
+            let (buffer, offset) = match inside {
+                Some(start) => (0, start),
+                None => {
+                    let at = self.owned.len();
+                    self.owned.extend_from_slice(b);
+                    (u32::from(self.in_block), at)
+                }
+            };
+            let prefix = u32::from_le_bytes(b[..4].try_into().expect("over 12 bytes"));
+            // The offsets fit 32 bits: `over` takes blocks below 4 GiB, and a batch's
+            // copied text is a chunk's worth.
+            let offset = u32::try_from(offset).expect("a batch's text is below 4 GiB");
+            u128::from(b.len() as u32)
+                | (u128::from(prefix) << 32)
+                | (u128::from(buffer) << 64)
+                | (u128::from(offset) << 96)
+        };
+        self.views.push(view);
+    }
+
+    /// The column (the builder is left empty).
+    fn finish(&mut self, block: Option<&Buffer>) -> StringViewArray {
+        let mut buffers = Vec::new();
+        if self.in_block {
+            buffers.push(
+                block
+                    .expect("a column that refers to the block has it")
+                    .clone(),
+            );
+        }
+        if !self.owned.is_empty() {
+            buffers.push(Buffer::from_vec(std::mem::take(&mut self.owned)));
+        }
+        let views = ScalarBuffer::from(std::mem::take(&mut self.views));
+        let nulls = self.nulls.finish();
+        self.in_block = false;
+        // SAFETY: every view is inline, or names buffer 0 (the block, when `in_block`) or
+        // the copied text's buffer, at an offset and length inside it (checked in
+        // `append`, or where the text was copied), over a whole `&str`: valid UTF-8.
+        unsafe { StringViewArray::new_unchecked(views, buffers.into(), nulls) }
+    }
+}
+
+/// The inline view of a value of at most 12 bytes: its length, then its bytes, zero
+/// padded. Two overlapping word loads instead of a copy of a variable length.
+#[inline]
+fn inline_view(b: &[u8]) -> u128 {
+    let n = b.len();
+    debug_assert!(n <= 12);
+    let word8 = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().expect("8"));
+    let word4 = |at: usize| u32::from_le_bytes(b[at..at + 4].try_into().expect("4"));
+    // Overlapping bytes are the same in both words, so OR joins them.
+    let data = match n {
+        8..=12 => u128::from(word8(0)) | (u128::from(word4(n - 4)) << (8 * (n - 4))),
+        4..=7 => u128::from(word4(0)) | (u128::from(word4(n - 4)) << (8 * (n - 4))),
+        _ => b
+            .iter()
+            .enumerate()
+            .fold(0, |x, (i, &c)| x | (u128::from(c) << (8 * i))),
+    };
+    n as u128 | (data << 32)
 }
 
 #[cfg(test)]
@@ -223,5 +311,51 @@ mod tests {
         // The long borrowed values point into the block (its buffer is the array's first).
         assert_eq!(ep_col.data_buffers()[0].as_ptr(), block.as_ptr());
         assert_eq!(ep_col.views()[0] >> 64, 0, "block 0, offset 0");
+    }
+
+    /// Inline views are arrow's, at every length a value can be inlined.
+    #[test]
+    fn inline_views_are_arrows() {
+        let text = b"0123456789abcdef";
+        for n in 0..=12 {
+            for at in 0..4 {
+                let v = &text[at..at + n];
+                assert_eq!(
+                    inline_view(v),
+                    arrow_array::builder::make_view(v, 0, 0),
+                    "{n} bytes"
+                );
+            }
+        }
+    }
+
+    /// A hand-built column reads like arrow's builder made it: nulls, inline, viewed
+    /// and copied values mixed.
+    #[test]
+    fn view_columns_read_as_the_builders() {
+        let data = b"a long value in the block|short|another value inside".to_vec();
+        let block = Buffer::from_vec(data);
+        let text = std::str::from_utf8(block.as_slice()).unwrap();
+        let values = [
+            Some(&text[..25]),
+            None,
+            Some(&text[26..31]),
+            Some("a long value from elsewhere"),
+            Some(""),
+            Some(&text[32..]),
+            Some("twelve bytes"),
+            None,
+        ];
+        let mut want = StringViewBuilder::new();
+        let mut col = ViewColumn::with_capacity(2);
+        col.refer_to_block();
+        for v in values {
+            want.append_option(v);
+            col.append(Some(block.as_slice()), v);
+        }
+        let got = col.finish(Some(&block));
+        assert_eq!(got, want.finish());
+        assert_eq!(got.data_buffers().len(), 2, "the block and the copies");
+        assert!(col.views.is_empty() && col.owned.is_empty() && !col.in_block);
     }
 }

@@ -15,6 +15,42 @@ use serde_json::Value;
 
 pub const REDACTED: &str = "[REDACTED]";
 
+/// The prefilter's words (see `patterns`).
+const PREFILTER_WORDS: [&str; 29] = [
+    "bearer",
+    "basic",
+    "eyj",
+    "key",
+    "token",
+    "secret",
+    "pwd",
+    "auth",
+    "cookie",
+    "session",
+    "signature",
+    "credential",
+    "sk_live",
+    "sk_test",
+    "pk_live",
+    "pk_test",
+    "rk_live",
+    "rk_test",
+    "akia",
+    "ghp_",
+    "gho_",
+    "ghs_",
+    "ghu_",
+    "ghr_",
+    "xox",
+    "private",
+    "jwt",
+    "pass",
+    "sid",
+];
+
+/// Bytes [`secret_hints`] scans at a time: a block stays in cache for its three searches.
+const HINT_BLOCK: usize = 64 * 1024;
+
 struct Patterns {
     prefilter: AhoCorasick,
     scheme: Regex,
@@ -34,12 +70,7 @@ fn patterns() -> &'static Patterns {
         // `sk_live_`/`sk_test_`: plain `sk_` matched every `zendesk_` connection.
         prefilter: AhoCorasick::builder()
             .match_kind(aho_corasick::MatchKind::LeftmostFirst)
-            .build([
-                "bearer", "basic", "eyj", "key", "token", "secret", "pwd", "auth", "cookie",
-                "session", "signature", "credential", "sk_live", "sk_test", "pk_live",
-                "pk_test", "rk_live", "rk_test", "akia", "ghp_", "gho_", "ghs_", "ghu_",
-                "ghr_", "xox", "private", "jwt", "pass", "sid",
-            ])
+            .build(PREFILTER_WORDS)
             .expect("static prefilter"),
         scheme: Regex::new(r"(?i)\b(bearer|basic|token)(\s+)([A-Za-z0-9\-._~+/]{6,}=*)")
             .expect("static regex"),
@@ -69,26 +100,38 @@ fn secret_hints(data: &[u8], mut hint: impl FnMut(usize, usize) -> ControlFlow<(
     }
     static ESCAPE: OnceLock<memchr::memmem::Finder<'static>> = OnceLock::new();
     let escape = ESCAPE.get_or_init(|| memchr::memmem::Finder::new(b"\\u"));
-    for at in memchr::memchr_iter(b'@', data) {
-        if hint(at, at + 1).is_break() {
-            return;
-        }
-    }
-    for at in escape.find_iter(data) {
-        if hint(at, at + 2).is_break() {
-            return;
-        }
-    }
-    // Lower-case literals matched in a lower-cased copy (see `patterns`).
+    // Block by block, each block searched three ways while it is in cache (one pass over
+    // the whole chunk each went to memory three times, plus a chunk-sized lower-case
+    // copy). A block's searches start `overlap` bytes back, so an occurrence that crosses
+    // into the block is found whole (possibly twice: a hint may repeat).
+    let overlap = PREFILTER_WORDS.iter().map(|w| w.len()).max().unwrap_or(0) - 1;
     LOWER.with(|lower| {
         let mut lower = lower.borrow_mut();
-        lower.clear();
-        lower.extend_from_slice(data);
-        lower.make_ascii_lowercase();
-        for m in patterns().prefilter.find_iter(lower.as_slice()) {
-            if hint(m.start(), m.end()).is_break() {
-                return;
+        let mut at = 0;
+        while at < data.len() {
+            let from = at.saturating_sub(overlap);
+            let end = (at + HINT_BLOCK).min(data.len());
+            let block = &data[from..end];
+            for i in memchr::memchr_iter(b'@', &data[at..end]) {
+                if hint(at + i, at + i + 1).is_break() {
+                    return;
+                }
             }
+            for i in escape.find_iter(block) {
+                if hint(from + i, from + i + 2).is_break() {
+                    return;
+                }
+            }
+            // Lower-case literals matched in a lower-cased copy (see `patterns`).
+            lower.clear();
+            lower.extend_from_slice(block);
+            lower.make_ascii_lowercase();
+            for m in patterns().prefilter.find_iter(lower.as_slice()) {
+                if hint(from + m.start(), from + m.end()).is_break() {
+                    return;
+                }
+            }
+            at = end;
         }
     });
 }
@@ -403,5 +446,28 @@ mod tests {
         let data = b"xxbearerrr";
         assert_eq!(clean_records(data, &[(0, 4), (4, 10)]), [false, false]);
         assert_eq!(clean_records(data, &[(0, 2), (2, 10)]), [true, false]);
+    }
+
+    /// The chunk is searched in blocks: a word, `@` or escape across a block boundary,
+    /// at every shift, still marks its record and only its record.
+    #[test]
+    fn hints_across_block_boundaries_are_found() {
+        let words = PREFILTER_WORDS.iter().map(|w| w.to_ascii_uppercase());
+        for word in words.chain(["@".to_string(), "\\u0041".to_string()]) {
+            for shift in 0..=word.len() {
+                let mut data = vec![b'a'; 2 * HINT_BLOCK + 100];
+                let at = HINT_BLOCK - shift;
+                data[at..at + word.len()].copy_from_slice(word.as_bytes());
+                // Records of 100 bytes; the word's record(s) are the dirty ones.
+                let spans: Vec<(usize, usize)> = (0..data.len() / 100)
+                    .map(|i| (i * 100, i * 100 + 100))
+                    .collect();
+                let want: Vec<bool> = spans
+                    .iter()
+                    .map(|&(s, e)| e <= at || s >= at + word.len())
+                    .collect();
+                assert_eq!(clean_records(&data, &spans), want, "{word} at -{shift}");
+            }
+        }
     }
 }
