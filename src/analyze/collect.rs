@@ -324,10 +324,9 @@ pub struct Collector {
     dims: Vec<Dim>,
     /// Every error event, written to a temporary file as it comes.
     spill: Spill,
-    /// The 401s and 403s, also kept in memory for the detectors that follow them.
-    auth_failures: Vec<EventRow>,
-    /// Where each of those came in the input (batch << 32 | row): ties in time keep it.
-    orders: Vec<u64>,
+    /// How many 401s and 403s the spill holds: the detectors that follow them read them
+    /// back at the end (kept in memory, they grew with the input through ingest).
+    auth_failures: usize,
     /// Per error code (by its id in the spill): first sighting and volume.
     codes: HashMap<u32, CodeFirst, RandomState>,
     /// The reauthorization input, folded while the input is in time order.
@@ -350,7 +349,7 @@ impl std::fmt::Debug for Collector {
         f.debug_struct("Collector")
             .field("step_us", &self.step_us)
             .field("events", &self.events)
-            .field("auth_failures", &self.auth_failures.len())
+            .field("auth_failures", &self.auth_failures)
             .finish_non_exhaustive()
     }
 }
@@ -389,8 +388,7 @@ impl Collector {
             successes: 0,
             dims: DIMENSIONS.iter().map(|_| Dim::default()).collect(),
             spill: Spill::new()?,
-            auth_failures: Vec::new(),
-            orders: Vec::new(),
+            auth_failures: 0,
             codes: HashMap::default(),
             reauth: ReauthStream::default(),
             conn_dim: DIMENSIONS
@@ -511,12 +509,7 @@ impl Collector {
                         (seen.ts, seen.order, seen.class) = (t, order, ids[2]);
                     }
                 }
-                if matches!(st, Some(401 | 403)) {
-                    // No request id: their detectors never show one (incident samples
-                    // come from the log), and it would be 40 bytes more a row.
-                    self.auth_failures.push(self.spill.row(t, st, ids));
-                    self.orders.push(order);
-                }
+                self.auth_failures += usize::from(is_auth_failure(st));
             }
         }
     }
@@ -544,8 +537,32 @@ impl Collector {
         if self.events == 0 {
             return Ok(None);
         }
-        let mut auth_failures = self.auth_failures;
-        sort_in_input_order(&mut auth_failures, &self.orders);
+        // Error codes first: their values are the spill's, which `finish` hands over.
+        let mut codes: Vec<CodeSighting> = self
+            .codes
+            .into_iter()
+            .filter_map(|(id, c)| {
+                Some(CodeSighting {
+                    code: self.spill.value(id)?.to_string(),
+                    class: self
+                        .spill
+                        .value(c.class)
+                        .as_deref()
+                        .unwrap_or("warning")
+                        .to_string(),
+                    first_ts: c.ts,
+                    events: c.events,
+                })
+            })
+            .collect();
+        codes.sort_by(|a, b| a.code.cmp(&b.code));
+        let error_log = self.spill.finish()?;
+        // The 401s and 403s, without request ids: their detectors never show one
+        // (incident samples come from the log), and it would be 40 bytes more a row.
+        let (mut auth_failures, orders) =
+            error_log.rows_with_status(is_auth_failure, self.auth_failures)?;
+        sort_in_input_order(&mut auth_failures, &orders);
+        drop(orders);
         let names = flaky_connections(&auth_failures, reauth_min);
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
         let conn_ids = &self.dims[self.conn_dim].ids;
@@ -570,25 +587,6 @@ impl Collector {
             })
             .collect();
 
-        let mut codes: Vec<CodeSighting> = self
-            .codes
-            .into_iter()
-            .filter_map(|(id, c)| {
-                Some(CodeSighting {
-                    code: self.spill.value(id)?.to_string(),
-                    class: self
-                        .spill
-                        .value(c.class)
-                        .as_deref()
-                        .unwrap_or("warning")
-                        .to_string(),
-                    first_ts: c.ts,
-                    events: c.events,
-                })
-            })
-            .collect();
-        codes.sort_by(|a, b| a.code.cmp(&b.code));
-        let error_log = self.spill.finish()?;
         Ok(Some(Tables {
             grid,
             has_successes: self.successes > 0,
@@ -602,6 +600,11 @@ impl Collector {
             report_from: 0,
         }))
     }
+}
+
+/// The statuses whose events the auth detectors follow one by one.
+fn is_auth_failure(status: Option<i16>) -> bool {
+    matches!(status, Some(401 | 403))
 }
 
 /// At most this many connections are followed one call at a time for reauthorization.

@@ -81,6 +81,45 @@ impl ErrorLog {
         }
     }
 
+    /// The rows whose status `keep` accepts, without their request ids, each with its
+    /// input order (`expected`: how many there are, to size the lists exactly). The rows
+    /// the auth detectors follow are read back here rather than kept in memory through
+    /// ingest, where they grew with the input (and doubled their list as they grew).
+    pub fn rows_with_status(
+        &self,
+        keep: impl Fn(Option<i16>) -> bool,
+        expected: usize,
+    ) -> anyhow::Result<(Vec<EventRow>, Vec<u64>)> {
+        let mut rows = Vec::with_capacity(expected);
+        let mut orders = Vec::with_capacity(expected);
+        match &self.store {
+            Store::Rows(all) => {
+                for (i, r) in all.iter().enumerate().filter(|(_, r)| keep(r.status)) {
+                    rows.push(EventRow {
+                        request_id: None,
+                        ..r.clone()
+                    });
+                    orders.push(i as u64);
+                }
+            }
+            Store::Spilled { file, values } => {
+                let mut file = file.lock().unwrap_or_else(|e| e.into_inner());
+                file.seek(SeekFrom::Start(0))
+                    .context("cannot read back the error events")?;
+                let mut r = BufReader::with_capacity(1 << 20, &*file);
+                for _ in 0..self.len {
+                    if let Some((order, row)) = read_row_if(&mut r, values, &keep)
+                        .context("cannot read back the error events")?
+                    {
+                        rows.push(row);
+                        orders.push(order);
+                    }
+                }
+            }
+        }
+        Ok((rows, orders))
+    }
+
     /// The rows in time order, ties in input order (for tests and comparisons).
     pub fn sorted_rows(&self) -> anyhow::Result<Vec<EventRow>> {
         let mut rows = Vec::with_capacity(self.len as usize);
@@ -150,12 +189,6 @@ impl Spill {
     /// The shared copy of the value of an id [`Spill::push`] returned (`None` for none).
     pub fn value(&self, id: u32) -> Option<Shared> {
         self.values.get(id as usize).cloned()
-    }
-
-    /// The row of the ids [`Spill::push`] returned, without a request id (for the rows
-    /// kept in memory too).
-    pub fn row(&self, ts: i64, status: Option<i16>, ids: [u32; 8]) -> EventRow {
-        error_row(ts, status, ids.map(|id| self.value(id)), None)
     }
 
     /// Appends one error row (`order` is its input order; `values` as [`row_values`]
@@ -254,8 +287,28 @@ pub fn row_values(e: &EventRow) -> [Option<&str>; 8] {
 }
 
 fn read_row(r: &mut impl Read, values: &[Shared]) -> anyhow::Result<(u64, EventRow)> {
+    read_row_with(r, values, |_| true, true).map(|row| row.expect("every status is kept"))
+}
+
+/// The next row when `keep` accepts its status (without its request id), else `None`
+/// (its bytes are skipped, its values not looked up).
+fn read_row_if(
+    r: &mut impl Read,
+    values: &[Shared],
+    keep: impl Fn(Option<i16>) -> bool,
+) -> anyhow::Result<Option<(u64, EventRow)>> {
+    read_row_with(r, values, keep, false)
+}
+
+fn read_row_with(
+    r: &mut impl Read,
+    values: &[Shared],
+    keep: impl Fn(Option<i16>) -> bool,
+    with_request_id: bool,
+) -> anyhow::Result<Option<(u64, EventRow)>> {
     let mut head = [0u8; 55];
     r.read_exact(&mut head)?;
+    let status = (head[16] != 0).then(|| i16::from_le_bytes([head[17], head[18]]));
     let u32_at = |i: usize| u32::from_le_bytes(head[i..i + 4].try_into().expect("4 bytes"));
     let value = |k: usize| -> anyhow::Result<Option<Shared>> {
         match u32_at(19 + 4 * k) {
@@ -268,25 +321,35 @@ fn read_row(r: &mut impl Read, values: &[Shared]) -> anyhow::Result<(u64, EventR
         }
     };
     let rlen = u32_at(51);
+    let wanted = keep(status);
     let request_id = if rlen == NONE {
+        None
+    } else if !(wanted && with_request_id) {
+        let skipped = std::io::copy(&mut r.take(u64::from(rlen)), &mut std::io::sink())?;
+        if skipped != u64::from(rlen) {
+            anyhow::bail!("corrupt error spill: a request id is cut short");
+        }
         None
     } else {
         let mut buf = vec![0u8; rlen as usize];
         r.read_exact(&mut buf)?;
         Some(String::from_utf8(buf)?.into_boxed_str())
     };
+    if !wanted {
+        return Ok(None);
+    }
     let mut v: [Option<Shared>; 8] = Default::default();
     for (k, slot) in v.iter_mut().enumerate() {
         *slot = value(k)?;
     }
     let row = error_row(
         i64::from_le_bytes(head[..8].try_into().expect("8 bytes")),
-        (head[16] != 0).then(|| i16::from_le_bytes([head[17], head[18]])),
+        status,
         v,
         request_id,
     );
     let order = u64::from_le_bytes(head[8..16].try_into().expect("8 bytes"));
-    Ok((order, row))
+    Ok(Some((order, row)))
 }
 
 #[cfg(test)]
@@ -348,5 +411,54 @@ mod tests {
             vec![rows[1].clone(), rows[0].clone(), rows[2].clone()]
         );
         assert_eq!(log, ErrorLog::from_rows(sorted));
+    }
+
+    /// The rows of some statuses come back from the spill in input order with their
+    /// orders, without request ids, whatever the rows skipped around them hold; the same
+    /// from rows held in memory.
+    #[test]
+    fn rows_of_some_statuses_come_back_without_request_ids() {
+        let row = |ts: i64, status: Option<i16>, rid: Option<&str>, ip: &str| EventRow {
+            ts,
+            status,
+            error_code: Some(format!("E{ts}").as_str().into()),
+            ip_address: Some(ip.into()),
+            request_id: rid.map(Into::into),
+            ..Default::default()
+        };
+        let rows = vec![
+            row(1, Some(500), Some("req-long-skipped-id"), "a"),
+            row(2, Some(401), Some("req-2"), "b"),
+            row(3, None, Some("r"), "c"),
+            row(4, Some(403), None, "d"),
+            row(5, Some(429), Some(""), "e"),
+            row(6, Some(401), Some("req-6"), "b"),
+        ];
+        let mut spill = Spill::new().unwrap();
+        for (i, r) in rows.iter().enumerate() {
+            spill.push(
+                r.ts,
+                i as u64,
+                r.status,
+                row_values(r),
+                r.request_id.as_deref(),
+            );
+        }
+        let log = spill.finish().unwrap();
+        let want: Vec<EventRow> = [1, 3, 5]
+            .iter()
+            .map(|&i| EventRow {
+                request_id: None,
+                ..rows[i].clone()
+            })
+            .collect();
+        let keep = |s: Option<i16>| matches!(s, Some(401 | 403));
+        let (got, orders) = log.rows_with_status(keep, 3).unwrap();
+        assert_eq!(got, want);
+        assert_eq!(orders, [1, 3, 5]);
+        // The spill still reads whole afterwards.
+        assert_eq!(log.sorted_rows().unwrap(), rows);
+        let (got, orders) = ErrorLog::from_rows(rows).rows_with_status(keep, 0).unwrap();
+        assert_eq!((got, orders), (want, vec![1, 3, 5]));
     }
 }

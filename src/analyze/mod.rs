@@ -155,6 +155,12 @@ pub fn analyze_events(
                 .collect()
         }
     };
+    if let Some(t) = tables.as_mut() {
+        // Only the detectors follow events one by one: the 401/403 rows and the
+        // reauthorization outcomes (which grow with the input) go before the reports.
+        t.auth_failures = Vec::new();
+        t.connection_outcomes = Vec::new();
+    }
     summary.incidents = incidents.len() as u64;
     for i in &incidents {
         *summary.by_class.entry(i.class).or_insert(0) += 1;

@@ -137,6 +137,7 @@ pub struct Tables {
     pub dims: Vec<DimTable>,
     /// The 401s and 403s, in time order (ties in input order): what the detectors that
     /// follow individual events read (credential stuffing, probing, reauthorization).
+    /// `analyze_events` empties it (and `connection_outcomes`) once they ran.
     pub auth_failures: Vec<EventRow>,
     /// Every error event (the detail behind the counts), read one by one to measure
     /// incidents; spilled to disk when collected.
