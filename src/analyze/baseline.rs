@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::grid::{Grid, MINUTE_US};
-use super::tables::{CodeSighting, Counts, KeySeries, Tables};
+use super::tables::{CodeSighting, Counts, KeySeries, Series, Tables};
 
 /// At most this many keys per dimension are carried (the busiest by requests).
 pub const MAX_KEYS: usize = 5000;
@@ -87,11 +87,13 @@ impl Baseline {
                     .series
                     .iter()
                     .filter_map(|s| {
-                        let windows: Vec<[u64; 8]> = s.counts[first..]
+                        let windows: Vec<[u64; 8]> = s
+                            .counts
                             .iter()
+                            .skip(first)
                             .enumerate()
                             .filter(|(_, c)| c.requests > 0)
-                            .map(|(i, c)| to_row(i, c))
+                            .map(|(i, c)| to_row(i, &c))
                             .collect();
                         let volume = windows.iter().map(|w| w[1]).sum::<u64>();
                         (volume > 0).then(|| {
@@ -152,12 +154,9 @@ impl Baseline {
             n: ((end - start) / step) as usize,
         };
         let shift = ((t.grid.start_us - start) / step) as usize;
-        let own = t.grid.n;
         for d in &mut t.dims {
             for s in &mut d.series {
-                let mut counts = vec![Counts::default(); grid.n];
-                counts[shift..shift + own].copy_from_slice(&s.counts);
-                s.counts = counts;
+                s.counts = s.counts.placed(shift, grid.n);
             }
         }
         let base_shift = ((self.start_us - start) / step) as usize;
@@ -173,15 +172,16 @@ impl Baseline {
                             i,
                             KeySeries {
                                 key: sk.key.clone(),
-                                counts: vec![Counts::default(); grid.n],
+                                counts: Series::zeros(grid.n),
                             },
                         );
                         &mut d.series[i]
                     }
                 };
                 for w in &sk.windows {
-                    if let Some(c) = series.counts.get_mut(base_shift + w[0] as usize) {
-                        c.add(&from_row(w));
+                    let at = base_shift + w[0] as usize;
+                    if at < series.counts.len() {
+                        series.counts.add_at(at, &from_row(w));
                     }
                 }
             }

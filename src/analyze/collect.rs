@@ -21,7 +21,7 @@ use arrow_schema::DataType;
 use super::errlog::Spill;
 use super::grid::Grid;
 use super::outcomes::{for_each_batch, ReauthStream};
-use super::tables::{CodeSighting, Counts, DimTable, EventRow, KeySeries, Tables};
+use super::tables::{Cell, CodeSighting, Counts, DimTable, EventRow, KeySeries, Series, Tables};
 use super::{TimeBounds, DIMENSIONS};
 
 /// The columns the collector reads (a dataset is scanned for these only).
@@ -103,36 +103,7 @@ struct Dim {
     overflow: HashMap<(i64, u32), Counts, RandomState>,
 }
 
-/// [`Counts`] in 16 bits each (14 bytes instead of 28). Every event adds 1 to `requests`
-/// and at most 1 to the others, so `requests` is the biggest: when it would reach
-/// [`Cell::SPILLED`] the cell moves to the overflow map, and the marker stays.
-#[derive(Debug, Default, Clone, Copy)]
-struct Cell {
-    requests: u16,
-    errors: u16,
-    s4xx: u16,
-    s5xx: u16,
-    s401: u16,
-    s403: u16,
-    s429: u16,
-}
-
 impl Cell {
-    /// `requests` of a cell whose counts are in the overflow map.
-    const SPILLED: u16 = u16::MAX;
-
-    fn widen(&self) -> Counts {
-        Counts {
-            requests: self.requests.into(),
-            errors: self.errors.into(),
-            s4xx: self.s4xx.into(),
-            s5xx: self.s5xx.into(),
-            s401: self.s401.into(),
-            s403: self.s403.into(),
-            s429: self.s429.into(),
-        }
-    }
-
     /// Adds `c` when the sum fits below [`Cell::SPILLED`]; false (and no change) if not.
     #[inline]
     fn try_add(&mut self, c: &Counts) -> bool {
@@ -295,17 +266,18 @@ impl Dim {
             .into_iter()
             .map(|key| KeySeries {
                 key: key.into_string(),
-                counts: vec![Counts::default(); grid.n],
+                counts: Series::zeros(grid.n),
             })
             .collect();
         // Each window's slab is freed once copied.
         for (w, slab) in self.slabs.into_iter().enumerate() {
             for (id, c) in slab.into_iter().enumerate() {
-                out[id].counts[offset + w] = if c.requests == Cell::SPILLED {
+                let counts = if c.requests == Cell::SPILLED {
                     self.overflow[&(self.first + w as i64, id as u32)]
                 } else {
                     c.widen()
                 };
+                out[id].counts.set(offset + w, counts);
             }
         }
         out.sort_unstable_by(|a, b| a.key.cmp(&b.key));
@@ -749,7 +721,7 @@ mod tests {
         let conn = one.dim("connection_id").unwrap();
         let keys: Vec<&str> = conn.series.iter().map(|s| s.key.as_str()).collect();
         assert_eq!(keys, ["c1", long_conn]);
-        let c1 = &conn.series[0].counts;
+        let c1 = conn.series[0].counts.iter().collect::<Vec<_>>();
         assert_eq!((c1[0].requests, c1[0].errors, c1[0].s401), (3, 2, 1));
         assert_eq!(c1[0].s5xx, 1);
         assert_eq!(c1[1], Counts::default());
@@ -852,7 +824,10 @@ mod tests {
             d.add("other", 4, &ok);
         }
         let series = d.into_series(&Grid::spanning(2, 5, 1));
-        let by_key = |k: &str| &series.iter().find(|s| s.key == k).unwrap().counts;
+        let by_key = |k: &str| {
+            let s = series.iter().find(|s| s.key == k).unwrap();
+            s.counts.iter().collect::<Vec<_>>()
+        };
         let k = by_key("k");
         assert_eq!((k[0].requests, k[0].errors), (1, 0));
         assert_eq!(k[1], Counts::default());

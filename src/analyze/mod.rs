@@ -136,8 +136,9 @@ pub fn analyze_events(
                 d.series
                     .iter()
                     .map(|s| {
-                        s.counts[t.report_from..]
+                        s.counts
                             .iter()
+                            .skip(t.report_from)
                             .map(|c| u64::from(c.requests))
                             .sum::<u64>()
                     })

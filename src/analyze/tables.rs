@@ -30,22 +30,169 @@ impl Counts {
     }
 }
 
+/// [`Counts`] in 16 bits each (14 bytes instead of 28): the tables of a long input are
+/// keys x windows cells, most of them small counts. Every event adds 1 to `requests` and at
+/// most 1 to the others, so `requests` is the biggest: a cell whose counts do not fit has
+/// `requests` set to [`Cell::SPILLED`] and its counts kept elsewhere.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Cell {
+    pub(crate) requests: u16,
+    pub(crate) errors: u16,
+    pub(crate) s4xx: u16,
+    pub(crate) s5xx: u16,
+    pub(crate) s401: u16,
+    pub(crate) s403: u16,
+    pub(crate) s429: u16,
+}
+
+impl Cell {
+    /// `requests` of a cell whose counts are kept elsewhere.
+    pub(crate) const SPILLED: u16 = u16::MAX;
+
+    pub(crate) fn widen(&self) -> Counts {
+        Counts {
+            requests: self.requests.into(),
+            errors: self.errors.into(),
+            s4xx: self.s4xx.into(),
+            s5xx: self.s5xx.into(),
+            s401: self.s401.into(),
+            s403: self.s403.into(),
+            s429: self.s429.into(),
+        }
+    }
+
+    /// The cell of `c` when every count is below [`Cell::SPILLED`].
+    fn narrow(c: &Counts) -> Option<Cell> {
+        let n = |v: u32| u16::try_from(v).ok().filter(|v| *v < Cell::SPILLED);
+        Some(Cell {
+            requests: n(c.requests)?,
+            errors: n(c.errors)?,
+            s4xx: n(c.s4xx)?,
+            s5xx: n(c.s5xx)?,
+            s401: n(c.s401)?,
+            s403: n(c.s403)?,
+            s429: n(c.s429)?,
+        })
+    }
+}
+
+/// One key's counts per grid bucket, in 16-bit cells: the series of all keys are the
+/// biggest table of a long input (2,880 windows x ~2,200 keys over 10 days). The few
+/// cells past 16 bits keep their counts in `big`, by bucket. One representation per
+/// content (a cell is in `big` exactly when it does not fit), so equality is the derived.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Series {
+    cells: Vec<Cell>,
+    big: Vec<(usize, Counts)>,
+}
+
+impl Series {
+    pub fn zeros(n: usize) -> Series {
+        Series {
+            cells: vec![Cell::default(); n],
+            big: Vec::new(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.cells.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.cells.is_empty()
+    }
+
+    /// The counts of bucket `i` (panics past the end, like indexing).
+    pub fn get(&self, i: usize) -> Counts {
+        self.cell_counts(i, &self.cells[i])
+    }
+
+    fn cell_counts(&self, i: usize, c: &Cell) -> Counts {
+        if c.requests != Cell::SPILLED {
+            return c.widen();
+        }
+        match self.big.binary_search_by_key(&i, |(at, _)| *at) {
+            Ok(k) => self.big[k].1,
+            Err(_) => unreachable!("a spilled cell has its counts in `big`"),
+        }
+    }
+
+    /// The counts of every bucket, in order.
+    pub fn iter(&self) -> impl Iterator<Item = Counts> + '_ {
+        self.cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| self.cell_counts(i, c))
+    }
+
+    /// Sets bucket `i` (panics past the end, like indexing).
+    pub fn set(&mut self, i: usize, c: Counts) {
+        let found = self.big.binary_search_by_key(&i, |(at, _)| *at);
+        match (Cell::narrow(&c), found) {
+            (Some(cell), Ok(k)) => {
+                self.big.remove(k);
+                self.cells[i] = cell;
+            }
+            (Some(cell), Err(_)) => self.cells[i] = cell,
+            (None, Ok(k)) => self.big[k].1 = c,
+            (None, Err(k)) => {
+                self.cells[i] = Cell {
+                    requests: Cell::SPILLED,
+                    ..Cell::default()
+                };
+                self.big.insert(k, (i, c));
+            }
+        }
+    }
+
+    /// Adds `c` to bucket `i`.
+    pub fn add_at(&mut self, i: usize, c: &Counts) {
+        let mut sum = self.get(i);
+        sum.add(c);
+        self.set(i, sum);
+    }
+
+    /// The same counts at `shift` buckets in, in a series of `n` buckets.
+    pub fn placed(&self, shift: usize, n: usize) -> Series {
+        assert!(
+            shift + self.len() <= n,
+            "the series fits where it is placed"
+        );
+        let mut out = Series::zeros(n);
+        out.cells[shift..shift + self.len()].copy_from_slice(&self.cells);
+        out.big = self.big.iter().map(|(i, c)| (i + shift, *c)).collect();
+        out
+    }
+}
+
+impl FromIterator<Counts> for Series {
+    fn from_iter<I: IntoIterator<Item = Counts>>(iter: I) -> Series {
+        let mut out = Series::default();
+        for c in iter {
+            out.cells.push(Cell::default());
+            let at = out.cells.len() - 1;
+            out.set(at, c);
+        }
+        out
+    }
+}
+
 /// One key's counts, one entry per grid bucket.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeySeries {
     pub key: String,
-    pub counts: Vec<Counts>,
+    pub counts: Series,
 }
 
 impl KeySeries {
     pub fn total(&self) -> Counts {
         let mut t = Counts::default();
-        self.counts.iter().for_each(|c| t.add(c));
+        self.counts.iter().for_each(|c| t.add(&c));
         t
     }
 
     pub fn values(&self, f: impl Fn(&Counts) -> u32) -> Vec<u32> {
-        self.counts.iter().map(f).collect()
+        self.counts.iter().map(|c| f(&c)).collect()
     }
 }
 
@@ -190,5 +337,62 @@ impl Tables {
                 "critical" => "critical",
                 _ => "warning",
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counts(requests: u32, errors: u32) -> Counts {
+        Counts {
+            requests,
+            errors,
+            s4xx: errors,
+            ..Counts::default()
+        }
+    }
+
+    /// Counts past 16 bits read back whole, wherever they are set, added or moved, and
+    /// a cell that shrinks back under 16 bits leaves `big` (so equal content is equal).
+    #[test]
+    fn series_hold_counts_past_16_bits() {
+        let want: Vec<Counts> = (0..50u32)
+            .map(|i| match i % 7 {
+                0 => counts(70_000 + i, 65_535),
+                3 => counts(65_534, 3),
+                5 => counts(65_535, 0),
+                _ => counts(i, i / 2),
+            })
+            .collect();
+        let s: Series = want.iter().copied().collect();
+        assert_eq!(s.len(), 50);
+        assert_eq!(s.iter().collect::<Vec<_>>(), want);
+        assert!((0..50).all(|i| s.get(i) == want[i]));
+
+        let mut grown = Series::zeros(50);
+        for (i, c) in want.iter().enumerate().rev() {
+            grown.add_at(i, &counts(1, 0));
+            grown.add_at(
+                i,
+                &Counts {
+                    requests: c.requests - 1,
+                    ..*c
+                },
+            );
+        }
+        assert_eq!(grown, s);
+
+        let placed = s.placed(7, 60);
+        assert_eq!(placed.len(), 60);
+        assert!((0..7).all(|i| placed.get(i) == Counts::default()));
+        assert!((0..50).all(|i| placed.get(i + 7) == want[i]));
+
+        let mut shrunk = s.clone();
+        for i in 0..50 {
+            shrunk.set(i, counts(1, 1));
+        }
+        assert_eq!(shrunk, (0..50).map(|_| counts(1, 1)).collect::<Series>());
+        assert!(shrunk.big.is_empty());
     }
 }

@@ -152,7 +152,7 @@ fn top_keys(t: &Tables, dim: &str, n: usize, f: impl Fn(&Counts) -> u64) -> Vec<
         .series
         .iter()
         .enumerate()
-        .map(|(i, s)| (s.counts.iter().map(&f).sum::<u64>(), i))
+        .map(|(i, s)| (s.counts.iter().map(|c| f(&c)).sum::<u64>(), i))
         .filter(|(v, _)| *v > 0)
         .collect();
     // Largest first; ties by key order (the series are sorted by key) for stable output.
