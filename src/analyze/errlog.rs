@@ -60,25 +60,8 @@ impl ErrorLog {
     /// Calls `f` with each row and its input order (`batch << 32 | row` for collected
     /// rows): rows come in input order, not time order, so callers that need the earliest
     /// rows compare `(ts, order)`.
-    pub fn for_each(&self, mut f: impl FnMut(u64, &EventRow)) -> anyhow::Result<()> {
-        match &self.store {
-            Store::Rows(rows) => {
-                rows.iter().enumerate().for_each(|(i, r)| f(i as u64, r));
-                Ok(())
-            }
-            Store::Spilled { file, values } => {
-                let mut file = file.lock().unwrap_or_else(|e| e.into_inner());
-                file.seek(SeekFrom::Start(0))
-                    .context("cannot read back the error events")?;
-                let mut r = BufReader::with_capacity(1 << 20, &*file);
-                for _ in 0..self.len {
-                    let (order, row) =
-                        read_row(&mut r, values).context("cannot read back the error events")?;
-                    f(order, &row);
-                }
-                Ok(())
-            }
-        }
+    pub fn for_each(&self, f: impl FnMut(u64, &EventRow)) -> anyhow::Result<()> {
+        self.scan(|_| true, true, f)
     }
 
     /// The rows whose status `keep` accepts, without their request ids, each with its
@@ -92,15 +75,30 @@ impl ErrorLog {
     ) -> anyhow::Result<(Vec<EventRow>, Vec<u64>)> {
         let mut rows = Vec::with_capacity(expected);
         let mut orders = Vec::with_capacity(expected);
+        self.scan(keep, false, |order, r| {
+            rows.push(EventRow {
+                request_id: None,
+                ..r.clone()
+            });
+            orders.push(order);
+        })?;
+        Ok((rows, orders))
+    }
+
+    /// [`ErrorLog::for_each`] over the rows whose status `keep` accepts; a spilled row's
+    /// request id is read only `with_request_id` (else skipped), others are not decoded.
+    fn scan(
+        &self,
+        keep: impl Fn(Option<i16>) -> bool,
+        with_request_id: bool,
+        mut f: impl FnMut(u64, &EventRow),
+    ) -> anyhow::Result<()> {
         match &self.store {
-            Store::Rows(all) => {
-                for (i, r) in all.iter().enumerate().filter(|(_, r)| keep(r.status)) {
-                    rows.push(EventRow {
-                        request_id: None,
-                        ..r.clone()
-                    });
-                    orders.push(i as u64);
+            Store::Rows(rows) => {
+                for (i, r) in rows.iter().enumerate().filter(|(_, r)| keep(r.status)) {
+                    f(i as u64, r);
                 }
+                Ok(())
             }
             Store::Spilled { file, values } => {
                 let mut file = file.lock().unwrap_or_else(|e| e.into_inner());
@@ -108,16 +106,15 @@ impl ErrorLog {
                     .context("cannot read back the error events")?;
                 let mut r = BufReader::with_capacity(1 << 20, &*file);
                 for _ in 0..self.len {
-                    if let Some((order, row)) = read_row_if(&mut r, values, &keep)
+                    if let Some((order, row)) = read_row(&mut r, values, &keep, with_request_id)
                         .context("cannot read back the error events")?
                     {
-                        rows.push(row);
-                        orders.push(order);
+                        f(order, &row);
                     }
                 }
+                Ok(())
             }
         }
-        Ok((rows, orders))
     }
 
     /// The rows in time order, ties in input order (for tests and comparisons).
@@ -286,21 +283,9 @@ pub fn row_values(e: &EventRow) -> [Option<&str>; 8] {
     ]
 }
 
-fn read_row(r: &mut impl Read, values: &[Shared]) -> anyhow::Result<(u64, EventRow)> {
-    read_row_with(r, values, |_| true, true).map(|row| row.expect("every status is kept"))
-}
-
-/// The next row when `keep` accepts its status (without its request id), else `None`
-/// (its bytes are skipped, its values not looked up).
-fn read_row_if(
-    r: &mut impl Read,
-    values: &[Shared],
-    keep: impl Fn(Option<i16>) -> bool,
-) -> anyhow::Result<Option<(u64, EventRow)>> {
-    read_row_with(r, values, keep, false)
-}
-
-fn read_row_with(
+/// The next row when `keep` accepts its status, else `None` (its bytes are skipped, its
+/// values not looked up); its request id only `with_request_id`.
+fn read_row(
     r: &mut impl Read,
     values: &[Shared],
     keep: impl Fn(Option<i16>) -> bool,
