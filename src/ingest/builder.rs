@@ -162,6 +162,10 @@ struct ViewColumn {
     nulls: NullBufferBuilder,
     /// Text longer than 12 bytes that is not in the block, copied.
     owned: Vec<u8>,
+    /// Earlier copies, full: views address a buffer with 32-bit offsets.
+    full: Vec<Buffer>,
+    /// How many bytes a copy buffer holds at most (4 GiB; smaller in tests).
+    cut: usize,
     /// The column's views may point into the block ([`EventBatchBuilder::over`]): it is
     /// then buffer 0 and `owned` buffer 1.
     in_block: bool,
@@ -173,6 +177,8 @@ impl ViewColumn {
             views: Vec::with_capacity(rows),
             nulls: NullBufferBuilder::new(rows),
             owned: Vec::new(),
+            full: Vec::new(),
+            cut: u32::MAX as usize,
             in_block: false,
         }
     }
@@ -203,16 +209,23 @@ impl ViewColumn {
             let (buffer, offset) = match inside {
                 Some(start) => (0, start),
                 None => {
+                    if self.owned.len() + b.len() > self.cut {
+                        // Only a record of gigabytes gets here (`--max-record-bytes`).
+                        let full = Buffer::from_vec(std::mem::take(&mut self.owned));
+                        self.full.push(full);
+                    }
                     let at = self.owned.len();
                     self.owned.extend_from_slice(b);
-                    (u32::from(self.in_block), at)
+                    let index = u32::from(self.in_block) + self.full.len() as u32;
+                    (index, at)
                 }
             };
             let prefix = u32::from_le_bytes(b[..4].try_into().expect("over 12 bytes"));
-            // The offsets fit 32 bits: `over` takes blocks below 4 GiB, and a batch's
-            // copied text is a chunk's worth.
-            let offset = u32::try_from(offset).expect("a batch's text is below 4 GiB");
-            u128::from(b.len() as u32)
+            // Offsets fit 32 bits: `over` takes blocks below 4 GiB, a copy buffer is cut
+            // before 4 GiB, and a value is at most 4 GiB (else the length does not fit).
+            let offset = u32::try_from(offset).expect("offsets are below 4 GiB");
+            let len = u32::try_from(b.len()).expect("a text value is below 4 GiB");
+            u128::from(len)
                 | (u128::from(prefix) << 32)
                 | (u128::from(buffer) << 64)
                 | (u128::from(offset) << 96)
@@ -230,6 +243,7 @@ impl ViewColumn {
                     .clone(),
             );
         }
+        buffers.append(&mut self.full);
         if !self.owned.is_empty() {
             buffers.push(Buffer::from_vec(std::mem::take(&mut self.owned)));
         }
@@ -357,5 +371,19 @@ mod tests {
         assert_eq!(got, want.finish());
         assert_eq!(got.data_buffers().len(), 2, "the block and the copies");
         assert!(col.views.is_empty() && col.owned.is_empty() && !col.in_block);
+        assert!(col.full.is_empty());
+
+        // Copies past a buffer's limit go on in a new buffer (4 GiB for real).
+        let mut want = StringViewBuilder::new();
+        let mut col = ViewColumn::with_capacity(2);
+        col.cut = 45;
+        for i in 0..7 {
+            let v = format!("copied value number {i}");
+            want.append_value(&v);
+            col.append(None, Some(&v));
+        }
+        let got = col.finish(None);
+        assert_eq!(got, want.finish());
+        assert_eq!(got.data_buffers().len(), 4, "two 21-byte values a buffer");
     }
 }
