@@ -269,6 +269,23 @@ fn error_row(
     }
 }
 
+/// Rows written through a [`Spill`] as the collector writes them, row `i` with input
+/// order `first_order + i` (tests).
+#[cfg(test)]
+pub fn spilled(rows: &[EventRow], first_order: u64) -> ErrorLog {
+    let mut spill = Spill::new().expect("a temporary file");
+    for (i, r) in rows.iter().enumerate() {
+        spill.push(
+            r.ts,
+            first_order + i as u64,
+            r.status,
+            row_values(r),
+            r.request_id.as_deref(),
+        );
+    }
+    spill.finish().expect("the spill reads back")
+}
+
 /// The eight interned values of a row, in the order [`Spill::push`] takes them.
 pub fn row_values(e: &EventRow) -> [Option<&str>; 8] {
     [
@@ -368,17 +385,7 @@ mod tests {
                 ..Default::default()
             },
         ];
-        let mut spill = Spill::new().unwrap();
-        for (i, r) in rows.iter().enumerate() {
-            spill.push(
-                r.ts,
-                7 << 32 | i as u64,
-                r.status,
-                row_values(r),
-                r.request_id.as_deref(),
-            );
-        }
-        let log = spill.finish().unwrap();
+        let log = spilled(&rows, 7 << 32);
         assert_eq!(log.len(), 3);
         for _ in 0..2 {
             // Read twice: each pass starts from the first row.
@@ -419,17 +426,7 @@ mod tests {
             row(5, Some(429), Some(""), "e"),
             row(6, Some(401), Some("req-6"), "b"),
         ];
-        let mut spill = Spill::new().unwrap();
-        for (i, r) in rows.iter().enumerate() {
-            spill.push(
-                r.ts,
-                i as u64,
-                r.status,
-                row_values(r),
-                r.request_id.as_deref(),
-            );
-        }
-        let log = spill.finish().unwrap();
+        let log = spilled(&rows, 0);
         let want: Vec<EventRow> = [1, 3, 5]
             .iter()
             .map(|&i| EventRow {

@@ -486,7 +486,7 @@ mod tests {
 
     #[test]
     fn incidents_are_measured_from_the_spilled_log_whatever_its_order() {
-        use crate::analyze::errlog::{row_values, Spill};
+        use crate::analyze::errlog::spilled;
         // 12 errors on c1 (ip .1 twice as often as .2) and 3 on c2, written newest first.
         let mut rows: Vec<EventRow> = (0..15)
             .map(|i| EventRow {
@@ -499,18 +499,8 @@ mod tests {
             })
             .collect();
         rows.reverse();
-        let mut spill = Spill::new().unwrap();
-        for (k, r) in rows.iter().enumerate() {
-            spill.push(
-                r.ts,
-                k as u64,
-                r.status,
-                row_values(r),
-                r.request_id.as_deref(),
-            );
-        }
         let mut t = tables(10, vec![]);
-        t.error_log = spill.finish().unwrap();
+        t.error_log = spilled(&rows, 0);
         let mut inc = merge(vec![flag("server_errors", "c1", T0, T0 + STEP)], 0);
         measure(&t, &mut inc).unwrap();
         assert_eq!(inc[0].events, 12);

@@ -61,6 +61,31 @@ impl Cell {
         }
     }
 
+    /// Adds `c` when the sum fits below [`Cell::SPILLED`]; false (and no change) if not.
+    #[inline]
+    pub(crate) fn try_add(&mut self, c: &Counts) -> bool {
+        let fits = |v: u32| v < u32::from(Cell::SPILLED);
+        if !(fits(u32::from(self.requests) + c.requests)
+            && fits(u32::from(self.errors) + c.errors)
+            && fits(u32::from(self.s4xx) + c.s4xx)
+            && fits(u32::from(self.s5xx) + c.s5xx)
+            && fits(u32::from(self.s401) + c.s401)
+            && fits(u32::from(self.s403) + c.s403)
+            && fits(u32::from(self.s429) + c.s429))
+        {
+            return false;
+        }
+        // Each sum is below u16::MAX (checked above).
+        self.requests += c.requests as u16;
+        self.errors += c.errors as u16;
+        self.s4xx += c.s4xx as u16;
+        self.s5xx += c.s5xx as u16;
+        self.s401 += c.s401 as u16;
+        self.s403 += c.s403 as u16;
+        self.s429 += c.s429 as u16;
+        true
+    }
+
     /// The cell of `c` when every count is below [`Cell::SPILLED`].
     fn narrow(c: &Counts) -> Option<Cell> {
         let n = |v: u32| u16::try_from(v).ok().filter(|v| *v < Cell::SPILLED);

@@ -29,9 +29,6 @@ pub struct EventBatchBuilder {
     file_run: (String, usize),
     source_line: UInt64Builder,
     len: usize,
-    /// The bytes the events were decoded from ([`EventBatchBuilder::over`]): text that
-    /// borrows from them is appended as a view into them, not copied.
-    block: Option<Buffer>,
 }
 
 impl EventBatchBuilder {
@@ -52,7 +49,6 @@ impl EventBatchBuilder {
             file_run: (String::new(), 0),
             source_line: UInt64Builder::with_capacity(rows),
             len: 0,
-            block: None,
         }
     }
 
@@ -65,9 +61,8 @@ impl EventBatchBuilder {
             return b;
         }
         for t in b.text.iter_mut().chain([&mut b.details, &mut b.downstream]) {
-            t.refer_to_block();
+            t.refer_to(block.clone());
         }
-        b.block = Some(block);
         b
     }
 
@@ -98,17 +93,16 @@ impl EventBatchBuilder {
             &ev.ip_address,
             &ev.user_agent,
         ];
-        let block = self.block.as_ref().map(|b| b.as_slice());
         for (b, v) in self.text.iter_mut().zip(texts) {
-            b.append(block, v.as_deref());
+            b.append(v.as_deref());
         }
         self.retry_after_s.append_option(ev.retry_after_s);
-        self.category.append(None, Some(ev.category));
+        self.category.append(Some(ev.category));
         self.retryable.append_option(ev.retryable);
-        self.class.append(None, ev.class);
-        self.details.append(block, ev.details.as_deref());
-        self.downstream.append(block, ev.downstream.as_deref());
-        self.extra.append(None, ev.extra.as_deref());
+        self.class.append(ev.class);
+        self.details.append(ev.details.as_deref());
+        self.downstream.append(ev.downstream.as_deref());
+        self.extra.append(ev.extra.as_deref());
         if self.file_run.1 > 0 && self.file_run.0 == source_file {
             self.file_run.1 += 1;
         } else {
@@ -133,30 +127,28 @@ impl EventBatchBuilder {
         self.flush_file_run();
         let mut cols: Vec<ArrayRef> =
             vec![Arc::new(self.ts.finish()), Arc::new(self.status.finish())];
-        let block = self.block.as_ref();
         cols.extend(
             self.text
                 .iter_mut()
-                .map(|b| Arc::new(b.finish(block)) as ArrayRef),
+                .map(|b| Arc::new(b.finish()) as ArrayRef),
         );
         cols.push(Arc::new(self.retry_after_s.finish()));
-        cols.push(Arc::new(self.category.finish(block)));
+        cols.push(Arc::new(self.category.finish()));
         cols.push(Arc::new(self.retryable.finish()));
-        cols.push(Arc::new(self.class.finish(block)));
-        cols.push(Arc::new(self.details.finish(block)));
-        cols.push(Arc::new(self.downstream.finish(block)));
-        cols.push(Arc::new(self.extra.finish(block)));
+        cols.push(Arc::new(self.class.finish()));
+        cols.push(Arc::new(self.details.finish()));
+        cols.push(Arc::new(self.downstream.finish()));
+        cols.push(Arc::new(self.extra.finish()));
         cols.push(Arc::new(self.source_file.finish()));
         cols.push(Arc::new(self.source_line.finish()));
         self.len = 0;
-        self.block = None;
         RecordBatch::try_new(event_schema(), cols).expect("builder columns match the schema")
     }
 }
 
 /// A string view column built by hand (the events' text columns): short values are
 /// inlined with a few word loads (the builder's copy was a `memcpy` call per value), text
-/// inside the block becomes a view into it, and other text is copied into one buffer.
+/// inside the block becomes a view into it, and other text is copied into copy buffers.
 struct ViewColumn {
     views: Vec<u128>,
     nulls: NullBufferBuilder,
@@ -166,9 +158,9 @@ struct ViewColumn {
     full: Vec<Buffer>,
     /// How many bytes a copy buffer holds at most (4 GiB; smaller in tests).
     cut: usize,
-    /// The column's views may point into the block ([`EventBatchBuilder::over`]): it is
-    /// then buffer 0 and `owned` buffer 1.
-    in_block: bool,
+    /// The bytes the column's text may lie in ([`EventBatchBuilder::over`]): text inside
+    /// is a view into it, buffer 0 (the copy buffers follow it).
+    block: Option<Buffer>,
 }
 
 impl ViewColumn {
@@ -179,19 +171,19 @@ impl ViewColumn {
             owned: Vec::new(),
             full: Vec::new(),
             cut: u32::MAX as usize,
-            in_block: false,
+            block: None,
         }
     }
 
-    fn refer_to_block(&mut self) {
+    fn refer_to(&mut self, block: Buffer) {
         debug_assert!(self.views.is_empty());
-        self.in_block = true;
+        self.block = Some(block);
     }
 
-    /// Appends `v`: inlined when short, as a view into `block` when it lies inside it,
-    /// else copied. `block` is `None` for columns that do not refer to it.
+    /// Appends `v`: inlined when short, as a view into the block when it lies inside it,
+    /// else copied.
     #[inline]
-    fn append(&mut self, block: Option<&[u8]>, v: Option<&str>) {
+    fn append(&mut self, v: Option<&str>) {
         let Some(v) = v else {
             self.nulls.append_null();
             self.views.push(0);
@@ -202,7 +194,7 @@ impl ViewColumn {
         let view = if b.len() <= 12 {
             inline_view(b)
         } else {
-            let inside = block.filter(|_| self.in_block).and_then(|block| {
+            let inside = self.block.as_ref().and_then(|block| {
                 let start = (b.as_ptr() as usize).wrapping_sub(block.as_ptr() as usize);
                 (start <= block.len() && b.len() <= block.len() - start).then_some(start)
             });
@@ -216,7 +208,7 @@ impl ViewColumn {
                     }
                     let at = self.owned.len();
                     self.owned.extend_from_slice(b);
-                    let index = u32::from(self.in_block) + self.full.len() as u32;
+                    let index = u32::from(self.block.is_some()) + self.full.len() as u32;
                     (index, at)
                 }
             };
@@ -234,25 +226,17 @@ impl ViewColumn {
     }
 
     /// The column (the builder is left empty).
-    fn finish(&mut self, block: Option<&Buffer>) -> StringViewArray {
-        let mut buffers = Vec::new();
-        if self.in_block {
-            buffers.push(
-                block
-                    .expect("a column that refers to the block has it")
-                    .clone(),
-            );
-        }
+    fn finish(&mut self) -> StringViewArray {
+        let mut buffers: Vec<Buffer> = self.block.take().into_iter().collect();
         buffers.append(&mut self.full);
         if !self.owned.is_empty() {
             buffers.push(Buffer::from_vec(std::mem::take(&mut self.owned)));
         }
         let views = ScalarBuffer::from(std::mem::take(&mut self.views));
         let nulls = self.nulls.finish();
-        self.in_block = false;
-        // SAFETY: every view is inline, or names buffer 0 (the block, when `in_block`) or
-        // the copied text's buffer, at an offset and length inside it (checked in
-        // `append`, or where the text was copied), over a whole `&str`: valid UTF-8.
+        // SAFETY: every view is inline, or names the block (buffer 0, when there is one)
+        // or a copy buffer, at an offset and length inside it (checked in `append`, or
+        // where the text was copied), over a whole `&str`: valid UTF-8.
         unsafe { StringViewArray::new_unchecked(views, buffers.into(), nulls) }
     }
 }
@@ -362,15 +346,15 @@ mod tests {
         ];
         let mut want = StringViewBuilder::new();
         let mut col = ViewColumn::with_capacity(2);
-        col.refer_to_block();
+        col.refer_to(block.clone());
         for v in values {
             want.append_option(v);
-            col.append(Some(block.as_slice()), v);
+            col.append(v);
         }
-        let got = col.finish(Some(&block));
+        let got = col.finish();
         assert_eq!(got, want.finish());
         assert_eq!(got.data_buffers().len(), 2, "the block and the copies");
-        assert!(col.views.is_empty() && col.owned.is_empty() && !col.in_block);
+        assert!(col.views.is_empty() && col.owned.is_empty() && col.block.is_none());
         assert!(col.full.is_empty());
 
         // Copies past a buffer's limit go on in a new buffer (4 GiB for real).
@@ -380,9 +364,9 @@ mod tests {
         for i in 0..7 {
             let v = format!("copied value number {i}");
             want.append_value(&v);
-            col.append(None, Some(&v));
+            col.append(Some(&v));
         }
-        let got = col.finish(None);
+        let got = col.finish();
         assert_eq!(got, want.finish());
         assert_eq!(got.data_buffers().len(), 4, "two 21-byte values a buffer");
     }
