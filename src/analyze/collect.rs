@@ -18,10 +18,11 @@ use arrow_array::types::{Int16Type, TimestampMicrosecondType};
 use arrow_array::{Array, PrimitiveArray, RecordBatch, StringViewArray};
 use arrow_schema::DataType;
 
+use super::auth::{self, AuthFailures};
 use super::errlog::Spill;
 use super::grid::Grid;
 use super::outcomes::{for_each_batch, ReauthStream};
-use super::tables::{Cell, CodeSighting, Counts, DimTable, EventRow, KeySeries, Series, Tables};
+use super::tables::{Cell, CodeSighting, Counts, DimTable, KeySeries, Series, Tables};
 use super::{TimeBounds, DIMENSIONS};
 
 /// The columns the collector reads (a dataset is scanned for these only).
@@ -454,7 +455,7 @@ impl Collector {
                         (seen.ts, seen.order, seen.class) = (t, order, ids[2]);
                     }
                 }
-                self.auth_failures += usize::from(is_auth_failure(st));
+                self.auth_failures += usize::from(auth::holds(st));
             }
         }
     }
@@ -504,10 +505,7 @@ impl Collector {
         let error_log = self.spill.finish()?;
         // The 401s and 403s, without request ids: their detectors never show one
         // (incident samples come from the log), and it would be 40 bytes more a row.
-        let (mut auth_failures, orders) =
-            error_log.rows_with_status(is_auth_failure, self.auth_failures)?;
-        sort_in_input_order(&mut auth_failures, &orders);
-        drop(orders);
+        let auth_failures = error_log.auth_failures(self.auth_failures)?;
         let names = flaky_connections(&auth_failures, reauth_min);
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
         let conn_ids = &self.dims[self.conn_dim].ids;
@@ -548,41 +546,14 @@ impl Collector {
 }
 
 /// The statuses whose events the auth detectors follow one by one.
-fn is_auth_failure(status: Option<i16>) -> bool {
-    matches!(status, Some(401 | 403))
-}
-
 /// At most this many connections are followed one call at a time for reauthorization.
 const MAX_REAUTH_CONNECTIONS: usize = 500;
 
-/// Sorts rows by time, ties in input order, in place: a sorted copy would double the
-/// biggest table of a long input. An index is sorted, then the rows follow its cycles.
-fn sort_in_input_order(rows: &mut [EventRow], orders: &[u64]) {
-    debug_assert_eq!(rows.len(), orders.len());
-    let mut idx: Vec<u32> = (0..rows.len() as u32).collect();
-    idx.sort_unstable_by_key(|&i| (rows[i as usize].ts, orders[i as usize]));
-    const DONE: u32 = u32::MAX;
-    for start in 0..idx.len() {
-        // Position k takes the row now at idx[k]; the row of `start` travels along
-        // the cycle until the position that wants it.
-        let mut k = start;
-        while idx[k] != DONE {
-            let src = idx[k] as usize;
-            idx[k] = DONE;
-            if src == start {
-                break;
-            }
-            rows.swap(k, src);
-            k = src;
-        }
-    }
-}
-
 /// Connections with at least `min` 401s (the busiest first, at most 500).
-fn flaky_connections(errors: &[EventRow], min: u32) -> Vec<String> {
+fn flaky_connections(failures: &AuthFailures, min: u32) -> Vec<String> {
     let mut per_conn: HashMap<&str, u32> = HashMap::new();
-    for e in errors.iter().filter(|e| e.status == Some(401)) {
-        if let Some(c) = &e.connection_id {
+    for e in failures.iter().filter(|e| e.status() == 401) {
+        if let Some(c) = e.connection_id() {
             *per_conn.entry(c).or_insert(0) += 1;
         }
     }
@@ -626,46 +597,6 @@ mod tests {
     }
 
     #[test]
-    fn an_error_row_stays_small() {
-        // The 401s and 403s of a big input stay in memory (630 k at 35 M events):
-        // one-word shared values keep a row at 96 bytes (it was 240 with owned strings).
-        assert!(std::mem::size_of::<EventRow>() <= 96);
-        assert_eq!(
-            std::mem::size_of::<Option<crate::analyze::tables::Shared>>(),
-            8
-        );
-    }
-
-    #[test]
-    fn rows_sort_in_place_by_time_then_input_order() {
-        // A pseudo-random shuffle with many ties in time.
-        let n = 1000u64;
-        let mut rows = Vec::new();
-        let mut orders = Vec::new();
-        let mut x = 12345u64;
-        for _ in 0..n {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            let order = x >> 20;
-            rows.push(EventRow {
-                ts: ((x >> 33) % 50) as i64,
-                request_id: Some(order.to_string().into()),
-                ..Default::default()
-            });
-            orders.push(order);
-        }
-        let mut expected: Vec<(i64, u64)> = rows.iter().map(|r| r.ts).zip(orders.clone()).collect();
-        expected.sort();
-        sort_in_input_order(&mut rows, &orders);
-        let got: Vec<(i64, u64)> = rows
-            .iter()
-            .map(|r| (r.ts, r.request_id.as_deref().unwrap().parse().unwrap()))
-            .collect();
-        assert_eq!(got, expected);
-    }
-
-    #[test]
     fn counts_per_window_and_key_whatever_the_batches_and_order() {
         let long_conn = "conn_with_a_name_longer_than_twelve";
         let events = vec![
@@ -706,7 +637,7 @@ mod tests {
         let errors = one.error_log.sorted_rows().unwrap();
         let statuses: Vec<Option<i16>> = errors.iter().map(|e| e.status).collect();
         assert_eq!(statuses, [Some(401), Some(500), Some(401), Some(429)]);
-        let auth: Vec<i64> = one.auth_failures.iter().map(|e| e.ts).collect();
+        let auth: Vec<i64> = one.auth_failures.iter().map(|e| e.ts()).collect();
         assert_eq!(auth, [events[1].ts, events[2].ts]);
         let codes: Vec<(&str, u64)> = one
             .codes

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
 
+use super::auth::{self, AuthFailure, AuthFailures};
 use super::tables::{EventRow, Shared};
 
 /// No value (an id or a length).
@@ -60,59 +61,50 @@ impl ErrorLog {
     /// Calls `f` with each row and its input order (`batch << 32 | row` for collected
     /// rows): rows come in input order, not time order, so callers that need the earliest
     /// rows compare `(ts, order)`.
-    pub fn for_each(&self, f: impl FnMut(u64, &EventRow)) -> anyhow::Result<()> {
-        self.scan(|_| true, true, f)
-    }
-
-    /// The rows whose status `keep` accepts, without their request ids, each with its
-    /// input order (`expected`: how many there are, to size the lists exactly). The rows
-    /// the auth detectors follow are read back here rather than kept in memory through
-    /// ingest, where they grew with the input (and doubled their list as they grew).
-    pub fn rows_with_status(
-        &self,
-        keep: impl Fn(Option<i16>) -> bool,
-        expected: usize,
-    ) -> anyhow::Result<(Vec<EventRow>, Vec<u64>)> {
-        let mut rows = Vec::with_capacity(expected);
-        let mut orders = Vec::with_capacity(expected);
-        self.scan(keep, false, |order, r| {
-            rows.push(EventRow {
-                request_id: None,
-                ..r.clone()
-            });
-            orders.push(order);
-        })?;
-        Ok((rows, orders))
-    }
-
-    /// [`ErrorLog::for_each`] over the rows whose status `keep` accepts; a spilled row's
-    /// request id is read only `with_request_id` (else skipped), others are not decoded.
-    fn scan(
-        &self,
-        keep: impl Fn(Option<i16>) -> bool,
-        with_request_id: bool,
-        mut f: impl FnMut(u64, &EventRow),
-    ) -> anyhow::Result<()> {
+    pub fn for_each(&self, mut f: impl FnMut(u64, &EventRow)) -> anyhow::Result<()> {
         match &self.store {
             Store::Rows(rows) => {
-                for (i, r) in rows.iter().enumerate().filter(|(_, r)| keep(r.status)) {
+                for (i, r) in rows.iter().enumerate() {
                     f(i as u64, r);
                 }
                 Ok(())
             }
-            Store::Spilled { file, values } => {
-                let mut file = file.lock().unwrap_or_else(|e| e.into_inner());
-                file.seek(SeekFrom::Start(0))
-                    .context("cannot read back the error events")?;
-                let mut r = BufReader::with_capacity(1 << 20, &*file);
-                for _ in 0..self.len {
-                    if let Some((order, row)) = read_row(&mut r, values, &keep, with_request_id)
-                        .context("cannot read back the error events")?
-                    {
-                        f(order, &row);
-                    }
+            Store::Spilled { file, values } => read_spill(file, self.len, |r| {
+                let (head, request_id) = read_head(r, true)?;
+                let mut v: [Option<Shared>; 8] = Default::default();
+                for (slot, &id) in v.iter_mut().zip(&head.ids) {
+                    *slot = value_of(values, id)?.cloned();
                 }
+                f(head.order, &error_row(head.ts, head.status, v, request_id));
                 Ok(())
+            }),
+        }
+    }
+
+    /// The 401s and 403s (`expected`: how many there are, to size the list exactly), for
+    /// the detectors that follow them. They are read back here rather than kept in memory
+    /// through ingest, where they grew with the input (and doubled their list as they
+    /// grew); their values stay ids into the log's table.
+    pub fn auth_failures(&self, expected: usize) -> anyhow::Result<AuthFailures> {
+        match &self.store {
+            Store::Rows(rows) => Ok(AuthFailures::from_rows(rows.iter())),
+            Store::Spilled { file, values } => {
+                let mut rows = Vec::with_capacity(expected);
+                let mut orders = Vec::with_capacity(expected);
+                read_spill(file, self.len, |r| {
+                    let (head, _) = read_head(r, false)?;
+                    if let (Some(status), true) = (head.status, auth::holds(head.status)) {
+                        let [.., conn, org, user, ip, endpoint] = head.ids;
+                        let ids = [conn, org, user, ip, endpoint];
+                        for &id in &ids {
+                            value_of(values, id)?;
+                        }
+                        rows.push(AuthFailure::new(head.ts, status, ids));
+                        orders.push(head.order);
+                    }
+                    Ok(())
+                })?;
+                Ok(AuthFailures::from_ids(values.clone(), rows, &orders))
             }
         }
     }
@@ -300,33 +292,42 @@ pub fn row_values(e: &EventRow) -> [Option<&str>; 8] {
     ]
 }
 
-/// The next row when `keep` accepts its status, else `None` (its bytes are skipped, its
-/// values not looked up); its request id only `with_request_id`.
-fn read_row(
-    r: &mut impl Read,
-    values: &[Shared],
-    keep: impl Fn(Option<i16>) -> bool,
-    with_request_id: bool,
-) -> anyhow::Result<Option<(u64, EventRow)>> {
+/// Reads every row of a spill from the start: `row` reads one.
+fn read_spill(
+    file: &Mutex<File>,
+    len: u64,
+    mut row: impl FnMut(&mut BufReader<&File>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let file = file.lock().unwrap_or_else(|e| e.into_inner());
+    let mut read = || -> anyhow::Result<()> {
+        (&*file).seek(SeekFrom::Start(0))?;
+        let mut r = BufReader::with_capacity(1 << 20, &*file);
+        for _ in 0..len {
+            row(&mut r)?;
+        }
+        Ok(())
+    };
+    read().context("cannot read back the error events")
+}
+
+/// The fixed part of a spilled row.
+struct Head {
+    ts: i64,
+    order: u64,
+    status: Option<i16>,
+    /// The ids of the eight values in [`row_values`]' order.
+    ids: [u32; 8],
+}
+
+/// The next row's fixed part, and its request id `with_request_id` (else skipped).
+fn read_head(r: &mut impl Read, with_request_id: bool) -> anyhow::Result<(Head, Option<Box<str>>)> {
     let mut head = [0u8; 55];
     r.read_exact(&mut head)?;
-    let status = (head[16] != 0).then(|| i16::from_le_bytes([head[17], head[18]]));
     let u32_at = |i: usize| u32::from_le_bytes(head[i..i + 4].try_into().expect("4 bytes"));
-    let value = |k: usize| -> anyhow::Result<Option<Shared>> {
-        match u32_at(19 + 4 * k) {
-            NONE => Ok(None),
-            id => values
-                .get(id as usize)
-                .cloned()
-                .map(Some)
-                .context("corrupt error spill: unknown value"),
-        }
-    };
     let rlen = u32_at(51);
-    let wanted = keep(status);
     let request_id = if rlen == NONE {
         None
-    } else if !(wanted && with_request_id) {
+    } else if !with_request_id {
         let skipped = std::io::copy(&mut r.take(u64::from(rlen)), &mut std::io::sink())?;
         if skipped != u64::from(rlen) {
             anyhow::bail!("corrupt error spill: a request id is cut short");
@@ -337,21 +338,24 @@ fn read_row(
         r.read_exact(&mut buf)?;
         Some(String::from_utf8(buf)?.into_boxed_str())
     };
-    if !wanted {
-        return Ok(None);
+    let head = Head {
+        ts: i64::from_le_bytes(head[..8].try_into().expect("8 bytes")),
+        order: u64::from_le_bytes(head[8..16].try_into().expect("8 bytes")),
+        status: (head[16] != 0).then(|| i16::from_le_bytes([head[17], head[18]])),
+        ids: std::array::from_fn(|k| u32_at(19 + 4 * k)),
+    };
+    Ok((head, request_id))
+}
+
+/// The value of an id in the spill's table (`None` for no value).
+fn value_of(values: &[Shared], id: u32) -> anyhow::Result<Option<&Shared>> {
+    match id {
+        NONE => Ok(None),
+        id => values
+            .get(id as usize)
+            .map(Some)
+            .context("corrupt error spill: unknown value"),
     }
-    let mut v: [Option<Shared>; 8] = Default::default();
-    for (k, slot) in v.iter_mut().enumerate() {
-        *slot = value(k)?;
-    }
-    let row = error_row(
-        i64::from_le_bytes(head[..8].try_into().expect("8 bytes")),
-        status,
-        v,
-        request_id,
-    );
-    let order = u64::from_le_bytes(head[8..16].try_into().expect("8 bytes"));
-    Ok(Some((order, row)))
 }
 
 #[cfg(test)]
@@ -405,42 +409,39 @@ mod tests {
         assert_eq!(log, ErrorLog::from_rows(sorted));
     }
 
-    /// The rows of some statuses come back from the spill in input order with their
-    /// orders, without request ids, whatever the rows skipped around them hold; the same
-    /// from rows held in memory.
+    /// The 401s and 403s come back from the spill in time order, ties in input order,
+    /// whatever the rows skipped around them hold; the same from rows held in memory.
     #[test]
-    fn rows_of_some_statuses_come_back_without_request_ids() {
+    fn auth_failures_come_back_from_the_spill() {
         let row = |ts: i64, status: Option<i16>, rid: Option<&str>, ip: &str| EventRow {
             ts,
             status,
             error_code: Some(format!("E{ts}").as_str().into()),
+            connection_id: Some("c1".into()),
             ip_address: Some(ip.into()),
             request_id: rid.map(Into::into),
             ..Default::default()
         };
         let rows = vec![
             row(1, Some(500), Some("req-long-skipped-id"), "a"),
-            row(2, Some(401), Some("req-2"), "b"),
+            row(6, Some(401), Some("req-2"), "b"),
             row(3, None, Some("r"), "c"),
             row(4, Some(403), None, "d"),
             row(5, Some(429), Some(""), "e"),
-            row(6, Some(401), Some("req-6"), "b"),
+            row(4, Some(401), Some("req-6"), "f"),
         ];
         let log = spilled(&rows, 0);
-        let want: Vec<EventRow> = [1, 3, 5]
-            .iter()
-            .map(|&i| EventRow {
-                request_id: None,
-                ..rows[i].clone()
-            })
-            .collect();
-        let keep = |s: Option<i16>| matches!(s, Some(401 | 403));
-        let (got, orders) = log.rows_with_status(keep, 3).unwrap();
+        let got = log.auth_failures(3).unwrap();
+        let want = AuthFailures::from_rows([&rows[3], &rows[5], &rows[1]]);
         assert_eq!(got, want);
-        assert_eq!(orders, [1, 3, 5]);
+        let ips: Vec<_> = got.iter().map(|e| e.ip_address()).collect();
+        assert_eq!(ips, [Some("d"), Some("f"), Some("b")]);
         // The spill still reads whole afterwards.
-        assert_eq!(log.sorted_rows().unwrap(), rows);
-        let (got, orders) = ErrorLog::from_rows(rows).rows_with_status(keep, 0).unwrap();
-        assert_eq!((got, orders), (want, vec![1, 3, 5]));
+        let mut back = Vec::new();
+        log.for_each(|_, r| back.push(r.clone())).unwrap();
+        assert_eq!(back, rows);
+        let mut sorted = rows.clone();
+        sorted.sort_by_key(|r| r.ts);
+        assert_eq!(ErrorLog::from_rows(sorted).auth_failures(0).unwrap(), want);
     }
 }

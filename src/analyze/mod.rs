@@ -6,6 +6,7 @@
 //! [`incident`] merges what they flag, measures it on the error events ([`errlog`], on
 //! disk), explains and de-duplicates it.
 
+pub mod auth;
 pub mod baseline;
 pub mod collect;
 pub mod config;
@@ -159,7 +160,7 @@ pub fn analyze_events(
     if let Some(t) = tables.as_mut() {
         // Only the detectors follow events one by one: the 401/403 rows and the
         // reauthorization outcomes (which grow with the input) go before the reports.
-        t.auth_failures = Vec::new();
+        t.auth_failures = Default::default();
         t.connection_outcomes = Vec::new();
     }
     summary.incidents = incidents.len() as u64;

@@ -21,7 +21,8 @@ use arrow_schema::DataType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 
-use super::tables::{EventRow, Outcome, Shared};
+use super::auth::AuthFailures;
+use super::tables::{Outcome, Shared};
 use super::TimeBounds;
 
 fn text_at(col: &dyn Array, i: usize) -> Option<&str> {
@@ -70,11 +71,11 @@ pub fn for_each_batch(
     Ok(())
 }
 
-/// The 401s of `connections` (from `errors`, in time order) with a success row before each
+/// The 401s of `connections` (from `failures`) with a success row before each
 /// 401 that follows a success, and after the last one when a success followed it.
 pub fn reauth_outcomes(
     events_dir: &Path,
-    errors: &[EventRow],
+    failures: &AuthFailures,
     connections: &[&str],
     bounds: TimeBounds,
 ) -> anyhow::Result<Vec<Outcome>> {
@@ -84,9 +85,9 @@ pub fn reauth_outcomes(
         .map(|(i, c)| (*c, i))
         .collect();
     let mut times: Vec<Vec<i64>> = vec![Vec::new(); connections.len()];
-    for e in errors.iter().filter(|e| e.status == Some(401)) {
-        if let Some(&k) = e.connection_id.as_deref().and_then(|c| index.get(c)) {
-            times[k].push(e.ts);
+    for e in failures.iter().filter(|e| e.status() == 401) {
+        if let Some(&k) = e.connection_id().and_then(|c| index.get(c)) {
+            times[k].push(e.ts());
         }
     }
     for t in &mut times {

@@ -2,6 +2,7 @@
 //! so "no errors" and "no traffic" differ) and the few event subsets some detectors need
 //! one by one. Built from events by `collect.rs`; hand-made in tests.
 
+use super::auth::AuthFailures;
 use super::errlog::ErrorLog;
 use super::grid::Grid;
 
@@ -310,7 +311,7 @@ pub struct Tables {
     /// The 401s and 403s, in time order (ties in input order): what the detectors that
     /// follow individual events read (credential stuffing, probing, reauthorization).
     /// `analyze_events` empties it (and `connection_outcomes`) once they ran.
-    pub auth_failures: Vec<EventRow>,
+    pub auth_failures: AuthFailures,
     /// Every error event (the detail behind the counts), read one by one to measure
     /// incidents; spilled to disk when collected.
     pub error_log: ErrorLog,

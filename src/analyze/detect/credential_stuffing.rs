@@ -12,14 +12,14 @@ pub fn detect(t: &Tables, cfg: &CredentialStuffingConfig) -> Vec<Flag> {
     if !cfg.enabled {
         return out;
     }
-    let failures = t.auth_failures.iter().filter(|e| e.status == Some(401));
-    for (ip, events) in by_key(failures, |e| e.ip_address.as_deref()) {
+    let failures = t.auth_failures.iter().filter(|e| e.status() == 401);
+    for (ip, events) in by_key(failures, |e| e.ip_address()) {
         for b in bursts(
             &events,
             cfg.window_minutes,
             cfg.min_failures,
             cfg.min_users,
-            |e| e.user_id.as_deref(),
+            |e| e.user_id(),
         ) {
             let heavy = b.peak >= 5 * u64::from(cfg.min_failures)
                 || b.peak_distinct >= 4 * u64::from(cfg.min_users);
@@ -50,6 +50,7 @@ pub fn detect(t: &Tables, cfg: &CredentialStuffingConfig) -> Vec<Flag> {
 mod tests {
     use super::super::testing::*;
     use super::*;
+    use crate::analyze::auth::AuthFailures;
     use crate::analyze::grid::MINUTE_US;
     use crate::analyze::tables::EventRow;
 
@@ -66,8 +67,9 @@ mod tests {
     #[test]
     fn many_users_from_one_ip_fire_one_incident() {
         let mut t = tables(48, vec![]);
+        let mut rows = Vec::new();
         for i in 0..60 {
-            t.auth_failures.push(failure(
+            rows.push(failure(
                 T0 + 60 * MINUTE_US + i * 10_000_000,
                 "203.0.113.66",
                 &format!("u{}", i % 30),
@@ -75,17 +77,16 @@ mod tests {
         }
         // Background: one user mistyping a password ten times, and scattered failures.
         for i in 0..10 {
-            t.auth_failures
-                .push(failure(T0 + i * 20_000_000, "10.0.0.1", "alice"));
+            rows.push(failure(T0 + i * 20_000_000, "10.0.0.1", "alice"));
         }
         for i in 0..40 {
-            t.auth_failures.push(failure(
+            rows.push(failure(
                 T0 + i * 5 * MINUTE_US,
                 &format!("10.1.0.{i}"),
                 &format!("v{i}"),
             ));
         }
-        t.auth_failures.sort_by_key(|e| e.ts);
+        t.auth_failures = AuthFailures::from_rows(&rows);
         let flags = detect(&t, &CredentialStuffingConfig::default());
         assert_eq!(flags.len(), 1, "{flags:?}");
         let f = &flags[0];
@@ -100,14 +101,16 @@ mod tests {
     #[test]
     fn slow_or_single_user_failures_are_not_stuffing() {
         let mut t = tables(48, vec![]);
+        let mut rows = Vec::new();
         // 60 failures from one IP over 3 hours: never 20 in 10 minutes.
         for i in 0..60 {
-            t.auth_failures.push(failure(
+            rows.push(failure(
                 T0 + i * 3 * MINUTE_US,
                 "198.51.100.1",
                 &format!("u{i}"),
             ));
         }
+        t.auth_failures = AuthFailures::from_rows(&rows);
         assert!(detect(&t, &CredentialStuffingConfig::default()).is_empty());
     }
 }

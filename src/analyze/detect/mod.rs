@@ -133,7 +133,7 @@ pub mod testing {
             grid: grid(n),
             has_successes: true,
             dims,
-            auth_failures: vec![],
+            auth_failures: Default::default(),
             error_log: Default::default(),
             connection_outcomes: vec![],
             codes: vec![],

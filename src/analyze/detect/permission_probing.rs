@@ -2,18 +2,19 @@
 //! organisation or from one user, across several endpoints: at least `min_denials` 403s on
 //! `min_endpoints` distinct endpoints within `window_minutes` (default 15 on 3 in 10 min).
 
+use super::super::auth::AuthEvent;
 use super::super::config::PermissionProbingConfig;
-use super::super::tables::{EventRow, Tables};
+use super::super::tables::Tables;
 use super::threshold::dimension_name;
 use super::window::{bursts, by_key};
 use super::Flag;
 
-fn key_of<'a>(dimension: &str, e: &'a EventRow) -> Option<&'a str> {
+fn key_of<'a>(dimension: &str, e: &AuthEvent<'a>) -> Option<&'a str> {
     match dimension {
-        "organization_id" => e.organization_id.as_deref(),
-        "user_id" => e.user_id.as_deref(),
-        "ip_address" => e.ip_address.as_deref(),
-        "connection_id" => e.connection_id.as_deref(),
+        "organization_id" => e.organization_id(),
+        "user_id" => e.user_id(),
+        "ip_address" => e.ip_address(),
+        "connection_id" => e.connection_id(),
         _ => None,
     }
 }
@@ -24,14 +25,14 @@ pub fn detect(t: &Tables, cfg: &PermissionProbingConfig) -> Vec<Flag> {
         return out;
     }
     for dim in &cfg.dimensions {
-        let denials = t.auth_failures.iter().filter(|e| e.status == Some(403));
+        let denials = t.auth_failures.iter().filter(|e| e.status() == 403);
         for (key, events) in by_key(denials, |e| key_of(dim, e)) {
             for b in bursts(
                 &events,
                 cfg.window_minutes,
                 cfg.min_denials,
                 cfg.min_endpoints,
-                |e| e.endpoint.as_deref(),
+                |e| e.endpoint(),
             ) {
                 out.push(Flag {
                     what: format!(
@@ -56,7 +57,9 @@ pub fn detect(t: &Tables, cfg: &PermissionProbingConfig) -> Vec<Flag> {
 mod tests {
     use super::super::testing::*;
     use super::*;
+    use crate::analyze::auth::AuthFailures;
     use crate::analyze::grid::MINUTE_US;
+    use crate::analyze::tables::EventRow;
 
     fn denial(ts: i64, org: &str, user: &str, ep: &str) -> EventRow {
         EventRow {
@@ -72,14 +75,16 @@ mod tests {
     #[test]
     fn a_user_walking_endpoints_is_flagged_on_user_and_org() {
         let mut t = tables(48, vec![]);
+        let mut rows = Vec::new();
         for i in 0..30 {
-            t.auth_failures.push(denial(
+            rows.push(denial(
                 T0 + i * 15_000_000,
                 "org_g",
                 "mallory",
                 &format!("/admin/{}", i % 6),
             ));
         }
+        t.auth_failures = AuthFailures::from_rows(&rows);
         let flags = detect(&t, &PermissionProbingConfig::default());
         let keys: Vec<(&str, &str)> = flags
             .iter()
@@ -97,19 +102,19 @@ mod tests {
     #[test]
     fn repeated_denials_on_one_endpoint_or_spread_out_are_normal() {
         let mut t = tables(48, vec![]);
+        let mut rows = Vec::new();
         for i in 0..30 {
-            t.auth_failures
-                .push(denial(T0 + i * 15_000_000, "org_a", "bob", "/reports"));
+            rows.push(denial(T0 + i * 15_000_000, "org_a", "bob", "/reports"));
         }
         for i in 0..30 {
-            t.auth_failures.push(denial(
+            rows.push(denial(
                 T0 + i * 20 * MINUTE_US,
                 "org_b",
                 "eve",
                 &format!("/x/{i}"),
             ));
         }
-        t.auth_failures.sort_by_key(|e| e.ts);
+        t.auth_failures = AuthFailures::from_rows(&rows);
         assert!(detect(&t, &PermissionProbingConfig::default()).is_empty());
     }
 }

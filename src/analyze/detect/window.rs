@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use super::super::auth::AuthEvent;
 use super::super::grid::MINUTE_US;
 use super::super::tables::EventRow;
 use super::{Flag, Focus, Severity};
@@ -52,22 +53,22 @@ impl Burst {
 /// `min_events` events with at least `min_distinct` distinct `value`s fall in the window,
 /// the window is part of a burst. Overlapping or touching windows form one burst.
 pub fn bursts<'a>(
-    events: &[&'a EventRow],
+    events: &[AuthEvent<'a>],
     minutes: u32,
     min_events: u32,
     min_distinct: u32,
-    value: impl Fn(&'a EventRow) -> Option<&'a str>,
+    value: impl Fn(&AuthEvent<'a>) -> Option<&'a str>,
 ) -> Vec<Burst> {
     let width = i64::from(minutes) * MINUTE_US;
     let mut out: Vec<Burst> = Vec::new();
     let mut seen: HashMap<&str, u32> = HashMap::new();
     let mut lo = 0;
     for hi in 0..events.len() {
-        if let Some(v) = value(events[hi]) {
+        if let Some(v) = value(&events[hi]) {
             *seen.entry(v).or_insert(0) += 1;
         }
-        while events[hi].ts - events[lo].ts >= width {
-            if let Some(v) = value(events[lo]) {
+        while events[hi].ts() - events[lo].ts() >= width {
+            if let Some(v) = value(&events[lo]) {
                 if let Some(n) = seen.get_mut(v) {
                     *n -= 1;
                     if *n == 0 {
@@ -82,7 +83,7 @@ pub fn bursts<'a>(
         if n < u64::from(min_events) || distinct < u64::from(min_distinct) {
             continue;
         }
-        let (start, end) = (events[lo].ts, events[hi].ts + 1);
+        let (start, end) = (events[lo].ts(), events[hi].ts() + 1);
         match out.last_mut() {
             Some(b) if start <= b.end => {
                 b.end = end;
@@ -102,26 +103,43 @@ pub fn bursts<'a>(
     for b in &mut out {
         b.events = events
             .iter()
-            .filter(|e| e.ts >= b.start && e.ts < b.end)
+            .filter(|e| e.ts() >= b.start && e.ts() < b.end)
             .count() as u64;
     }
     out
 }
 
+/// An event with a time.
+pub trait Timed {
+    fn time(&self) -> i64;
+}
+
+impl Timed for &EventRow {
+    fn time(&self) -> i64 {
+        self.ts
+    }
+}
+
+impl Timed for AuthEvent<'_> {
+    fn time(&self) -> i64 {
+        self.ts()
+    }
+}
+
 /// Groups events by a key, keeping time order.
-pub fn by_key<'a>(
-    events: impl Iterator<Item = &'a EventRow>,
-    key: impl Fn(&'a EventRow) -> Option<&'a str>,
-) -> Vec<(&'a str, Vec<&'a EventRow>)> {
-    let mut groups: std::collections::BTreeMap<&str, Vec<&EventRow>> = Default::default();
+pub fn by_key<'a, E: Timed>(
+    events: impl Iterator<Item = E>,
+    key: impl Fn(&E) -> Option<&'a str>,
+) -> Vec<(&'a str, Vec<E>)> {
+    let mut groups: std::collections::BTreeMap<&str, Vec<E>> = Default::default();
     for e in events {
-        if let Some(k) = key(e) {
+        if let Some(k) = key(&e) {
             groups.entry(k).or_default().push(e);
         }
     }
-    let mut out: Vec<(&str, Vec<&EventRow>)> = groups.into_iter().collect();
+    let mut out: Vec<(&str, Vec<E>)> = groups.into_iter().collect();
     for (_, v) in &mut out {
-        v.sort_by_key(|e| e.ts);
+        v.sort_by_key(|e| e.time());
     }
     out
 }
