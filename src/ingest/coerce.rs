@@ -106,17 +106,41 @@ fn parse_iso_like(s: &str) -> Option<i64> {
         }
         _ => return None,
     };
-    let date = NaiveDate::from_ymd_opt(y as i32, mo, d)?;
+    let days = epoch_days(y, mo, d)?;
     // Leap second 60 is folded into 59.999999 rather than rejected.
     let (sec, micros) = if sec == 60 {
         (59, 999_999)
     } else {
         (sec, micros)
     };
-    let dt = date.and_hms_micro_opt(h, mi, sec, micros)?;
-    dt.and_utc()
-        .timestamp_micros()
-        .checked_sub(offset_s * 1_000_000)
+    if h > 23 || mi > 59 || sec > 59 {
+        return None;
+    }
+    let secs = days * 86_400 + i64::from(h * 3600 + mi * 60 + sec);
+    (secs * 1_000_000 + i64::from(micros)).checked_sub(offset_s * 1_000_000)
+}
+
+/// Days from 1970-01-01 to a valid date (`None` for an invalid one). The last date is
+/// remembered per thread: the events of an export come day by day, and chrono's date
+/// check was a third of the time of a timestamp.
+fn epoch_days(y: u32, mo: u32, d: u32) -> Option<i64> {
+    use std::cell::Cell;
+    thread_local! {
+        static LAST: Cell<(u32, i64)> = const { Cell::new((u32::MAX, 0)) };
+    }
+    // y < 10^4, mo and d < 10^2: one number per date.
+    let key = y * 10_000 + mo * 100 + d;
+    LAST.with(|last| {
+        let (k, days) = last.get();
+        if k == key {
+            return Some(days);
+        }
+        let days = NaiveDate::from_ymd_opt(y as i32, mo, d)?
+            .signed_duration_since(NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch"))
+            .num_days();
+        last.set((key, days));
+        Some(days)
+    })
 }
 
 /// Parses a timestamp string in any supported layout into UTC microseconds.
@@ -125,7 +149,9 @@ pub fn parse_ts_str(s: &str) -> Option<i64> {
     if s.is_empty() {
         return None;
     }
-    if let Some(n) = parse_number(s) {
+    // A date (`YYYY-MM-...`) is no number; the check costs a pass over its digits.
+    let dated = s.len() > 7 && s.as_bytes()[4] == b'-' && s.as_bytes()[7] == b'-';
+    if let Some(n) = (!dated).then(|| parse_number(s)).flatten() {
         return match n {
             Number::Int(i) => ts_from_epoch_i64(i),
             Number::Float(f) => ts_from_epoch_f64(f),
@@ -246,6 +272,39 @@ mod tests {
     use super::*;
 
     const T0: i64 = 1_705_314_600_000_000; // 2024-01-15T10:30:00Z
+
+    /// ISO timestamps (the remembered date, the arithmetic) agree with chrono's whole
+    /// date-time on valid and invalid dates and times, before and after 1970, date after
+    /// date (a miss) and time after time on one date (a hit).
+    #[test]
+    fn iso_timestamps_agree_with_chrono() {
+        let chrono_us = |y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32| -> Option<i64> {
+            let (s, us) = if s == 60 { (59, 999_999) } else { (s, 123_456) };
+            let dt = NaiveDate::from_ymd_opt(y, mo, d)?.and_hms_micro_opt(h, mi, s, us)?;
+            Some(dt.and_utc().timestamp_micros())
+        };
+        let mut valid = 0;
+        for y in [0, 4, 1900, 1969, 1970, 2000, 2023, 2024, 2100, 9999] {
+            for mo in [0, 1, 2, 4, 12, 13] {
+                for d in [0, 1, 28, 29, 30, 31, 32] {
+                    for (h, mi, s) in [
+                        (0, 0, 0),
+                        (23, 59, 59),
+                        (23, 59, 60),
+                        (24, 0, 0),
+                        (12, 60, 0),
+                        (1, 2, 61),
+                    ] {
+                        let text = format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.123456Z");
+                        let want = chrono_us(y, mo, d, h, mi, s);
+                        assert_eq!(parse_ts_str(&text), want, "{text}");
+                        valid += usize::from(want.is_some());
+                    }
+                }
+            }
+        }
+        assert!(valid > 400, "{valid}");
+    }
 
     #[test]
     fn rfc3339_with_offsets_and_fractions() {

@@ -89,7 +89,11 @@ impl Prefilter {
 
     /// Calls `f` with the byte range of each word found (leftmost first, no overlaps)
     /// until it returns `Break`.
-    fn each(&self, hay: &[u8], mut f: impl FnMut(usize, usize) -> ControlFlow<()>) -> ControlFlow<()> {
+    fn each(
+        &self,
+        hay: &[u8],
+        mut f: impl FnMut(usize, usize) -> ControlFlow<()>,
+    ) -> ControlFlow<()> {
         match self {
             Prefilter::FatTeddy(s) => {
                 for m in s.find_iter(hay) {
@@ -176,11 +180,10 @@ fn secret_hints(data: &[u8], mut hint: impl FnMut(usize, usize) -> ControlFlow<(
             }
             // Lower-case literals matched in a lower-cased copy (see `patterns`).
             lower.clear();
-            lower.extend_from_slice(block);
-            lower.make_ascii_lowercase();
-            let found = patterns()
-                .prefilter
-                .each(lower.as_slice(), |start, end| hint(from + start, from + end));
+            lower.extend(block.iter().map(u8::to_ascii_lowercase));
+            let found = patterns().prefilter.each(lower.as_slice(), |start, end| {
+                hint(from + start, from + end)
+            });
             if found.is_break() {
                 return;
             }
