@@ -93,7 +93,7 @@ impl ErrorLog {
                 let mut orders = Vec::with_capacity(expected);
                 read_spill(file, self.len, |r| {
                     let (head, _) = read_head(r, false)?;
-                    if let (Some(status), true) = (head.status, auth::holds(head.status)) {
+                    if let Some(status) = head.status.filter(|_| auth::holds(head.status)) {
                         let [.., conn, org, user, ip, endpoint] = head.ids;
                         let ids = [conn, org, user, ip, endpoint];
                         for &id in &ids {

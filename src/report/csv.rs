@@ -210,6 +210,9 @@ fn utc_micros(us: i64) -> String {
     s
 }
 
+/// Bytes of rows [`CsvFile`] puts together before writing them out.
+const ROWS_BUFFER: usize = 64 * 1024;
+
 /// Writes batches as one CSV file with a header, atomically.
 pub fn write_csv(dest: &Path, batches: &[RecordBatch]) -> anyhow::Result<()> {
     let mut file = CsvFile::create(dest)?;
@@ -249,7 +252,7 @@ impl CsvFile {
     }
 
     pub fn write(&mut self, b: &RecordBatch) -> anyhow::Result<()> {
-        // Rows are put together here and written a batch at a time; which cells need
+        // Rows are put together here and written 64 KiB at a time; which cells need
         // quotes and how they are quoted is csv-core's call (the `csv` writer's machinery
         // per cell was most of the time of the biggest rates file, 550 k rows).
         let mut rows = std::mem::take(&mut self.rows);
@@ -273,11 +276,23 @@ impl CsvFile {
                 }
             }
             rows.push(b'\n');
+            if rows.len() >= ROWS_BUFFER {
+                self.put_rows(&mut rows)?;
+            }
         }
         self.cell = cell;
-        let written = self.file.writer().write_all(&rows);
+        let written = self.put_rows(&mut rows);
         self.rows = rows;
-        written.with_context(|| format!("cannot write {}", self.dest.display()))?;
+        written
+    }
+
+    /// Writes out and empties the rows put together so far.
+    fn put_rows(&mut self, rows: &mut Vec<u8>) -> anyhow::Result<()> {
+        self.file
+            .writer()
+            .write_all(rows)
+            .with_context(|| format!("cannot write {}", self.dest.display()))?;
+        rows.clear();
         Ok(())
     }
 
@@ -314,7 +329,7 @@ mod tests {
 
     /// Rows come out byte for byte as the `csv` crate's writer writes the same cells:
     /// quotes, commas, line breaks, empty and null cells, formulas, non-ASCII; over two
-    /// batches (one header).
+    /// batches (one header), each longer than the rows buffer.
     #[test]
     fn rows_are_quoted_as_the_csv_crate_quotes_them() {
         use arrow_array::{ArrayRef, Float64Array, Int64Array, StringArray};
@@ -335,11 +350,18 @@ mod tests {
             Some(" padded "),
             Some("#comment"),
         ];
+        // Enough rows (~170 KB) that they are written out in several pieces.
+        let texts: Vec<Option<&str>> = texts
+            .iter()
+            .cycle()
+            .take(300 * texts.len())
+            .copied()
+            .collect();
         let n = texts.len();
         let batch = RecordBatch::try_from_iter([
             (
                 "key, \"odd\" name",
-                Arc::new(StringArray::from(texts.to_vec())) as ArrayRef,
+                Arc::new(StringArray::from(texts)) as ArrayRef,
             ),
             (
                 "n",
@@ -358,8 +380,8 @@ mod tests {
         let dir = crate::testutil::tempdir().unwrap();
         let path = dir.path().join("t.csv");
         let mut f = CsvFile::create(&path).unwrap();
-        f.write(&batch.slice(0, 5)).unwrap();
-        f.write(&batch.slice(5, n - 5)).unwrap();
+        f.write(&batch.slice(0, n / 2)).unwrap();
+        f.write(&batch.slice(n / 2, n - n / 2)).unwrap();
         f.commit().unwrap();
         let got = std::fs::read(&path).unwrap();
 

@@ -20,7 +20,6 @@ use anyhow::Context;
 
 use crate::analyze::config::AnalyzeConfig;
 use crate::analyze::load::RATE_DIMENSIONS;
-use crate::analyze::tables::{DimTable, Tables};
 use crate::analyze::Analysis;
 
 /// Writes every report of `analysis` into `out`; returns the files written, in order.
@@ -47,103 +46,64 @@ pub fn write_all(
     })
 }
 
-/// The rate tables of every rate dimension, `<dimension>.parquet` and `.csv`; returns the
-/// files in dimension order. The tables are written by a few workers (one per core), the
-/// biggest first: one dimension of many keys (IP addresses: 550 k rows at 3.5 M events)
-/// was most of the report time, and written after all the others it left a core idle.
 fn write_rates(
     rates_dir: &Path,
     analysis: &Analysis,
     cfg: &AnalyzeConfig,
 ) -> anyhow::Result<Vec<PathBuf>> {
-    let Some(t) = &analysis.tables else {
-        return Ok(Vec::new());
-    };
-    let dims: Vec<&DimTable> = t
-        .dims
-        .iter()
-        .filter(|d| RATE_DIMENSIONS.contains(&d.dimension))
-        .collect();
-    let files = |d: &DimTable| {
-        let path = |ext: &str| rates_dir.join(format!("{}.{ext}", d.dimension));
-        [path("parquet"), path("csv")]
-    };
-    let mut order: Vec<&DimTable> = dims.clone();
-    order.sort_by_key(|d| std::cmp::Reverse(d.series.len()));
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let workers = std::thread::available_parallelism()
-        .map_or(2, usize::from)
-        .clamp(1, order.len().max(1));
-    std::thread::scope(|scope| {
-        let jobs: Vec<_> = (0..workers)
-            .map(|_| {
-                scope.spawn(|| -> anyhow::Result<()> {
-                    loop {
-                        let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(d) = order.get(k) else {
-                            return Ok(());
-                        };
-                        let [pq, csv] = files(d);
-                        write_dimension_rates(&pq, &csv, t, d, cfg)?;
+    let mut files = Vec::new();
+    if let Some(t) = &analysis.tables {
+        for d in t
+            .dims
+            .iter()
+            .filter(|d| RATE_DIMENSIONS.contains(&d.dimension))
+        {
+            let pq = rates_dir.join(format!("{}.parquet", d.dimension));
+            let csv = rates_dir.join(format!("{}.csv", d.dimension));
+            // The CSV (most of the time: every cell formatted) is written on a thread of
+            // its own from the same batches.
+            let mut csv_file = csv::CsvFile::create(&csv)?;
+            // `None` ends the table; without it (the producer failed) the CSV is not put
+            // in place.
+            let (tx, rx) = crossbeam_channel::bounded::<Option<arrow_array::RecordBatch>>(1);
+            std::thread::scope(|scope| {
+                let csv_job = scope.spawn(move || -> anyhow::Result<()> {
+                    for b in rx {
+                        match b {
+                            Some(b) => csv_file.write(&b)?,
+                            None => return csv_file.commit(),
+                        }
                     }
-                })
-            })
-            .collect();
-        for job in jobs {
-            job.join()
-                .map_err(|_| anyhow::anyhow!("a rates writer panicked"))??;
-        }
-        anyhow::Ok(())
-    })?;
-    Ok(dims.into_iter().flat_map(files).collect())
-}
-
-/// One dimension's rate table as Parquet (`pq`) and CSV (`csv`).
-fn write_dimension_rates(
-    pq: &Path,
-    csv: &Path,
-    t: &Tables,
-    d: &DimTable,
-    cfg: &AnalyzeConfig,
-) -> anyhow::Result<()> {
-    // The CSV (most of the time: every cell formatted) is written on a thread of its own
-    // from the same batches.
-    let mut csv_file = csv::CsvFile::create(csv)?;
-    // `None` ends the table; without it (the producer failed) the CSV is not put in place.
-    let (tx, rx) = crossbeam_channel::bounded::<Option<arrow_array::RecordBatch>>(1);
-    std::thread::scope(|scope| {
-        let csv_job = scope.spawn(move || -> anyhow::Result<()> {
-            for b in rx {
-                match b {
-                    Some(b) => csv_file.write(&b)?,
-                    None => return csv_file.commit(),
+                    Ok(())
+                });
+                let parquet =
+                    rates::write_parquet_with(&pq, rates::rates_schema(d.dimension), |put| {
+                        rates::rates_batches(
+                            t,
+                            d,
+                            cfg.windows.sliding_minutes,
+                            rates::RATE_BATCH_ROWS,
+                            |b| {
+                                put(&b)?;
+                                tx.send(Some(b))
+                                    .map_err(|_| anyhow::anyhow!("the CSV writer stopped"))
+                            },
+                        )
+                    });
+                if parquet.is_ok() {
+                    let _ = tx.send(None);
                 }
-            }
-            Ok(())
-        });
-        let parquet = rates::write_parquet_with(pq, rates::rates_schema(d.dimension), |put| {
-            rates::rates_batches(
-                t,
-                d,
-                cfg.windows.sliding_minutes,
-                rates::RATE_BATCH_ROWS,
-                |b| {
-                    put(&b)?;
-                    tx.send(Some(b))
-                        .map_err(|_| anyhow::anyhow!("the CSV writer stopped"))
-                },
-            )
-        });
-        if parquet.is_ok() {
-            let _ = tx.send(None);
+                drop(tx);
+                // The CSV writer's own error first: a failed send only echoes it.
+                csv_job
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("the CSV writer panicked"))??;
+                parquet
+            })?;
+            files.extend([pq, csv]);
         }
-        drop(tx);
-        // The CSV writer's own error first: a failed send only echoes it.
-        csv_job
-            .join()
-            .map_err(|_| anyhow::anyhow!("the CSV writer panicked"))??;
-        parquet
-    })
+    }
+    Ok(files)
 }
 
 /// Anomalies, charts, the page and the summary.
