@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use ahash::RandomState;
+use foldhash::fast::RandomState;
 use anyhow::Context as _;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int16Type, TimestampMicrosecondType};

@@ -143,7 +143,7 @@ impl PartialEq for ErrorLog {
 pub struct Spill {
     out: BufWriter<File>,
     len: u64,
-    ids: std::collections::HashMap<Shared, u32, ahash::RandomState>,
+    ids: std::collections::HashMap<Shared, u32, foldhash::fast::RandomState>,
     values: Vec<Shared>,
     /// The first write error, reported by [`Spill::finish`].
     failed: Option<std::io::Error>,
