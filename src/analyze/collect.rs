@@ -11,12 +11,12 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use foldhash::fast::RandomState;
 use anyhow::Context as _;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int16Type, TimestampMicrosecondType};
 use arrow_array::{Array, PrimitiveArray, RecordBatch, StringViewArray};
 use arrow_schema::DataType;
+use foldhash::fast::RandomState;
 
 use super::auth::{self, AuthFailures};
 use super::errlog::Spill;
