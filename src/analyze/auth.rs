@@ -30,10 +30,6 @@ impl AuthFailure {
     pub(super) fn new(ts: i64, status: i16, ids: [u32; 5]) -> AuthFailure {
         AuthFailure { ts, status, ids }
     }
-
-    pub fn ts(&self) -> i64 {
-        self.ts
-    }
 }
 
 /// The auth failures of a run, in time order (ties in input order).
