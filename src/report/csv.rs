@@ -69,21 +69,27 @@ impl<'a> Col<'a> {
         matches!(self, Col::Utf8(_) | Col::View(_) | Col::Other(_))
     }
 
-    /// Cell `i`'s text into `out` (cleared first): timestamps as
-    /// `2024-03-04T14:05:00.000000Z`, floats without noise, nothing for a null.
-    fn cell_into(&self, i: usize, out: &mut String, dates: &mut DateCache) {
-        use std::fmt::Write as _;
-        out.clear();
-        // Writing into a String cannot fail.
+    /// A text cell's value (`None` for a null): the input's own text, not yet made
+    /// spreadsheet-safe.
+    fn text(&self, i: usize) -> Option<std::borrow::Cow<'a, str>> {
+        use std::borrow::Cow;
+        match self {
+            Col::Utf8(a) if a.is_valid(i) => Some(Cow::Borrowed(a.value(i))),
+            Col::View(a) if a.is_valid(i) => Some(Cow::Borrowed(a.value(i))),
+            Col::Other(a) if a.is_valid(i) => Some(Cow::Owned(format!("<{}>", a.data_type()))),
+            _ => None,
+        }
+    }
+
+    /// Appends a number, boolean or time cell's text to `out` (nothing for a null):
+    /// timestamps as `2024-03-04T14:05:00.000000Z`, floats without noise. These are
+    /// errscope's own characters (digits, `-+.:TZ`, `true`, `NaN`...): never a comma, a
+    /// quote or a line break, so never quoted.
+    fn digits_into(&self, i: usize, out: &mut Vec<u8>, dates: &mut DateCache) {
+        use std::io::Write as _;
+        let start = out.len();
+        // Writing into a Vec cannot fail.
         let _ = match self {
-            Col::Utf8(a) if a.is_valid(i) => {
-                out.push_str(a.value(i));
-                Ok(())
-            }
-            Col::View(a) if a.is_valid(i) => {
-                out.push_str(a.value(i));
-                Ok(())
-            }
             Col::I16(a) if a.is_valid(i) => int(out, a.value(i)),
             Col::I32(a) if a.is_valid(i) => int(out, a.value(i)),
             Col::I64(a) if a.is_valid(i) => int(out, a.value(i)),
@@ -100,7 +106,9 @@ impl<'a> Col<'a> {
                     }
                 } else {
                     let r = write!(out, "{v:.6}");
-                    out.truncate(out.trim_end_matches('0').len());
+                    while out.len() > start && out.last() == Some(&b'0') {
+                        out.pop();
+                    }
                     r
                 }
             }
@@ -109,15 +117,14 @@ impl<'a> Col<'a> {
                 dates.utc_micros_into(a.value(i), out);
                 Ok(())
             }
-            Col::Other(a) if a.is_valid(i) => write!(out, "<{}>", a.data_type()),
             _ => Ok(()),
         };
     }
 }
 
 /// An integer's digits (itoa: no formatter machinery for millions of cells).
-fn int(out: &mut String, v: impl itoa::Integer) -> std::fmt::Result {
-    out.push_str(itoa::Buffer::new().format(v));
+fn int(out: &mut Vec<u8>, v: impl itoa::Integer) -> std::io::Result<()> {
+    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
     Ok(())
 }
 
@@ -138,11 +145,11 @@ struct DateCache {
 }
 
 impl DateCache {
-    fn utc_micros_into(&mut self, us: i64, out: &mut String) {
+    fn utc_micros_into(&mut self, us: i64, out: &mut Vec<u8>) {
         let slot = ((us as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 54) as usize;
         if let Some(Some((t, text))) = self.recent.get(slot) {
             if *t == us {
-                out.push_str(std::str::from_utf8(text).expect("ASCII digits"));
+                out.extend_from_slice(text);
                 return;
             }
         }
@@ -155,7 +162,7 @@ impl DateCache {
     }
 
     /// Writes `us` into `out`; returns the text when it is the usual 27 bytes.
-    fn format(&mut self, us: i64, out: &mut String) -> Option<[u8; 27]> {
+    fn format(&mut self, us: i64, out: &mut Vec<u8>) -> Option<[u8; 27]> {
         use chrono::Datelike;
         let day = us.div_euclid(US_PER_DAY);
         let date = match self.day {
@@ -172,11 +179,13 @@ impl DateCache {
                 Some(_) => {
                     // Past year 9999 chrono's own format takes over (sign and all).
                     let d = chrono::DateTime::from_timestamp_micros(us).expect("in range");
-                    out.push_str(&d.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string());
+                    out.extend_from_slice(
+                        d.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string().as_bytes(),
+                    );
                     return None;
                 }
                 None => {
-                    out.push_str(&us.to_string());
+                    out.extend_from_slice(us.to_string().as_bytes());
                     return None;
                 }
             },
@@ -190,7 +199,7 @@ impl DateCache {
         digits(&mut text[14..16], secs / 60 % 60);
         digits(&mut text[17..19], secs % 60);
         digits(&mut text[20..26], (of_day % 1_000_000) as u32);
-        out.push_str(std::str::from_utf8(&text).expect("ASCII digits"));
+        out.extend_from_slice(&text);
         Some(text)
     }
 }
@@ -205,9 +214,9 @@ fn digits(slot: &mut [u8], mut v: u32) {
 
 #[cfg(test)]
 fn utc_micros(us: i64) -> String {
-    let mut s = String::new();
+    let mut s = Vec::new();
     DateCache::default().utc_micros_into(us, &mut s);
-    s
+    String::from_utf8(s).expect("ASCII")
 }
 
 /// Bytes of rows [`CsvFile`] puts together before writing them out.
@@ -228,7 +237,6 @@ pub struct CsvFile {
     file: AtomicFile,
     dest: std::path::PathBuf,
     header_written: bool,
-    cell: String,
     dates: DateCache,
     /// Only asked which cells need quotes (its defaults are the `csv` crate's).
     quoting: csv_core::Writer,
@@ -244,7 +252,6 @@ impl CsvFile {
             file,
             dest: dest.to_path_buf(),
             header_written: false,
-            cell: String::new(),
             dates: DateCache::default(),
             quoting: csv_core::Writer::new(),
             rows: Vec::new(),
@@ -259,20 +266,28 @@ impl CsvFile {
         rows.clear();
         if !self.header_written {
             for (k, f) in b.schema().fields().iter().enumerate() {
-                self.put_field(&mut rows, k, f.name().as_bytes());
+                if k > 0 {
+                    rows.push(b',');
+                }
+                self.put_text(&mut rows, f.name().as_bytes());
             }
             rows.push(b'\n');
             self.header_written = true;
         }
         let cols: Vec<Col> = b.columns().iter().map(|c| Col::of(c.as_ref())).collect();
-        let mut cell = std::mem::take(&mut self.cell);
         for i in 0..b.num_rows() {
             for (k, c) in cols.iter().enumerate() {
-                c.cell_into(i, &mut cell, &mut self.dates);
+                if k > 0 {
+                    rows.push(b',');
+                }
                 if c.is_text() {
-                    self.put_field(&mut rows, k, safe_cell(&cell).as_bytes());
+                    if let Some(text) = c.text(i) {
+                        self.put_text(&mut rows, safe_cell(&text).as_bytes());
+                    }
                 } else {
-                    self.put_field(&mut rows, k, cell.as_bytes());
+                    let start = rows.len();
+                    c.digits_into(i, &mut rows, &mut self.dates);
+                    debug_assert!(!self.quoting.should_quote(&rows[start..]));
                 }
             }
             rows.push(b'\n');
@@ -280,7 +295,6 @@ impl CsvFile {
                 self.put_rows(&mut rows)?;
             }
         }
-        self.cell = cell;
         let written = self.put_rows(&mut rows);
         self.rows = rows;
         written
@@ -296,12 +310,8 @@ impl CsvFile {
         Ok(())
     }
 
-    /// Field `k` of a row (a comma before all but the first), quoted as the `csv` crate
-    /// quotes (only where needed, quotes doubled).
-    fn put_field(&self, out: &mut Vec<u8>, k: usize, field: &[u8]) {
-        if k > 0 {
-            out.push(b',');
-        }
+    /// A text field, quoted as the `csv` crate quotes (only where needed, quotes doubled).
+    fn put_text(&self, out: &mut Vec<u8>, field: &[u8]) {
         if !self.quoting.should_quote(field) {
             out.extend_from_slice(field);
             return;
@@ -361,7 +371,7 @@ mod tests {
         let batch = RecordBatch::try_from_iter([
             (
                 "key, \"odd\" name",
-                Arc::new(StringArray::from(texts)) as ArrayRef,
+                Arc::new(StringArray::from(texts.clone())) as ArrayRef,
             ),
             (
                 "n",
@@ -387,24 +397,24 @@ mod tests {
 
         let mut w = ::csv::Writer::from_writer(Vec::new());
         w.write_record(["key, \"odd\" name", "n", "x"]).unwrap();
-        let cols: Vec<Col> = batch
-            .columns()
-            .iter()
-            .map(|c| Col::of(c.as_ref()))
-            .collect();
-        let mut cell = String::new();
-        let mut dates = DateCache::default();
-        for i in 0..n {
-            for c in &cols {
-                c.cell_into(i, &mut cell, &mut dates);
-                let text = if c.is_text() {
-                    safe_cell(&cell)
-                } else {
-                    cell.as_str().into()
-                };
-                w.write_field(text.as_bytes()).unwrap();
-            }
-            w.write_record(None::<&[u8]>).unwrap();
+        // The expected cells by plain std formatting: the input's text made safe, the
+        // integers, the floats to six places without trailing zeros (whole ones as
+        // integers).
+        let ns = batch.column(1).as_primitive::<Int64Type>();
+        for (i, text) in texts.iter().enumerate() {
+            let key = text.map(|t| safe_cell(t).into_owned()).unwrap_or_default();
+            let num = if ns.is_valid(i) {
+                ns.value(i).to_string()
+            } else {
+                String::new()
+            };
+            let x = i as f64 / 7.0;
+            let x = if x.fract() == 0.0 {
+                (x as i64).to_string()
+            } else {
+                format!("{x:.6}").trim_end_matches('0').to_string()
+            };
+            w.write_record([key, num, x]).unwrap();
         }
         let want = w.into_inner().unwrap();
         assert_eq!(
@@ -449,12 +459,13 @@ mod tests {
         }
         // Twice over: the second time most come from the remembered times (and the
         // random ones share slots).
-        let mut out = String::new();
+        let mut out = Vec::new();
         for us in values.iter().chain(&values).copied() {
             out.clear();
             dates.utc_micros_into(us, &mut out);
             let d = chrono::DateTime::from_timestamp_micros(us).unwrap();
-            assert_eq!(out, d.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(), "{us}");
+            let want = d.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
+            assert_eq!(String::from_utf8_lossy(&out), want, "{us}");
         }
     }
 
