@@ -37,12 +37,10 @@ pub fn day_label(day: i64) -> String {
         .unwrap_or_else(|| format!("{day}"))
 }
 
-/// Properties of every Parquet file errscope writes.
-pub fn writer_properties() -> WriterProperties {
-    base_properties().build()
-}
-
-fn base_properties() -> parquet::file::properties::WriterPropertiesBuilder {
+/// What every Parquet file errscope writes shares (zstd, row groups, page statistics);
+/// each kind of table adds its own column settings (`events_properties`, rates'
+/// `table_properties`).
+pub(super) fn base_properties() -> parquet::file::properties::WriterPropertiesBuilder {
     WriterProperties::builder()
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(1).expect("valid level"),
@@ -53,7 +51,7 @@ fn base_properties() -> parquet::file::properties::WriterPropertiesBuilder {
         .set_created_by(format!("errscope {}", env!("CARGO_PKG_VERSION")))
 }
 
-/// [`writer_properties`] for the events: near-unique columns get no dictionary (the writer
+/// [`base_properties`] for the events: near-unique columns get no dictionary (the writer
 /// would build one only to drop it when it outgrows its page), and unordered free-text and
 /// per-client columns no min/max (they prune nothing). Time and source line, which rise
 /// row after row, are stored as deltas (DELTA_BINARY_PACKED, read by DuckDB, Arrow,

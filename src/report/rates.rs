@@ -161,6 +161,31 @@ pub fn write_parquet(
     write_parquet_with(dest, schema, |put| batches.iter().try_for_each(put))
 }
 
+/// The Parquet properties of a table errscope writes (rates, anomalies): numbers and times
+/// without dictionaries, times as deltas. A rates table is keys x windows rows of small
+/// counts, and dictionary encoding hashed every one of its 12 numbers a row: 100 k events
+/// with 550 k rows of IP addresses spent 7 % of the run there. Plain numbers compress
+/// about as well under zstd, and the windows' times (rising key after key) better as
+/// deltas: the files are the same size.
+fn table_properties(schema: &Schema) -> parquet::file::properties::WriterProperties {
+    use parquet::basic::Encoding;
+    use parquet::schema::types::ColumnPath;
+    let mut props = super::parquet::base_properties();
+    for f in schema.fields() {
+        let column = || ColumnPath::from(f.name().as_str());
+        match f.data_type() {
+            DataType::Utf8 | DataType::Utf8View => {}
+            DataType::Timestamp(..) => {
+                props = props
+                    .set_column_dictionary_enabled(column(), false)
+                    .set_column_encoding(column(), Encoding::DELTA_BINARY_PACKED);
+            }
+            _ => props = props.set_column_dictionary_enabled(column(), false),
+        }
+    }
+    props.build()
+}
+
 /// Writes one Parquet file, atomically, from the batches `fill` hands to `put` (a table
 /// too big to hold whole is made and written a slice at a time).
 pub fn write_parquet_with(
@@ -171,11 +196,8 @@ pub fn write_parquet_with(
     let mut file =
         AtomicFile::create(dest).with_context(|| format!("cannot write {}", dest.display()))?;
     {
-        let mut w = parquet::arrow::ArrowWriter::try_new(
-            file.writer(),
-            schema,
-            Some(super::parquet::writer_properties()),
-        )?;
+        let props = table_properties(&schema);
+        let mut w = parquet::arrow::ArrowWriter::try_new(file.writer(), schema, Some(props))?;
         fill(&mut |b| Ok(w.write(b)?))?;
         w.close()?;
     }
