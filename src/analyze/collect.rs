@@ -1,7 +1,8 @@
 //! Events -> [`Tables`] in one pass: every batch of events is folded into per-dimension,
 //! per-key window counts as it goes by; its error events go to a temporary file
-//! ([`Spill`]) and its 401s and 403s are also kept in memory for the detectors that follow
-//! them. During `analyze` on raw logs ingest feeds it each decoded batch in
+//! ([`Spill`]), from which the 401s and 403s are read back after ingest, as 32-byte rows
+//! ([`super::auth`]), for the detectors that follow them. During `analyze` on raw logs
+//! ingest feeds it each decoded batch in
 //! input order (one collector, on the thread that writes the events), so the events are
 //! never read back; an events dataset is streamed through it from its Parquet files.
 //!
@@ -503,8 +504,8 @@ impl Collector {
             .collect();
         codes.sort_by(|a, b| a.code.cmp(&b.code));
         let error_log = self.spill.finish()?;
-        // The 401s and 403s, without request ids: their detectors never show one
-        // (incident samples come from the log), and it would be 40 bytes more a row.
+        // The 401s and 403s as value ids, without request ids: their detectors never show
+        // one (incident samples come from the log).
         let auth_failures = error_log.auth_failures(self.auth_failures)?;
         let names = flaky_connections(&auth_failures, reauth_min);
         let names: Vec<&str> = names.iter().map(String::as_str).collect();

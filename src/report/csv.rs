@@ -86,7 +86,6 @@ impl<'a> Col<'a> {
     /// errscope's own characters (digits, `-+.:TZ`, `true`, `NaN`...): never a comma, a
     /// quote or a line break, so never quoted.
     fn digits_into(&self, i: usize, out: &mut Vec<u8>, dates: &mut DateCache) {
-        use std::io::Write as _;
         let start = out.len();
         // Writing into a Vec cannot fail.
         let _ = match self {
@@ -240,7 +239,7 @@ pub struct CsvFile {
     dates: DateCache,
     /// Only asked which cells need quotes (its defaults are the `csv` crate's).
     quoting: csv_core::Writer,
-    /// The rows of the batch being written.
+    /// Rows put together and not yet written out (up to [`ROWS_BUFFER`] bytes).
     rows: Vec<u8>,
 }
 
