@@ -241,6 +241,14 @@ fn fast_path_agrees_with_the_general_path() {
         r#"{"timestamp":"2024-03-01T00:00:00Z","http_status":200,"http_status":500,"details":"text"}"#,
         r#"{}"#,
         r#"{"timestamp":"2024-03-01T00:00:00Z","message":"second","error_description":"first","error_code":" AUTH_002 ","level":"warn","code":"E7","endpoint":"","user_id":null,"retry_after":"30s","retryable":"yes","method":"get"}"#,
+        // The fast cases of `offer_common` at their edges: unreadable and competing
+        // timestamps, statuses out of range or of other lengths, `{}` for JSON columns
+        // and for others.
+        r#"{"timestamp":"bad","time":"2024-03-01T00:00:00Z","http_status":600,"status":404,"details":{},"downstream":{}}"#,
+        r#"{"ts":"2024-03-01T00:00:00Z","timestamp":"2024-03-01T00:00:01Z","http_status":99,"code":100,"error":{},"details":"{}"}"#,
+        r#"{"timestamp":"","http_status":599,"response_status":100,"details":{ },"level":{}}"#,
+        r#"{"timestamp":"2024-03-01","status":1000,"http_status":"404","downstream":{}}"#,
+        r#"{"timestamp":" 2024-03-01T00:00:00Z ","status":-404,"http_status":40,"details":{"a":{}}}"#,
     ];
     for text in taken {
         let text = text.trim();

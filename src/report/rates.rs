@@ -112,6 +112,9 @@ struct RateColumns {
     ratio: Float64Builder,
     per_min: Vec<f64>,
     last_hour: Vec<f64>,
+    /// Rows of a full batch: each emptied column gets this room back (taken empty, the
+    /// next batch's columns grew by doubling, 2 % of a rates-heavy run in reallocations).
+    rows: usize,
 }
 
 impl RateColumns {
@@ -125,16 +128,21 @@ impl RateColumns {
             ratio: Float64Builder::with_capacity(rows),
             per_min: Vec::with_capacity(rows),
             last_hour: Vec::with_capacity(rows),
+            rows,
         }
     }
 
     /// The rows so far as a batch; the columns are left empty for the next.
     fn finish(&mut self, schema: &SchemaRef) -> anyhow::Result<RecordBatch> {
+        fn take<T>(v: &mut Vec<T>, rows: usize) -> Vec<T> {
+            std::mem::replace(v, Vec::with_capacity(rows))
+        }
+        let rows = self.rows;
         let ts = |v: &mut Vec<i64>| {
-            Arc::new(TimestampMicrosecondArray::from(std::mem::take(v)).with_timezone(TS_TZ))
+            Arc::new(TimestampMicrosecondArray::from(take(v, rows)).with_timezone(TS_TZ))
                 as ArrayRef
         };
-        let f64s = |v: &mut Vec<f64>| Arc::new(Float64Array::from(std::mem::take(v))) as ArrayRef;
+        let f64s = |v: &mut Vec<f64>| Arc::new(Float64Array::from(take(v, rows))) as ArrayRef;
         let mut arrays: Vec<ArrayRef> = vec![
             ts(&mut self.start),
             ts(&mut self.end),
@@ -143,7 +151,7 @@ impl RateColumns {
         arrays.extend(
             self.counts
                 .iter_mut()
-                .map(|v| Arc::new(Int64Array::from(std::mem::take(v))) as ArrayRef),
+                .map(|v| Arc::new(Int64Array::from(take(v, rows))) as ArrayRef),
         );
         arrays.push(Arc::new(self.ratio.finish()));
         arrays.push(f64s(&mut self.per_min));
