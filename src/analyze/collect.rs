@@ -280,6 +280,20 @@ pub struct Collector {
     reauth: ReauthStream,
     /// Which of `dims` is `connection_id` (its key ids name connections in `reauth`).
     conn_dim: usize,
+    /// The rows of the batch being folded (kept for the next batch's).
+    rows: Vec<Row>,
+}
+
+/// A row of a batch within the bounds, as [`Collector::observe`] folds it.
+struct Row {
+    /// Its index in the batch.
+    i: usize,
+    t: i64,
+    window: i64,
+    st: Option<i16>,
+    c: Counts,
+    /// Its connection's key id, once the `connection_id` dimension has seen it.
+    conn: Option<u32>,
 }
 
 /// An error code's earliest event (by time, then input order), its class (an id in the
@@ -342,6 +356,7 @@ impl Collector {
                 .iter()
                 .position(|d| *d == "connection_id")
                 .expect("connection_id is a dimension"),
+            rows: Vec::new(),
         })
     }
 
@@ -378,6 +393,12 @@ impl Collector {
                 column => Key::Column(Text::of(batch, column)),
             })
             .collect();
+        // Dimension by dimension rather than row by row: each dimension's loop has one
+        // kind of key and one column, so the per-row match on the key and the column
+        // checks leave the inner loop. Ids are still given in row order per dimension,
+        // and the connections, reauthorization and spill see the rows in order below.
+        let mut rows = std::mem::take(&mut self.rows);
+        rows.clear();
         for i in 0..batch.num_rows() {
             if ts.is_null(i) {
                 continue;
@@ -386,44 +407,62 @@ impl Collector {
             if !self.bounds.contains(t) {
                 continue;
             }
-            let window = t.div_euclid(self.step_us);
             self.min_ts = self.min_ts.min(t);
             self.max_ts = self.max_ts.max(t);
-            self.events += 1;
             let st = status.and_then(|s| (!s.is_null(i)).then(|| s.value(i)));
-            let cat = category.get(i);
-            let is_error = cat != Some("success");
+            let is_error = category.get(i) != Some("success");
             let between = |lo: i16, hi: i16| u32::from(st.is_some_and(|s| s >= lo && s < hi));
             let is = |v: i16| u32::from(st == Some(v));
-            let c = Counts {
-                requests: 1,
-                errors: u32::from(is_error),
-                s4xx: between(400, 500),
-                s5xx: between(500, 600),
-                s401: is(401),
-                s403: is(403),
-                s429: is(429),
-            };
-            self.successes += u64::from(!is_error);
-            let mut conn = None;
-            for (d, (dim, key)) in self.dims.iter_mut().zip(&keys).enumerate() {
-                match key {
-                    Key::All => dim.add_fixed(0, || "all".into(), window, &c),
-                    Key::StatusClass => match status_slot(st) {
-                        Some(slot) => dim.add_fixed(slot, || status_class(st), window, &c),
-                        None => dim.add(&status_class(st), window, &c),
-                    },
-                    Key::Column(col) => {
-                        if let Some((k, v)) = col.get_view(i) {
-                            let id = dim.add_view(k, v, window, &c);
-                            if d == self.conn_dim {
-                                conn = Some(id);
+            rows.push(Row {
+                i,
+                t,
+                window: t.div_euclid(self.step_us),
+                st,
+                conn: None,
+                c: Counts {
+                    requests: 1,
+                    errors: u32::from(is_error),
+                    s4xx: between(400, 500),
+                    s5xx: between(500, 600),
+                    s401: is(401),
+                    s403: is(403),
+                    s429: is(429),
+                },
+            });
+        }
+        self.events += rows.len() as u64;
+        for (d, (dim, key)) in self.dims.iter_mut().zip(&keys).enumerate() {
+            match key {
+                Key::All => {
+                    for r in &rows {
+                        dim.add_fixed(0, || "all".into(), r.window, &r.c);
+                    }
+                }
+                Key::StatusClass => {
+                    for r in &rows {
+                        match status_slot(r.st) {
+                            Some(slot) => dim.add_fixed(slot, || status_class(r.st), r.window, &r.c),
+                            None => dim.add(&status_class(r.st), r.window, &r.c),
+                        }
+                    }
+                }
+                Key::Column(col) => {
+                    let is_conn = d == self.conn_dim;
+                    for r in &mut rows {
+                        if let Some((k, v)) = col.get_view(r.i) {
+                            let id = dim.add_view(k, v, r.window, &r.c);
+                            if is_conn {
+                                r.conn = Some(id);
                             }
                         }
                     }
                 }
             }
-            if let Some(conn) = conn {
+        }
+        for r in &rows {
+            let (i, t, st, is_error) = (r.i, r.t, r.st, r.c.errors == 1);
+            self.successes += u64::from(!is_error);
+            if let Some(conn) = r.conn {
                 if !is_error {
                     self.reauth.observe(conn, t, false);
                 } else if st == Some(401) {
@@ -435,7 +474,7 @@ impl Collector {
                 let code = error_code.get(i);
                 let values = [
                     code,
-                    cat,
+                    category.get(i),
                     class.get(i),
                     connection_id.get(i),
                     organization_id.get(i),
@@ -459,6 +498,7 @@ impl Collector {
                 self.auth_failures += usize::from(auth::holds(st));
             }
         }
+        self.rows = rows;
     }
 
     /// Streams the events of a dataset (hive-partitioned Parquet) through a collector.

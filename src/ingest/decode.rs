@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::builder::EventBatchBuilder;
 use super::json::{parse_array, parse_object};
-use super::mapping::{map_entries, map_flat, Event, KeyCache, Mapped, Rejection};
+use super::mapping::{map_entries, map_flat_with, Event, KeyCache, Mapped, Rejection};
 use super::reader::{Chunk, FileEnd};
 use super::redact::{clean_records, scrub_text, surely_clean};
 use super::textline::{parse_prefix, Prefix};
@@ -166,14 +166,14 @@ pub fn decode_record_into<'a>(
         }
     }
     match text.as_bytes().first() {
-        Some(b'{') => match map_flat(text, cfg, clean, keys) {
-            Some(Ok(ev)) => emit(Ok(&ev)),
-            Some(Err(r)) => emit(Err(r)),
-            None => match parse_object(text) {
-                Ok(entries) => many(map_entries(entries, None, cfg, clean, keys), emit),
-                Err(e) => emit(Err(Rejection(json_error(&e)))),
-            },
-        },
+        Some(b'{') => {
+            if map_flat_with(text, cfg, clean, keys, &mut *emit).is_none() {
+                match parse_object(text) {
+                    Ok(entries) => many(map_entries(entries, None, cfg, clean, keys), emit),
+                    Err(e) => emit(Err(Rejection(json_error(&e)))),
+                }
+            }
+        }
         Some(b'[') => match parse_array(text) {
             Ok(items) if items.is_empty() => emit(Err(Rejection("empty JSON array".into()))),
             Ok(items) => {

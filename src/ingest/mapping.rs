@@ -516,6 +516,21 @@ pub fn map_flat<'a>(
     surely_clean: bool,
     cache: &mut KeyCache,
 ) -> Option<Result<Event<'a>, Rejection>> {
+    map_flat_with(text, cfg, surely_clean, cache, |out| {
+        out.map(Event::clone)
+    })
+}
+
+/// [`map_flat`], the outcome handed to `emit` by reference where it was made (the event
+/// is most of a kilobyte: returned through two `Option`/`Result` layers, it was copied
+/// twice a record).
+pub fn map_flat_with<'a, R>(
+    text: &'a str,
+    cfg: &MappingConfig,
+    surely_clean: bool,
+    cache: &mut KeyCache,
+    emit: impl FnOnce(Result<&Event<'a>, Rejection>) -> R,
+) -> Option<R> {
     let b = text.as_bytes();
     let mut i = ws(b, 1);
     if b.first() != Some(&b'{') {
@@ -587,7 +602,7 @@ pub fn map_flat<'a>(
     };
     let out = event_of(&mut w.cands, None, cfg, red);
     w.done();
-    Some(out)
+    Some(emit(out.as_ref().map_err(Rejection::clone)))
 }
 
 /// The candidate [`Walker::entry`] would offer for the common top-level values of the fast
