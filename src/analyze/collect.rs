@@ -441,7 +441,9 @@ impl Collector {
                 Key::StatusClass => {
                     for r in &rows {
                         match status_slot(r.st) {
-                            Some(slot) => dim.add_fixed(slot, || status_class(r.st), r.window, &r.c),
+                            Some(slot) => {
+                                dim.add_fixed(slot, || status_class(r.st), r.window, &r.c)
+                            }
                             None => dim.add(&status_class(r.st), r.window, &r.c),
                         }
                     }

@@ -62,21 +62,24 @@ impl Cell {
         }
     }
 
-    /// Adds `c` when the sum fits below [`Cell::SPILLED`]; false (and no change) if not.
+    /// Adds one event's counts `c` (`requests` 1, every other count 0 or 1) when the sum
+    /// fits below [`Cell::SPILLED`]; false (and no change) if not. A cell only ever gets
+    /// such counts, so none of its counts exceeds its `requests`, and `requests` fitting
+    /// means all of them fit: one comparison instead of seven (the collector adds an
+    /// event to nine dimensions).
     #[inline]
     pub(crate) fn try_add(&mut self, c: &Counts) -> bool {
-        let fits = |v: u32| v < u32::from(Cell::SPILLED);
-        if !(fits(u32::from(self.requests) + c.requests)
-            && fits(u32::from(self.errors) + c.errors)
-            && fits(u32::from(self.s4xx) + c.s4xx)
-            && fits(u32::from(self.s5xx) + c.s5xx)
-            && fits(u32::from(self.s401) + c.s401)
-            && fits(u32::from(self.s403) + c.s403)
-            && fits(u32::from(self.s429) + c.s429))
-        {
+        debug_assert!(
+            c.requests == 1
+                && [c.errors, c.s4xx, c.s5xx, c.s401, c.s403, c.s429]
+                    .iter()
+                    .all(|v| *v <= 1),
+            "one event's counts: {c:?}"
+        );
+        if u32::from(self.requests) + 1 >= u32::from(Cell::SPILLED) {
             return false;
         }
-        // Each sum is below u16::MAX (checked above).
+        // Each sum is at most `requests` + 1, below u16::MAX (checked above).
         self.requests += c.requests as u16;
         self.errors += c.errors as u16;
         self.s4xx += c.s4xx as u16;
