@@ -516,7 +516,7 @@ pub fn map_flat<'a>(
     surely_clean: bool,
     cache: &mut KeyCache,
 ) -> Option<Result<Event<'a>, Rejection>> {
-    map_flat_with(text, cfg, surely_clean, cache, |out| out.map(Event::clone))
+    map_flat_with(text, cfg, surely_clean, cache, |out| out.cloned())
 }
 
 /// [`map_flat`], the outcome handed to `emit` by reference where it was made (the event
