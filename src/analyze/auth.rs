@@ -17,7 +17,7 @@ pub fn holds(status: Option<i16>) -> bool {
 }
 
 /// One 401 or 403: its time, status and the ids of its connection, organisation, user,
-/// IP address and endpoint ([`NONE`] for no value).
+/// IP address and endpoint (`NONE` for no value).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AuthFailure {
     ts: i64,

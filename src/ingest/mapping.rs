@@ -505,8 +505,8 @@ impl<'c, 'a> Walker<'c, 'a> {
 /// The fast path for the common record: one JSON object whose values are strings without
 /// escapes, numbers, literals or objects (records of one export, flat but for a `details`
 /// object). Its entries are found by a small scanner instead of serde's visitor, then
-/// become the candidates [`Walker::entry`] makes for any record: the common values
-/// directly ([`offer_common`]), the others through it, so the event is the same.
+/// become the candidates `Walker::entry` makes for any record: the common values
+/// directly (`offer_common`), the others through it, so the event is the same.
 ///
 /// `None` hands the record to the general path: an escape, an array, an exotic number, a
 /// nested object that does not parse, anything the scanner does not know to be valid JSON

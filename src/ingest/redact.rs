@@ -224,7 +224,7 @@ pub fn clean_records(data: &[u8], spans: &[(usize, usize)]) -> Vec<bool> {
     clean
 }
 
-/// Whether a whole record can hold no secret at all ([`might_hold_secret`] is false). Such
+/// Whether a whole record can hold no secret at all (`might_hold_secret` is false). Such
 /// a record skips every per-field check.
 pub fn surely_clean(record: &str) -> bool {
     !might_hold_secret(record)

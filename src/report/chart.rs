@@ -284,7 +284,7 @@ pub fn security_chart(t: &Tables, incidents: &[Incident]) -> (LineChart, LineCha
     )
 }
 
-/// One row per incident (the first [`MAX_TIMELINE_ROWS`] by start).
+/// One row per incident (the first `MAX_TIMELINE_ROWS` by start).
 pub fn timeline_chart(t: &Tables, incidents: &[Incident]) -> Timeline {
     let rows = incidents
         .iter()
