@@ -604,17 +604,15 @@ pub fn map_flat_with<'a, R>(
     Some(emit(out.as_ref().map_err(Rejection::clone)))
 }
 
-/// The candidate [`Walker::entry`] would offer for the common top-level values of the fast
-/// path, without its general steps (path, per-target dispatch, nested walk); `false`
-/// leaves the value to it. `raw`: the value's JSON text (strings free of escapes), `hit`:
-/// what its key resolves to. At the top level the priority is the rank.
-///
-/// - `null` feeds no column and is no extra field: nothing to do.
-/// - A string for a column that takes strings as they are.
-/// - A timestamp string that reads (one that does not goes to `entry`, which keeps it for
-///   the quarantine reason).
-/// - A status of three digits in 100..=599.
-/// - `{}` for a JSON column (`details: {}`: no children to walk).
+/// What [`Walker::entry`] does with a top-level value of the fast path when the value is
+/// not a container, without its general steps (path buffer, nested walk): `null` feeds
+/// nothing (and is no extra field), and a value its column takes is offered at the key's
+/// rank (the priority at depth 0) as [`coerce`] makes it; `{}` for a JSON column is the
+/// one container handled here (no children to walk). `false` leaves the value to
+/// `entry`: no column, a value the column does not take (an unreadable timestamp is kept
+/// there for the quarantine reason, a value no column took goes to `extra`), an object
+/// or array (walked for children), `errors`. `raw`: the value's JSON text (strings free
+/// of escapes).
 fn offer_common<'a>(cands: &mut Candidates<'a>, raw: &'a str, hit: Option<(Target, u8)>) -> bool {
     let first = raw.as_bytes()[0];
     if first == b'n' {
@@ -623,38 +621,22 @@ fn offer_common<'a>(cands: &mut Candidates<'a>, raw: &'a str, hit: Option<(Targe
     let Some((target, rank)) = hit else {
         return false;
     };
-    let prio = u16::from(rank);
     let val = match first {
-        b'"' => {
-            let body = &raw[1..raw.len() - 1];
-            if takes_text_as_is(target) {
-                Val::Text(Cow::Borrowed(body))
-            } else if target == Target::Ts {
-                match parse_ts_str(body) {
-                    Some(t) => Val::Ts(t),
-                    None => return false,
-                }
-            } else {
-                return false;
-            }
-        }
-        b'1'..=b'5' if target == Target::Status && raw.len() == 3 => {
-            let d = raw.as_bytes();
-            if !d[1].is_ascii_digit() || !d[2].is_ascii_digit() {
-                return false;
-            }
-            let v =
-                i64::from(d[0] - b'0') * 100 + i64::from(d[1] - b'0') * 10 + i64::from(d[2] - b'0');
-            match status_from_i64(v) {
-                Some(s) => Val::Int(i64::from(s)),
-                None => return false,
-            }
-        }
-        b'{' if raw == "{}" && target.is_json() => Val::Json(raw),
-        _ => return false,
+        // The column takes the string as it is: `coerce` without its per-target dispatch.
+        b'"' if takes_text_as_is(target) => Some(Val::Text(Cow::Borrowed(&raw[1..raw.len() - 1]))),
+        b'{' if raw == "{}" && target.is_json() => Some(Val::Json(raw)),
+        b'{' | b'[' => return false,
+        _ if target == Target::Errors => return false,
+        b'"' => coerce(target, &Scalar::Str(Cow::Borrowed(&raw[1..raw.len() - 1]))),
+        _ => coerce(target, &scalar_text(raw)),
     };
-    cands.offer(target, prio, val);
-    true
+    match val {
+        Some(val) => {
+            cands.offer(target, u16::from(rank), val);
+            true
+        }
+        None => false,
+    }
 }
 
 /// Whether [`coerce`] makes any string a `Val::Text` of itself for `target` (the targets
