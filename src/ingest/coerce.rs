@@ -3,6 +3,8 @@
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 
+use super::mapping::trim;
+
 /// Earliest and latest event times accepted: anything outside is a broken clock or a unit
 /// mistake, and is quarantined rather than guessed (1990-01-01 .. 2100-01-01, µs).
 pub const TS_MIN_US: i64 = 631_152_000_000_000;
@@ -145,7 +147,7 @@ fn epoch_days(y: u32, mo: u32, d: u32) -> Option<i64> {
 
 /// Parses a timestamp string in any supported layout into UTC microseconds.
 pub fn parse_ts_str(s: &str) -> Option<i64> {
-    let s = s.trim();
+    let s = trim(s);
     if s.is_empty() {
         return None;
     }
@@ -198,7 +200,7 @@ pub enum Number {
 
 /// A JSON number or a number in a string (`"401"`, `" 1.5 "`); `None` for anything else.
 pub fn parse_number(s: &str) -> Option<Number> {
-    let s = s.trim();
+    let s = trim(s);
     let b = s.as_bytes();
     let body = b.strip_prefix(b"-").unwrap_or(b);
     if body.is_empty() || !body[0].is_ascii_digit() {

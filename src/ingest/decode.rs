@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::builder::EventBatchBuilder;
 use super::json::{parse_array, parse_object};
-use super::mapping::{map_entries, map_flat_with, Event, KeyCache, Mapped, Rejection};
+use super::mapping::{map_entries, map_flat_with, trim, Event, KeyCache, Mapped, Rejection};
 use super::reader::{Chunk, FileEnd};
 use super::redact::{clean_records, scrub_text, surely_clean};
 use super::textline::{parse_prefix, Prefix};
@@ -99,7 +99,7 @@ pub fn decode_chunk(chunk: Chunk, file_name: &Arc<str>, cfg: &MappingConfig) -> 
             }
         };
         let mut first = true;
-        decode_record_into(text.trim(), cfg, clean, &mut keys, &mut |outcome| {
+        decode_record_into(trim(text), cfg, clean, &mut keys, &mut |outcome| {
             expanded += u64::from(!first);
             first = false;
             match outcome {

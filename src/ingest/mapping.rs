@@ -657,7 +657,7 @@ fn takes_text_as_is(target: Target) -> bool {
 
 /// `s.trim()`, without the Unicode search for the common value that starts and ends with
 /// a visible ASCII character.
-fn trim(s: &str) -> &str {
+pub(super) fn trim(s: &str) -> &str {
     let visible = |c: &u8| (b'!'..=b'~').contains(c);
     match (s.as_bytes().first(), s.as_bytes().last()) {
         (Some(a), Some(z)) if visible(a) && visible(z) => s,
@@ -964,9 +964,7 @@ fn code_from_type(t: &str) -> String {
 
 /// First address of an `X-Forwarded-For` list, without an IPv4 port.
 fn clean_ip(ip: Cow<'_, str>) -> Cow<'_, str> {
-    let first = split_at_byte(&ip, b',')
-        .map_or(ip.as_ref(), |(a, _)| a)
-        .trim();
+    let first = trim(split_at_byte(&ip, b',').map_or(ip.as_ref(), |(a, _)| a));
     let no_port = match split_at_byte(first, b':') {
         Some((host, port))
             if memchr::memchr(b':', port.as_bytes()).is_none()
@@ -983,10 +981,16 @@ fn clean_ip(ip: Cow<'_, str>) -> Cow<'_, str> {
     }
 }
 
-/// `s.split_once(c)` for an ASCII byte, by memchr.
+/// `s.split_once(c)` for an ASCII byte: a plain loop for the short values of logs
+/// (endpoints, addresses; memchr's set-up cost more than the search), memchr beyond.
 fn split_at_byte(s: &str, c: u8) -> Option<(&str, &str)> {
     debug_assert!(c.is_ascii());
-    let i = memchr::memchr(c, s.as_bytes())?;
+    let b = s.as_bytes();
+    let i = if b.len() <= 32 {
+        b.iter().position(|&x| x == c)?
+    } else {
+        memchr::memchr(c, b)?
+    };
     // An ASCII byte is a char boundary on both sides.
     Some((&s[..i], &s[i + 1..]))
 }

@@ -69,7 +69,9 @@ impl Chunk {
         Chunk {
             file,
             data: Vec::with_capacity(CHUNK_BYTES + CHUNK_BYTES / 4),
-            records: Vec::new(),
+            // A full chunk of ~300-byte records holds ~3,500: room for them at once
+            // instead of a dozen doublings, each a copy.
+            records: Vec::with_capacity(4096),
             lines: 0,
             blank: 0,
             end: None,
