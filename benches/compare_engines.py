@@ -9,8 +9,9 @@ anomalies, detectors, charts, report).
 Sets up DuckDB and chDB in a virtual environment (benches/.venv, or $ERRSCOPE_BENCH_VENV),
 builds errscope in release mode, generates the input with `errscope generate --shape flat`
 (deterministic), then runs the engines in turn, A B C A B C ..., a warm-up round first, and
-prints the median wall time and the peak resident memory of each, and the ratio of errscope
-to the faster engine. Peak memory is the child's own maxrss (os.wait4), not the machine's.
+prints the median wall time, CPU time (user + system) and peak resident memory of each, the
+ratio of errscope to the faster engine, and the ratio of CPU times. Peak memory and CPU time
+are the child's own (os.wait4 rusage), not the machine's.
 """
 import argparse
 import os
@@ -43,7 +44,7 @@ def errscope_binary():
 
 
 def run(cmd):
-    """Runs cmd; returns (wall seconds, peak RSS MiB)."""
+    """Runs cmd; returns (wall seconds, peak RSS MiB, CPU seconds: user + system)."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -52,7 +53,7 @@ def run(cmd):
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
         raise SystemExit(f"{cmd[0]} failed ({code}): {err[-2000:]}")
-    return wall, usage.ru_maxrss / 1024
+    return wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
 def main():
@@ -82,23 +83,31 @@ def main():
     }
     times = {k: [] for k in jobs}
     peaks = {k: [] for k in jobs}
+    cpus = {k: [] for k in jobs}
     for rnd in range(args.rounds + 1):
         for name, cmd in jobs.items():
             out = work / f"out-{name}"
             shutil.rmtree(out, ignore_errors=True)
-            wall, peak = run(cmd(str(out)))
+            wall, peak, cpu = run(cmd(str(out)))
             label = "warm-up" if rnd == 0 else f"round {rnd}"
-            print(f"{label:8} {name:9} {wall:7.2f} s  {peak:7.0f} MiB", flush=True)
+            print(f"{label:8} {name:9} {wall:7.2f} s  {peak:7.0f} MiB  {cpu:6.2f} CPU s", flush=True)
             if rnd > 0:
                 times[name].append(wall)
                 peaks[name].append(peak)
+                cpus[name].append(cpu)
     print()
-    print(f"{'engine':9} {'median s':>9} {'MB/s':>7} {'peak MiB':>9}")
+    print(f"{'engine':9} {'median s':>9} {'MB/s':>7} {'peak MiB':>9} {'CPU s':>7} {'cores':>6}")
     med = {k: statistics.median(v) for k, v in times.items()}
+    cpu = {k: statistics.median(v) for k, v in cpus.items()}
     for name in jobs:
-        print(f"{name:9} {med[name]:9.2f} {size_mb / med[name]:7.0f} {max(peaks[name]):9.0f}")
+        print(f"{name:9} {med[name]:9.2f} {size_mb / med[name]:7.0f} {max(peaks[name]):9.0f}"
+              f" {cpu[name]:7.2f} {cpu[name] / med[name]:6.2f}")
     fastest = min(med["duckdb"], med["chdb"])
     print(f"\nratio errscope / faster engine: {med['errscope'] / fastest:.2f} (target <= 0.5)")
+    # CPU seconds (user + system, medians) say how much work each engine does, whatever
+    # the wall clock's swings; on two cores a wall ratio of 0.5 needs about half the CPU.
+    leaner = min(cpu["duckdb"], cpu["chdb"])
+    print(f"CPU ratio errscope / leaner engine: {cpu['errscope'] / leaner:.2f}")
     print(f"errscope peak memory: {max(peaks['errscope']):.0f} MiB (target <= 512)")
 
 
