@@ -81,34 +81,33 @@ def main():
         "duckdb": lambda out: [py, str(anchors / "anchor_duckdb.py"), str(src), out],
         "chdb": lambda out: [py, str(anchors / "anchor_chdb.py"), str(src), out],
     }
-    times = {k: [] for k in jobs}
-    peaks = {k: [] for k in jobs}
-    cpus = {k: [] for k in jobs}
+    # Per engine, the (wall s, peak MiB, CPU s) of each round after the warm-up.
+    runs = {k: [] for k in jobs}
     for rnd in range(args.rounds + 1):
         for name, cmd in jobs.items():
             out = work / f"out-{name}"
             shutil.rmtree(out, ignore_errors=True)
-            wall, peak, cpu = run(cmd(str(out)))
+            wall, rss, cpu_s = run(cmd(str(out)))
             label = "warm-up" if rnd == 0 else f"round {rnd}"
-            print(f"{label:8} {name:9} {wall:7.2f} s  {peak:7.0f} MiB  {cpu:6.2f} CPU s", flush=True)
+            print(f"{label:8} {name:9} {wall:7.2f} s  {rss:7.0f} MiB  {cpu_s:6.2f} CPU s", flush=True)
             if rnd > 0:
-                times[name].append(wall)
-                peaks[name].append(peak)
-                cpus[name].append(cpu)
+                runs[name].append((wall, rss, cpu_s))
+    med = {k: statistics.median(w for w, _, _ in v) for k, v in runs.items()}
+    peak = {k: max(p for _, p, _ in v) for k, v in runs.items()}
+    cpu = {k: statistics.median(c for _, _, c in v) for k, v in runs.items()}
     print()
     print(f"{'engine':9} {'median s':>9} {'MB/s':>7} {'peak MiB':>9} {'CPU s':>7} {'cores':>6}")
-    med = {k: statistics.median(v) for k, v in times.items()}
-    cpu = {k: statistics.median(v) for k, v in cpus.items()}
     for name in jobs:
-        print(f"{name:9} {med[name]:9.2f} {size_mb / med[name]:7.0f} {max(peaks[name]):9.0f}"
+        print(f"{name:9} {med[name]:9.2f} {size_mb / med[name]:7.0f} {peak[name]:9.0f}"
               f" {cpu[name]:7.2f} {cpu[name] / med[name]:6.2f}")
-    fastest = min(med["duckdb"], med["chdb"])
+    engines = [k for k in jobs if k != "errscope"]
+    fastest = min(med[k] for k in engines)
     print(f"\nratio errscope / faster engine: {med['errscope'] / fastest:.2f} (target <= 0.5)")
     # CPU seconds (user + system, medians) say how much work each engine does, whatever
     # the wall clock's swings; on two cores a wall ratio of 0.5 needs about half the CPU.
-    leaner = min(cpu["duckdb"], cpu["chdb"])
+    leaner = min(cpu[k] for k in engines)
     print(f"CPU ratio errscope / leaner engine: {cpu['errscope'] / leaner:.2f}")
-    print(f"errscope peak memory: {max(peaks['errscope']):.0f} MiB (target <= 512)")
+    print(f"errscope peak memory: {peak['errscope']:.0f} MiB (target <= 512)")
 
 
 if __name__ == "__main__":
