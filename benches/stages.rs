@@ -33,6 +33,7 @@ fn chunks(dir: &Path, shape: Shape) -> Vec<Chunk> {
         seed: 42,
         shape,
         incidents: true,
+        high_cardinality: false,
     })
     .expect("generate");
     let mut chunks = Vec::new();

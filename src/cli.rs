@@ -58,6 +58,11 @@ pub struct GenerateArgs {
     /// reauthorization, permission probing) and write truth.csv.
     #[arg(long)]
     pub incidents: bool,
+
+    /// Client IPs from all of 10.0.0.0/8 and 200 k users per organisation: most IPs
+    /// appear once (the high-cardinality benchmark's input).
+    #[arg(long)]
+    pub high_cardinality: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

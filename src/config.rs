@@ -38,6 +38,8 @@ struct FileConfig {
     windows: WindowsConfig,
     #[serde(default)]
     detectors: DetectorsConfig,
+    #[serde(default)]
+    rates: crate::analyze::config::RatesConfig,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -105,6 +107,7 @@ impl Config {
         let analyze = AnalyzeConfig {
             windows: file.windows.clone(),
             detectors: file.detectors.clone(),
+            rates: file.rates.clone(),
         };
         if analyze.windows.tumbling_minutes == 0 || analyze.windows.sliding_minutes == 0 {
             return Err(ConfigError::Parse {

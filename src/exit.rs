@@ -18,6 +18,11 @@ pub enum Outcome {
     /// 5: `analyze --fail-on` found an incident at or above the given class or severity.
     /// It wins over 3 and 4: the incidents found in what was readable are real.
     IncidentsFound = 5,
+    /// 6: no event was analysed (no input read, every record quarantined, or
+    /// `--since`/`--until` excluding everything): the run says nothing about the logs, so
+    /// it must not pass for an all-clear. It wins over 4; 3 (an input could not be read)
+    /// wins over it, as the more specific cause.
+    NoData = 6,
 }
 
 impl From<Outcome> for ExitCode {

@@ -33,6 +33,9 @@ pub struct GenerateOptions {
     pub seed: u64,
     pub shape: Shape,
     pub incidents: bool,
+    /// Client IPs and users drawn from a huge space (random `10.x.x.x`, 200 k users per
+    /// organisation): most IPs appear once, as behind real CDNs and mobile networks.
+    pub high_cardinality: bool,
 }
 
 /// One injected incident, as analysis should find it.
@@ -422,7 +425,13 @@ pub fn generate(opts: &GenerateOptions) -> anyhow::Result<Generated> {
         carry -= n as f64;
         minute_records.clear();
         for _ in 0..n {
-            minute_records.push(normal(&mut rng, minute_ms));
+            let mut r = normal(&mut rng, minute_ms);
+            if opts.high_cardinality {
+                let ip = rng.next();
+                r.ip = format!("10.{}.{}.{}", (ip >> 16) & 255, (ip >> 8) & 255, ip & 255);
+                r.user = format!("u_org_{}_{}", org_of(r.conn), rng.below(200_000));
+            }
+            minute_records.push(r);
         }
         if opts.incidents {
             inject(&mut rng, &plan, minute_ms, &mut minute_records, &mut tally);
@@ -662,6 +671,7 @@ mod tests {
             seed: 7,
             shape,
             incidents,
+            high_cardinality: false,
         }
     }
 

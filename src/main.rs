@@ -22,6 +22,25 @@ use errscope::pipeline::{run_ingest, IngestCpu, IngestOptions};
 use errscope::report::html::InputsView;
 use errscope::state::{Fingerprint, State};
 
+/// A line on stderr; a closed stderr is not worth a panic.
+macro_rules! note {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
+/// Writes to stdout. A closed pipe (`errscope analyze ... | head -1`) is not an error: the
+/// run's exit code (`--fail-on`) stands; other write errors fail the run.
+fn put(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut o = std::io::stdout().lock();
+    match o.write_all(text.as_bytes()).and_then(|()| o.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r.context("cannot write to stdout"),
+    }
+}
+
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -31,7 +50,7 @@ const BASELINE_DAYS: u32 = 7;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Ingest(args) => ingest(&args, false, None, None).map(|(o, ..)| o),
+        Command::Ingest(args) => ingest_only(&args),
         Command::Analyze(args) => analyze(args),
         Command::Query(args) => query(args),
         Command::Generate(args) => generate(args),
@@ -42,7 +61,7 @@ fn main() -> ExitCode {
             if is_broken_pipe(&e) {
                 return Outcome::Ok.into();
             }
-            eprintln!("errscope: error: {e:#}");
+            note!("errscope: error: {e:#}");
             if e.downcast_ref::<UsageError>().is_some() {
                 return Outcome::Usage.into();
             }
@@ -131,9 +150,11 @@ fn ingest(
         known_inputs: state.as_ref().map_or_else(Vec::new, |s| s.inputs.clone()),
         progress: !args.quiet,
         collect_step_us,
+        collect_max_keys: config.analyze.rates.max_keys,
     };
     let started = Instant::now();
-    let mut report = run_ingest(&opts, |msg| eprintln!("errscope: error: {msg}"))
+    refuse_output_over_inputs(&args.inputs, &args.out)?;
+    let mut report = run_ingest(&opts, |msg| note!("errscope: error: {msg}"))
         .with_context(|| format!("ingest into {} failed", args.out.display()))?;
     if let Some(state) = state {
         state.record(report.processed);
@@ -156,12 +177,13 @@ fn ingest(
             },
             args.out.display(),
         );
+        name_skipped(&report.manifest.skipped);
         if stdout_is_json {
-            eprintln!("{line}");
+            note!("{line}");
         } else {
-            println!("{line}");
+            put(&format!("{line}\n"))?;
         }
-        eprintln!(
+        note!(
             "errscope: ingest done in {:.2}s",
             started.elapsed().as_secs_f64()
         );
@@ -172,7 +194,7 @@ fn ingest(
         let total = c.events + c.quarantined;
         total > 0 && c.quarantined as f64 / total as f64 > max
     }) {
-        eprintln!(
+        note!(
             "errscope: error: {} of {} records quarantined, over --max-error-ratio {}",
             c.quarantined,
             c.events + c.quarantined,
@@ -223,7 +245,7 @@ fn analyze(args: AnalyzeArgs) -> anyhow::Result<Outcome> {
     if let (Some(st), None) = (&state, &dataset) {
         if !st.inputs.is_empty() && nothing_new(a, st) {
             if !a.quiet {
-                eprintln!(
+                note!(
                     "errscope: nothing new since the last run (--state {}); {} left as it was",
                     args.state
                         .as_deref()
@@ -273,7 +295,12 @@ fn analyze(args: AnalyzeArgs) -> anyhow::Result<Outcome> {
         .with_context(|| format!("cannot write the reports into {}", a.out.display()))?;
     stages.lap("reports (rates, anomalies, charts, html)");
     if args.timings {
-        eprint!("{}", stages.render(input_bytes, analysis.summary.events));
+        note!(
+            "{}",
+            stages
+                .render(input_bytes, analysis.summary.events)
+                .trim_end()
+        );
     }
     if let (Some(st), Some(path)) = (state.as_mut(), args.state.as_deref()) {
         if let Some(t) = &analysis.tables {
@@ -282,13 +309,16 @@ fn analyze(args: AnalyzeArgs) -> anyhow::Result<Outcome> {
         st.save(path)?;
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&analysis.summary)?);
+        put(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&analysis.summary)?
+        ))?;
     } else if !a.quiet {
-        print!(
-            "{}",
-            errscope::report::terminal::render(&analysis.summary, &analysis.incidents)
-        );
-        eprintln!(
+        put(&errscope::report::terminal::render(
+            &analysis.summary,
+            &analysis.incidents,
+        ))?;
+        note!(
             "errscope: analyze done in {:.2}s; report: {}",
             started.elapsed().as_secs_f64(),
             a.out.join("report.html").display()
@@ -298,7 +328,7 @@ fn analyze(args: AnalyzeArgs) -> anyhow::Result<Outcome> {
         let met = level.met_by(&analysis.incidents);
         if !met.is_empty() {
             if !a.quiet {
-                eprintln!(
+                note!(
                     "errscope: {} incident(s) at or above --fail-on {}",
                     met.len(),
                     format!("{:?}", args.fail_on.unwrap_or(FailOn::Low)).to_lowercase()
@@ -307,7 +337,65 @@ fn analyze(args: AnalyzeArgs) -> anyhow::Result<Outcome> {
             return Ok(Outcome::IncidentsFound);
         }
     }
+    if let Some(cause) = &analysis.summary.no_data {
+        note!(
+            "errscope: error: no data: {cause}; the outputs in {} say so",
+            a.out.display()
+        );
+        // An input that could not be read (3) is the more specific cause.
+        if outcome != Outcome::InputUnreadable {
+            return Ok(Outcome::NoData);
+        }
+    }
     Ok(outcome)
+}
+
+/// `errscope ingest`: a run that writes no event exits 6 with the cause.
+fn ingest_only(args: &IngestArgs) -> anyhow::Result<Outcome> {
+    let (outcome, totals, ..) = ingest(args, false, None, None)?;
+    if totals.counts.events == 0 && outcome != Outcome::InputUnreadable {
+        let cause = errscope::analyze::no_data_cause(Some(&totals), bounds_of(args)?);
+        note!("errscope: error: no data: {cause}");
+        return Ok(Outcome::NoData);
+    }
+    Ok(outcome)
+}
+
+/// Refuses (bad usage, exit 2) an input that is the output folder or inside it: a folder
+/// walk never reads the run's own output folder, so such a run would read nothing and
+/// replace the results there with an empty report.
+fn refuse_output_over_inputs(inputs: &[String], out: &std::path::Path) -> anyhow::Result<()> {
+    let Ok(out_abs) = std::fs::canonicalize(out) else {
+        return Ok(()); // not there yet: no input can be in it
+    };
+    for input in inputs.iter().filter(|i| i.as_str() != "-") {
+        if let Ok(p) = std::fs::canonicalize(input) {
+            if p.starts_with(&out_abs) {
+                return Err(usage(format!(
+                    "input {input} is the output folder --out {} or inside it: errscope never \
+                     reads its own output folder, so this run would read nothing and replace \
+                     the results there; choose another --out",
+                    out.display()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Names the files a folder walk passed over (docs, hidden files, files already processed),
+/// so that nothing is skipped without a word; the full list is in manifest.json.
+fn name_skipped(skipped: &[errscope::ingest::manifest::Skipped]) {
+    const SHOWN: usize = 20;
+    for s in skipped.iter().take(SHOWN) {
+        note!("errscope: skipped {}: {}", s.path, s.reason);
+    }
+    if skipped.len() > SHOWN {
+        note!(
+            "errscope: ... and {} more skipped file(s), listed in manifest.json",
+            skipped.len() - SHOWN
+        );
+    }
 }
 
 /// Wall time per stage, for `--timings`.
@@ -384,16 +472,23 @@ fn query(args: QueryArgs) -> anyhow::Result<Outcome> {
         Some(QueryFormat::Json) => Format::Json,
         Some(QueryFormat::Ndjson) => Format::Ndjson,
         Some(QueryFormat::Parquet) => Format::Parquet,
-        None => match args
-            .output
-            .as_deref()
-            .and_then(|o| o.extension())
-            .and_then(|e| e.to_str())
-        {
-            Some("parquet") => Format::Parquet,
-            Some("json") => Format::Json,
-            Some("ndjson" | "jsonl") => Format::Ndjson,
-            Some(_) => Format::Csv,
+        None => match args.output.as_deref() {
+            Some(path) => match path.extension().and_then(|e| e.to_str()) {
+                Some("parquet") => Format::Parquet,
+                Some("json") => Format::Json,
+                Some("ndjson" | "jsonl") => Format::Ndjson,
+                Some("csv") => Format::Csv,
+                other => {
+                    return Err(usage(format!(
+                        "--output {}: {}; name it .csv, .json, .ndjson, .jsonl or .parquet, \
+                         or give --format",
+                        path.display(),
+                        other.map_or("no extension to tell the format".to_string(), |e| {
+                            format!("unknown extension .{e}")
+                        })
+                    )))
+                }
+            },
             None if std::io::stdout().is_terminal() => Format::Table,
             None => Format::Csv,
         },
@@ -402,7 +497,7 @@ fn query(args: QueryArgs) -> anyhow::Result<Outcome> {
         let (sql, origin) = errscope::query::read_query(&args.query)?;
         let sql = errscope::query::params::substitute(&sql, &params)
             .with_context(|| format!("in {origin}"))?;
-        println!("{sql}");
+        put(&format!("{sql}\n"))?;
         return Ok(Outcome::Ok);
     }
     let opts = errscope::query::QueryOptions {
@@ -437,8 +532,9 @@ fn generate(args: GenerateArgs) -> anyhow::Result<Outcome> {
             GenerateShape::Mixed => Shape::Mixed,
         },
         incidents: args.incidents,
+        high_cardinality: args.high_cardinality,
     })?;
-    eprintln!(
+    note!(
         "errscope: wrote {} records into {} file(s) in {}{}",
         g.records,
         g.files.len(),

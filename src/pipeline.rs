@@ -54,6 +54,8 @@ pub struct IngestOptions {
     /// Fold the events into window counts of this length (µs) as they are decoded, for
     /// `analyze` ([`IngestReport::collected`]).
     pub collect_step_us: Option<i64>,
+    /// `[rates] max_keys` of the collector (0: no limit).
+    pub collect_max_keys: usize,
 }
 
 /// What happened, for the summary line and the exit code.
@@ -177,7 +179,7 @@ pub fn run_ingest(
 
     let mut collected: Option<Collector> = opts
         .collect_step_us
-        .map(|step| Collector::new(step, opts.bounds))
+        .map(|step| Collector::with_max_keys(step, opts.bounds, opts.collect_max_keys))
         .transpose()?;
     // Two batches queued for the writer: each holds its chunk's bytes (text columns are
     // views into them); a queue of six measured no faster.

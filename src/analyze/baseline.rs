@@ -158,6 +158,9 @@ impl Baseline {
             for s in &mut d.series {
                 s.counts = s.counts.placed(shift, grid.n);
             }
+            if let Some(sm) = &mut d.summary {
+                sm.other.counts = sm.other.counts.placed(shift, grid.n);
+            }
         }
         let base_shift = ((self.start_us - start) / step) as usize;
         for sd in &self.dims {
@@ -219,6 +222,7 @@ mod tests {
         DimTable {
             dimension,
             series: Vec::new(),
+            summary: None,
         }
     }
 
@@ -244,6 +248,7 @@ mod tests {
             vec![DimTable {
                 dimension: "connection_id",
                 series: vec![series("c1", &[1, 0, 2, 3])],
+                summary: None,
             }],
         );
         yesterday.codes.push(CodeSighting {
@@ -266,6 +271,7 @@ mod tests {
             vec![DimTable {
                 dimension: "connection_id",
                 series: vec![series("c1", &[5, 5, 5]), series("c2", &[1, 1, 1])],
+                summary: None,
             }],
         );
         today.grid.start_us = T0 + 6 * STEP;

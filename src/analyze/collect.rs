@@ -23,7 +23,9 @@ use super::auth::{self, AuthFailures};
 use super::errlog::Spill;
 use super::grid::Grid;
 use super::outcomes::{for_each_batch, ReauthStream};
-use super::tables::{Cell, CodeSighting, Counts, DimTable, KeySeries, Series, Tables};
+use super::tables::{
+    Cell, CodeSighting, Counts, DimSummary, DimTable, KeySeries, Series, Tables, OTHER_KEY,
+};
 use super::{TimeBounds, DIMENSIONS};
 
 /// The columns the collector reads (a dataset is scanned for these only).
@@ -103,6 +105,43 @@ struct Dim {
     slabs: Vec<Vec<Cell>>,
     /// The cells whose count went past 16 bits (by window number and key id), in full.
     overflow: HashMap<(i64, u32), Counts, RandomState>,
+    /// The most keys reported (`[rates] max_keys`; 0: no limit). Up to a quarter more are
+    /// tracked one by one; past that the dimension is summarised ([`Summary`]).
+    max_keys: usize,
+    summary: Option<Box<Summary>>,
+}
+
+/// A dimension with more keys than its limit: key ids become slots, reused as keys come
+/// and go (Space-Saving, Metwally et al. 2005, pruned a quarter at a time). A new key takes
+/// a free slot; when none is free, the lightest quarter of the keys are dropped, their
+/// counts folded into `other`. So memory is windows x 1.25 `max_keys` cells, whatever the
+/// number of keys (one-off client IPs cost one cell each while they are tracked), and a
+/// key heavier than the weight dropped before it came (`floor`) is never dropped.
+struct Summary {
+    /// Per slot: 16 per error, 1 per success, plus `floor` at admission.
+    weight: Vec<u64>,
+    /// Per slot: the first and last window with counts since its key was admitted (the
+    /// cells to fold and clear when it is dropped).
+    span: Vec<(i64, i64)>,
+    free: Vec<u32>,
+    /// The heaviest weight dropped so far: a key admitted later starts there.
+    floor: u64,
+    /// Per window number, the counts of the keys dropped.
+    other: std::collections::BTreeMap<i64, Counts>,
+    /// Keys admitted since the dimension was summarised (a key dropped and seen again
+    /// counts twice), plus the keys it had then.
+    admitted: u64,
+}
+
+impl Summary {
+    #[inline]
+    fn note(&mut self, id: u32, window: i64, c: &Counts) {
+        let i = id as usize;
+        self.weight[i] += u64::from(c.requests) + 15 * u64::from(c.errors);
+        let span = &mut self.span[i];
+        span.0 = span.0.min(window);
+        span.1 = span.1.max(window);
+    }
 }
 
 impl Dim {
@@ -115,15 +154,142 @@ impl Dim {
         }
         let id = match self.ids.get(key) {
             Some(&id) => id,
-            None => {
-                let id = self.keys.len() as u32;
-                self.ids.insert(key.into(), id);
-                self.keys.push(key.into());
-                id
-            }
+            None => self.admit(key),
         };
         self.last = Some(id);
         id
+    }
+
+    fn with_max_keys(max_keys: usize) -> Dim {
+        Dim {
+            max_keys,
+            ..Dim::default()
+        }
+    }
+
+    /// A new key's id: the next one, or, once the dimension is summarised, a free slot.
+    fn admit(&mut self, key: &str) -> u32 {
+        let capacity = self.max_keys + self.max_keys / 4;
+        if self.summary.is_none() && (self.max_keys == 0 || self.keys.len() < capacity) {
+            let id = self.keys.len() as u32;
+            self.ids.insert(key.into(), id);
+            self.keys.push(key.into());
+            return id;
+        }
+        if self.summary.is_none() {
+            self.summarise();
+        }
+        if self.summary.as_ref().is_some_and(|s| s.free.is_empty()) {
+            self.prune();
+        }
+        let s = self.summary.as_mut().expect("summarised");
+        let slot = s.free.pop().expect("a pruned summary has free slots");
+        s.weight[slot as usize] = s.floor;
+        s.span[slot as usize] = (i64::MAX, i64::MIN);
+        s.admitted += 1;
+        self.keys[slot as usize] = key.into();
+        self.ids.insert(key.into(), slot);
+        slot
+    }
+
+    /// Turns the dimension into a summary: each key's weight and span from its cells.
+    #[cold]
+    fn summarise(&mut self) {
+        let n = self.keys.len();
+        let mut weight = vec![0u64; n];
+        let mut span = vec![(i64::MAX, i64::MIN); n];
+        for (w, slab) in self.slabs.iter().enumerate() {
+            let window = self.first + w as i64;
+            for (id, cell) in slab.iter().enumerate() {
+                let c = if cell.requests == Cell::SPILLED {
+                    self.overflow[&(window, id as u32)]
+                } else {
+                    cell.widen()
+                };
+                if c.requests > 0 {
+                    weight[id] += u64::from(c.requests) + 15 * u64::from(c.errors);
+                    span[id] = (span[id].0.min(window), span[id].1.max(window));
+                }
+            }
+        }
+        self.summary = Some(Box::new(Summary {
+            weight,
+            span,
+            free: Vec::new(),
+            floor: 0,
+            other: Default::default(),
+            admitted: n as u64,
+        }));
+    }
+
+    /// Whether slot `a` ranks before `b`: heavier, then by key (deterministic).
+    fn heavier(&self, s: &Summary, a: u32, b: u32) -> std::cmp::Ordering {
+        s.weight[b as usize]
+            .cmp(&s.weight[a as usize])
+            .then_with(|| self.keys[a as usize].cmp(&self.keys[b as usize]))
+    }
+
+    /// Drops the lightest keys past `max_keys` (every live slot beyond the `keep`
+    /// heaviest), folding their counts into `other`; their slots become free.
+    fn drop_lightest(&mut self, keep: usize) -> Vec<u32> {
+        let Some(mut s) = self.summary.take() else {
+            return Vec::new();
+        };
+        let mut is_free = vec![false; self.keys.len()];
+        for &id in &s.free {
+            is_free[id as usize] = true;
+        }
+        let mut live: Vec<u32> = (0..self.keys.len() as u32)
+            .filter(|id| !is_free[*id as usize])
+            .collect();
+        if live.len() <= keep {
+            self.summary = Some(s);
+            return Vec::new();
+        }
+        if keep > 0 {
+            live.select_nth_unstable_by(keep - 1, |a, b| self.heavier(&s, *a, *b));
+        }
+        let dropped: Vec<u32> = live.split_off(keep);
+        let mut is_dropped = vec![false; self.keys.len()];
+        for &id in &dropped {
+            is_dropped[id as usize] = true;
+            s.floor = s.floor.max(s.weight[id as usize]);
+            let (lo, hi) = s.span[id as usize];
+            for window in lo..=hi {
+                let Some(slab) = self.slabs.get_mut((window - self.first) as usize) else {
+                    continue;
+                };
+                let Some(cell) = slab.get_mut(id as usize) else {
+                    continue;
+                };
+                let c = if cell.requests == Cell::SPILLED {
+                    self.overflow
+                        .remove(&(window, id))
+                        .expect("a spilled cell has its counts in the overflow map")
+                } else {
+                    cell.widen()
+                };
+                *cell = Cell::default();
+                if c.requests > 0 {
+                    s.other.entry(window).or_default().add(&c);
+                }
+            }
+            s.weight[id as usize] = 0;
+            s.span[id as usize] = (i64::MAX, i64::MIN);
+        }
+        self.ids.retain(|_, id| !is_dropped[*id as usize]);
+        self.short.retain(|_, id| !is_dropped[*id as usize]);
+        self.last = None;
+        self.last_view = None;
+        self.fixed = [None; 8];
+        s.free.extend(dropped.iter().rev());
+        self.summary = Some(s);
+        dropped
+    }
+
+    /// Makes room for new keys: keeps the `max_keys` heaviest.
+    fn prune(&mut self) {
+        self.drop_lightest(self.max_keys);
     }
 
     #[inline]
@@ -185,6 +351,9 @@ impl Dim {
 
     #[inline]
     fn add_id(&mut self, id: u32, window: i64, c: &Counts) {
+        if let Some(s) = self.summary.as_deref_mut() {
+            s.note(id, window, c);
+        }
         let w = window.wrapping_sub(self.first) as u64;
         if let Some(slab) = self.slabs.get_mut(w as usize) {
             if let Some(slot) = slab.get_mut(id as usize) {
@@ -232,31 +401,63 @@ impl Dim {
         wide.add(c);
     }
 
-    /// Every key's series on `grid` (zero-filled), sorted by key.
-    fn into_series(self, grid: &Grid) -> Vec<KeySeries> {
+    /// Every key's series on `grid` (zero-filled), sorted by key; for a summarised
+    /// dimension, the `max_keys` heaviest keys' and the summary with `(other)`.
+    fn into_series(mut self, grid: &Grid) -> (Vec<KeySeries>, Option<DimSummary>) {
         let first_window = grid.start_us.div_euclid(grid.step_us);
         let offset = (self.first - first_window) as usize;
-        let mut out: Vec<KeySeries> = self
-            .keys
+        // The keys past `max_keys` at the end go to `other` too.
+        if self.summary.is_none() && self.max_keys > 0 && self.keys.len() > self.max_keys {
+            self.summarise();
+        }
+        self.drop_lightest(self.max_keys);
+        let summary = self.summary.take();
+        let mut is_free = vec![false; self.keys.len()];
+        for &id in summary.iter().flat_map(|s| &s.free) {
+            is_free[id as usize] = true;
+        }
+        let live = |id: usize| !is_free[id];
+        let mut out: Vec<Option<KeySeries>> = std::mem::take(&mut self.keys)
             .into_iter()
-            .map(|key| KeySeries {
-                key: key.into_string(),
-                counts: Series::zeros(grid.n),
+            .enumerate()
+            .map(|(id, key)| {
+                live(id).then(|| KeySeries {
+                    key: key.into_string(),
+                    counts: Series::zeros(grid.n),
+                })
             })
             .collect();
         // Each window's slab is freed once copied.
-        for (w, slab) in self.slabs.into_iter().enumerate() {
+        for (w, slab) in std::mem::take(&mut self.slabs).into_iter().enumerate() {
             for (id, c) in slab.into_iter().enumerate() {
+                let Some(s) = out[id].as_mut() else {
+                    continue;
+                };
                 let counts = if c.requests == Cell::SPILLED {
                     self.overflow[&(self.first + w as i64, id as u32)]
                 } else {
                     c.widen()
                 };
-                out[id].counts.set(offset + w, counts);
+                s.counts.set(offset + w, counts);
             }
         }
+        let mut out: Vec<KeySeries> = out.into_iter().flatten().collect();
         out.sort_unstable_by(|a, b| a.key.cmp(&b.key));
-        out
+        let summary = summary.map(|s| {
+            let mut other = KeySeries {
+                key: OTHER_KEY.to_string(),
+                counts: Series::zeros(grid.n),
+            };
+            for (window, c) in &s.other {
+                other.counts.add_at((window - first_window) as usize, c);
+            }
+            DimSummary {
+                max_keys: self.max_keys,
+                admitted: s.admitted,
+                other,
+            }
+        });
+        (out, summary)
     }
 }
 
@@ -339,7 +540,19 @@ fn status_slot(status: Option<i16>) -> Option<usize> {
 
 impl Collector {
     /// Fails only when the temporary file for the error events cannot be created.
+    /// A collector whose dimensions are never summarised (see [`Collector::with_max_keys`]).
     pub fn new(step_us: i64, bounds: TimeBounds) -> anyhow::Result<Collector> {
+        Collector::with_max_keys(step_us, bounds, 0)
+    }
+
+    /// A collector reporting at most `max_keys` keys per dimension (`[rates] max_keys`;
+    /// 0: no limit): past that a dimension is summarised, its other keys folded into
+    /// `(other)`.
+    pub fn with_max_keys(
+        step_us: i64,
+        bounds: TimeBounds,
+        max_keys: usize,
+    ) -> anyhow::Result<Collector> {
         Ok(Collector {
             step_us,
             bounds,
@@ -347,7 +560,10 @@ impl Collector {
             max_ts: i64::MIN,
             events: 0,
             successes: 0,
-            dims: DIMENSIONS.iter().map(|_| Dim::default()).collect(),
+            dims: DIMENSIONS
+                .iter()
+                .map(|_| Dim::with_max_keys(max_keys))
+                .collect(),
             spill: Spill::new()?,
             auth_failures: 0,
             codes: HashMap::default(),
@@ -461,6 +677,10 @@ impl Collector {
                 }
             }
         }
+        if self.dims[self.conn_dim].summary.is_some() {
+            // Connection ids are reused slots now: the outcomes are read again at the end.
+            self.reauth.give_up();
+        }
         for r in &rows {
             let (i, t, st, is_error) = (r.i, r.t, r.st, r.c.errors == 1);
             self.successes += u64::from(!is_error);
@@ -508,8 +728,9 @@ impl Collector {
         events_dir: &Path,
         step_us: i64,
         bounds: TimeBounds,
+        max_keys: usize,
     ) -> anyhow::Result<Collector> {
-        let mut c = Collector::new(step_us, bounds)?;
+        let mut c = Collector::with_max_keys(step_us, bounds, max_keys)?;
         let mut seq = 0u64;
         for_each_batch(events_dir, &COLUMNS, |b| {
             c.observe(b, seq);
@@ -567,9 +788,13 @@ impl Collector {
         let dims = DIMENSIONS
             .iter()
             .zip(self.dims)
-            .map(|(name, d)| DimTable {
-                dimension: name,
-                series: d.into_series(&grid),
+            .map(|(name, d)| {
+                let (series, summary) = d.into_series(&grid);
+                DimTable {
+                    dimension: name,
+                    series,
+                    summary,
+                }
             })
             .collect();
 
@@ -770,7 +995,7 @@ mod tests {
         for _ in 0..65_534 {
             d.add("other", 4, &ok);
         }
-        let series = d.into_series(&Grid::spanning(2, 5, 1));
+        let (series, _) = d.into_series(&Grid::spanning(2, 5, 1));
         let by_key = |k: &str| {
             let s = series.iter().find(|s| s.key == k).unwrap();
             s.counts.iter().collect::<Vec<_>>()
@@ -787,6 +1012,86 @@ mod tests {
         let other = by_key("other");
         assert_eq!(other[2].requests, 65_534);
         assert_eq!((other[3].requests, other[3].s401), (1, 1));
+    }
+
+    /// Past `max_keys` keys a dimension is summarised: its memory stays at 1.25
+    /// `max_keys` slots however many keys come, every count lands in a kept key or
+    /// `(other)` (nothing lost, nothing counted twice), and a heavy key that stands out
+    /// from the start keeps its exact series among a flood of one-off keys.
+    #[test]
+    fn many_keys_are_summarised_into_the_heaviest_and_other() {
+        let err = Counts {
+            requests: 1,
+            errors: 1,
+            s4xx: 1,
+            s401: 1,
+            ..Default::default()
+        };
+        let ok = Counts {
+            requests: 1,
+            ..Default::default()
+        };
+        let mut d = Dim::with_max_keys(40);
+        let (mut total, mut heavy) = (Counts::default(), Counts::default());
+        let mut per_window = [0u32; 50];
+        let mut x = 11u64;
+        for i in 0..50_000u64 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            // Windows mostly in order, every 50th event reaching back (out of order).
+            let window = if i % 50 == 0 {
+                (i / 1000) as i64 / 2
+            } else {
+                (i / 1000) as i64
+            };
+            let (key, c) = if i % 10 == 0 {
+                ("attacker".to_string(), err)
+            } else {
+                (
+                    format!("10.{}.{}", x >> 48, (x >> 32) & 0xffff),
+                    if x % 7 == 0 { err } else { ok },
+                )
+            };
+            if key == "attacker" {
+                heavy.add(&c);
+                per_window[window as usize] += 1;
+            }
+            total.add(&c);
+            d.add(&key, window, &c);
+            assert!(d.keys.len() <= 50, "tracked keys stay within 1.25 max_keys");
+        }
+        let grid = Grid::spanning(0, 49, 1);
+        let (series, summary) = d.into_series(&grid);
+        let summary = summary.expect("50 000 keys are more than 40");
+        assert_eq!(summary.max_keys, 40);
+        assert!(series.len() <= 40, "{} kept", series.len());
+        assert!(summary.admitted > 40_000, "{}", summary.admitted);
+        let mut sum = summary.other.total();
+        for s in &series {
+            sum.add(&s.total());
+        }
+        assert_eq!(sum, total, "every event is in a kept key or (other), once");
+        let attacker = series.iter().find(|s| s.key == "attacker").expect("kept");
+        assert_eq!(attacker.total(), heavy, "the heavy key's counts are exact");
+        let got: Vec<u32> = attacker.values(|c| c.requests);
+        assert_eq!(got, per_window, "and per window, out-of-order ones too");
+    }
+
+    /// At or under the limit nothing is summarised and the tables are as before.
+    #[test]
+    fn few_keys_are_not_summarised() {
+        let ok = Counts {
+            requests: 1,
+            ..Default::default()
+        };
+        let mut d = Dim::with_max_keys(40);
+        for i in 0..40 {
+            d.add(&format!("k{i}"), i, &ok);
+        }
+        let (series, summary) = d.into_series(&Grid::spanning(0, 39, 1));
+        assert!(summary.is_none());
+        assert_eq!(series.len(), 40);
     }
 
     #[test]

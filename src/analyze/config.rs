@@ -6,7 +6,7 @@
 //! sliding_minutes = 60      # sliding window (every tumbling step) for hourly rules
 //! hold_minutes = 15         # flagged windows closer than this merge into one incident
 //!
-//! [[detectors.threshold.rules]]   # replaces the default rules when given
+//! [[detectors.threshold.rules]]   # added to the built-in rules (replace_defaults = true: only these)
 //! dimension = "error_code"
 //! key = "AUTH_002"
 //! metric = "errors"
@@ -116,11 +116,27 @@ fn sixty() -> u32 {
 #[serde(deny_unknown_fields, default)]
 pub struct ThresholdConfig {
     pub enabled: bool,
+    /// `false` (the default): `rules` are added to the built-in rules, and a given rule on
+    /// the same dimension, key and metric as a built-in one replaces that one. `true`:
+    /// `rules` are the only rules.
+    pub replace_defaults: bool,
+    /// The rules of the config file (see [`ThresholdConfig::effective_rules`]).
     pub rules: Vec<ThresholdRule>,
 }
 
 impl Default for ThresholdConfig {
     fn default() -> Self {
+        ThresholdConfig {
+            enabled: true,
+            replace_defaults: false,
+            rules: Vec::new(),
+        }
+    }
+}
+
+impl ThresholdConfig {
+    /// The built-in rules (DOMAIN.md).
+    pub fn default_rules() -> Vec<ThresholdRule> {
         let code = |key: &str, per_hour: f64| ThresholdRule {
             dimension: "error_code".into(),
             key: Some(key.into()),
@@ -130,25 +146,40 @@ impl Default for ThresholdConfig {
             min_requests: 0,
             min_events: 0,
         };
-        ThresholdConfig {
-            enabled: true,
-            rules: vec![
-                // DOMAIN.md (seed 004): per hour.
-                code("AUTH_002", 10.0),
-                code("AUTH_003", 50.0),
-                code("RATE_001", 20.0),
-                // Seed 003: 5xx under 1 % of traffic over 30 minutes is normal.
-                ThresholdRule {
-                    dimension: "all".into(),
-                    key: None,
-                    metric: Metric::S5xxRatio,
-                    window_minutes: 30,
-                    above: 0.01,
-                    min_requests: 500,
-                    min_events: 20,
-                },
-            ],
+        vec![
+            // DOMAIN.md (seed 004): per hour.
+            code("AUTH_002", 10.0),
+            code("AUTH_003", 50.0),
+            code("RATE_001", 20.0),
+            // Seed 003: 5xx under 1 % of traffic over 30 minutes is normal.
+            ThresholdRule {
+                dimension: "all".into(),
+                key: None,
+                metric: Metric::S5xxRatio,
+                window_minutes: 30,
+                above: 0.01,
+                min_requests: 500,
+                min_events: 20,
+            },
+        ]
+    }
+
+    /// The rules that run: the built-in ones (unless `replace_defaults`) with the config
+    /// file's rules added, a given rule replacing a built-in one on the same dimension,
+    /// key and metric.
+    pub fn effective_rules(&self) -> Vec<ThresholdRule> {
+        let mut rules = if self.replace_defaults {
+            Vec::new()
+        } else {
+            Self::default_rules()
+        };
+        for r in &self.rules {
+            rules.retain(|d| {
+                !(d.dimension == r.dimension && d.key == r.key && d.metric == r.metric)
+            });
         }
+        rules.extend(self.rules.iter().cloned());
+        rules
     }
 }
 
@@ -308,10 +339,28 @@ pub struct DetectorsConfig {
     pub new_code: NewCodeConfig,
 }
 
+/// `[rates]`: how big the rate tables may grow.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RatesConfig {
+    /// The most keys a dimension reports (0: no limit). A dimension with more (client IPs,
+    /// users, request-scoped endpoints) is summarised: its heaviest keys (errors weigh 16
+    /// successes) keep their series, the others are one `(other)` row per window, and its
+    /// rate table lists only windows with events. Memory follows this, not the keys.
+    pub max_keys: usize,
+}
+
+impl Default for RatesConfig {
+    fn default() -> Self {
+        RatesConfig { max_keys: 2000 }
+    }
+}
+
 /// Everything `analyze` reads from the config file.
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct AnalyzeConfig {
     pub windows: WindowsConfig,
+    pub rates: RatesConfig,
     pub detectors: DetectorsConfig,
 }

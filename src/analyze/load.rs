@@ -39,11 +39,12 @@ pub fn load(
     step_us: i64,
     reauth_min: u32,
     bounds: super::TimeBounds,
+    max_keys: usize,
     collected: Option<Collector>,
 ) -> anyhow::Result<Option<Tables>> {
     let collector = match collected {
         Some(c) => c,
-        None => Collector::read_dataset(events_dir, step_us, bounds)
+        None => Collector::read_dataset(events_dir, step_us, bounds, max_keys)
             .context("reading the events dataset")?,
     };
     collector.finish(events_dir, reauth_min)

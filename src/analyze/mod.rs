@@ -54,6 +54,85 @@ pub struct Summary {
     pub window_minutes: u32,
     /// Ingest totals when this run ingested raw logs (see manifest.json).
     pub input: Option<crate::ingest::manifest::Totals>,
+    /// Why nothing was analysed, when no event was (a run without data is not "all
+    /// clear": the terminal, `report.html` and the exit code say so).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub no_data: Option<String>,
+    /// The dimensions with more keys than `[rates] max_keys`, and what was kept.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub summarised: std::collections::BTreeMap<&'static str, Summarised>,
+}
+
+/// A summarised dimension in `summary.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summarised {
+    pub max_keys: usize,
+    /// Keys kept with their own series.
+    pub kept: usize,
+    /// Keys taken in over the run (at least the distinct keys past `max_keys`).
+    pub admitted: u64,
+    /// Requests and errors folded into `(other)`.
+    pub other_requests: u64,
+    pub other_errors: u64,
+}
+
+/// Why a run analysed no event, from its ingest totals (`None` for an events dataset)
+/// and bounds, in words a person can act on.
+pub fn no_data_cause(
+    input: Option<&crate::ingest::manifest::Totals>,
+    bounds: TimeBounds,
+) -> String {
+    let bounded = bounds.since.is_some() || bounds.until.is_some();
+    let Some(t) = input else {
+        return if bounded {
+            "the events dataset holds no event within --since/--until".into()
+        } else {
+            "the events dataset holds no event".into()
+        };
+    };
+    let c = &t.counts;
+    let records = c.records + c.expanded;
+    let unreadable = if t.files_with_errors > 0 {
+        format!(
+            " ({} file(s) could not be read to their end, see the errors above)",
+            t.files_with_errors
+        )
+    } else {
+        String::new()
+    };
+    if t.files == 0 {
+        return "no input file was read (no file matched, or every file was skipped: see the \
+                skipped files above and manifest.json)"
+            .into();
+    }
+    if records == 0 && t.files_with_errors == t.files {
+        return format!(
+            "no input could be read ({} file(s), see the errors above)",
+            t.files
+        );
+    }
+    if records == 0 {
+        return format!(
+            "the {} input file(s) hold no record (empty or blank){unreadable}",
+            t.files
+        );
+    }
+    if c.quarantined >= records {
+        return format!(
+            "every record ({records}) was quarantined: not a JSON log errscope reads (a CSV, an \
+             unknown envelope, no timestamp?); quarantine.ndjson has each record's reason{unreadable}"
+        );
+    }
+    if c.out_of_range > 0 && c.quarantined == 0 {
+        return format!(
+            "all {} events are outside --since/--until{unreadable}",
+            c.out_of_range
+        );
+    }
+    format!(
+        "of {records} records, {} were quarantined and {} were outside --since/--until{unreadable}",
+        c.quarantined, c.out_of_range
+    )
 }
 
 /// What one analysis found; every reporter writes from this.
@@ -116,6 +195,7 @@ pub fn analyze_events(
         step,
         cfg.detectors.reauthorization.consecutive_failures,
         bounds,
+        cfg.rates.max_keys,
         collected,
     )?;
     // The span of this run's own events (a baseline extends the tables backwards).
@@ -128,6 +208,9 @@ pub fn analyze_events(
         input,
         ..Default::default()
     };
+    if tables.is_none() {
+        summary.no_data = Some(no_data_cause(summary.input.as_ref(), bounds));
+    }
     let incidents = match &tables {
         None => Vec::new(),
         Some(t) => {
@@ -146,6 +229,21 @@ pub fn analyze_events(
                     .sum()
             });
             summary.errors = t.error_log.len();
+            for d in &t.dims {
+                if let Some(sm) = &d.summary {
+                    let other = sm.other.total();
+                    summary.summarised.insert(
+                        d.dimension,
+                        Summarised {
+                            max_keys: sm.max_keys,
+                            kept: d.series.len(),
+                            admitted: sm.admitted,
+                            other_requests: other.requests.into(),
+                            other_errors: other.errors.into(),
+                        },
+                    );
+                }
+            }
             if let Some((lo, hi)) = span {
                 summary.first_event = Some(incident::utc(lo));
                 summary.last_event = Some(incident::utc(hi));

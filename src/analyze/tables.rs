@@ -229,7 +229,43 @@ impl KeySeries {
 #[derive(Debug, Clone, PartialEq)]
 pub struct DimTable {
     pub dimension: &'static str,
+    /// One series per key, sorted by key: every key, or, for a summarised dimension, the
+    /// kept (heaviest) keys.
     pub series: Vec<KeySeries>,
+    /// Set when the dimension had more keys than `[rates] max_keys`.
+    pub summary: Option<DimSummary>,
+}
+
+/// How a dimension with more keys than `[rates] max_keys` was summarised: its heaviest
+/// keys (errors count 16 times a success) keep their series, every other key's counts are
+/// one series, [`OTHER_KEY`]. Memory and output follow `max_keys`, not the number of keys.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DimSummary {
+    /// The most keys kept.
+    pub max_keys: usize,
+    /// Keys taken in for tracking over the run (a key dropped and seen again counts
+    /// again): at least the number of distinct keys past `max_keys`.
+    pub admitted: u64,
+    /// The counts of every key not kept (key [`OTHER_KEY`]); detectors never see it.
+    pub other: KeySeries,
+}
+
+/// The key of a summarised dimension's folded counts in the rate tables.
+pub const OTHER_KEY: &str = "(other)";
+
+impl DimTable {
+    /// The series the rate tables show: every kept key, then `(other)` when summarised.
+    pub fn rate_series(&self) -> impl Iterator<Item = &KeySeries> {
+        self.series
+            .iter()
+            .chain(self.summary.as_ref().map(|s| &s.other))
+    }
+
+    /// Whether the rate tables list only the windows with events (a summarised
+    /// dimension), rather than zero-filling each key from its first window.
+    pub fn sparse(&self) -> bool {
+        self.summary.is_some()
+    }
 }
 
 /// A value of an [`EventRow`]: shared, so the millions of error rows of a big input hold

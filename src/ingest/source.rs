@@ -45,13 +45,16 @@ const NOT_LOGS: &[&str] = &[
     "png", "jpg", "jpeg", "gif", "svg", "pdf", "parquet", "csv", "tsv", "lock", "sql",
 ];
 
+const NOT_A_LOG: &str = "not a log file (by extension; name it explicitly to read it)";
+
 /// Whether a folder walk skips this file, and why.
 pub fn skip_reason(p: &Path) -> Option<&'static str> {
     let ext = p.extension()?.to_str()?.to_ascii_lowercase();
-    NOT_LOGS
-        .contains(&ext.as_str())
-        .then_some("not a log file (by extension; name it explicitly to read it)")
+    NOT_LOGS.contains(&ext.as_str()).then_some(NOT_A_LOG)
 }
+
+const HIDDEN_FILE: &str = "hidden file (name it explicitly to read it)";
+const HIDDEN_FOLDER: &str = "hidden folder, not walked (name it explicitly to read it)";
 
 fn has_glob_chars(s: &str) -> bool {
     s.contains(['*', '?', '['])
@@ -83,17 +86,13 @@ pub fn expand_inputs(inputs: &[String], exclude: Option<&Path>) -> Vec<Source> {
         }
         let path = Path::new(input);
         if path.is_dir() {
-            let mut files: Vec<PathBuf> = walkdir::WalkDir::new(path)
-                .follow_links(true)
-                .into_iter()
-                .filter_entry(|e| e.depth() == 0 || !is_hidden(e.path()))
-                .filter_map(|e| match e {
-                    Ok(e) if e.file_type().is_file() => Some(Ok(e.into_path())),
-                    Ok(_) => None,
-                    Err(err) => Some(Err(err)),
-                })
-                .filter_map(|r| match r {
-                    Ok(p) => Some(p),
+            // (path, why it is skipped): hidden files and folders and non-log files are
+            // listed, never read, so the terminal and the manifest can name them.
+            let mut files: Vec<(PathBuf, Option<&'static str>)> = Vec::new();
+            let mut walk = walkdir::WalkDir::new(path).follow_links(true).into_iter();
+            while let Some(entry) = walk.next() {
+                let e = match entry {
+                    Ok(e) => e,
                     Err(err) => {
                         out.push(Source::Missing {
                             name: err
@@ -101,14 +100,33 @@ pub fn expand_inputs(inputs: &[String], exclude: Option<&Path>) -> Vec<Source> {
                                 .map_or(input.clone(), |p| p.display().to_string()),
                             reason: format!("cannot list folder: {err}"),
                         });
-                        None
+                        continue;
                     }
-                })
-                .collect();
+                };
+                let hidden = e.depth() > 0 && is_hidden(e.path());
+                if e.file_type().is_dir() {
+                    if hidden {
+                        walk.skip_current_dir();
+                        files.push((e.into_path(), Some(HIDDEN_FOLDER)));
+                    }
+                } else if e.file_type().is_file() {
+                    let why = if hidden {
+                        Some(HIDDEN_FILE)
+                    } else {
+                        skip_reason(e.path())
+                    };
+                    files.push((e.into_path(), why));
+                }
+            }
             files.sort();
-            for f in files {
-                match skip_reason(&f) {
-                    Some(reason) => out.push(Source::Skipped { path: f, reason }),
+            for (f, why) in files {
+                match why {
+                    Some(reason) => {
+                        let key = std::fs::canonicalize(&f).unwrap_or_else(|_| f.clone());
+                        if !exclude.as_ref().is_some_and(|e| key.starts_with(e)) {
+                            out.push(Source::Skipped { path: f, reason });
+                        }
+                    }
                     None => push_file(f, &mut out),
                 }
             }
@@ -178,12 +196,30 @@ mod tests {
             .collect();
         assert_eq!(
             rel,
-            ["/README.md", "/a.log", "/b.ndjson"],
-            "hidden files and the output folder are skipped"
+            ["/.dot.ndjson", "/README.md", "/a.log", "/b.ndjson"],
+            "the output folder is left out, hidden files and docs are listed"
         );
+        let skipped: Vec<&str> = got
+            .iter()
+            .filter_map(|s| match s {
+                Source::Skipped { reason, .. } => Some(*reason),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            skipped,
+            [HIDDEN_FILE, NOT_A_LOG],
+            "hidden files and docs are listed as skipped"
+        );
+        let got = expand_inputs(&[d.display().to_string()], None);
+        let hidden_folder = got.iter().find_map(|s| match s {
+            Source::Skipped { path, reason } if path.ends_with("sub/.hidden") => Some(*reason),
+            _ => None,
+        });
+        assert_eq!(hidden_folder, Some(HIDDEN_FOLDER), "{got:?}");
         assert!(
-            matches!(got[0], Source::Skipped { .. }),
-            "docs are listed as skipped"
+            !got.iter().any(|s| s.display_name().ends_with("x.ndjson")),
+            "nothing under a hidden folder is read"
         );
 
         let got = expand_inputs(

@@ -114,6 +114,7 @@ pub fn run(opts: &QueryOptions) -> anyhow::Result<DataFrame> {
                     config_path: None,
                     bounds: Default::default(),
                     collect_step_us: None,
+                    collect_max_keys: 0,
                     track_inputs: false,
                     known_inputs: Vec::new(),
                     progress: false,

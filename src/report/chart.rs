@@ -197,7 +197,7 @@ pub fn error_rate_chart(t: &Tables, incidents: &[Incident], cfg: &AnalyzeConfig)
             });
         }
     }
-    for r in &cfg.detectors.threshold.rules {
+    for r in &cfg.detectors.threshold.effective_rules() {
         let shown = series.iter().any(|s| Some(&s.label) == r.key.as_ref());
         if r.dimension == "error_code" && r.metric == Metric::Errors && shown {
             let hourly = r.above * 60.0 / f64::from(r.window_minutes.max(1));

@@ -78,6 +78,7 @@ h3{font-size:16px;margin:18px 0 8px}
 .tiles{display:flex;gap:12px;flex-wrap:wrap;margin:16px 0}
 .tile{background:#fff;border:1px solid #d8dce3;border-radius:8px;padding:10px 16px;min-width:120px}
 .tile b{display:block;font-size:22px}
+.nodata{background:#fdecea;border:2px solid #b3261e;color:#5f1410;border-radius:8px;padding:12px 16px;margin:16px 0;font-size:16px}
 .incident{background:#fff;border:1px solid #d8dce3;border-left:6px solid #888;border-radius:8px;padding:12px 16px;margin:10px 0}
 .incident.critical{border-left-color:#d62728} .incident.security{border-left-color:#9467bd} .incident.warning{border-left-color:#ff7f0e}
 .badge{display:inline-block;border-radius:4px;padding:1px 7px;font-size:12px;font-weight:bold;color:#fff;margin-right:6px;text-transform:uppercase}
@@ -166,6 +167,24 @@ fn fmt_num(v: f64) -> String {
     }
 }
 
+/// What a summarised dimension's tables hold, in a sentence.
+fn summary_note(d: &crate::analyze::tables::DimTable) -> String {
+    let Some(sm) = &d.summary else {
+        return String::new();
+    };
+    let other = sm.other.total();
+    format!(
+        "<p class=\"muted summary\">Summarised: {} had more keys than <code>[rates] max_keys</code> ({}; {} taken in over the run). The {} heaviest keep their counts (errors weigh 16 successes; a key's counts start when it was last taken in); the rest, {} requests and {} errors, are the key <code>(other)</code> in <code>rates/{}.csv</code>, which lists only windows with events.</p>\n",
+        esc(d.dimension),
+        sm.max_keys,
+        sm.admitted,
+        d.series.len(),
+        other.requests,
+        other.errors,
+        esc(d.dimension)
+    )
+}
+
 /// The busiest keys of one dimension: totals and the peak hourly error count.
 fn rates_html(out: &mut String, t: &Tables, dimension: &str, limit: usize) {
     let Some(d) = t.dim(dimension) else { return };
@@ -183,12 +202,17 @@ fn rates_html(out: &mut String, t: &Tables, dimension: &str, limit: usize) {
         .collect();
     rows.sort_by(|a, b| b.1.errors.cmp(&a.1.errors).then(a.0.cmp(b.0)));
     let shown = rows.len().min(limit);
+    let keys = match &d.summary {
+        Some(sm) => format!("more than {} keys, summarised", sm.max_keys),
+        None => format!("{} keys", rows.len()),
+    };
     let _ = write!(
         out,
-        "<h3>{} <span class=\"muted\">({} keys{})</span></h3>\n<table><tr><th>{}</th><th>requests</th><th>errors</th><th>error ratio</th><th>4xx</th><th>5xx</th><th>401</th><th>403</th><th>429</th><th>peak errors/hour</th></tr>\n",
+        "<h3>{} <span class=\"muted\">({}{})</span></h3>\n{}<table><tr><th>{}</th><th>requests</th><th>errors</th><th>error ratio</th><th>4xx</th><th>5xx</th><th>401</th><th>403</th><th>429</th><th>peak errors/hour</th></tr>\n",
         esc(dimension),
-        rows.len(),
+        keys,
         if shown < rows.len() { format!(", top {shown} by errors") } else { String::new() },
+        summary_note(d),
         esc(dimension)
     );
     for (key, c, peak) in rows.into_iter().take(limit) {
@@ -298,6 +322,13 @@ pub fn render(
         summary.window_minutes,
         env!("CARGO_PKG_VERSION")
     );
+    if let Some(cause) = &summary.no_data {
+        let _ = writeln!(
+            out,
+            "<div class=\"nodata\" role=\"alert\"><b>No data.</b> {}. Nothing was analysed: this report is not an all-clear.</div>",
+            esc(cause)
+        );
+    }
     let tile = |label: &str, v: String| format!("<div class=\"tile\">{label}<b>{v}</b></div>");
     out.push_str("<div class=\"tiles\">");
     out.push_str(&tile("incidents", summary.incidents.to_string()));
@@ -316,7 +347,9 @@ pub fn render(
         "<h2 id=\"incidents\">Incidents ({})</h2>",
         incidents.len()
     );
-    if incidents.is_empty() {
+    if summary.no_data.is_some() {
+        out.push_str("<p>No event was analysed, so no detector ran.</p>\n");
+    } else if incidents.is_empty() {
         out.push_str("<p>No incident: every detector's rule held within its limits.</p>\n");
     }
     for i in reading_order(incidents) {

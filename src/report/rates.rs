@@ -2,7 +2,9 @@
 //! the error ratio where the export has successes, and per-minute and per-hour rates (the
 //! hourly rate over the sliding window ending with this window, default 60 minutes).
 //! Zero-filled from a key's first window to the end of the data, so "no errors" (requests
-//! but 0 errors), "no traffic" (0 requests) and a key that went silent are all visible.
+//! but 0 errors), "no traffic" (0 requests) and a key that went silent are all visible;
+//! a summarised dimension (more keys than `[rates] max_keys`) lists only the windows with
+//! events, for its kept keys and `(other)`, so its table follows the limit, not the keys.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -62,7 +64,8 @@ pub fn rates_batches(
     let minutes = g.step_us as f64 / MINUTE_US as f64;
     let schema = rates_schema(d.dimension);
     let mut b = RateColumns::with_capacity(rows);
-    for s in &d.series {
+    let sparse = d.sparse();
+    for s in d.rate_series() {
         let Some(first) = s.counts.iter().position(|c| c.requests > 0) else {
             continue;
         };
@@ -74,6 +77,9 @@ pub fn rates_batches(
             .enumerate()
             .skip(first.max(t.report_from))
         {
+            if sparse && c.requests == 0 {
+                continue;
+            }
             let start = g.start_of(i);
             b.start.push(start);
             b.end.push(start + g.step_us);

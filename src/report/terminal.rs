@@ -13,6 +13,19 @@ pub fn render(summary: &Summary, incidents: &[Incident]) -> String {
         )),
         _ => out.push_str("no events\n"),
     }
+    if let Some(cause) = &summary.no_data {
+        // Not "no incident": nothing was looked at.
+        out.push_str(&format!(
+            "NO DATA: {cause}. Nothing was analysed; this is not an all-clear.\n"
+        ));
+        return out;
+    }
+    for (d, sm) in &summary.summarised {
+        out.push_str(&format!(
+            "{d}: more than {} keys, summarised: the {} heaviest kept, {} requests ({} errors) of the others as (other)\n",
+            sm.max_keys, sm.kept, sm.other_requests, sm.other_errors
+        ));
+    }
     out.push_str(&table(incidents));
     out
 }

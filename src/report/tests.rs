@@ -63,10 +63,12 @@ fn fixture_tables() -> Tables {
             DimTable {
                 dimension: "all",
                 series: vec![series("all", all)],
+                summary: None,
             },
             DimTable {
                 dimension: "error_code",
                 series: vec![series("AUTH_002", auth), series("HTTP_502", outage)],
+                summary: None,
             },
             DimTable {
                 dimension: "connection_id",
@@ -79,14 +81,17 @@ fn fixture_tables() -> Tables {
                     series("conn_b", outage),
                     series("conn_c", |_| ok(5)),
                 ],
+                summary: None,
             },
             DimTable {
                 dimension: "ip_address",
                 series: vec![series("203.0.113.66", auth)],
+                summary: None,
             },
             DimTable {
                 dimension: "organization_id",
                 series: vec![series("org_<acme>", auth)],
+                summary: None,
             },
         ],
     )

@@ -84,6 +84,7 @@ mod tests {
                 series("NEW_ONE", &errors[..]),
                 series("RARE", &errors[..]),
             ],
+            summary: None,
         }];
         let mut t = tables(30, dims);
         let seen = |code: &str, first: i64, events: u64| CodeSighting {

@@ -80,6 +80,7 @@ mod tests {
             vec![DimTable {
                 dimension: "connection_id",
                 series: vec![series("c1", buckets)],
+                summary: None,
             }],
         )
     }

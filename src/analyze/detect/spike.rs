@@ -147,6 +147,7 @@ mod tests {
             vec![DimTable {
                 dimension: "connection_id",
                 series: vec![s],
+                summary: None,
             }],
         )
     }

@@ -105,7 +105,7 @@ pub fn detect(t: &Tables, cfg: &ThresholdConfig) -> Vec<Flag> {
     if !cfg.enabled {
         return out;
     }
-    for rule in &cfg.rules {
+    for rule in &cfg.effective_rules() {
         let Some(dim) = t.dim(&rule.dimension) else {
             continue;
         };
@@ -134,6 +134,7 @@ mod tests {
             vec![DimTable {
                 dimension: "error_code",
                 series: vec![s],
+                summary: None,
             }],
         );
         t.codes.push(CodeSighting {
@@ -184,6 +185,7 @@ mod tests {
             vec![DimTable {
                 dimension: "all",
                 series: vec![series("all", &low)],
+                summary: None,
             }],
         );
         assert!(detect(&t, &cfg).is_empty());
@@ -196,6 +198,7 @@ mod tests {
             vec![DimTable {
                 dimension: "all",
                 series: vec![series("all", &normal)],
+                summary: None,
             }],
         );
         assert!(detect(&t, &cfg).is_empty());
@@ -205,6 +208,7 @@ mod tests {
             vec![DimTable {
                 dimension: "all",
                 series: vec![series("all", &bad)],
+                summary: None,
             }],
         );
         let flags = detect(&t, &cfg);
