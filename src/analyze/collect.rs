@@ -120,20 +120,69 @@ struct Dim {
 struct Summary {
     /// Per slot: 16 per error, 1 per success, plus `floor` at admission.
     weight: Vec<u64>,
+    /// Per slot: `floor` when its key was taken in (its own weight is `weight - base`).
+    base: Vec<u64>,
     /// Per slot: the first and last window with counts since its key was admitted (the
     /// cells to fold and clear when it is dropped).
     span: Vec<(i64, i64)>,
     free: Vec<u32>,
     /// The heaviest weight dropped so far: a key admitted later starts there.
     floor: u64,
-    /// Per window number, the counts of the keys dropped.
+    /// Per window number, the counts of the keys dropped and of the events of keys not
+    /// tracked (`open` holds the window being added to).
     other: std::collections::BTreeMap<i64, Counts>,
-    /// Keys admitted since the dimension was summarised (a key dropped and seen again
-    /// counts twice), plus the keys it had then.
-    admitted: u64,
+    open: Option<(i64, Counts)>,
+    /// The doorkeeper (TinyLFU's): a fingerprint per hash bucket of the last untracked key
+    /// seen there. A key is taken in at its second sighting, so the flood of one-off keys
+    /// (client IPs seen once) costs a hash and a store each, not an admission.
+    door: Vec<u32>,
+    /// Untracked keys seen (a key dropped and seen again counts again), plus the keys the
+    /// dimension had when it was summarised: about the number of distinct keys.
+    seen: u64,
 }
 
+/// The id of an event's key when its key is not tracked (its counts go to `other`).
+const UNTRACKED: u32 = u32::MAX;
+
+/// Buckets of [`Summary::door`] (256 KiB).
+const DOOR_BUCKETS: usize = 1 << 16;
+
 impl Summary {
+    /// Whether `key`, not tracked, was seen lately (then it is taken in); else remembers it.
+    fn second_sighting(&mut self, key: &str) -> bool {
+        use std::hash::BuildHasher;
+        let h = foldhash::fast::FixedState::with_seed(0x6572_7273).hash_one(key);
+        let bucket = (h as usize) & (DOOR_BUCKETS - 1);
+        let print = ((h >> 32) as u32) | 1;
+        if self.door[bucket] == print {
+            self.door[bucket] = 0;
+            return true;
+        }
+        self.door[bucket] = print;
+        self.seen += 1;
+        false
+    }
+
+    /// Adds an untracked key's event to `other`.
+    fn add_other(&mut self, window: i64, c: &Counts) {
+        match &mut self.open {
+            Some((w, acc)) if *w == window => acc.add(c),
+            open => {
+                if let Some((w, acc)) = open.take() {
+                    self.other.entry(w).or_default().add(&acc);
+                }
+                *open = Some((window, *c));
+            }
+        }
+    }
+
+    /// `other`, with the window being added to.
+    fn flush_other(&mut self) {
+        if let Some((w, acc)) = self.open.take() {
+            self.other.entry(w).or_default().add(&acc);
+        }
+    }
+
     #[inline]
     fn note(&mut self, id: u32, window: i64, c: &Counts) {
         let i = id as usize;
@@ -156,7 +205,9 @@ impl Dim {
             Some(&id) => id,
             None => self.admit(key),
         };
-        self.last = Some(id);
+        if id != UNTRACKED {
+            self.last = Some(id);
+        }
         id
     }
 
@@ -179,14 +230,22 @@ impl Dim {
         if self.summary.is_none() {
             self.summarise();
         }
+        if !self
+            .summary
+            .as_mut()
+            .expect("summarised")
+            .second_sighting(key)
+        {
+            return UNTRACKED;
+        }
         if self.summary.as_ref().is_some_and(|s| s.free.is_empty()) {
             self.prune();
         }
         let s = self.summary.as_mut().expect("summarised");
         let slot = s.free.pop().expect("a pruned summary has free slots");
         s.weight[slot as usize] = s.floor;
+        s.base[slot as usize] = s.floor;
         s.span[slot as usize] = (i64::MAX, i64::MIN);
-        s.admitted += 1;
         self.keys[slot as usize] = key.into();
         self.ids.insert(key.into(), slot);
         slot
@@ -214,26 +273,23 @@ impl Dim {
         }
         self.summary = Some(Box::new(Summary {
             weight,
+            base: vec![0; n],
             span,
             free: Vec::new(),
             floor: 0,
             other: Default::default(),
-            admitted: n as u64,
+            open: None,
+            door: vec![0; DOOR_BUCKETS],
+            seen: n as u64,
         }));
     }
 
-    /// Whether slot `a` ranks before `b`: heavier, then by key (deterministic).
-    fn heavier(&self, s: &Summary, a: u32, b: u32) -> std::cmp::Ordering {
-        s.weight[b as usize]
-            .cmp(&s.weight[a as usize])
-            .then_with(|| self.keys[a as usize].cmp(&self.keys[b as usize]))
-    }
-
     /// Drops the lightest keys past `max_keys` (every live slot beyond the `keep`
-    /// heaviest), folding their counts into `other`; their slots become free.
-    fn drop_lightest(&mut self, keep: usize) -> Vec<u32> {
-        let Some(mut s) = self.summary.take() else {
-            return Vec::new();
+    /// heaviest), folding their counts into `other`; their slots become free. Ties go by
+    /// slot, which the input order decides, so reruns drop the same keys.
+    fn drop_lightest(&mut self, keep: usize) {
+        let Some(s) = self.summary.as_deref() else {
+            return;
         };
         let mut is_free = vec![false; self.keys.len()];
         for &id in &s.free {
@@ -243,15 +299,45 @@ impl Dim {
             .filter(|id| !is_free[*id as usize])
             .collect();
         if live.len() <= keep {
-            self.summary = Some(s);
-            return Vec::new();
+            return;
         }
         if keep > 0 {
-            live.select_nth_unstable_by(keep - 1, |a, b| self.heavier(&s, *a, *b));
+            let w = &s.weight;
+            live.select_nth_unstable_by(keep - 1, |&a, &b| {
+                w[b as usize].cmp(&w[a as usize]).then(a.cmp(&b))
+            });
         }
-        let dropped: Vec<u32> = live.split_off(keep);
+        let dropped = live.split_off(keep);
+        self.drop_slots(&dropped);
+    }
+
+    /// Drops the keys of a summarised dimension whose own weight (what they gathered
+    /// since they were taken in) is no more than the heaviest weight dropped: they are
+    /// not told apart from the keys in `(other)` (one-off client IPs), so they join them.
+    fn drop_indistinct(&mut self) {
+        let Some(s) = self.summary.as_deref() else {
+            return;
+        };
+        let mut is_free = vec![false; self.keys.len()];
+        for &id in &s.free {
+            is_free[id as usize] = true;
+        }
+        let light: Vec<u32> = (0..self.keys.len() as u32)
+            .filter(|&id| {
+                let i = id as usize;
+                !is_free[i] && s.weight[i] - s.base[i] <= s.floor
+            })
+            .collect();
+        self.drop_slots(&light);
+    }
+
+    /// Folds the counts of `dropped` slots into `other` and frees them.
+    fn drop_slots(&mut self, dropped: &[u32]) {
+        let Some(mut s) = self.summary.take() else {
+            return;
+        };
         let mut is_dropped = vec![false; self.keys.len()];
-        for &id in &dropped {
+        for &id in dropped {
             is_dropped[id as usize] = true;
             s.floor = s.floor.max(s.weight[id as usize]);
             let (lo, hi) = s.span[id as usize];
@@ -275,16 +361,18 @@ impl Dim {
                 }
             }
             s.weight[id as usize] = 0;
+            s.base[id as usize] = 0;
             s.span[id as usize] = (i64::MAX, i64::MIN);
         }
-        self.ids.retain(|_, id| !is_dropped[*id as usize]);
-        self.short.retain(|_, id| !is_dropped[*id as usize]);
-        self.last = None;
-        self.last_view = None;
-        self.fixed = [None; 8];
+        if !dropped.is_empty() {
+            self.ids.retain(|_, id| !is_dropped[*id as usize]);
+            self.short.retain(|_, id| !is_dropped[*id as usize]);
+            self.last = None;
+            self.last_view = None;
+            self.fixed = [None; 8];
+        }
         s.free.extend(dropped.iter().rev());
         self.summary = Some(s);
-        dropped
     }
 
     /// Makes room for new keys: keeps the `max_keys` heaviest.
@@ -306,6 +394,9 @@ impl Dim {
             Some(&id) => id,
             None => {
                 let id = self.id(key);
+                if id == UNTRACKED {
+                    return id;
+                }
                 self.short.insert(view, id);
                 id
             }
@@ -328,7 +419,9 @@ impl Dim {
             Some(id) => id,
             None => {
                 let id = self.id(&key());
-                self.fixed[slot] = Some(id);
+                if id != UNTRACKED {
+                    self.fixed[slot] = Some(id);
+                }
                 id
             }
         };
@@ -341,7 +434,8 @@ impl Dim {
         self.add_id(id, window, c);
     }
 
-    /// Adds `c` to the key's count of `window`; returns the key's id.
+    /// Adds `c` to the key's count of `window`; returns the key's id ([`UNTRACKED`] for a
+    /// key of a summarised dimension not tracked).
     #[inline]
     fn add_view(&mut self, key: &str, view: u128, window: i64, c: &Counts) -> u32 {
         let id = self.id_of_view(key, view);
@@ -352,6 +446,10 @@ impl Dim {
     #[inline]
     fn add_id(&mut self, id: u32, window: i64, c: &Counts) {
         if let Some(s) = self.summary.as_deref_mut() {
+            if id == UNTRACKED {
+                s.add_other(window, c);
+                return;
+            }
             s.note(id, window, c);
         }
         let w = window.wrapping_sub(self.first) as u64;
@@ -410,6 +508,7 @@ impl Dim {
         if self.summary.is_none() && self.max_keys > 0 && self.keys.len() > self.max_keys {
             self.summarise();
         }
+        self.drop_indistinct();
         self.drop_lightest(self.max_keys);
         let summary = self.summary.take();
         let mut is_free = vec![false; self.keys.len()];
@@ -443,7 +542,8 @@ impl Dim {
         }
         let mut out: Vec<KeySeries> = out.into_iter().flatten().collect();
         out.sort_unstable_by(|a, b| a.key.cmp(&b.key));
-        let summary = summary.map(|s| {
+        let summary = summary.map(|mut s| {
+            s.flush_other();
             let mut other = KeySeries {
                 key: OTHER_KEY.to_string(),
                 counts: Series::zeros(grid.n),
@@ -453,7 +553,7 @@ impl Dim {
             }
             DimSummary {
                 max_keys: self.max_keys,
-                admitted: s.admitted,
+                keys_seen: s.seen,
                 other,
             }
         });
@@ -669,7 +769,7 @@ impl Collector {
                     for r in &mut rows {
                         if let Some((k, v)) = col.get_view(r.i) {
                             let id = dim.add_view(k, v, r.window, &r.c);
-                            if is_conn {
+                            if is_conn && id != UNTRACKED {
                                 r.conn = Some(id);
                             }
                         }
@@ -1066,7 +1166,7 @@ mod tests {
         let summary = summary.expect("50 000 keys are more than 40");
         assert_eq!(summary.max_keys, 40);
         assert!(series.len() <= 40, "{} kept", series.len());
-        assert!(summary.admitted > 40_000, "{}", summary.admitted);
+        assert!(summary.keys_seen > 40_000, "{}", summary.keys_seen);
         let mut sum = summary.other.total();
         for s in &series {
             sum.add(&s.total());

@@ -69,8 +69,8 @@ pub struct Summarised {
     pub max_keys: usize,
     /// Keys kept with their own series.
     pub kept: usize,
-    /// Keys taken in over the run (at least the distinct keys past `max_keys`).
-    pub admitted: u64,
+    /// About the number of distinct keys ([`tables::DimSummary::keys_seen`]).
+    pub keys_seen: u64,
     /// Requests and errors folded into `(other)`.
     pub other_requests: u64,
     pub other_errors: u64,
@@ -237,7 +237,7 @@ pub fn analyze_events(
                         Summarised {
                             max_keys: sm.max_keys,
                             kept: d.series.len(),
-                            admitted: sm.admitted,
+                            keys_seen: sm.keys_seen,
                             other_requests: other.requests.into(),
                             other_errors: other.errors.into(),
                         },

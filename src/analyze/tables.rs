@@ -243,9 +243,9 @@ pub struct DimTable {
 pub struct DimSummary {
     /// The most keys kept.
     pub max_keys: usize,
-    /// Keys taken in for tracking over the run (a key dropped and seen again counts
-    /// again): at least the number of distinct keys past `max_keys`.
-    pub admitted: u64,
+    /// Keys seen while not tracked (a key dropped and seen again counts again), plus the
+    /// keys the dimension had when it was summarised: about its number of distinct keys.
+    pub keys_seen: u64,
     /// The counts of every key not kept (key [`OTHER_KEY`]); detectors never see it.
     pub other: KeySeries,
 }

@@ -174,10 +174,10 @@ fn summary_note(d: &crate::analyze::tables::DimTable) -> String {
     };
     let other = sm.other.total();
     format!(
-        "<p class=\"muted summary\">Summarised: {} had more keys than <code>[rates] max_keys</code> ({}; {} taken in over the run). The {} heaviest keep their counts (errors weigh 16 successes; a key's counts start when it was last taken in); the rest, {} requests and {} errors, are the key <code>(other)</code> in <code>rates/{}.csv</code>, which lists only windows with events.</p>\n",
+        "<p class=\"muted summary\">Summarised: {} had more keys than <code>[rates] max_keys</code> ({}; about {} keys seen). {} key(s) stand out (errors weigh 16 successes; a key heavier than every key dropped) and keep their counts from when they were last taken in; the rest, {} requests and {} errors, are the key <code>(other)</code> in <code>rates/{}.csv</code>, which lists only windows with events.</p>\n",
         esc(d.dimension),
         sm.max_keys,
-        sm.admitted,
+        sm.keys_seen,
         d.series.len(),
         other.requests,
         other.errors,

@@ -22,7 +22,7 @@ pub fn render(summary: &Summary, incidents: &[Incident]) -> String {
     }
     for (d, sm) in &summary.summarised {
         out.push_str(&format!(
-            "{d}: more than {} keys, summarised: the {} heaviest kept, {} requests ({} errors) of the others as (other)\n",
+            "{d}: more than {} keys, summarised: {} key(s) stand out and keep their rows; the others' {} requests ({} errors) are the key (other)\n",
             sm.max_keys, sm.kept, sm.other_requests, sm.other_errors
         ));
     }
