@@ -4,7 +4,9 @@
 //! events held ~300 MB). Hand-made tables keep their rows in memory.
 //!
 //! A spilled row is fixed-width (time, input order, status, the ids of eight interned
-//! values) followed by the request id, the one value unique to each event.
+//! values) followed by the request id, the one value unique to each event, then the
+//! values of columns past their interning limit ([`INTERN_MAX`] distinct values), so
+//! memory does not grow with the number of distinct client IPs or users.
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
@@ -17,6 +19,15 @@ use super::tables::{EventRow, Shared};
 
 /// No value (an id or a length).
 const NONE: u32 = u32::MAX;
+/// A value written in the row itself, after the request id (`u32` length, bytes).
+const INLINE: u32 = u32::MAX - 1;
+/// The most values a column interns; past it its new values are written in their rows,
+/// so that millions of client IPs or users cost disk, not memory.
+const INTERN_MAX: u32 = 1 << 16;
+/// The columns that may be written inline (connection, organisation, user, IP address,
+/// endpoint); codes, categories and classes are always interned (the collector keys its
+/// code sightings by their ids).
+const MAY_INLINE: std::ops::Range<usize> = 3..8;
 
 /// The error events, in input order; see the module documentation.
 #[derive(Clone, Default)]
@@ -70,10 +81,13 @@ impl ErrorLog {
                 Ok(())
             }
             Store::Spilled { file, values } => read_spill(file, self.len, |r| {
-                let (head, request_id) = read_head(r, true)?;
+                let (head, request_id, inline) = read_head(r, true, true)?;
                 let mut v: [Option<Shared>; 8] = Default::default();
-                for (slot, &id) in v.iter_mut().zip(&head.ids) {
-                    *slot = value_of(values, id)?.cloned();
+                for (k, (slot, &id)) in v.iter_mut().zip(&head.ids).enumerate() {
+                    *slot = match id {
+                        INLINE => inline[k].as_deref().map(Shared::from),
+                        _ => value_of(values, id)?.cloned(),
+                    };
                 }
                 f(head.order, &error_row(head.ts, head.status, v, request_id));
                 Ok(())
@@ -91,20 +105,40 @@ impl ErrorLog {
             Store::Spilled { file, values } => {
                 let mut rows = Vec::with_capacity(expected);
                 let mut orders = Vec::with_capacity(expected);
+                // The inline values of the 401s and 403s, interned after the log's own.
+                let mut more = auth::Packed::default();
+                let base = values.len() as u32;
                 read_spill(file, self.len, |r| {
-                    let (head, _) = read_head(r, false)?;
-                    if let Some(status) = head.status.filter(|_| auth::holds(head.status)) {
-                        let [.., conn, org, user, ip, endpoint] = head.ids;
-                        let ids = [conn, org, user, ip, endpoint];
-                        for &id in &ids {
-                            value_of(values, id)?;
+                    let is_auth = {
+                        // Peek at the status before deciding to keep inline values.
+                        let (head, _, inline) = read_head_if(r, |h| auth::holds(h.status))?;
+                        head.status
+                            .filter(|_| auth::holds(head.status))
+                            .map(|status| (head, status, inline))
+                    };
+                    if let Some((head, status, inline)) = is_auth {
+                        let mut ids = [NONE; 5];
+                        for (slot, k) in ids.iter_mut().zip(3..8) {
+                            *slot = match head.ids[k] {
+                                INLINE => {
+                                    base + more.intern(inline[k].as_deref().unwrap_or_default())
+                                }
+                                id => {
+                                    value_of(values, id)?;
+                                    id
+                                }
+                            };
                         }
                         rows.push(AuthFailure::new(head.ts, status, ids));
                         orders.push(head.order);
                     }
                     Ok(())
                 })?;
-                Ok(AuthFailures::from_ids(values.clone(), rows, &orders))
+                Ok(AuthFailures::from_ids(
+                    auth::Values::new(values.clone(), more),
+                    rows,
+                    &orders,
+                ))
             }
         }
     }
@@ -145,6 +179,10 @@ pub struct Spill {
     len: u64,
     ids: std::collections::HashMap<Shared, u32, foldhash::fast::RandomState>,
     values: Vec<Shared>,
+    /// Values interned through each column.
+    interned: [u32; 8],
+    /// The inline values of the row being written.
+    inline: Vec<u8>,
     /// The first write error, reported by [`Spill::finish`].
     failed: Option<std::io::Error>,
 }
@@ -158,16 +196,26 @@ impl Spill {
             len: 0,
             ids: Default::default(),
             values: Vec::new(),
+            interned: [0; 8],
+            inline: Vec::new(),
             failed: None,
         })
     }
 
-    /// The id of a value (interned once).
-    fn id(&mut self, v: Option<&str>) -> u32 {
+    /// The id of column `k`'s value (interned once), or [`INLINE`] past the column's
+    /// interning limit (the value then goes to `inline`).
+    fn id(&mut self, k: usize, v: Option<&str>) -> u32 {
         let Some(v) = v else { return NONE };
         if let Some(&id) = self.ids.get(v) {
             return id;
         }
+        if self.interned[k] >= INTERN_MAX && MAY_INLINE.contains(&k) {
+            self.inline
+                .extend_from_slice(&(v.len() as u32).to_le_bytes());
+            self.inline.extend_from_slice(v.as_bytes());
+            return INLINE;
+        }
+        self.interned[k] += 1;
         let id = self.values.len() as u32;
         let s = Shared::from(v);
         self.values.push(s.clone());
@@ -196,8 +244,9 @@ impl Spill {
         head[8..16].copy_from_slice(&order.to_le_bytes());
         head[16] = u8::from(status.is_some());
         head[17..19].copy_from_slice(&status.unwrap_or(0).to_le_bytes());
+        self.inline.clear();
         for (k, v) in values.into_iter().enumerate() {
-            ids[k] = self.id(v);
+            ids[k] = self.id(k, v);
             head[19 + 4 * k..23 + 4 * k].copy_from_slice(&ids[k].to_le_bytes());
         }
         let rid = request_id.map(str::as_bytes);
@@ -208,7 +257,8 @@ impl Spill {
             let written = self
                 .out
                 .write_all(&head)
-                .and_then(|_| self.out.write_all(rid.unwrap_or_default()));
+                .and_then(|_| self.out.write_all(rid.unwrap_or_default()))
+                .and_then(|_| self.out.write_all(&self.inline));
             if let Err(e) = written {
                 self.failed = Some(e);
             }
@@ -319,8 +369,60 @@ struct Head {
     ids: [u32; 8],
 }
 
+/// The values a row holds inline, by column.
+type Inline = [Option<Box<str>>; 8];
+
+/// The next row's fixed part, its request id `with_request_id` (else skipped) and,
+/// `with_inline`, its inline values (else skipped).
+fn read_head(
+    r: &mut impl Read,
+    with_request_id: bool,
+    with_inline: bool,
+) -> anyhow::Result<(Head, Option<Box<str>>, Inline)> {
+    let (head, request_id) = read_fixed(r, with_request_id)?;
+    let inline = read_inline(r, &head, with_inline)?;
+    Ok((head, request_id, inline))
+}
+
+/// [`read_head`] without the request id, with the inline values only when `want` says so
+/// of the fixed part.
+fn read_head_if(
+    r: &mut impl Read,
+    want: impl Fn(&Head) -> bool,
+) -> anyhow::Result<(Head, Option<Box<str>>, Inline)> {
+    let (head, request_id) = read_fixed(r, false)?;
+    let inline = read_inline(r, &head, want(&head))?;
+    Ok((head, request_id, inline))
+}
+
+fn read_inline(r: &mut impl Read, head: &Head, keep: bool) -> anyhow::Result<Inline> {
+    let mut out: Inline = Default::default();
+    for (k, &id) in head.ids.iter().enumerate() {
+        if id != INLINE {
+            continue;
+        }
+        let mut len = [0u8; 4];
+        r.read_exact(&mut len)?;
+        let len = u32::from_le_bytes(len);
+        if keep {
+            let mut buf = vec![0u8; len as usize];
+            r.read_exact(&mut buf)?;
+            out[k] = Some(String::from_utf8(buf)?.into_boxed_str());
+        } else {
+            let skipped = std::io::copy(&mut r.take(u64::from(len)), &mut std::io::sink())?;
+            if skipped != u64::from(len) {
+                anyhow::bail!("corrupt error spill: an inline value is cut short");
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// The next row's fixed part, and its request id `with_request_id` (else skipped).
-fn read_head(r: &mut impl Read, with_request_id: bool) -> anyhow::Result<(Head, Option<Box<str>>)> {
+fn read_fixed(
+    r: &mut impl Read,
+    with_request_id: bool,
+) -> anyhow::Result<(Head, Option<Box<str>>)> {
     let mut head = [0u8; 55];
     r.read_exact(&mut head)?;
     let u32_at = |i: usize| u32::from_le_bytes(head[i..i + 4].try_into().expect("4 bytes"));
@@ -407,6 +509,52 @@ mod tests {
             vec![rows[1].clone(), rows[0].clone(), rows[2].clone()]
         );
         assert_eq!(log, ErrorLog::from_rows(sorted));
+    }
+
+    /// Past a column's interning limit its values are written in the rows: they come back
+    /// the same, through every reader, and the table of interned values stays bounded.
+    #[test]
+    fn values_past_the_interning_limit_are_written_inline() {
+        let n = INTERN_MAX as usize + 5_000;
+        let rows: Vec<EventRow> = (0..n)
+            .map(|i| EventRow {
+                ts: i as i64,
+                status: Some(if i % 3 == 0 { 401 } else { 500 }),
+                error_code: Some("E".into()),
+                connection_id: Some("c1".into()),
+                user_id: Some(format!("u{}", i % 70_000).as_str().into()),
+                ip_address: Some(format!("10.{}.{}", i >> 8, i & 255).as_str().into()),
+                // The same string as a user id above: one table, one id.
+                endpoint: Some(if i % 2 == 0 { "u1" } else { "/x" }.into()),
+                request_id: Some(format!("r{i}").into()),
+                ..Default::default()
+            })
+            .collect();
+        let log = spilled(&rows, 0);
+        let Store::Spilled { values, .. } = &log.store else {
+            panic!("spilled")
+        };
+        assert!(
+            values.len() <= 2 * INTERN_MAX as usize + 10,
+            "{}",
+            values.len()
+        );
+        let mut back = Vec::new();
+        log.for_each(|_, r| back.push(r.clone())).unwrap();
+        assert_eq!(back, rows);
+        let auth = log.auth_failures(n / 3 + 1).unwrap();
+        let ips: Vec<&str> = auth.iter().filter_map(|e| e.ip_address()).collect();
+        let want: Vec<String> = (0..n)
+            .filter(|i| i % 3 == 0)
+            .map(|i| format!("10.{}.{}", i >> 8, i & 255))
+            .collect();
+        assert_eq!(ips, want);
+        let users: Vec<&str> = auth.iter().filter_map(|e| e.user_id()).collect();
+        assert_eq!(
+            users.last().copied(),
+            Some(format!("u{}", (n - 1) / 3 * 3 % 70_000).as_str())
+        );
+        assert_eq!(auth, AuthFailures::from_rows(rows.iter()));
     }
 
     /// The 401s and 403s come back from the spill in time order, ties in input order,
