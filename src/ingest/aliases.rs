@@ -33,6 +33,9 @@ pub enum Target {
     Retryable,
     Details,
     Downstream,
+    /// Whether the operation succeeded, without an HTTP status: ECS `event.outcome`,
+    /// `result`, a WAF `action` (`block`).
+    Outcome,
     /// An `errors` array: its first element is mapped with the `errors` prefix.
     Errors,
 }
@@ -66,12 +69,23 @@ const BUILTIN: &[(Target, u8, &[&str])] = &[
             "timeUnixNano",
             "logged_at",
             "occurred_at",
+            // Vendors' own (docs): Cloudflare Logpush, Azure sign-in logs, Traefik.
+            "EdgeStartTimestamp",
+            "createdDateTime",
         ],
     ),
     (
         Target::Ts,
         1,
-        &["date", "created_at", "createdAt", "time_local", "epoch"],
+        &[
+            "date",
+            "created_at",
+            "createdAt",
+            "time_local",
+            "epoch",
+            "StartUTC",
+            "Datetime",
+        ],
     ),
     (
         Target::Status,
@@ -89,9 +103,15 @@ const BUILTIN: &[(Target, u8, &[&str])] = &[
             "http_code",
             "response_code",
             "status_code_value",
+            // Traefik's access log: what the client got, then what the backend said.
+            "DownstreamStatus",
         ],
     ),
-    (Target::Status, 2, &["errors.status", "error.status"]),
+    (
+        Target::Status,
+        2,
+        &["errors.status", "error.status", "OriginStatus"],
+    ),
     (Target::Code, 1, &["code", "errors.code"]),
     (
         Target::Error,
@@ -146,7 +166,15 @@ const BUILTIN: &[(Target, u8, &[&str])] = &[
     (
         Target::Message,
         2,
-        &["msg", "reason", "title", "status_message", "error_msg"],
+        &[
+            "msg",
+            "reason",
+            "title",
+            "status_message",
+            "error_msg",
+            "failureReason",
+            "body",
+        ],
     ),
     (
         Target::Level,
@@ -175,8 +203,20 @@ const BUILTIN: &[(Target, u8, &[&str])] = &[
     ),
     (
         Target::RequestId,
+        2,
+        &["log_id", "insertId", "_document_id", "eventID", "event.id"],
+    ),
+    (
+        Target::RequestId,
         1,
-        &["trace_id", "traceId", "correlation_id", "x-correlation-id"],
+        &[
+            "trace_id",
+            "traceId",
+            "trace.id",
+            "correlation_id",
+            "x-correlation-id",
+            "RayID",
+        ],
     ),
     (
         Target::ConnectionId,
@@ -200,6 +240,14 @@ const BUILTIN: &[(Target, u8, &[&str])] = &[
             "connection_key",
             "connector",
         ],
+    ),
+    (
+        Target::ConnectionId,
+        2,
+        // The client application a failure belongs to: Azure sign-in's app, Auth0's
+        // client. (Not `ServiceName`: in ECS and OpenTelemetry it is the service that
+        // logs, not the connection.)
+        &["appId", "client_id", "appDisplayName", "client_name"],
     ),
     (
         Target::OrganizationId,
@@ -227,17 +275,38 @@ const BUILTIN: &[(Target, u8, &[&str])] = &[
             "account",
             "customer_id",
             "workspace_id",
+            "project_id",
+            "tenant_name",
+            "recipientAccountId",
         ],
     ),
     (
         Target::UserId,
         0,
-        &["user_id", "userId", "user.id", "principal_id", "uid"],
+        &[
+            "user_id",
+            "userId",
+            "user.id",
+            "principal_id",
+            "uid",
+            "enduser.id",
+        ],
     ),
     (
         Target::UserId,
         1,
-        &["user", "principal", "username", "user.name", "actor"],
+        &[
+            "user",
+            "principal",
+            "username",
+            "user.name",
+            "actor",
+            "userPrincipalName",
+            "principalEmail",
+            "user_name",
+            "ClientUsername",
+            "enduser.name",
+        ],
     ),
     (
         Target::Endpoint,
@@ -264,6 +333,12 @@ const BUILTIN: &[(Target, u8, &[&str])] = &[
             "http.url",
             "url.original",
         ],
+    ),
+    (
+        Target::Endpoint,
+        2,
+        // The operation called: CloudTrail's eventName, GCP audit's methodName.
+        &["eventName", "methodName", "rpc.method"],
     ),
     (
         Target::Method,
@@ -295,9 +370,23 @@ const BUILTIN: &[(Target, u8, &[&str])] = &[
             "source.ip",
             "client_address",
             "remote_address",
+            "sourceIPAddress",
+            "callerIp",
+            "actor_ip",
+            "client.address",
+            "ClientHost",
         ],
     ),
-    (Target::IpAddress, 1, &["x-forwarded-for", "request.ip"]),
+    (
+        Target::IpAddress,
+        1,
+        &[
+            "x-forwarded-for",
+            "request.ip",
+            "ClientAddr",
+            "network.client.ip",
+        ],
+    ),
     (
         Target::UserAgent,
         0,
@@ -344,6 +433,10 @@ const BUILTIN: &[(Target, u8, &[&str])] = &[
             "target_errors",
         ],
     ),
+    (Target::Outcome, 0, &["outcome", "event.outcome"]),
+    (Target::Outcome, 1, &["result", "SecurityAction"]),
+    // `type`: Auth0's event type codes (`fp`, `s`, ...), read by `classify::outcome_of`.
+    (Target::Outcome, 2, &["action", "type"]),
     (Target::Errors, 0, &["errors"]),
 ];
 
@@ -379,6 +472,35 @@ pub const ENVELOPES: &[&str] = &[
     "events", "logs", "records", "data", "items", "results", "entries",
 ];
 
+/// [`normalize_into`], also pushing the offset in `out` where each word of `key` starts:
+/// words are separated by `.`, `_`, `-`, spaces and other non-alphanumerics, and by
+/// camelCase humps (`ClientRequestUserAgent`: Client, Request, User, Agent;
+/// `sourceIPAddress`: source, IP, Address).
+pub fn normalize_with_words(key: &str, out: &mut String, words: &mut Vec<usize>) {
+    let mut new_word = true;
+    let mut prev: Option<char> = None;
+    let mut chars = key.chars().peekable();
+    while let Some(c) = chars.next() {
+        if !c.is_alphanumeric() {
+            new_word = true;
+            prev = Some(c);
+            continue;
+        }
+        let hump = c.is_uppercase()
+            && prev.is_some_and(|p| {
+                p.is_lowercase()
+                    || p.is_ascii_digit()
+                    || (p.is_uppercase() && chars.peek().is_some_and(|n| n.is_lowercase()))
+            });
+        if new_word || hump {
+            words.push(out.len());
+        }
+        new_word = false;
+        prev = Some(c);
+        out.push(c.to_ascii_lowercase());
+    }
+}
+
 /// Lower-cases ASCII letters and drops every character that is not a letter or digit.
 pub fn normalize_into(key: &str, out: &mut String) {
     if key.is_ascii() {
@@ -408,19 +530,46 @@ pub fn normalize(key: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct AliasTable {
     map: AHashMap<String, (Target, u8)>,
+    /// The aliases of two words or more (`connection_id`, `organization.id`, `userAgent`),
+    /// which may also match the last words of a longer key or path
+    /// (`service.connection_id`, `connection.organization.id`, `ClientRequestUserAgent`).
+    suffix: AHashMap<String, (Target, u8)>,
     transparent: AHashSet<String>,
+}
+
+/// How much worse a match on a key's last words ranks than a match on the whole key.
+pub const SUFFIX_RANK: u8 = 3;
+
+/// Whether an alias has two words or more (so its words are specific enough to match the
+/// end of another key).
+fn is_compound(alias: &str) -> bool {
+    let mut norm = String::new();
+    let mut words = Vec::new();
+    normalize_with_words(alias, &mut norm, &mut words);
+    words.len() >= 2
 }
 
 impl Default for AliasTable {
     fn default() -> Self {
         let mut map = AHashMap::new();
+        let mut suffix = AHashMap::new();
         for (target, rank, names) in BUILTIN {
             for name in *names {
                 map.entry(normalize(name)).or_insert((*target, *rank));
+                // Not the ambiguous `code`, nor the containers.
+                let specific =
+                    !matches!(target, Target::Code | Target::Errors) && !target.is_json();
+                if specific && is_compound(name) {
+                    suffix.entry(normalize(name)).or_insert((*target, *rank));
+                }
             }
         }
         let transparent = TRANSPARENT.iter().map(|t| normalize(t)).collect();
-        AliasTable { map, transparent }
+        AliasTable {
+            map,
+            suffix,
+            transparent,
+        }
     }
 }
 
@@ -429,12 +578,26 @@ impl AliasTable {
     pub fn with_user_aliases(mut self, extra: &[(Target, String)]) -> Self {
         for (target, name) in extra {
             self.map.insert(normalize(name), (*target, 0));
+            if is_compound(name) {
+                self.suffix.insert(normalize(name), (*target, 0));
+            }
         }
         self
     }
 
     pub fn lookup(&self, normalized: &str) -> Option<(Target, u8)> {
         self.map.get(normalized).copied()
+    }
+
+    /// The longest proper suffix of `normalized` that starts a word (`word_starts`,
+    /// offsets into it) and is an alias of two words or more, ranked [`SUFFIX_RANK`]
+    /// lower than the alias itself.
+    pub fn lookup_suffix(&self, normalized: &str, word_starts: &[usize]) -> Option<(Target, u8)> {
+        word_starts
+            .iter()
+            .filter(|&&b| b > 0 && b < normalized.len())
+            .find_map(|&b| self.suffix.get(&normalized[b..]).copied())
+            .map(|(t, r)| (t, r + SUFFIX_RANK))
     }
 
     pub fn is_transparent(&self, normalized: &str) -> bool {
@@ -503,6 +666,58 @@ mod tests {
             assert_eq!(t.lookup(&normalize(k)).map(|x| x.0), Some(target), "{k}");
         }
         assert!(t.lookup("foo").is_none());
+    }
+
+    #[test]
+    fn words_and_suffixes() {
+        let words = |k: &str| {
+            let (mut n, mut w) = (String::new(), Vec::new());
+            normalize_with_words(k, &mut n, &mut w);
+            w.iter()
+                .enumerate()
+                .map(|(i, &s)| n[s..w.get(i + 1).copied().unwrap_or(n.len())].to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            words("ClientRequestUserAgent"),
+            ["client", "request", "user", "agent"]
+        );
+        assert_eq!(words("sourceIPAddress"), ["source", "ip", "address"]);
+        assert_eq!(
+            words("service.connection_id"),
+            ["service", "connection", "id"]
+        );
+        assert_eq!(words("RayID"), ["ray", "id"]);
+        let t = AliasTable::default();
+        let hit = |k: &str| {
+            let (mut n, mut w) = (String::new(), Vec::new());
+            normalize_with_words(k, &mut n, &mut w);
+            t.lookup(&n)
+                .or_else(|| t.lookup_suffix(&n, &w))
+                .map(|x| x.0)
+        };
+        for (k, target) in [
+            ("service.connection_id", Target::ConnectionId),
+            ("connection.organization.id", Target::OrganizationId),
+            ("http.request.id", Target::RequestId),
+            ("enduser.id", Target::UserId),
+            ("ClientRequestUserAgent", Target::UserAgent),
+            ("EdgeResponseStatus", Target::Status),
+            ("aws_account_id", Target::OrganizationId),
+            ("sourceIPAddress", Target::IpAddress),
+        ] {
+            assert_eq!(hit(k), Some(target), "{k}");
+        }
+        // One generic word at the end is not enough.
+        for k in [
+            "country.code",
+            "order.status",
+            "file.path",
+            "shipping.message",
+            "first_id",
+        ] {
+            assert_eq!(hit(k), None, "{k}");
+        }
     }
 
     #[test]

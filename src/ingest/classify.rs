@@ -23,58 +23,169 @@ pub fn category_of_status(status: i16) -> &'static str {
 /// The category of an error without a status, from its vendor code and machine type.
 /// No status and no telling code means the request never got an answer: `network`.
 pub fn category_of_code(code: Option<&str>, error_type: Option<&str>) -> &'static str {
+    category_of_code_opt(code, error_type).unwrap_or("network")
+}
+
+/// [`category_of_code`], `None` when neither the code nor the type tells. Codes are
+/// compared with and without their separators (`ACCESS_DENIED` = CloudTrail's
+/// `AccessDenied`); gRPC status names (`PERMISSION_DENIED`, `RESOURCE_EXHAUSTED`,
+/// `UNAUTHENTICATED`...) and WAF actions (`BLOCK`, `DENY`) are known.
+pub fn category_of_code_opt(code: Option<&str>, error_type: Option<&str>) -> Option<&'static str> {
     let text = format!("{} {}", code.unwrap_or(""), error_type.unwrap_or("")).to_ascii_uppercase();
-    let has = |needles: &[&str]| needles.iter().any(|n| text.contains(n));
-    if has(&[
-        "AUTH_004",
-        "PERMISSION",
-        "FORBIDDEN",
-        "SECURITY_VIOLATION",
-        "ACCESS_DENIED",
-    ]) {
-        "authorization"
-    } else if has(&[
-        "AUTH",
-        "TOKEN",
-        "CREDENTIAL",
-        "UNAUTHORIZED",
-        "UNAUTHENTICATED",
-    ]) {
-        "authentication"
-    } else if has(&["RATE", "THROTTL", "TOO_MANY", "QUOTA"]) {
-        "rate_limit"
-    } else if has(&[
-        "VAL_",
-        "VALIDATION",
-        "INVALID_PARAM",
-        "BAD_REQUEST",
-        "MALFORMED",
-    ]) {
-        "validation"
-    } else if has(&["NOT_FOUND", "NOTFOUND"]) {
-        "not_found"
-    } else if has(&[
-        "TIMEOUT",
-        "TIMED_OUT",
-        "NETWORK",
-        "CONNECT",
-        "DNS",
-        "RESET",
-        "UNREACHABLE",
-        "SOCKET",
-    ]) {
-        "network"
-    } else if has(&[
-        "SYSTEM",
-        "INTERNAL",
-        "SERVER",
-        "UNAVAILABLE",
-        "GATEWAY",
-        "FAILURE",
-    ]) {
-        "server"
-    } else {
-        "network"
+    let compact: String = text.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    let has = |needles: &[&str]| {
+        needles
+            .iter()
+            .any(|n| text.contains(n) || (!n.contains('_') && compact.contains(n)))
+    };
+    Some(
+        if has(&[
+            "AUTH_004",
+            "PERMISSION",
+            "FORBIDDEN",
+            "SECURITY_VIOLATION",
+            "ACCESS_DENIED",
+            "ACCESSDENIED",
+            "UNAUTHORIZEDOPERATION",
+            "NOTAUTHORIZED",
+            "DENIED",
+            "BLOCK",
+            "DENY",
+        ]) {
+            "authorization"
+        } else if has(&[
+            "AUTH",
+            "TOKEN",
+            "CREDENTIAL",
+            "UNAUTHORIZED",
+            "UNAUTHENTICATED",
+            "SIGNATURE",
+        ]) {
+            "authentication"
+        } else if has(&[
+            "RATE",
+            "THROTTL",
+            "TOO_MANY",
+            "TOOMANY",
+            "QUOTA",
+            "RESOURCEEXHAUSTED",
+        ]) {
+            "rate_limit"
+        } else if has(&[
+            "VAL_",
+            "VALIDATION",
+            "INVALID_PARAM",
+            "INVALIDPARAM",
+            "INVALIDARGUMENT",
+            "BAD_REQUEST",
+            "BADREQUEST",
+            "MALFORMED",
+        ]) {
+            "validation"
+        } else if has(&["NOT_FOUND", "NOTFOUND", "NOSUCH"]) {
+            "not_found"
+        } else if has(&[
+            "TIMEOUT",
+            "TIMED_OUT",
+            "TIMEDOUT",
+            "DEADLINEEXCEEDED",
+            "NETWORK",
+            "CONNECT",
+            "DNS",
+            "RESET",
+            "UNREACHABLE",
+            "SOCKET",
+        ]) {
+            "network"
+        } else if has(&[
+            "SYSTEM",
+            "INTERNAL",
+            "SERVER",
+            "UNAVAILABLE",
+            "GATEWAY",
+            "FAILURE",
+        ]) {
+            "server"
+        } else {
+            return None;
+        },
+    )
+}
+
+/// The category an error message suggests, for an error whose code and type do not tell
+/// (Azure's numeric sign-in codes, a gRPC status message): `None` when it does not either.
+pub fn category_of_message(message: &str) -> Option<&'static str> {
+    let m = message.to_ascii_lowercase();
+    let has = |needles: &[&str]| needles.iter().any(|n| m.contains(n));
+    Some(
+        if has(&[
+            "permission",
+            "forbidden",
+            "not authorized",
+            "access denied",
+            "denied",
+        ]) {
+            "authorization"
+        } else if has(&[
+            "password",
+            "credential",
+            "token",
+            "unauthenticated",
+            "unauthorized",
+            "api key",
+            "sign-in",
+            "signin",
+            "login",
+            "mfa",
+        ]) {
+            "authentication"
+        } else if has(&["rate limit", "too many", "throttl", "quota"]) {
+            "rate_limit"
+        } else if has(&["not found", "no such", "does not exist"]) {
+            "not_found"
+        } else if has(&["timeout", "timed out", "connection reset", "unreachable"]) {
+            "network"
+        } else if has(&["invalid", "validation", "required", "malformed"]) {
+            "validation"
+        } else if has(&["internal", "unavailable", "server error"]) {
+            "server"
+        } else {
+            return None;
+        },
+    )
+}
+
+/// What an outcome field says (ECS `event.outcome`, `result`, a WAF `action`, Auth0's
+/// event `type`): `Some(true)` for a success, `Some(false)` for a failure, `None` for a
+/// value that is neither (`unknown`, an action name such as `repo.create`).
+pub fn outcome_of(value: &str) -> Option<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "success" | "succeeded" | "successful" | "ok" | "allow" | "allowed" | "pass" | "passed" => {
+            Some(true)
+        }
+        "failure" | "failed" | "fail" | "error" | "denied" | "deny" | "block" | "blocked"
+        | "drop" | "dropped" | "reject" | "rejected" => Some(false),
+        // Auth0 log event type codes (auth0.com/docs, "Log Event Type Codes"): failures,
+        // then successes.
+        "f" | "fp" | "fu" | "fc" | "fco" | "fcoa" | "fd" | "fapi" | "feacft" | "feccft"
+        | "fepft" | "fertft" | "fsa" | "fs" | "fcp" | "fce" | "fcpro" | "fv" | "fvr" | "fn"
+        | "fi" | "fui" | "fdeac" | "fdecc" | "fcph" | "limit_wc" | "limit_mu" | "limit_sul"
+        | "pwd_leak" | "gd_auth_failed" | "gd_auth_rejected" => Some(false),
+        "s" | "ss" | "sapi" | "seacft" | "seccft" | "sepft" | "sertft" | "scp" | "sce" | "sv"
+        | "svr" | "slo" | "gd_auth_succeed" => Some(true),
+        _ => None,
+    }
+}
+
+/// The category of an error whose code is an outcome word (`BLOCK`, `FAILURE`, Auth0's
+/// `FP`): a blocked or denied request is `authorization`, a failed login
+/// `authentication`; otherwise its message tells, if anything does.
+pub fn category_of_outcome(word: &str, message: Option<&str>) -> Option<&'static str> {
+    match word {
+        "BLOCK" | "BLOCKED" | "DENY" | "DENIED" | "REJECT" | "REJECTED" | "DROP" | "DROPPED"
+        | "LIMIT_WC" | "LIMIT_MU" | "LIMIT_SUL" => Some("authorization"),
+        "PWD_LEAK" | "FP" | "FU" | "F" => Some("authentication"),
+        _ => message.and_then(category_of_message),
     }
 }
 
@@ -147,6 +258,37 @@ mod tests {
         );
         assert_eq!(category_of_code(Some("SYSTEM_FAILURE"), None), "server");
         assert_eq!(category_of_code(Some("E42"), None), "network");
+        // CloudTrail, gRPC and WAF names.
+        assert_eq!(
+            category_of_code(Some("AccessDenied"), None),
+            "authorization"
+        );
+        assert_eq!(
+            category_of_code(Some("UnauthorizedOperation"), None),
+            "authorization"
+        );
+        assert_eq!(
+            category_of_code(Some("PERMISSION_DENIED"), None),
+            "authorization"
+        );
+        assert_eq!(
+            category_of_code(Some("RESOURCE_EXHAUSTED"), None),
+            "rate_limit"
+        );
+        assert_eq!(
+            category_of_code(Some("UNAUTHENTICATED"), None),
+            "authentication"
+        );
+        assert_eq!(category_of_code(Some("BLOCK"), None), "authorization");
+        assert_eq!(category_of_code(Some("NoSuchKey"), None), "not_found");
+        assert_eq!(category_of_code_opt(Some("50126"), None), None);
+        assert_eq!(
+            category_of_message("Invalid username or password."),
+            Some("authentication")
+        );
+        assert_eq!(outcome_of("FAILURE"), Some(false));
+        assert_eq!(outcome_of("success"), Some(true));
+        assert_eq!(outcome_of("user-login"), None);
     }
 
     #[test]

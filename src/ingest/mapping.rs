@@ -8,8 +8,11 @@
 use std::borrow::Cow;
 use std::mem::ManuallyDrop;
 
-use super::aliases::{normalize_into, Target, ENVELOPES};
-use super::classify::{category_of_code, category_of_status, class_of, retryable_of_category};
+use super::aliases::{normalize_into, normalize_with_words, Target, ENVELOPES};
+use super::classify::{
+    category_of_code_opt, category_of_message, category_of_outcome, category_of_status, class_of,
+    outcome_of, retryable_of_category,
+};
 use super::coerce::{
     bool_from_str, parse_number, parse_ts_str, plausible_ts, status_from_i64, status_from_str,
     ts_from_epoch_f64, ts_from_epoch_i64, Number,
@@ -81,7 +84,8 @@ impl<'a> Candidates<'a> {
         match self.take(target)? {
             Val::Text(t) => {
                 let trimmed = trim(&t);
-                if trimmed.is_empty() {
+                // `-`: no value, in common and proxy log formats.
+                if trimmed.is_empty() || trimmed == "-" {
                     None
                 } else if trimmed.len() == t.len() {
                     Some(t)
@@ -101,6 +105,13 @@ fn coerce<'a>(target: Target, sc: &Scalar<'a>) -> Option<Val<'a>> {
         (_, S::Null) => return None,
         (t, S::Object(raw) | S::Array(raw)) if t.is_json() => Val::Json(raw),
         (t, S::Str(s)) if t.is_json() => Val::Text(s.clone()),
+        // A header list (Caddy's `"User-Agent": ["curl/8.4.0"]`): its first string.
+        (t, S::Array(raw)) if takes_text_as_is(t) => {
+            match parse_array(raw).ok()?.first().map(|v| scalar(v)) {
+                Some(S::Str(s)) => Val::Text(s),
+                _ => return None,
+            }
+        }
         (_, S::Object(_) | S::Array(_)) => return None,
         (Target::Ts, S::Str(s)) => Val::Ts(parse_ts_str(s)?),
         (Target::Ts, S::Num(Number::Int(i))) => Val::Ts(ts_from_epoch_i64(*i)?),
@@ -124,6 +135,12 @@ fn coerce<'a>(target: Target, sc: &Scalar<'a>) -> Option<Val<'a>> {
         (Target::Retryable, S::Bool(b)) => Val::Bool(*b),
         (Target::Retryable, S::Str(s)) => Val::Bool(bool_from_str(s)?),
         (Target::Retryable, _) => return None,
+        // Only the words of an outcome count: a failure as its word, a success as `true`.
+        (Target::Outcome, S::Str(s)) => match outcome_of(s)? {
+            true => Val::Bool(true),
+            false => Val::Text(Cow::Owned(s.trim().to_ascii_uppercase())),
+        },
+        (Target::Outcome, _) => return None,
         (Target::Level, S::Str(s)) => Val::Text(
             canonical_level(s.trim())
                 .map_or_else(|| Cow::Owned(s.trim().to_ascii_uppercase()), Cow::Borrowed),
@@ -170,9 +187,15 @@ impl KeyCache {
             }
         }
         norm.clear();
-        normalize_into(key, norm);
+        let mut words = Vec::new();
+        normalize_with_words(key, norm, &mut words);
         let top = TopKey {
-            hit: cfg.aliases.lookup(norm),
+            // A dotted or compound key (`service.connection_id`, `EdgeResponseStatus`)
+            // also matches by its last words.
+            hit: cfg
+                .aliases
+                .lookup(norm)
+                .or_else(|| cfg.aliases.lookup_suffix(norm, &words)),
             transparent: cfg.aliases.is_transparent(norm),
             plain: !key.is_empty() && key.bytes().all(|c| c >= 0x20 && c != b'"' && c != b'\\'),
         };
@@ -189,6 +212,8 @@ struct Walker<'c, 'a> {
     cfg: &'c MappingConfig,
     cands: Candidates<'a>,
     path: String,
+    /// Where each word of `path` starts (segments and the words inside a key).
+    words: Vec<usize>,
     cache: &'c mut KeyCache,
     /// A nested object that did not parse (the fast path then hands the record over).
     child_error: bool,
@@ -224,11 +249,13 @@ impl<'a> Walker<'_, 'a> {
             self.path.clear();
         }
         let prefix_len = self.path.len();
+        let words_len = self.words.len();
         let (joined_hit, leaf_hit, leaf_is_container) = if let Some(t) = top {
+            self.words.clear();
             // Path and leaf are the key itself.
             if matches!(sc, Scalar::Object(t) | Scalar::Array(t) if t != "{}") {
                 // Children are looked up under this key's path.
-                normalize_into(&key, &mut self.path);
+                normalize_with_words(&key, &mut self.path, &mut self.words);
             }
             (
                 t.hit,
@@ -236,7 +263,7 @@ impl<'a> Walker<'_, 'a> {
                 matches!(sc, Scalar::Object(_)) && t.transparent,
             )
         } else {
-            normalize_into(&key, &mut self.path);
+            normalize_with_words(&key, &mut self.path, &mut self.words);
             let joined_hit = self.cfg.aliases.lookup(&self.path);
             let leaf = &self.path[prefix_len..];
             let leaf_hit = if transparent && prefix_len > 0 && joined_hit.is_none() {
@@ -244,6 +271,14 @@ impl<'a> Walker<'_, 'a> {
             } else {
                 None
             };
+            // Else the path's last words (`connection.organization.id`,
+            // `attributes.service.connection_id`), ranked below the others.
+            let leaf_hit = leaf_hit.or_else(|| {
+                joined_hit
+                    .is_none()
+                    .then(|| self.cfg.aliases.lookup_suffix(&self.path, &self.words))
+                    .flatten()
+            });
             let container =
                 matches!(sc, Scalar::Object(_)) && self.cfg.aliases.is_transparent(leaf);
             (joined_hit, leaf_hit, container)
@@ -291,6 +326,7 @@ impl<'a> Walker<'_, 'a> {
             self.cands.extra.push((key, raw));
         }
         self.path.truncate(prefix_len);
+        self.words.truncate(words_len);
         consumed
     }
 
@@ -491,6 +527,7 @@ impl<'c, 'a> Walker<'c, 'a> {
             cfg,
             cands: Candidates::default(),
             path,
+            words: Vec::new(),
             cache,
             child_error: false,
         }
@@ -651,6 +688,7 @@ fn takes_text_as_is(target: Target) -> bool {
             | Target::RetryAfter
             | Target::RetryAfterMs
             | Target::Retryable
+            | Target::Outcome
             | Target::Errors
     )
 }
@@ -839,6 +877,18 @@ fn event_of<'a>(
         _ => {}
     }
 
+    // A vendor code of 0 without a status is a success (Azure sign-in's `errorCode: 0`,
+    // gRPC's OK).
+    if status.is_none() && vendor_code.as_deref().is_some_and(|c| c.trim() == "0") {
+        vendor_code = None;
+    }
+    // An outcome without a status (ECS `event.outcome`, a WAF `action`): a failure is an
+    // error (its word the code when nothing else names one), a success is not.
+    let (failed_outcome, succeeded) = match c.take(Target::Outcome) {
+        Some(Val::Text(word)) => (Some(word), false),
+        Some(Val::Bool(true)) => (None, true),
+        _ => (None, false),
+    };
     let error = red.text(c.text(Target::Error));
     let level: Option<Cow<'a, str>> = c
         .text(Target::Level)
@@ -846,14 +896,29 @@ fn event_of<'a>(
     let level_is_bad = matches!(level.as_deref(), Some("WARNING" | "ERROR" | "CRITICAL"));
     let is_error = match status {
         Some(s) => s >= 400,
-        None => vendor_code.is_some() || error.is_some() || level_is_bad,
+        None if succeeded => false,
+        None => {
+            vendor_code.is_some() || error.is_some() || level_is_bad || failed_outcome.is_some()
+        }
     };
+    let message = red.text(c.text(Target::Message));
+    let mut from_outcome = false;
     let error_code = if is_error {
-        Some(vendor_code.unwrap_or_else(|| match (status, &error) {
-            (Some(s), _) => Cow::Owned(format!("HTTP_{s}")),
-            (None, Some(e)) => Cow::Owned(code_from_type(e)),
-            (None, None) => Cow::Borrowed("UNKNOWN_ERROR"),
-        }))
+        Some(
+            vendor_code.unwrap_or_else(|| match (status, &error, failed_outcome) {
+                (Some(s), _, _) => Cow::Owned(format!("HTTP_{s}")),
+                (None, Some(e), _) => Cow::Owned(code_from_type(e)),
+                (None, None, Some(word)) => {
+                    from_outcome = true;
+                    word
+                }
+                // A message that is a code's name (a gRPC status: `PERMISSION_DENIED`).
+                (None, None, None) => match message.as_deref().filter(|m| is_code_name(m)) {
+                    Some(m) => Cow::Owned(m.to_owned()),
+                    None => Cow::Borrowed("UNKNOWN_ERROR"),
+                },
+            }),
+        )
     } else {
         vendor_code
     };
@@ -861,7 +926,14 @@ fn event_of<'a>(
     let category = match (is_error, status) {
         (false, _) => "success",
         (true, Some(s)) => category_of_status(s),
-        (true, None) => category_of_code(error_code.as_deref(), error.as_deref()),
+        (true, None) if from_outcome => {
+            category_of_outcome(error_code.as_deref().unwrap_or(""), message.as_deref())
+                .unwrap_or("network")
+        }
+        // The code and type, else the message, else no answer at all: `network`.
+        (true, None) => category_of_code_opt(error_code.as_deref(), error.as_deref())
+            .or_else(|| message.as_deref().and_then(category_of_message))
+            .unwrap_or("network"),
     };
     let retryable = match c.take(Target::Retryable) {
         Some(Val::Bool(b)) if is_error => Some(b),
@@ -919,7 +991,7 @@ fn event_of<'a>(
         status,
         error,
         error_code: red.text(error_code),
-        message: red.text(c.text(Target::Message)),
+        message,
         level,
         logger: prefix.and_then(|p| p.logger).map(Cow::Borrowed),
         log_message: red.text(prefix.and_then(|p| p.message).map(Cow::Borrowed)),
@@ -939,6 +1011,14 @@ fn event_of<'a>(
         downstream: red.json(c.take(Target::Downstream)),
         extra,
     })
+}
+
+/// An upper-case identifier such as `PERMISSION_DENIED` (a code's name, not a sentence).
+fn is_code_name(m: &str) -> bool {
+    (3..=64).contains(&m.len())
+        && m.bytes().any(|b| b.is_ascii_uppercase())
+        && m.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
 }
 
 fn is_http_method(m: &str) -> bool {
@@ -1078,6 +1158,7 @@ mod tests {
             T::Retryable,
             T::Details,
             T::Downstream,
+            T::Outcome,
             T::Errors,
         ];
         assert_eq!(all.len(), Target::COUNT);
