@@ -337,7 +337,9 @@ pub fn explain(inc: &Incident) -> String {
 
 /// Drops incidents that an overlapping, more specific incident covers: the same key, or
 /// (for detectors that explain others) a key that is the dominant (at least 60 %)
-/// contributor of the other on its dimension.
+/// contributor of the other on its dimension. An incident is never dropped for one of a
+/// less serious class, so `--fail-on security` sees a security incident whatever warning
+/// overlaps it.
 pub fn suppress_explained(incidents: Vec<Incident>) -> Vec<Incident> {
     let keep: Vec<bool> = incidents
         .iter()
@@ -351,6 +353,9 @@ pub fn suppress_explained(incidents: Vec<Incident>) -> Vec<Incident> {
                     .iter()
                     .any(|c| c.dimension == a.dimension && c.value == a.key && c.share >= 0.6);
                 rank_a < rank_b
+                    // Never hidden by a less serious class (a reauthorization warning
+                    // does not explain away a security threshold breach).
+                    && super::class_rank(a.class) >= super::class_rank(b.class)
                     && a.start < b.end
                     && b.start < a.end
                     && (same_key || explains && dominant)
@@ -479,9 +484,17 @@ mod tests {
             share: 0.9,
         }];
         let c = merge(vec![flag("spike", "c9", T0 + 50 * STEP, T0 + 51 * STEP)], 0).remove(0);
-        let kept = suppress_explained(vec![a, b, c]);
+        let kept = suppress_explained(vec![a.clone(), b.clone(), c]);
         let ids: Vec<&str> = kept.iter().map(|i| i.detector).collect();
         assert_eq!(ids, vec!["credential_stuffing", "spike"]);
+        // A more specific incident of a less serious class explains nothing away: a
+        // warning on the address leaves the security breach of the code in place.
+        let (mut a, mut b) = (a, b);
+        a.class = "warning";
+        b.class = "security";
+        let kept = suppress_explained(vec![a, b]);
+        let classes: Vec<&str> = kept.iter().map(|i| i.class).collect();
+        assert_eq!(classes, vec!["warning", "security"]);
     }
 
     #[test]
