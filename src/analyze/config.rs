@@ -291,6 +291,24 @@ pub struct CriticalCodeConfig {
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
+pub struct SecurityCodeConfig {
+    pub enabled: bool,
+    /// Security codes another detector follows (thresholds, credential stuffing,
+    /// permission probing): not incidents on every event.
+    pub followed_elsewhere: Vec<String>,
+}
+
+impl Default for SecurityCodeConfig {
+    fn default() -> Self {
+        SecurityCodeConfig {
+            enabled: true,
+            followed_elsewhere: vec!["AUTH_002".into(), "AUTH_004".into()],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
 pub struct ReauthorizationConfig {
     pub enabled: bool,
     /// 401s in a row, with no success between, that open the circuit (DOMAIN.md: 5).
@@ -335,6 +353,7 @@ pub struct DetectorsConfig {
     pub permission_probing: PermissionProbingConfig,
     pub server_errors: ServerErrorsConfig,
     pub critical_code: CriticalCodeConfig,
+    pub security_code: SecurityCodeConfig,
     pub reauthorization: ReauthorizationConfig,
     pub new_code: NewCodeConfig,
 }

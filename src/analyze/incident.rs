@@ -299,6 +299,13 @@ pub fn explain(inc: &Incident) -> String {
             inc.events,
             whom("connection_id", "on")
         ),
+        "security_code" => format!(
+            "Security error {}: {} event(s) from {span}{}{}.",
+            inc.key,
+            inc.events,
+            whom("connection_id", "on"),
+            whom("ip_address", "from")
+        ),
         "reauthorization" => format!(
             "Connection {} needs reauthorization: {} {}, {span}{}.",
             inc.key,

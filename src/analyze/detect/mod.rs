@@ -9,6 +9,7 @@ pub mod critical_code;
 pub mod new_code;
 pub mod permission_probing;
 pub mod reauthorization;
+pub mod security_code;
 pub mod server_errors;
 pub mod spike;
 pub mod threshold;
@@ -89,7 +90,9 @@ pub enum Focus {
 /// spike is a symptom, not a cause).
 pub fn specificity(detector: &str) -> (u8, bool) {
     match detector {
-        "credential_stuffing" | "permission_probing" | "critical_code" => (0, true),
+        "credential_stuffing" | "permission_probing" | "critical_code" | "security_code" => {
+            (0, true)
+        }
         "server_errors" | "reauthorization" => (1, true),
         "threshold" => (2, true),
         "new_code" => (2, false),
@@ -106,6 +109,7 @@ pub fn run_all(t: &Tables, cfg: &DetectorsConfig) -> anyhow::Result<Vec<Flag>> {
     flags.extend(permission_probing::detect(t, &cfg.permission_probing));
     flags.extend(server_errors::detect(t, &cfg.server_errors));
     flags.extend(critical_code::detect(t, &cfg.critical_code)?);
+    flags.extend(security_code::detect(t, &cfg.security_code)?);
     flags.extend(reauthorization::detect(t, &cfg.reauthorization));
     flags.extend(new_code::detect(t, &cfg.new_code));
     Ok(flags)

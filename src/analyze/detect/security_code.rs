@@ -1,0 +1,95 @@
+//! **security_code** (security): any event of class `security` (`SECURITY_VIOLATION`, a
+//! code listed in `[classes] security_codes`) is an incident in its own right, as a
+//! critical code is: a few `SECURITY_VIOLATION` events are an attack or a breach, not a
+//! rate to wait on. The codes another detector already follows are left to it
+//! (`[detectors.security_code] followed_elsewhere`, default `AUTH_002`: DOMAIN.md's 10
+//! per hour threshold and credential stuffing; `AUTH_004`: permission probing, 403s being
+//! a normal part of traffic). One incident per code (a run of events, merged by the hold
+//! time).
+
+use super::super::config::SecurityCodeConfig;
+use super::super::tables::Tables;
+use super::window::by_key;
+use super::{Flag, Focus, Severity};
+
+pub fn detect(t: &Tables, cfg: &SecurityCodeConfig) -> anyhow::Result<Vec<Flag>> {
+    let mut out = Vec::new();
+    if !cfg.enabled {
+        return Ok(out);
+    }
+    let followed = |code: &str| {
+        cfg.followed_elsewhere
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case(code))
+    };
+    // The error events come in input order; the flags are sorted when merged.
+    let mut events = Vec::new();
+    t.error_log.for_each(|_, e| {
+        if e.class.as_deref() == Some("security")
+            && e.error_code.as_deref().is_some_and(|c| !followed(c))
+        {
+            events.push(e.clone());
+        }
+    })?;
+    for (code, rows) in by_key(events.iter(), |e| e.error_code.as_deref()) {
+        // Each event is its own flag; the hold time merges a run of them.
+        for e in rows {
+            out.push(Flag {
+                detector: "security_code",
+                class: "security",
+                severity: Severity::High,
+                dimension: "error_code",
+                key: code.to_string(),
+                start: e.ts,
+                end: e.ts + 1,
+                events: 1,
+                value: 1.0,
+                baseline: 0.0,
+                threshold: 0.0,
+                score: 1.0,
+                what: "security errors".into(),
+                focus: Focus::Code(code.to_string()),
+            });
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::*;
+    use super::*;
+    use crate::analyze::errlog::ErrorLog;
+    use crate::analyze::tables::EventRow;
+
+    #[test]
+    fn security_events_are_flagged_unless_another_detector_follows_them() {
+        let mut t = tables(10, vec![]);
+        let ev = |ts: i64, code: &str, class: &str| EventRow {
+            ts,
+            error_code: Some(code.into()),
+            class: Some(class.into()),
+            ..Default::default()
+        };
+        t.error_log = ErrorLog::from_rows(vec![
+            ev(T0, "SECURITY_VIOLATION", "security"),
+            ev(T0 + 5, "SECURITY_VIOLATION", "security"),
+            ev(T0 + 6, "AUTH_002", "security"),
+            ev(T0 + 7, "AUTH_004", "security"),
+            ev(T0 + 8, "IP_BLOCKED", "security"),
+            ev(T0 + 9, "VAL_001", "warning"),
+        ]);
+        let flags = detect(&t, &SecurityCodeConfig::default()).unwrap();
+        let keys: Vec<&str> = flags.iter().map(|f| f.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["IP_BLOCKED", "SECURITY_VIOLATION", "SECURITY_VIOLATION"]
+        );
+        assert!(flags.iter().all(|f| f.class == "security"));
+        let off = SecurityCodeConfig {
+            enabled: false,
+            ..Default::default()
+        };
+        assert!(detect(&t, &off).unwrap().is_empty());
+    }
+}
