@@ -27,9 +27,28 @@ pub enum Command {
     /// Run SQL over raw logs, an events dataset or an analyze output folder (tables
     /// `events`, `anomalies`, `rates_<dimension>`); see queries/ for ready-made ones.
     Query(QueryArgs),
+    /// Show how errscope reads an export: the layout detected, every input field of a
+    /// sample of records and the canonical column it became (or extra), and the nulls of
+    /// each canonical column, before trusting a report built on it.
+    Inspect(InspectArgs),
     /// Write realistic synthetic exports (diurnal traffic, DOMAIN.md's error mix, optional
     /// injected incidents with a ground truth), the same bytes for the same seed.
     Generate(GenerateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Files, folders, glob patterns.
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<String>,
+
+    /// Records traced per file (the whole file is still ingested for the counts).
+    #[arg(long, default_value_t = 200)]
+    pub sample: usize,
+
+    /// Config file (default: errscope.toml in the working directory, if any).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

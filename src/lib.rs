@@ -11,6 +11,7 @@ pub mod config;
 pub mod exit;
 pub mod generate;
 pub mod ingest;
+pub mod inspect;
 pub mod pipeline;
 pub mod query;
 pub mod report;

@@ -54,6 +54,7 @@ fn main() -> ExitCode {
         Command::Analyze(args) => analyze(args),
         Command::Query(args) => query(args),
         Command::Generate(args) => generate(args),
+        Command::Inspect(args) => inspect(args),
     };
     match result {
         Ok(outcome) => outcome.into(),
@@ -511,6 +512,13 @@ fn query(args: QueryArgs) -> anyhow::Result<Outcome> {
     };
     let mut df = errscope::query::run(&opts)?;
     emit(&mut df, format, args.output.as_deref())?;
+    Ok(Outcome::Ok)
+}
+
+fn inspect(args: errscope::cli::InspectArgs) -> anyhow::Result<Outcome> {
+    let config = Config::load(args.config.as_deref())?;
+    let text = errscope::inspect::inspect(&args.inputs, &config.mapping, args.sample.max(1))?;
+    put(&text)?;
     Ok(Outcome::Ok)
 }
 

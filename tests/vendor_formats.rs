@@ -400,3 +400,56 @@ fn vendor_secrets_are_redacted() {
     }
     assert!(Path::new(&out.join("manifest.json")).is_file());
 }
+
+/// `errscope inspect` shows, per file, each input field and the column it became (or
+/// `extra`, or a column another field won), and the nulls of each canonical column.
+#[test]
+fn inspect_shows_the_mapping_of_every_field() {
+    let a = errscope()
+        .arg("inspect")
+        .arg(repo_path("tests/fixtures/vendors/aws_cloudtrail.json"))
+        .arg(repo_path("tests/fixtures/vendors/otel_flat.ndjson"))
+        .assert()
+        .success();
+    let text = String::from_utf8_lossy(&a.get_output().stdout).into_owned();
+    let row = |field: &str| {
+        text.lines()
+            .find(|l| l.split_whitespace().next() == Some(field))
+            .unwrap_or_else(|| panic!("no row for {field}:\n{text}"))
+            .to_string()
+    };
+    for (field, column) in [
+        ("sourceIPAddress", "ip_address"),
+        ("recipientAccountId", "organization_id"),
+        ("userIdentity.principalId", "user_id"),
+        ("userIdentity.userName", "user_id (lost to another field)"),
+        ("awsRegion", "extra"),
+        ("attributes.service.connection_id", "connection_id"),
+        ("attributes.connection.organization.id", "organization_id"),
+        ("attributes.enduser.id", "user_id"),
+        ("resource", "extra"),
+    ] {
+        let r = row(field);
+        assert!(
+            r.contains(&format!("  {column}  ")) || r.contains(&format!("  {column} ")),
+            "{field}: {r}"
+        );
+    }
+    assert!(
+        text.contains("3 records -> 3 events, 0 quarantined"),
+        "{text}"
+    );
+    let nulls = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with("connection_id ") && l.contains('%'))
+        .collect::<Vec<_>>();
+    assert_eq!(nulls.len(), 2, "{text}");
+    assert!(
+        nulls[0].contains("3 (100.0%)"),
+        "CloudTrail has no connection: {}",
+        nulls[0]
+    );
+    assert!(nulls[1].contains("0 (  0.0%)"), "{}", nulls[1]);
+    // No secret in what it prints.
+    assert!(!text.contains("AKIAIOSFODNN7EXAMPLE"), "{text}");
+}

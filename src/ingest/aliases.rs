@@ -43,6 +43,34 @@ pub enum Target {
 impl Target {
     pub const COUNT: usize = Target::Errors as usize + 1;
 
+    /// The canonical column this target feeds, as `errscope inspect` names it.
+    pub fn column_name(self) -> &'static str {
+        match self {
+            Target::Ts => "ts",
+            Target::Status => "status",
+            Target::Code => "status or error_code (a code)",
+            Target::Error => "error",
+            Target::ErrorCode => "error_code",
+            Target::Message => "message",
+            Target::Level => "level",
+            Target::RequestId => "request_id",
+            Target::ConnectionId => "connection_id",
+            Target::OrganizationId => "organization_id",
+            Target::UserId => "user_id",
+            Target::Endpoint => "endpoint",
+            Target::Method => "method",
+            Target::IpAddress => "ip_address",
+            Target::UserAgent => "user_agent",
+            Target::RetryAfter => "retry_after_s",
+            Target::RetryAfterMs => "retry_after_s (ms)",
+            Target::Retryable => "retryable",
+            Target::Details => "details",
+            Target::Downstream => "downstream",
+            Target::Outcome => "outcome (error or success)",
+            Target::Errors => "errors[0]",
+        }
+    }
+
     /// Fields whose value is kept as JSON text rather than a scalar.
     pub fn is_json(self) -> bool {
         matches!(self, Target::Details | Target::Downstream)

@@ -217,6 +217,87 @@ struct Walker<'c, 'a> {
     cache: &'c mut KeyCache,
     /// A nested object that did not parse (the fast path then hands the record over).
     child_error: bool,
+    /// What each input key became, for `errscope inspect` ([`trace_record`]); `None`
+    /// while ingesting.
+    trace: Option<Box<Trace>>,
+}
+
+/// What the fields of one record became: every offer a key made to a column, and the
+/// top-level keys that went to `extra`.
+#[derive(Default)]
+struct Trace {
+    /// The input keys of the entry being walked.
+    raw: Vec<String>,
+    /// (dotted input path, column, priority, value as in the input).
+    offers: Vec<(String, Target, u16, String)>,
+    extra: Vec<(String, String)>,
+}
+
+/// One input field of a record and what it became ([`trace_record`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldUse {
+    /// The dotted path of the field in the record (`userIdentity.accountId`).
+    pub path: String,
+    /// The canonical column it fed, `None` for `extra`.
+    pub column: Option<Target>,
+    /// Whether its value is the column's (another field may have won the column).
+    pub won: bool,
+    /// Its value as in the input (JSON text).
+    pub value: String,
+}
+
+/// What each field of one record (a JSON object, a text line with a JSON payload, or
+/// the first record of an envelope) becomes: the same walk as ingest's, traced.
+/// `None` for a text that holds no JSON object.
+pub fn trace_record(text: &str, cfg: &MappingConfig) -> Option<Vec<FieldUse>> {
+    let text = text.trim();
+    let json = &text[text.find('{')?..];
+    let mut entries = parse_object(json).ok()?;
+    // An envelope: the first of its records.
+    if let Some(i) = entries.iter().position(|(k, v)| {
+        ENVELOPES.contains(&super::aliases::normalize(k).as_str()) && v.get().starts_with('[')
+    }) {
+        let first = parse_array(entries[i].1.get())
+            .ok()
+            .and_then(|items| items.into_iter().next())
+            .filter(|first| first.get().starts_with('{'));
+        if let (true, Some(first)) = (entries.len() <= 3, first) {
+            entries = parse_object(first.get()).ok()?;
+        }
+    }
+    let mut cache = KeyCache::default();
+    let mut w = Walker::new(cfg, &mut cache);
+    w.trace = Some(Box::default());
+    w.walk(entries, 0, false, true);
+    let trace = w.trace.take().unwrap_or_default();
+    w.done();
+    // The winner of a column: the lowest priority, the first offered among equals (as
+    // `Candidates::offer` keeps it).
+    let mut best: std::collections::HashMap<Target, (u16, usize)> = Default::default();
+    for (i, (_, t, prio, _)) in trace.offers.iter().enumerate() {
+        let e = best.entry(*t).or_insert((*prio, i));
+        if *prio < e.0 {
+            *e = (*prio, i);
+        }
+    }
+    let mut out: Vec<FieldUse> = trace
+        .offers
+        .into_iter()
+        .enumerate()
+        .map(|(i, (path, t, _, value))| FieldUse {
+            path,
+            column: Some(t),
+            won: best.get(&t).is_some_and(|b| b.1 == i),
+            value,
+        })
+        .collect();
+    out.extend(trace.extra.into_iter().map(|(path, value)| FieldUse {
+        path,
+        column: None,
+        won: false,
+        value,
+    }));
+    Some(out)
 }
 
 impl<'a> Walker<'_, 'a> {
@@ -247,6 +328,9 @@ impl<'a> Walker<'_, 'a> {
         if top.is_some() {
             // Top level: an empty path (it served as scratch space to resolve the key).
             self.path.clear();
+        }
+        if let Some(t) = self.trace.as_deref_mut() {
+            t.raw.push(key.to_string());
         }
         let prefix_len = self.path.len();
         let words_len = self.words.len();
@@ -293,6 +377,10 @@ impl<'a> Walker<'_, 'a> {
             } else if let Some(val) = coerce(target, &sc) {
                 self.cands.offer(target, prio, val);
                 consumed = true;
+                if let Some(t) = self.trace.as_deref_mut() {
+                    t.offers
+                        .push((t.raw.join("."), target, prio, raw.to_string()));
+                }
             }
             // The first unreadable timestamp names the quarantine reason (it is read only
             // when no timestamp key was readable).
@@ -323,10 +411,16 @@ impl<'a> Walker<'_, 'a> {
             consumed = true;
         }
         if !consumed && top.is_some() {
+            if let Some(t) = self.trace.as_deref_mut() {
+                t.extra.push((key.to_string(), raw.to_string()));
+            }
             self.cands.extra.push((key, raw));
         }
         self.path.truncate(prefix_len);
         self.words.truncate(words_len);
+        if let Some(t) = self.trace.as_deref_mut() {
+            t.raw.pop();
+        }
         consumed
     }
 
@@ -530,6 +624,7 @@ impl<'c, 'a> Walker<'c, 'a> {
             words: Vec::new(),
             cache,
             child_error: false,
+            trace: None,
         }
     }
 
