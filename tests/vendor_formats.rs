@@ -334,6 +334,8 @@ fn elastic_common_schema() {
             ("status", "401"),
             ("error_code", "AUTH_002"),
             ("class", "security"),
+            // http.request.id, not trace.id: a trace id is the fallback.
+            ("request_id", "req-ecs-1"),
             ("connection_id", "conn_sf_prod"),
             ("organization_id", "org_acme"),
             ("user_id", "u_17"),
@@ -379,6 +381,40 @@ fn opentelemetry_flat_attributes_with_dotted_keys() {
         "otel",
         &rows[1],
         &[("category", "success"), ("organization_id", "org_globex")],
+    );
+}
+
+#[test]
+fn opentelemetry_otlp_json_export() {
+    let (rows, m) = ingest("otlp_logs.json");
+    assert_eq!(m["totals"]["events"], 2, "{m}");
+    expect(
+        "otlp",
+        &rows[0],
+        &[
+            ("ts", "2024-03-05T10:00:01.123Z"),
+            ("status", "429"),
+            ("category", "rate_limit"),
+            ("connection_id", "conn_quickbooks_9"),
+            // A resource attribute.
+            ("organization_id", "org_initech"),
+            ("user_id", "u_initech_7"),
+            ("request_id", "req-otlp-1"),
+            ("ip_address", "203.0.113.9"),
+            ("method", "POST"),
+            ("endpoint", "/v1/invoices"),
+        ],
+    );
+    // timeUnixNano 0 (unset): the observed time.
+    expect(
+        "otlp",
+        &rows[1],
+        &[
+            ("ts", "2024-03-05T10:00:02.000Z"),
+            ("category", "success"),
+            // A trace id is the request id only when there is no request id.
+            ("request_id", "-"),
+        ],
     );
 }
 

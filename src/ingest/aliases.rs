@@ -36,6 +36,8 @@ pub enum Target {
     /// Whether the operation succeeded, without an HTTP status: ECS `event.outcome`,
     /// `result`, a WAF `action` (`block`).
     Outcome,
+    /// A trace or correlation id: `request_id` when no request id was found.
+    TraceId,
     /// An `errors` array: its first element is mapped with the `errors` prefix.
     Errors,
 }
@@ -67,6 +69,7 @@ impl Target {
             Target::Details => "details",
             Target::Downstream => "downstream",
             Target::Outcome => "outcome (error or success)",
+            Target::TraceId => "request_id (a trace id: when no request id)",
             Target::Errors => "errors[0]",
         }
     }
@@ -113,6 +116,7 @@ const BUILTIN: &[(Target, u8, &[&str])] = &[
             "epoch",
             "StartUTC",
             "Datetime",
+            "observedTimeUnixNano",
         ],
     ),
     (
@@ -234,16 +238,19 @@ const BUILTIN: &[(Target, u8, &[&str])] = &[
         2,
         &["log_id", "insertId", "_document_id", "eventID", "event.id"],
     ),
+    (Target::RequestId, 1, &["RayID"]),
+    // Trace and correlation ids: the request id only when the record has no request id
+    // at any depth (OpenTelemetry's `traceId` beside `attributes.http.request.id`).
     (
-        Target::RequestId,
-        1,
+        Target::TraceId,
+        0,
         &[
             "trace_id",
             "traceId",
             "trace.id",
             "correlation_id",
+            "correlationId",
             "x-correlation-id",
-            "RayID",
         ],
     ),
     (

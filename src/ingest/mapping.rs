@@ -253,6 +253,11 @@ pub fn trace_record(text: &str, cfg: &MappingConfig) -> Option<Vec<FieldUse>> {
     let text = text.trim();
     let json = &text[text.find('{')?..];
     let mut entries = parse_object(json).ok()?;
+    // An OTLP/JSON export: its first log record, flattened as ingest does.
+    let otlp_first = otlp_records(&entries).and_then(|r| r.into_iter().next()?.ok());
+    if let Some(first) = &otlp_first {
+        entries = parse_object(first).ok()?;
+    }
     // An envelope: the first of its records.
     if let Some(i) = entries.iter().position(|(k, v)| {
         ENVELOPES.contains(&super::aliases::normalize(k).as_str()) && v.get().starts_with('[')
@@ -547,6 +552,10 @@ pub fn map_entries<'a>(
     let red = Redactor {
         active: !surely_clean,
     };
+    // An OpenTelemetry (OTLP/JSON) export: resourceLogs / scopeLogs / logRecords.
+    if let Some(many) = expand_otlp(&entries, prefix, cfg, red, cache) {
+        return Mapped::Many(many);
+    }
     // A single document wrapping the records: {"events": [{...}, {...}]}.
     if let Some(many) = expand_envelope(&entries, prefix, cfg, red, cache) {
         return Mapped::Many(many);
@@ -554,6 +563,151 @@ pub fn map_entries<'a>(
     match resolve(entries, prefix, cfg, red, cache) {
         Ok(ev) => Mapped::One(Box::new(ev)),
         Err(r) => Mapped::Many(vec![Err(r)]),
+    }
+}
+
+/// The log records of an OTLP/JSON export (`{"resourceLogs": [{"resource": {...},
+/// "scopeLogs": [{"scope": {...}, "logRecords": [...]}]}]}`, the OpenTelemetry protocol's
+/// JSON encoding, as the collector's file exporter writes it), each made a flat record:
+/// its fields, `body` and `attributes` with their `AnyValue`s unwrapped
+/// (`{"key": "http.response.status_code", "value": {"intValue": "503"}}` ->
+/// `"http.response.status_code": 503`), and the resource's attributes under `resource`.
+/// An unset `timeUnixNano` (0) gives way to `observedTimeUnixNano`.
+fn expand_otlp<'a>(
+    entries: &Entries<'a>,
+    prefix: Option<&Prefix<'a>>,
+    cfg: &MappingConfig,
+    red: Redactor,
+    cache: &mut KeyCache,
+) -> Option<Vec<Result<Event<'a>, Rejection>>> {
+    let records = otlp_records(entries)?;
+    Some(
+        records
+            .into_iter()
+            .map(|r| {
+                let text = r?;
+                match parse_object(&text) {
+                    Ok(e) => resolve(e, prefix, cfg, red, cache).map(into_static),
+                    Err(e) => Err(Rejection(format!("invalid OTLP log record: {e}"))),
+                }
+            })
+            .collect(),
+    )
+}
+
+/// The flat records [`expand_otlp`] maps, as JSON texts; `None` when `entries` are not
+/// an OTLP/JSON export.
+fn otlp_records(entries: &Entries<'_>) -> Option<Vec<Result<String, Rejection>>> {
+    use serde_json::{Map, Value};
+    let (_, raw) = entries.iter().find(|(k, _)| k == "resourceLogs")?;
+    let resource_logs: Vec<Value> = serde_json::from_str(raw.get()).ok()?;
+    fn any_value(v: &Value) -> Value {
+        let Some(o) = v.as_object() else {
+            return v.clone();
+        };
+        if let Some(s) = o.get("stringValue") {
+            return s.clone();
+        }
+        if let Some(i) = o.get("intValue") {
+            return match i {
+                Value::String(s) => s.parse::<i64>().map_or(i.clone(), Value::from),
+                other => other.clone(),
+            };
+        }
+        for k in ["doubleValue", "boolValue", "bytesValue"] {
+            if let Some(x) = o.get(k) {
+                return x.clone();
+            }
+        }
+        if let Some(a) = o.get("arrayValue").and_then(|a| a.get("values")) {
+            return Value::Array(a.as_array().into_iter().flatten().map(any_value).collect());
+        }
+        if let Some(kv) = o.get("kvlistValue").and_then(|a| a.get("values")) {
+            return Value::Object(key_values(kv));
+        }
+        v.clone()
+    }
+    fn key_values(list: &Value) -> Map<String, Value> {
+        let mut m = Map::new();
+        for kv in list.as_array().into_iter().flatten() {
+            if let (Some(k), Some(v)) = (kv.get("key").and_then(Value::as_str), kv.get("value")) {
+                m.insert(k.to_string(), any_value(v));
+            }
+        }
+        m
+    }
+    let mut out = Vec::new();
+    for rl in &resource_logs {
+        let resource = rl
+            .get("resource")
+            .and_then(|r| r.get("attributes"))
+            .map(key_values)
+            .unwrap_or_default();
+        for sl in rl
+            .get("scopeLogs")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            for lr in sl
+                .get("logRecords")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let Some(fields) = lr.as_object() else {
+                    out.push(Err(Rejection("OTLP log record is not an object".into())));
+                    continue;
+                };
+                let mut rec = Map::new();
+                for (k, v) in fields {
+                    let v = match k.as_str() {
+                        "body" => any_value(v),
+                        "attributes" => Value::Object(key_values(v)),
+                        "timeUnixNano" if v == "0" || v == 0 => continue,
+                        _ => v.clone(),
+                    };
+                    rec.insert(k.clone(), v);
+                }
+                if !resource.is_empty() {
+                    rec.insert("resource".into(), Value::Object(resource.clone()));
+                }
+                out.push(Ok(Value::Object(rec).to_string()));
+            }
+        }
+    }
+    Some(out)
+}
+
+/// An event that borrows nothing (from a record built here rather than read).
+fn into_static(e: Event<'_>) -> Event<'static> {
+    fn own(v: Option<Cow<'_, str>>) -> Option<Cow<'static, str>> {
+        v.map(|c| Cow::Owned(c.into_owned()))
+    }
+    Event {
+        ts: e.ts,
+        status: e.status,
+        error: own(e.error),
+        error_code: own(e.error_code),
+        message: own(e.message),
+        level: own(e.level),
+        logger: own(e.logger),
+        log_message: own(e.log_message),
+        request_id: own(e.request_id),
+        connection_id: own(e.connection_id),
+        organization_id: own(e.organization_id),
+        user_id: own(e.user_id),
+        endpoint: own(e.endpoint),
+        method: own(e.method),
+        ip_address: own(e.ip_address),
+        user_agent: own(e.user_agent),
+        retry_after_s: e.retry_after_s,
+        category: e.category,
+        retryable: e.retryable,
+        class: e.class,
+        details: own(e.details),
+        downstream: own(e.downstream),
+        extra: e.extra,
     }
 }
 
@@ -1090,7 +1244,10 @@ fn event_of<'a>(
         level,
         logger: prefix.and_then(|p| p.logger).map(Cow::Borrowed),
         log_message: red.text(prefix.and_then(|p| p.message).map(Cow::Borrowed)),
-        request_id: red.text(c.text(Target::RequestId)),
+        request_id: red.text(
+            c.text(Target::RequestId)
+                .or_else(|| c.text(Target::TraceId)),
+        ),
         connection_id: red.text(c.text(Target::ConnectionId)),
         organization_id: red.text(c.text(Target::OrganizationId)),
         user_id: red.text(c.text(Target::UserId)),
@@ -1254,6 +1411,7 @@ mod tests {
             T::Details,
             T::Downstream,
             T::Outcome,
+            T::TraceId,
             T::Errors,
         ];
         assert_eq!(all.len(), Target::COUNT);
