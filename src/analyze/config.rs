@@ -267,6 +267,10 @@ pub struct ServerErrorsConfig {
     pub min_ratio: f64,
     pub min_requests: u32,
     pub min_5xx: u32,
+    /// A connection whose every request failed with a 5xx over this window is down
+    /// (0: off), with at least `down_min_requests` requests in it.
+    pub down_minutes: u32,
+    pub down_min_requests: u32,
 }
 
 impl Default for ServerErrorsConfig {
@@ -277,6 +281,8 @@ impl Default for ServerErrorsConfig {
             min_ratio: 0.2,
             min_requests: 20,
             min_5xx: 10,
+            down_minutes: 60,
+            down_min_requests: 5,
         }
     }
 }

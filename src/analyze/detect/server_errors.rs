@@ -2,6 +2,11 @@
 //! window (default 30 min) is at least `min_ratio` (20 %) with at least `min_requests`
 //! requests and `min_5xx` server errors. Exports without successes have no denominator:
 //! there the 5xx count alone must reach `min_5xx` per window and be most of its errors.
+//!
+//! A small connection that is down is not left to those volumes: when every one of at
+//! least `down_min_requests` (5) requests over `down_minutes` (60) failed with a 5xx, the
+//! connection is down, however few its calls (5 failures in a row of a connection with a
+//! normal 6 % error rate happen by chance once in a million hours).
 
 use super::super::config::ServerErrorsConfig;
 use super::super::grid::{sliding_sum, MINUTE_US};
@@ -18,9 +23,45 @@ pub fn detect(t: &Tables, cfg: &ServerErrorsConfig) -> Vec<Flag> {
     };
     let g = &t.grid;
     let width = g.buckets_in(i64::from(cfg.window_minutes) * MINUTE_US);
+    let down_width = g.buckets_in(i64::from(cfg.down_minutes) * MINUTE_US);
+    let down_min = u64::from(cfg.down_min_requests.max(1));
     for s in &dim.series {
         let s5 = s.values(|c| c.s5xx);
-        if s5.iter().map(|&v| u64::from(v)).sum::<u64>() < u64::from(cfg.min_5xx) {
+        let total: u64 = s5.iter().map(|&v| u64::from(v)).sum();
+        if total < u64::from(cfg.min_5xx).min(down_min) {
+            continue;
+        }
+        if t.has_successes && cfg.down_minutes > 0 {
+            let req = sliding_sum(&s.values(|c| c.requests), down_width);
+            let fail = sliding_sum(&s5, down_width);
+            for i in 0..g.n {
+                if req[i] < down_min || fail[i] != req[i] || s5[i] == 0 {
+                    continue;
+                }
+                let lo = (i + 1).saturating_sub(down_width);
+                let first = (lo..=i).find(|&j| s5[j] > 0).unwrap_or(i);
+                out.push(Flag {
+                    detector: "server_errors",
+                    class: "critical",
+                    severity: Severity::High,
+                    dimension: "connection_id",
+                    key: s.key.clone(),
+                    start: g.start_of(first),
+                    end: g.end_of(i),
+                    events: fail[i],
+                    value: 1.0,
+                    baseline: 0.0,
+                    threshold: 1.0,
+                    score: 1.0,
+                    what: format!(
+                        "every request failed (5xx) over {} min: the connection is down",
+                        cfg.down_minutes
+                    ),
+                    focus: Focus::Server,
+                });
+            }
+        }
+        if total < u64::from(cfg.min_5xx) {
             continue;
         }
         let num = sliding_sum(&s5, width);
@@ -105,5 +146,36 @@ mod tests {
             .map(|i| if i == 5 { (3, 2, 2) } else { (0, 0, 0) })
             .collect();
         assert!(detect(&conn(&thin), &ServerErrorsConfig::default()).is_empty());
+    }
+
+    /// A small connection (two calls in 5 minutes here and there) that goes completely
+    /// down for an hour is critical, though its counts stay under the volume minimums; the
+    /// same connection failing now and then is not.
+    #[test]
+    fn a_small_connection_that_is_down_is_critical() {
+        let mut b: Vec<(u32, u32, u32)> = (0..48)
+            .map(|i| if i % 3 == 0 { (2, 0, 0) } else { (0, 0, 0) })
+            .collect();
+        for (i, x) in b.iter_mut().enumerate().skip(24).take(14) {
+            if i % 3 == 0 {
+                *x = (2, 2, 2);
+            }
+        }
+        let flags = detect(&conn(&b), &ServerErrorsConfig::default());
+        assert!(!flags.is_empty(), "down for an hour: 10 calls, 10 failures");
+        assert!(flags
+            .iter()
+            .all(|f| f.severity == Severity::High && f.start >= T0 + 24 * STEP));
+        // Now and then a failure (1 of 2 calls): not down.
+        let flaky: Vec<(u32, u32, u32)> = (0..48)
+            .map(|i| if i % 3 == 0 { (2, 1, 1) } else { (0, 0, 0) })
+            .collect();
+        assert!(detect(&conn(&flaky), &ServerErrorsConfig::default()).is_empty());
+        // Off when configured off.
+        let off = ServerErrorsConfig {
+            down_minutes: 0,
+            ..Default::default()
+        };
+        assert!(detect(&conn(&b), &off).is_empty());
     }
 }
