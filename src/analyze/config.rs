@@ -122,6 +122,9 @@ pub struct ThresholdConfig {
     pub replace_defaults: bool,
     /// The rules of the config file (see [`ThresholdConfig::effective_rules`]).
     pub rules: Vec<ThresholdRule>,
+    /// Where the rules on one error code's count also apply to each key alone
+    /// (`key_threshold`): `connection_id`, `organization_id` by default; `[]` for none.
+    pub per_key_dimensions: Vec<String>,
 }
 
 impl Default for ThresholdConfig {
@@ -130,6 +133,7 @@ impl Default for ThresholdConfig {
             enabled: true,
             replace_defaults: false,
             rules: Vec::new(),
+            per_key_dimensions: vec!["connection_id".into(), "organization_id".into()],
         }
     }
 }

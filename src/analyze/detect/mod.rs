@@ -6,6 +6,7 @@
 
 pub mod credential_stuffing;
 pub mod critical_code;
+pub mod key_threshold;
 pub mod new_code;
 pub mod permission_probing;
 pub mod reauthorization;
@@ -93,7 +94,7 @@ pub fn specificity(detector: &str) -> (u8, bool) {
         "credential_stuffing" | "permission_probing" | "critical_code" | "security_code" => {
             (0, true)
         }
-        "server_errors" | "reauthorization" => (1, true),
+        "server_errors" | "reauthorization" | "key_threshold" => (1, true),
         "threshold" => (2, true),
         "new_code" => (2, false),
         _ => (3, false),
@@ -104,6 +105,7 @@ pub fn specificity(detector: &str) -> (u8, bool) {
 pub fn run_all(t: &Tables, cfg: &DetectorsConfig) -> anyhow::Result<Vec<Flag>> {
     let mut flags = Vec::new();
     flags.extend(threshold::detect(t, &cfg.threshold));
+    flags.extend(key_threshold::detect(t, &cfg.threshold)?);
     flags.extend(spike::detect(t, &cfg.spike));
     flags.extend(credential_stuffing::detect(t, &cfg.credential_stuffing));
     flags.extend(permission_probing::detect(t, &cfg.permission_probing));
