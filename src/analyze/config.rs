@@ -224,6 +224,9 @@ pub struct CredentialStuffingConfig {
     pub min_failures: u32,
     /// Distinct users those 401s tried.
     pub min_users: u32,
+    /// An attack spread over one subnet (/24) is found on the organisation when it comes
+    /// from at least this many of its addresses.
+    pub min_addresses: u32,
 }
 
 impl Default for CredentialStuffingConfig {
@@ -233,6 +236,7 @@ impl Default for CredentialStuffingConfig {
             window_minutes: 10,
             min_failures: 20,
             min_users: 8,
+            min_addresses: 3,
         }
     }
 }

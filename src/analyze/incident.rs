@@ -273,6 +273,12 @@ pub fn explain(inc: &Incident) -> String {
         .count();
     let who = format!("{} {}", inc.dimension, inc.key);
     match inc.detector {
+        "credential_stuffing" if inc.dimension == "organization_id" => format!(
+            "Credential stuffing against {who}: {} failed logins (401) from {span}; {}{}.",
+            inc.events,
+            inc.what,
+            whom("ip_address", "from")
+        ),
         "credential_stuffing" => format!(
             "Credential stuffing from {who}: {} failed logins (401) from {span}; {}{}.",
             inc.events,

@@ -1,6 +1,9 @@
 //! **credential_stuffing** (security): a burst of 401s from one IP address across many
 //! distinct users: at least `min_failures` 401s and `min_users` users within
-//! `window_minutes` (default 20 and 8 in 10 minutes).
+//! `window_minutes` (default 20 and 8 in 10 minutes). An attack spread over many
+//! addresses, none of which alone crosses those limits, is found on the organisation it
+//! targets: the same burst from at least `min_addresses` (3) addresses of one /24 (IPv6:
+//! /64) against one organisation, the subnet named.
 
 use super::super::config::CredentialStuffingConfig;
 use super::super::tables::Tables;
@@ -43,7 +46,69 @@ pub fn detect(t: &Tables, cfg: &CredentialStuffingConfig) -> Vec<Flag> {
             });
         }
     }
+    spread_over_a_subnet(t, cfg, &mut out);
     out
+}
+
+/// The /24 of an IPv4 address, the /64 of an IPv6 one.
+fn subnet(ip: &str) -> Option<String> {
+    match ip.parse::<std::net::IpAddr>().ok()? {
+        std::net::IpAddr::V4(v4) => {
+            let o = v4.octets();
+            Some(format!("{}.{}.{}.0/24", o[0], o[1], o[2]))
+        }
+        std::net::IpAddr::V6(v6) => {
+            let s = v6.segments();
+            Some(format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3]))
+        }
+    }
+}
+
+/// 401 bursts per (organisation, subnet) from at least `min_addresses` addresses.
+fn spread_over_a_subnet(t: &Tables, cfg: &CredentialStuffingConfig, out: &mut Vec<Flag>) {
+    use std::collections::{BTreeMap, HashSet};
+    let mut groups: BTreeMap<(&str, String), Vec<_>> = BTreeMap::new();
+    for e in t.auth_failures.iter().filter(|e| e.status() == 401) {
+        if let (Some(org), Some(net)) = (e.organization_id(), e.ip_address().and_then(subnet)) {
+            groups.entry((org, net)).or_default().push(e);
+        }
+    }
+    for ((org, net), mut events) in groups {
+        events.sort_by_key(|e| e.ts());
+        for b in bursts(
+            &events,
+            cfg.window_minutes,
+            cfg.min_failures,
+            cfg.min_users,
+            |e| e.user_id(),
+        ) {
+            let addresses: HashSet<&str> = events
+                .iter()
+                .filter(|e| e.ts() >= b.start && e.ts() < b.end)
+                .filter_map(|e| e.ip_address())
+                .collect();
+            if (addresses.len() as u32) < cfg.min_addresses.max(2) {
+                continue; // one address: the per-address rule reports it
+            }
+            out.push(Flag {
+                severity: Severity::High,
+                what: format!(
+                    "failed logins (401) from {} addresses of {net} against {} distinct users, up to {} in {} min",
+                    addresses.len(),
+                    b.peak_distinct,
+                    b.peak,
+                    cfg.window_minutes
+                ),
+                ..b.flag(
+                    "credential_stuffing",
+                    "organization_id",
+                    org,
+                    cfg.min_failures,
+                    401,
+                )
+            });
+        }
+    }
 }
 
 #[cfg(test)]
@@ -112,5 +177,55 @@ mod tests {
         }
         t.auth_failures = AuthFailures::from_rows(&rows);
         assert!(detect(&t, &CredentialStuffingConfig::default()).is_empty());
+    }
+
+    /// 60 failed logins in 10 minutes against one organisation from 30 addresses of one
+    /// /24, two each: no address crosses the per-address limit, the organisation's
+    /// incident names the subnet. The organisation's normal failures from its users'
+    /// scattered addresses are not an attack.
+    #[test]
+    fn an_attack_spread_over_a_subnet_is_found_on_the_organisation() {
+        let mut t = tables(48, vec![]);
+        let org = |mut e: EventRow, o: &str| {
+            e.organization_id = Some(o.into());
+            e
+        };
+        let mut rows = Vec::new();
+        for i in 0..60 {
+            rows.push(org(
+                failure(
+                    T0 + 60 * MINUTE_US + i * 10_000_000,
+                    &format!("198.51.100.{}", 10 + i % 30),
+                    &format!("u{}", i % 40),
+                ),
+                "org_acme",
+            ));
+        }
+        // Background: 40 failures of 40 users from 40 subnets over the same 10 minutes.
+        for i in 0..40 {
+            rows.push(org(
+                failure(
+                    T0 + 60 * MINUTE_US + i * 15_000_000,
+                    &format!("10.{i}.0.7"),
+                    &format!("v{i}"),
+                ),
+                "org_other",
+            ));
+        }
+        rows.sort_by_key(|r| r.ts);
+        t.auth_failures = AuthFailures::from_rows(&rows);
+        let flags = detect(&t, &CredentialStuffingConfig::default());
+        assert_eq!(flags.len(), 1, "{flags:?}");
+        let f = &flags[0];
+        assert_eq!(
+            (f.dimension, f.key.as_str(), f.class),
+            ("organization_id", "org_acme", "security")
+        );
+        assert!(
+            f.what.contains("30 addresses of 198.51.100.0/24"),
+            "{}",
+            f.what
+        );
+        assert_eq!(f.events, 60);
     }
 }
