@@ -200,6 +200,9 @@ pub struct SpikeConfig {
     pub min_ratio: f64,
     /// Past windows needed before a key has a baseline.
     pub min_history: usize,
+    /// With successes in the export: the error ratio must be at least this many times the
+    /// baseline's (0: off), so a traffic surge with an unchanged error ratio is no spike.
+    pub min_ratio_rise: f64,
 }
 
 impl Default for SpikeConfig {
@@ -211,6 +214,7 @@ impl Default for SpikeConfig {
             min_score: 8.0,
             min_ratio: 4.0,
             min_history: 24,
+            min_ratio_rise: 2.0,
         }
     }
 }

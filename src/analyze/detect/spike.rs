@@ -5,7 +5,10 @@
 //! z = (x - median) / (1.4826 MAD), with a Poisson floor (sqrt of the median) so a flat
 //! baseline does not make every bump a spike. Without same-hour history the window must
 //! also beat the 90th percentile of the past `min_ratio` times, so a morning ramp is not
-//! a spike.
+//! a spike. Where the export logs successes, the error ratio must also have risen at least
+//! `min_ratio_rise` times over the baseline's (errors over requests of the same past
+//! windows; for codes, over all traffic): a surge of traffic whose errors grow with it is
+//! busier, not broken.
 
 use super::super::config::SpikeConfig;
 use super::super::tables::Tables;
@@ -53,6 +56,10 @@ pub fn detect(t: &Tables, cfg: &SpikeConfig) -> Vec<Flag> {
     }
     let g = &t.grid;
     let hour_aware = (t.max_ts - t.min_ts) as f64 / DAY_US as f64 >= 2.0;
+    let all_requests: Option<Vec<u32>> = t
+        .dim("all")
+        .and_then(|d| d.series.first())
+        .map(|s| s.values(|c| c.requests));
     let hour_of = |i: usize| g.start_of(i).rem_euclid(DAY_US) / HOUR_US;
     for dim_name in &cfg.dimensions {
         let Some(dim) = t.dim(dim_name) else { continue };
@@ -61,22 +68,29 @@ pub fn detect(t: &Tables, cfg: &SpikeConfig) -> Vec<Flag> {
             if x.iter().map(|&v| u64::from(v)).sum::<u64>() < u64::from(cfg.min_events) {
                 continue;
             }
+            // The denominator of the key's error ratio: its own requests, or all traffic
+            // for the dimensions whose keys are kinds of error.
+            let requests: Option<Vec<u32>> = match dim_name.as_str() {
+                _ if !t.has_successes || cfg.min_ratio_rise <= 0.0 => None,
+                "error_code" | "category" | "class" | "status_class" => all_requests.clone(),
+                _ => Some(s.values(|c| c.requests)),
+            };
             let mut flagged = vec![false; g.n];
             for i in 0..g.n {
                 if x[i] < cfg.min_events {
                     continue;
                 }
-                let past = |same_hour: bool| -> Vec<f64> {
+                let past = |same_hour: bool| -> Vec<usize> {
                     (0..i)
                         .filter(|&j| !flagged[j] && (!same_hour || hour_of(j) == hour_of(i)))
-                        .map(|j| f64::from(x[j]))
                         .collect()
                 };
-                let mut history = if hour_aware { past(true) } else { Vec::new() };
-                let same_hour = history.len() >= cfg.min_history;
+                let mut windows = if hour_aware { past(true) } else { Vec::new() };
+                let same_hour = windows.len() >= cfg.min_history;
                 if !same_hour {
-                    history = past(false);
+                    windows = past(false);
                 }
+                let history: Vec<f64> = windows.iter().map(|&j| f64::from(x[j])).collect();
                 if history.len() < cfg.min_history {
                     continue;
                 }
@@ -91,6 +105,18 @@ pub fn detect(t: &Tables, cfg: &SpikeConfig) -> Vec<Flag> {
                 let score = (v - med) / sigma;
                 if score < cfg.min_score || v < cfg.min_ratio * reference.max(1.0) {
                     continue;
+                }
+                if let Some(req) = &requests {
+                    let (he, hr) = windows.iter().fold((0u64, 0u64), |(e, r), &j| {
+                        (e + u64::from(x[j]), r + u64::from(req[j]))
+                    });
+                    if hr > 0 && he > 0 && req[i] > 0 {
+                        let base = he as f64 / hr as f64;
+                        let now = v / f64::from(req[i]);
+                        if now < cfg.min_ratio_rise * base {
+                            continue; // more traffic, the same share of errors
+                        }
+                    }
                 }
                 flagged[i] = true;
                 let class = if dim_name == "error_code" {
@@ -134,12 +160,18 @@ mod tests {
     use super::*;
     use crate::analyze::tables::DimTable;
 
+    /// A connection with steady traffic (200 calls a window) and these errors on top.
     fn conn(errors: &[u32]) -> Tables {
+        conn_with(errors, &vec![200; errors.len()])
+    }
+
+    fn conn_with(errors: &[u32], successes: &[u32]) -> Tables {
         let s = series(
             "c1",
             &errors
                 .iter()
-                .map(|&e| (e * 10 + 20, e, 0))
+                .zip(successes)
+                .map(|(&e, &ok)| (e + ok, e, 0))
                 .collect::<Vec<_>>(),
         );
         tables(
@@ -162,6 +194,21 @@ mod tests {
         assert_eq!(at, vec![70, 71]);
         assert_eq!(flags[0].dimension, "connection_id");
         assert!(flags[0].baseline <= 4.0);
+    }
+
+    /// Eight times the traffic for an hour with the same 2 % of errors: busier, not
+    /// broken. The same errors without the traffic: a spike.
+    #[test]
+    fn a_surge_of_traffic_with_the_same_error_ratio_is_no_spike() {
+        let mut e = noise(4, 100, 1, 5);
+        let mut ok: Vec<u32> = vec![150; 100];
+        for i in 70..82 {
+            e[i] = 25 + (i as u32 % 3);
+            ok[i] = 1250;
+        }
+        assert!(detect(&conn_with(&e, &ok), &SpikeConfig::default()).is_empty());
+        let steady = vec![150; 100];
+        assert!(!detect(&conn_with(&e, &steady), &SpikeConfig::default()).is_empty());
     }
 
     #[test]
