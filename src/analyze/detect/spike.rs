@@ -1,7 +1,9 @@
 //! **spike**: a key's errors in a window are far above its own baseline: the median and
 //! MAD of its past windows (the window tested and windows already flagged excluded; the
-//! same hour of day only, when the data spans two days or more and that hour has enough
-//! history), with a minimum volume so a handful of events never alerts. Score: robust
+//! same hour of the same weekday, when the data spans two weeks or more and that hour has
+//! enough history, so quiet weekends and busy Mondays are their own baselines; else the
+//! same hour of day, when it spans two days or more), with a minimum volume so a handful
+//! of events never alerts. Score: robust
 //! z = (x - median) / (1.4826 MAD), with a Poisson floor (sqrt of the median) so a flat
 //! baseline does not make every bump a spike. Without same-hour history the window must
 //! also beat the 90th percentile of the past `min_ratio` times, so a morning ramp is not
@@ -55,7 +57,10 @@ pub fn detect(t: &Tables, cfg: &SpikeConfig) -> Vec<Flag> {
         return out;
     }
     let g = &t.grid;
-    let hour_aware = (t.max_ts - t.min_ts) as f64 / DAY_US as f64 >= 2.0;
+    let days = (t.max_ts - t.min_ts) as f64 / DAY_US as f64;
+    let hour_aware = days >= 2.0;
+    let week_aware = days >= 14.0;
+    let weekday_of = |i: usize| g.start_of(i).div_euclid(DAY_US).rem_euclid(7);
     let all_requests: Option<Vec<u32>> = t
         .dim("all")
         .and_then(|d| d.series.first())
@@ -80,15 +85,26 @@ pub fn detect(t: &Tables, cfg: &SpikeConfig) -> Vec<Flag> {
                 if x[i] < cfg.min_events {
                     continue;
                 }
-                let past = |same_hour: bool| -> Vec<usize> {
+                let past = |same_hour: bool, same_weekday: bool| -> Vec<usize> {
                     (0..i)
-                        .filter(|&j| !flagged[j] && (!same_hour || hour_of(j) == hour_of(i)))
+                        .filter(|&j| {
+                            !flagged[j]
+                                && (!same_hour || hour_of(j) == hour_of(i))
+                                && (!same_weekday || weekday_of(j) == weekday_of(i))
+                        })
                         .collect()
                 };
-                let mut windows = if hour_aware { past(true) } else { Vec::new() };
+                let mut windows = if week_aware {
+                    past(true, true)
+                } else {
+                    Vec::new()
+                };
+                if windows.len() < cfg.min_history && hour_aware {
+                    windows = past(true, false);
+                }
                 let same_hour = windows.len() >= cfg.min_history;
                 if !same_hour {
-                    windows = past(false);
+                    windows = past(false, false);
                 }
                 let history: Vec<f64> = windows.iter().map(|&j| f64::from(x[j])).collect();
                 if history.len() < cfg.min_history {
@@ -237,6 +253,42 @@ mod tests {
             detect(&conn(&diurnal[..per_day]), &cfg).is_empty(),
             "first day"
         );
+    }
+
+    /// Three weeks of traffic with 1.5 % errors: weekdays busy at midday (2,000 calls a
+    /// window), weekends quiet (300). Nothing is a spike; a Saturday midday with a
+    /// weekday's errors on a Saturday's traffic is, against earlier Saturdays (against
+    /// every day's midday, mostly weekdays, it would look normal).
+    #[test]
+    fn weekly_seasonality_is_the_baseline_when_there_are_two_weeks() {
+        let per_day = 288;
+        let day_of = |i: usize| (i / per_day) % 7;
+        let traffic = |i: usize| {
+            let busy = (9..17).contains(&((i % per_day) / 12));
+            match (day_of(i) >= 5, busy) {
+                (false, true) => 2_000u32,
+                (true, true) => 300,
+                _ => 200,
+            }
+        };
+        let n = 21 * per_day;
+        let mut e: Vec<u32> = (0..n).map(|i| traffic(i) * 15 / 1000).collect();
+        let ok: Vec<u32> = (0..n).map(|i| traffic(i) - e[i]).collect();
+        let cfg = SpikeConfig::default();
+        assert!(
+            detect(&conn_with(&e, &ok), &cfg).is_empty(),
+            "a normal three weeks"
+        );
+        let sat_noon = 19 * per_day + 12 * 12;
+        for x in e.iter_mut().skip(sat_noon).take(6) {
+            *x = 30;
+        }
+        let flags = detect(&conn_with(&e, &ok), &cfg);
+        assert!(!flags.is_empty(), "a weekday's errors on a Saturday");
+        assert!(flags.iter().all(|f| f.start >= T0 + sat_noon as i64 * STEP));
+        // Without the weekly baseline (two days of data only), the same-hour baseline is
+        // used; the weekly one needs two weeks.
+        assert!(detect(&conn_with(&e[..2 * per_day], &ok[..2 * per_day]), &cfg).is_empty());
     }
 
     #[test]
