@@ -8,27 +8,45 @@ use super::window::by_key;
 use super::{Flag, Focus, Severity};
 
 pub fn detect(t: &Tables, cfg: &CriticalCodeConfig) -> anyhow::Result<Vec<Flag>> {
-    let mut out = Vec::new();
     if cfg.disabled {
-        return Ok(out);
+        return Ok(Vec::new());
     }
     let is_critical = |code: Option<&str>, class: Option<&str>| {
         class == Some("critical")
             || code.is_some_and(|c| cfg.codes.iter().any(|x| x.eq_ignore_ascii_case(c)))
     };
+    each_event(
+        t,
+        "critical_code",
+        "critical",
+        "critical errors",
+        is_critical,
+    )
+}
+
+/// One flag per error event whose (code, class) `holds`, keyed by its code, for the
+/// detectors that make every such event an incident (a run of them merges by the hold
+/// time): `critical_code`, `security_code`.
+pub(super) fn each_event(
+    t: &Tables,
+    detector: &'static str,
+    class: &'static str,
+    what: &str,
+    holds: impl Fn(Option<&str>, Option<&str>) -> bool,
+) -> anyhow::Result<Vec<Flag>> {
+    let mut out = Vec::new();
     // The error events come in input order; the flags are sorted when merged.
     let mut events = Vec::new();
     t.error_log.for_each(|_, e| {
-        if is_critical(e.error_code.as_deref(), e.class.as_deref()) {
+        if holds(e.error_code.as_deref(), e.class.as_deref()) {
             events.push(e.clone());
         }
     })?;
     for (code, rows) in by_key(events.iter(), |e| e.error_code.as_deref()) {
-        // Each event is its own flag; the hold time merges a run of them.
         for e in rows {
             out.push(Flag {
-                detector: "critical_code",
-                class: "critical",
+                detector,
+                class,
                 severity: Severity::High,
                 dimension: "error_code",
                 key: code.to_string(),
@@ -39,7 +57,7 @@ pub fn detect(t: &Tables, cfg: &CriticalCodeConfig) -> anyhow::Result<Vec<Flag>>
                 baseline: 0.0,
                 threshold: 0.0,
                 score: 1.0,
-                what: "critical errors".into(),
+                what: what.into(),
                 focus: Focus::Code(code.to_string()),
             });
         }

@@ -9,50 +9,25 @@
 
 use super::super::config::SecurityCodeConfig;
 use super::super::tables::Tables;
-use super::window::by_key;
-use super::{Flag, Focus, Severity};
+use super::critical_code::each_event;
+use super::Flag;
 
 pub fn detect(t: &Tables, cfg: &SecurityCodeConfig) -> anyhow::Result<Vec<Flag>> {
-    let mut out = Vec::new();
     if !cfg.enabled {
-        return Ok(out);
+        return Ok(Vec::new());
     }
     let followed = |code: &str| {
         cfg.followed_elsewhere
             .iter()
             .any(|c| c.eq_ignore_ascii_case(code))
     };
-    // The error events come in input order; the flags are sorted when merged.
-    let mut events = Vec::new();
-    t.error_log.for_each(|_, e| {
-        if e.class.as_deref() == Some("security")
-            && e.error_code.as_deref().is_some_and(|c| !followed(c))
-        {
-            events.push(e.clone());
-        }
-    })?;
-    for (code, rows) in by_key(events.iter(), |e| e.error_code.as_deref()) {
-        // Each event is its own flag; the hold time merges a run of them.
-        for e in rows {
-            out.push(Flag {
-                detector: "security_code",
-                class: "security",
-                severity: Severity::High,
-                dimension: "error_code",
-                key: code.to_string(),
-                start: e.ts,
-                end: e.ts + 1,
-                events: 1,
-                value: 1.0,
-                baseline: 0.0,
-                threshold: 0.0,
-                score: 1.0,
-                what: "security errors".into(),
-                focus: Focus::Code(code.to_string()),
-            });
-        }
-    }
-    Ok(out)
+    each_event(
+        t,
+        "security_code",
+        "security",
+        "security errors",
+        |code, class| class == Some("security") && code.is_some_and(|c| !followed(c)),
+    )
 }
 
 #[cfg(test)]
