@@ -136,6 +136,10 @@ struct Summary {
     /// seen there. A key is taken in at its second sighting, so the flood of one-off keys
     /// (client IPs seen once) costs a hash and a store each, not an admission.
     door: Vec<u32>,
+    /// A bit per hash bucket of the keys tracked (1,024 words): a key whose bit is clear is
+    /// surely not tracked, so the flood of one-off keys skips the key maps (one hash, then
+    /// the doorkeeper). Set as keys are taken in, rebuilt when keys are dropped.
+    tracked: Vec<u64>,
     /// Untracked keys seen (a key dropped and seen again counts again), plus the keys the
     /// dimension had when it was summarised: about the number of distinct keys.
     seen: u64,
@@ -147,11 +151,35 @@ const UNTRACKED: u32 = u32::MAX;
 /// Buckets of [`Summary::door`] (256 KiB).
 const DOOR_BUCKETS: usize = 1 << 16;
 
+/// The hash of a key for the doorkeeper and the tracked-key bits (fixed: reruns drop and
+/// keep the same keys).
+fn key_hash(key: &str) -> u64 {
+    use std::hash::BuildHasher;
+    foldhash::fast::FixedState::with_seed(0x6572_7273).hash_one(key)
+}
+
+/// Words of [`Summary::tracked`].
+const TRACKED_WORDS: usize = 1024;
+
 impl Summary {
-    /// Whether `key`, not tracked, was seen lately (then it is taken in); else remembers it.
-    fn second_sighting(&mut self, key: &str) -> bool {
-        use std::hash::BuildHasher;
-        let h = foldhash::fast::FixedState::with_seed(0x6572_7273).hash_one(key);
+    fn tracked_bit(h: u64) -> (usize, u64) {
+        let b = (h >> 40) as usize % (TRACKED_WORDS * 64);
+        (b / 64, 1u64 << (b % 64))
+    }
+
+    fn maybe_tracked(&self, h: u64) -> bool {
+        let (w, bit) = Summary::tracked_bit(h);
+        self.tracked[w] & bit != 0
+    }
+
+    fn mark_tracked(&mut self, h: u64) {
+        let (w, bit) = Summary::tracked_bit(h);
+        self.tracked[w] |= bit;
+    }
+
+    /// Whether the key of hash `h`, not tracked, was seen lately (then it is taken in);
+    /// else remembers it.
+    fn second_sighting(&mut self, h: u64) -> bool {
         let bucket = (h as usize) & (DOOR_BUCKETS - 1);
         let print = ((h >> 32) as u32) | 1;
         if self.door[bucket] == print {
@@ -201,6 +229,17 @@ impl Dim {
                 return id;
             }
         }
+        if let Some(s) = self.summary.as_deref_mut() {
+            let h = key_hash(key);
+            if !s.maybe_tracked(h) {
+                // Surely not tracked: straight to the doorkeeper.
+                return if s.second_sighting(h) {
+                    self.take_in(key, h)
+                } else {
+                    UNTRACKED
+                };
+            }
+        }
         let id = match self.ids.get(key) {
             Some(&id) => id,
             None => self.admit(key),
@@ -230,14 +269,21 @@ impl Dim {
         if self.summary.is_none() {
             self.summarise();
         }
+        let h = key_hash(key);
         if !self
             .summary
             .as_mut()
             .expect("summarised")
-            .second_sighting(key)
+            .second_sighting(h)
         {
             return UNTRACKED;
         }
+        self.take_in(key, h)
+    }
+
+    /// Tracks a key of a summarised dimension (of hash `h`) in a free slot, making room
+    /// first when there is none.
+    fn take_in(&mut self, key: &str, h: u64) -> u32 {
         if self.summary.as_ref().is_some_and(|s| s.free.is_empty()) {
             self.prune();
         }
@@ -246,6 +292,7 @@ impl Dim {
         s.weight[slot as usize] = s.floor;
         s.base[slot as usize] = s.floor;
         s.span[slot as usize] = (i64::MAX, i64::MIN);
+        s.mark_tracked(h);
         self.keys[slot as usize] = key.into();
         self.ids.insert(key.into(), slot);
         slot
@@ -280,6 +327,14 @@ impl Dim {
             other: Default::default(),
             open: None,
             door: vec![0; DOOR_BUCKETS],
+            tracked: {
+                let mut bits = vec![0u64; TRACKED_WORDS];
+                for k in &self.keys {
+                    let (w, bit) = Summary::tracked_bit(key_hash(k));
+                    bits[w] |= bit;
+                }
+                bits
+            },
             seen: n as u64,
         }));
     }
@@ -365,6 +420,12 @@ impl Dim {
             s.span[id as usize] = (i64::MAX, i64::MIN);
         }
         if !dropped.is_empty() {
+            s.tracked.iter_mut().for_each(|w| *w = 0);
+            for (&_, &id) in self.ids.iter() {
+                if !is_dropped[id as usize] {
+                    s.mark_tracked(key_hash(&self.keys[id as usize]));
+                }
+            }
             self.ids.retain(|_, id| !is_dropped[*id as usize]);
             self.short.retain(|_, id| !is_dropped[*id as usize]);
             self.last = None;
