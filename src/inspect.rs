@@ -48,20 +48,12 @@ struct Field {
 pub fn inspect(inputs: &[String], cfg: &MappingConfig, sample: usize) -> anyhow::Result<String> {
     let tmp = tempfile::tempdir()?;
     let report = run_ingest(
-        &IngestOptions {
-            inputs: inputs.to_vec(),
-            out: tmp.path().join("ingest"),
-            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
-            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
-            mapping: cfg.clone(),
-            config_path: None,
-            bounds: Default::default(),
-            collect_step_us: None,
-            collect_max_keys: 0,
-            track_inputs: false,
-            known_inputs: Vec::new(),
-            progress: false,
-        },
+        &IngestOptions::scratch(
+            inputs,
+            tmp.path().join("ingest"),
+            cfg.clone(),
+            std::thread::available_parallelism().map_or(2, |n| n.get()),
+        ),
         |_| {},
     )?;
     let nulls = null_counts(&tmp.path().join("ingest/events"))?;

@@ -58,6 +58,32 @@ pub struct IngestOptions {
     pub collect_max_keys: usize,
 }
 
+impl IngestOptions {
+    /// A plain ingest of `inputs` into `out` (a scratch folder: `query` on raw logs,
+    /// `inspect`): no bounds, no state, no collector, no progress bar.
+    pub fn scratch(
+        inputs: &[String],
+        out: PathBuf,
+        mapping: MappingConfig,
+        threads: usize,
+    ) -> Self {
+        IngestOptions {
+            inputs: inputs.to_vec(),
+            out,
+            threads,
+            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
+            mapping,
+            config_path: None,
+            bounds: Default::default(),
+            track_inputs: false,
+            known_inputs: Vec::new(),
+            progress: false,
+            collect_step_us: None,
+            collect_max_keys: 0,
+        }
+    }
+}
+
 /// What happened, for the summary line and the exit code.
 #[derive(Debug)]
 pub struct IngestReport {

@@ -342,17 +342,22 @@ impl Dim {
     /// Drops the lightest keys past `max_keys` (every live slot beyond the `keep`
     /// heaviest), folding their counts into `other`; their slots become free. Ties go by
     /// slot, which the input order decides, so reruns drop the same keys.
-    fn drop_lightest(&mut self, keep: usize) {
-        let Some(s) = self.summary.as_deref() else {
-            return;
-        };
+    /// The slots of a summarised dimension that hold a key.
+    fn live_slots(&self, s: &Summary) -> Vec<u32> {
         let mut is_free = vec![false; self.keys.len()];
         for &id in &s.free {
             is_free[id as usize] = true;
         }
-        let mut live: Vec<u32> = (0..self.keys.len() as u32)
+        (0..self.keys.len() as u32)
             .filter(|id| !is_free[*id as usize])
-            .collect();
+            .collect()
+    }
+
+    fn drop_lightest(&mut self, keep: usize) {
+        let Some(s) = self.summary.as_deref() else {
+            return;
+        };
+        let mut live = self.live_slots(s);
         if live.len() <= keep {
             return;
         }
@@ -373,15 +378,10 @@ impl Dim {
         let Some(s) = self.summary.as_deref() else {
             return;
         };
-        let mut is_free = vec![false; self.keys.len()];
-        for &id in &s.free {
-            is_free[id as usize] = true;
-        }
-        let light: Vec<u32> = (0..self.keys.len() as u32)
-            .filter(|&id| {
-                let i = id as usize;
-                !is_free[i] && s.weight[i] - s.base[i] <= s.floor
-            })
+        let light: Vec<u32> = self
+            .live_slots(s)
+            .into_iter()
+            .filter(|&id| s.weight[id as usize] - s.base[id as usize] <= s.floor)
             .collect();
         self.drop_slots(&light);
     }

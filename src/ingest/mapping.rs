@@ -258,17 +258,9 @@ pub fn trace_record(text: &str, cfg: &MappingConfig) -> Option<Vec<FieldUse>> {
     if let Some(first) = &otlp_first {
         entries = parse_object(first).ok()?;
     }
-    // An envelope: the first of its records.
-    if let Some(i) = entries.iter().position(|(k, v)| {
-        ENVELOPES.contains(&super::aliases::normalize(k).as_str()) && v.get().starts_with('[')
-    }) {
-        let first = parse_array(entries[i].1.get())
-            .ok()
-            .and_then(|items| items.into_iter().next())
-            .filter(|first| first.get().starts_with('{'));
-        if let (true, Some(first)) = (entries.len() <= 3, first) {
-            entries = parse_object(first.get()).ok()?;
-        }
+    // An envelope (as ingest tells one): the first of its records.
+    if let Some(first) = envelope_items(&entries, cfg).and_then(|items| items.first().copied()) {
+        entries = parse_object(first.get()).ok()?;
     }
     let mut cache = KeyCache::default();
     let mut w = Walker::new(cfg, &mut cache);
@@ -718,6 +710,25 @@ fn expand_envelope<'a>(
     red: Redactor,
     cache: &mut KeyCache,
 ) -> Option<Vec<Result<Event<'a>, Rejection>>> {
+    let items = envelope_items(entries, cfg)?;
+    Some(
+        items
+            .into_iter()
+            .map(|item| match parse_object(item.get()) {
+                Ok(e) => resolve(e, prefix, cfg, red, cache),
+                Err(e) => Err(Rejection(format!("invalid JSON in envelope element: {e}"))),
+            })
+            .collect(),
+    )
+}
+
+/// The records of a single document wrapping them (`{"events": [{...}, {...}]}`, an
+/// [`ENVELOPES`] key holding an array of objects, in an object of at most three keys and
+/// no timestamp of its own); `None` for any other record.
+fn envelope_items<'a>(
+    entries: &Entries<'a>,
+    cfg: &MappingConfig,
+) -> Option<Vec<&'a serde_json::value::RawValue>> {
     // Cheap tests first: this runs for every record.
     if entries.len() > 3 || !entries.iter().any(|(_, v)| v.get().starts_with('[')) {
         return None;
@@ -742,15 +753,7 @@ fn expand_envelope<'a>(
     if items.is_empty() || !items.iter().all(|i| i.get().starts_with('{')) {
         return None;
     }
-    Some(
-        items
-            .into_iter()
-            .map(|item| match parse_object(item.get()) {
-                Ok(e) => resolve(e, prefix, cfg, red, cache),
-                Err(e) => Err(Rejection(format!("invalid JSON in envelope element: {e}"))),
-            })
-            .collect(),
-    )
+    Some(items)
 }
 
 fn resolve<'a>(

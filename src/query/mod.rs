@@ -105,20 +105,12 @@ pub fn run(opts: &QueryOptions) -> anyhow::Result<DataFrame> {
             ));
             _tmp = Some(TempDir(dir.clone()));
             let report = run_ingest(
-                &IngestOptions {
-                    inputs: opts.inputs.clone(),
-                    out: dir.clone(),
-                    threads: opts.threads,
-                    max_record_bytes: crate::pipeline::DEFAULT_MAX_RECORD_BYTES,
-                    mapping: opts.mapping.clone(),
-                    config_path: None,
-                    bounds: Default::default(),
-                    collect_step_us: None,
-                    collect_max_keys: 0,
-                    track_inputs: false,
-                    known_inputs: Vec::new(),
-                    progress: false,
-                },
+                &IngestOptions::scratch(
+                    &opts.inputs,
+                    dir.clone(),
+                    opts.mapping.clone(),
+                    opts.threads,
+                ),
                 |msg| eprintln!("errscope: error: {msg}"),
             )?;
             if report.manifest.totals.counts.events == 0 {
