@@ -82,6 +82,21 @@ pub struct GenerateArgs {
     /// appear once (the high-cardinality benchmark's input).
     #[arg(long)]
     pub high_cardinality: bool,
+
+    /// `classic`: the family above; `seasonal`: a second, independent one (two weeks or
+    /// more from a Monday, quiet weekends, ECS records in one file a day, a heavy-tailed
+    /// fleet; a distributed attack, a quiet-hour outage, a slow ramp, a storm and security
+    /// violations in truth.csv; a benign surge, a new connection and the weekends in
+    /// benign.csv). It always injects its incidents; `--shape` and `--high-cardinality`
+    /// are the classic family's.
+    #[arg(long, value_enum, default_value = "classic")]
+    pub family: GenerateFamily,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GenerateFamily {
+    Classic,
+    Seasonal,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -10,6 +10,11 @@
 //! [classes]                 # replace the DOMAIN.md code lists
 //! security_codes = ["AUTH_002", "AUTH_004", "SECURITY_VIOLATION", "IP_BLOCKED"]
 //! critical_codes = ["AUTH_CRITICAL", "SYSTEM_FAILURE"]
+//!
+//! [ingest]
+//! envelopes = ["hits.hits"]  # arrays holding the records of a wrapper document
+//! duplicates = "drop"        # exact duplicates (same request id, same bytes): drop, keep, off
+//! duplicate_memory = 4000000 # fingerprints held to find them (about 16 bytes each)
 //! ```
 //!
 //! `[windows]` and `[detectors.*]` configure analysis (see `analyze/config.rs`).
@@ -35,6 +40,8 @@ struct FileConfig {
     #[serde(default)]
     classes: ClassesSection,
     #[serde(default)]
+    ingest: IngestSection,
+    #[serde(default)]
     windows: WindowsConfig,
     #[serde(default)]
     detectors: DetectorsConfig,
@@ -51,12 +58,43 @@ struct ClassesSection {
     critical_codes: Option<Vec<String>>,
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IngestSection {
+    /// Dotted paths of arrays that hold the records of a wrapper document.
+    envelopes: Option<Vec<String>>,
+    /// What to do with exact duplicates: `drop` (default), `keep` (count only), `off`.
+    duplicates: Option<DuplicateMode>,
+    /// How many record fingerprints duplicate detection may hold (about 16 bytes each).
+    duplicate_memory: Option<usize>,
+}
+
+/// What ingest does with a record exported twice (the same request id, the same bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum DuplicateMode {
+    /// Count it and leave it out of the events and the rates.
+    #[default]
+    Drop,
+    /// Count it, and keep it as an event.
+    Keep,
+    /// Do not look for duplicates.
+    Off,
+}
+
+/// Default `[ingest] duplicate_memory`: fingerprints held (about 64 MB at most).
+pub const DEFAULT_DUPLICATE_MEMORY: usize = 4_000_000;
+
 /// What ingest needs to map and classify records.
 #[derive(Debug, Clone)]
 pub struct MappingConfig {
     pub aliases: AliasTable,
     pub security_codes: Vec<String>,
     pub critical_codes: Vec<String>,
+    /// `[ingest] envelopes`, each split at its dots.
+    pub envelopes: Vec<Vec<String>>,
+    pub duplicates: DuplicateMode,
+    pub duplicate_memory: usize,
 }
 
 impl Default for MappingConfig {
@@ -65,6 +103,9 @@ impl Default for MappingConfig {
             aliases: AliasTable::default(),
             security_codes: SECURITY_CODES.iter().map(|s| s.to_string()).collect(),
             critical_codes: CRITICAL_CODES.iter().map(|s| s.to_string()).collect(),
+            envelopes: Vec::new(),
+            duplicates: DuplicateMode::Drop,
+            duplicate_memory: DEFAULT_DUPLICATE_MEMORY,
         }
     }
 }
@@ -158,6 +199,18 @@ impl MappingConfig {
                 .critical_codes
                 .clone()
                 .unwrap_or(defaults.critical_codes),
+            envelopes: file
+                .ingest
+                .envelopes
+                .iter()
+                .flatten()
+                .map(|p| p.split('.').map(str::to_string).collect())
+                .collect(),
+            duplicates: file.ingest.duplicates.unwrap_or_default(),
+            duplicate_memory: file
+                .ingest
+                .duplicate_memory
+                .unwrap_or(DEFAULT_DUPLICATE_MEMORY),
         })
     }
 }

@@ -11,8 +11,8 @@ use errscope::analyze::collect::Collector;
 use errscope::analyze::detect::Severity;
 use errscope::analyze::{analyze_events, events_dataset, FailLevel, TimeBounds};
 use errscope::cli::{
-    AnalyzeArgs, Cli, Command, FailOn, GenerateArgs, GenerateShape, IngestArgs, QueryArgs,
-    QueryFormat,
+    AnalyzeArgs, Cli, Command, FailOn, GenerateArgs, GenerateFamily, GenerateShape, IngestArgs,
+    QueryArgs, QueryFormat,
 };
 use errscope::config::Config;
 use errscope::exit::Outcome;
@@ -46,6 +46,27 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Days of windowed counts a `--state` file carries as the next run's baseline.
 const BASELINE_DAYS: u32 = 7;
+
+/// What the run did about exact duplicates, for the ingest line ("" when none were seen).
+fn duplicates_note(c: &errscope::ingest::manifest::Counts) -> String {
+    let mut out = String::new();
+    if c.duplicates > 0 {
+        out += &format!(", {} exact duplicates left out", c.duplicates);
+    }
+    if c.duplicates_kept > 0 {
+        out += &format!(
+            ", {} exact duplicates kept (duplicates = \"keep\")",
+            c.duplicates_kept
+        );
+    }
+    if c.duplicates_unchecked > 0 {
+        out += &format!(
+            ", {} events checked for duplicates against part of the input only ([ingest] duplicate_memory)",
+            c.duplicates_unchecked
+        );
+    }
+    out
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -164,13 +185,14 @@ fn ingest(
     let c = &t.counts;
     if !args.quiet {
         let line = format!(
-            "ingested {} file{}: {} records -> {} events, {} quarantined ({} blank lines){}; wrote {}",
+            "ingested {} file{}: {} records -> {} events, {} quarantined ({} blank lines){}{}; wrote {}",
             t.files,
             if t.files == 1 { "" } else { "s" },
             c.records + c.expanded,
             c.events,
             c.quarantined,
             c.blank,
+            duplicates_note(c),
             if t.files_with_errors > 0 {
                 format!("; {} file(s) not fully readable", t.files_with_errors)
             } else {
@@ -530,7 +552,13 @@ fn generate(args: GenerateArgs) -> anyhow::Result<Outcome> {
             args.days
         )));
     }
-    let g = generate(&GenerateOptions {
+    let seasonal = args.family == GenerateFamily::Seasonal;
+    if seasonal && (args.high_cardinality || args.shape != GenerateShape::Flat) {
+        return Err(usage(
+            "--shape and --high-cardinality are the classic family's; --family seasonal writes its own shape".into(),
+        ));
+    }
+    let opts = GenerateOptions {
         out: args.out.clone(),
         records: args.records,
         days: args.days,
@@ -541,7 +569,12 @@ fn generate(args: GenerateArgs) -> anyhow::Result<Outcome> {
         },
         incidents: args.incidents,
         high_cardinality: args.high_cardinality,
-    })?;
+    };
+    let g = if seasonal {
+        errscope::generate::seasonal::generate(&opts)?
+    } else {
+        generate(&opts)?
+    };
     note!(
         "errscope: wrote {} records into {} file(s) in {}{}",
         g.records,
@@ -550,7 +583,15 @@ fn generate(args: GenerateArgs) -> anyhow::Result<Outcome> {
         if g.truth.is_empty() {
             String::new()
         } else {
-            format!(", {} incidents in truth.csv", g.truth.len())
+            format!(
+                ", {} incidents in truth.csv{}",
+                g.truth.len(),
+                if seasonal {
+                    ", benign cases in benign.csv"
+                } else {
+                    ""
+                }
+            )
         }
     );
     Ok(Outcome::Ok)

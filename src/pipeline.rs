@@ -25,6 +25,7 @@ use crate::analyze::collect::Collector;
 use crate::analyze::TimeBounds;
 use crate::config::MappingConfig;
 use crate::ingest::decode::{decode_chunk, DecodedChunk};
+use crate::ingest::dedup::{Dedup, DupCounts};
 use crate::ingest::manifest::{Counts, FileStats, Manifest, Outputs, Skipped};
 use crate::ingest::reader::{read_source, Chunk, Layout};
 use crate::ingest::source::{expand_inputs, Source};
@@ -210,6 +211,7 @@ pub fn run_ingest(
     // Two batches queued for the writer: each holds its chunk's bytes (text columns are
     // views into them); a queue of six measured no faster.
     let (events_tx, events_rx) = bounded::<RecordBatch>(2);
+    let mut dedup = Dedup::new(opts.mapping.duplicates, opts.mapping.duplicate_memory);
     let main_cpu_start = thread_cpu().unwrap_or(0.0);
     let (events, cpu) = thread::scope(
         |scope| -> anyhow::Result<(EventsWriter, Option<IngestCpu>)> {
@@ -270,6 +272,16 @@ pub fn run_ingest(
                     if d.end.is_some() {
                         bar.inc(1);
                     }
+                    if result.is_err() {
+                        continue;
+                    }
+                    let (d, dropped) = match prepare(d, opts.bounds, &mut dedup) {
+                        Ok(x) => x,
+                        Err(e) => {
+                            result = Err(e);
+                            continue;
+                        }
+                    };
                     if let (Some(c), Some(batch)) = (collected.as_mut(), &d.batch) {
                         // One collector, fed in input order on this thread: one set of window
                         // tables for the whole input (a collector per decoder held one each).
@@ -279,20 +291,18 @@ pub fn run_ingest(
                             fold_cpu += b - a;
                         }
                     }
-                    if result.is_ok() {
-                        result = absorb(
-                            d,
-                            opts.bounds,
-                            &mut files,
-                            &events_tx,
-                            &mut quarantine,
-                            &names,
-                            &mut file_errors,
-                            &mut on_file_error,
-                        );
-                        let c = files.iter().map(|f| f.counts.events).sum::<u64>();
-                        bar.set_message(format!("{c} events"));
-                    }
+                    result = absorb(
+                        d,
+                        dropped,
+                        &mut files,
+                        &events_tx,
+                        &mut quarantine,
+                        &names,
+                        &mut file_errors,
+                        &mut on_file_error,
+                    );
+                    let c = files.iter().map(|f| f.counts.events).sum::<u64>();
+                    bar.set_message(format!("{c} events"));
                 }
                 if result.is_err() {
                     // Stop the reader and decoders: dropping the receivers unblocks them.
@@ -377,27 +387,64 @@ fn progress_bar(wanted: bool, files: u64) -> ProgressBar {
     bar
 }
 
-/// The rows of `batch` inside `bounds`, and how many were outside.
-fn within(batch: &RecordBatch, bounds: TimeBounds) -> anyhow::Result<(RecordBatch, u64)> {
-    if bounds.is_unbounded() {
-        return Ok((batch.clone(), 0));
+/// Events of a chunk left out before analysis and the events dataset.
+#[derive(Debug, Default, Clone, Copy)]
+struct Dropped {
+    out_of_range: u64,
+    dups: DupCounts,
+}
+
+/// Leaves out of `d`'s batch the events outside `bounds`, then the copies of earlier
+/// records ([`Dedup`]), and says how many of each.
+fn prepare(
+    mut d: DecodedChunk,
+    bounds: TimeBounds,
+    dedup: &mut Dedup,
+) -> anyhow::Result<(DecodedChunk, Dropped)> {
+    let mut dropped = Dropped::default();
+    let Some(mut batch) = d.batch.take() else {
+        return Ok((d, dropped));
+    };
+    let mut fps = std::mem::take(&mut d.fingerprints);
+    let ts_of = |b: &RecordBatch| {
+        b.column(crate::schema::col::TS)
+            .as_primitive::<TimestampMicrosecondType>()
+            .clone()
+    };
+    if !bounds.is_unbounded() {
+        let keep: BooleanArray = ts_of(&batch)
+            .values()
+            .iter()
+            .map(|&t| Some(bounds.contains(t)))
+            .collect();
+        if keep.true_count() < batch.num_rows() {
+            if !fps.is_empty() {
+                fps = fps
+                    .iter()
+                    .zip(keep.values().iter())
+                    .filter_map(|(&f, k)| k.then_some(f))
+                    .collect();
+            }
+            let kept = arrow_select::filter::filter_record_batch(&batch, &keep)?;
+            dropped.out_of_range = (batch.num_rows() - kept.num_rows()) as u64;
+            batch = kept;
+        }
     }
-    let ts = batch
-        .column(crate::schema::col::TS)
-        .as_primitive::<TimestampMicrosecondType>();
-    let keep: BooleanArray = ts
-        .iter()
-        .map(|t| Some(t.is_some_and(|t| bounds.contains(t))))
-        .collect();
-    let kept = arrow_select::filter::filter_record_batch(batch, &keep)?;
-    let dropped = (batch.num_rows() - kept.num_rows()) as u64;
-    Ok((kept, dropped))
+    if dedup.active() && !fps.is_empty() && batch.num_rows() > 0 {
+        let (keep, counts) = dedup.check(ts_of(&batch).values(), &fps);
+        dropped.dups = counts;
+        if let Some(keep) = keep {
+            batch = arrow_select::filter::filter_record_batch(&batch, &keep)?;
+        }
+    }
+    d.batch = (batch.num_rows() > 0).then_some(batch);
+    Ok((d, dropped))
 }
 
 #[allow(clippy::too_many_arguments)] // one call site; the pieces are the writer's own state
 fn absorb(
     d: DecodedChunk,
-    bounds: TimeBounds,
+    dropped: Dropped,
     files: &mut [FileStats],
     events: &crossbeam_channel::Sender<RecordBatch>,
     quarantine: &mut AtomicFile,
@@ -405,15 +452,10 @@ fn absorb(
     file_errors: &mut Vec<String>,
     on_file_error: &mut impl FnMut(&str),
 ) -> anyhow::Result<()> {
-    let mut out_of_range = 0;
     if let Some(batch) = &d.batch {
-        let (batch, dropped) = within(batch, bounds)?;
-        out_of_range = dropped;
-        if batch.num_rows() > 0 {
-            events
-                .send(batch)
-                .map_err(|_| anyhow::anyhow!("the events writer stopped"))?;
-        }
+        events
+            .send(batch.clone())
+            .map_err(|_| anyhow::anyhow!("the events writer stopped"))?;
     }
     let w = quarantine.writer();
     for q in &d.quarantine {
@@ -426,8 +468,11 @@ fn absorb(
     c.blank += d.blank;
     c.records += d.records;
     c.expanded += d.expanded;
-    c.events += d.events - out_of_range;
-    c.out_of_range += out_of_range;
+    c.events += d.events - dropped.out_of_range - dropped.dups.dropped;
+    c.out_of_range += dropped.out_of_range;
+    c.duplicates += dropped.dups.dropped;
+    c.duplicates_kept += dropped.dups.kept;
+    c.duplicates_unchecked += dropped.dups.unchecked;
     c.quarantined += d.quarantine.len() as u64;
     if let Some(end) = d.end {
         st.compression = end.compression;

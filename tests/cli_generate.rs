@@ -64,3 +64,96 @@ fn generated_incidents_are_found_by_analyze() {
         "few unrelated incidents: {found:#?}"
     );
 }
+
+fn read_csv(path: &std::path::Path) -> Vec<csv::StringRecord> {
+    csv::Reader::from_path(path)
+        .unwrap()
+        .records()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// The second family: shapes the first was never tuned on (two weeks, quiet weekends,
+/// ECS records, a heavy-tailed fleet). Every injected incident is found on the key a
+/// person acts on, with its class; nothing is flagged on the benign surge, the new
+/// connection or the weekends, and nothing else is flagged at all.
+#[test]
+fn seasonal_family_incidents_are_found_and_benign_cases_stay_quiet() {
+    let tmp = errscope::testutil::tempdir().unwrap();
+    let export = tmp.path().join("export");
+    let out = tmp.path().join("out");
+    errscope()
+        .args([
+            "generate",
+            "--family",
+            "seasonal",
+            "--records",
+            "250000",
+            "--seed",
+            "5",
+            "--out",
+        ])
+        .arg(&export)
+        .assert()
+        .success();
+    let a = errscope()
+        .args(["analyze", "--json"])
+        .arg(&export)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    let summary: serde_json::Value = serde_json::from_slice(&a.get_output().stdout).unwrap();
+    assert_eq!(summary["input"]["files"], 14, "one file a day: {summary}");
+    assert_eq!(summary["input"]["quarantined"], 0, "{summary}");
+    // ECS fields land in their columns.
+    let ev = read_events(&out);
+    for col in [
+        "request_id",
+        "organization_id",
+        "user_id",
+        "ip_address",
+        "endpoint",
+    ] {
+        assert_eq!(null_count(&ev, col), 0, "null {col}");
+    }
+
+    // anomalies.csv: class 1, detector 3, dimension 4, key 5, start 6, end 7.
+    // truth.csv / benign.csv: kind 0, class 1, dimension 2, key 3, start 4, end 5.
+    let found = read_csv(&out.join("anomalies.csv"));
+    let truth = read_csv(&export.join("truth.csv"));
+    let benign = read_csv(&export.join("benign.csv"));
+    assert_eq!(truth.len(), 5);
+    let minute = |s: &str| s[..16].replace(' ', "T");
+    let overlaps = |f: &csv::StringRecord, t: &csv::StringRecord| {
+        minute(&f[6]) < minute(&t[5]) && minute(&f[7]) >= minute(&t[4])
+    };
+    for t in &truth {
+        let hit = found
+            .iter()
+            .any(|f| f[4] == t[2] && f[5] == t[3] && f[1] == t[1] && overlaps(f, t));
+        assert!(hit, "not found: {t:?}\nfound: {found:#?}");
+    }
+    for b in &benign {
+        let flagged: Vec<_> = found
+            .iter()
+            .filter(|f| b[2].is_empty() || (f[4] == b[2] && f[5] == b[3]))
+            .filter(|f| overlaps(f, b))
+            // A weekend is quiet unless an injected incident is in it.
+            .filter(|f| {
+                !truth
+                    .iter()
+                    .any(|t| f[4] == t[2] && f[5] == t[3] && overlaps(f, t))
+            })
+            .collect();
+        assert!(flagged.is_empty(), "benign {b:?} flagged: {flagged:#?}");
+    }
+    let unexplained: Vec<_> = found
+        .iter()
+        .filter(|f| !truth.iter().any(|t| overlaps(f, t)))
+        .collect();
+    assert!(
+        unexplained.is_empty(),
+        "flags outside every injected incident: {unexplained:#?}"
+    );
+}

@@ -397,3 +397,213 @@ fn config_aliases_and_codes_apply() {
     assert_eq!(strings(&ev, "class"), [Some("security".to_string())]);
     assert_eq!(manifest(&out)["config"], cfg.display().to_string());
 }
+
+/// A record of the duplicate tests: `id` its request id (none when `None`), `s` its second.
+fn dup_line(id: Option<&str>, s: u32, status: u16) -> String {
+    let rid = id.map_or(String::new(), |i| format!(r#","request_id":"{i}""#));
+    format!(
+        r#"{{"timestamp":"2026-03-01T10:00:{s:02}Z","status_code":{status},"error_code":"HTTP_{status}","connection_id":"conn_a"{rid}}}"#
+    )
+}
+
+#[test]
+fn exact_duplicates_are_counted_and_left_out() {
+    let tmp = errscope::testutil::tempdir().unwrap();
+    let dir = tmp.path().join("logs");
+    std::fs::create_dir_all(dir.join("copy")).unwrap();
+    // Day export: 6 records with ids, 2 identical lines without an id (two real events).
+    let mut a: Vec<String> = (0..6)
+        .map(|i| dup_line(Some(&format!("req-{i}")), i, 429))
+        .collect();
+    a.push(dup_line(None, 30, 500));
+    a.push(dup_line(None, 30, 500));
+    std::fs::write(dir.join("a.ndjson"), a.join("\n") + "\n").unwrap();
+    // The same file exported again into another folder, and an overlapping export
+    // holding records 4 and 5 again, a new record 6, and a record with the id of 0 but
+    // another content (a retry that failed differently: not a copy).
+    std::fs::write(dir.join("copy/a.ndjson"), a.join("\n") + "\n").unwrap();
+    let b = [
+        dup_line(Some("req-4"), 4, 429),
+        dup_line(Some("req-5"), 5, 429),
+        dup_line(Some("req-6"), 6, 429),
+        dup_line(Some("req-0"), 0, 503),
+    ];
+    std::fs::write(dir.join("b.ndjson"), b.join("\n") + "\n").unwrap();
+
+    let out = tmp.path().join("out");
+    let a = ingest(&[&dir], &out).success();
+    let stdout = String::from_utf8_lossy(&a.get_output().stdout).to_string();
+    assert!(stdout.contains("8 exact duplicates left out"), "{stdout}");
+    let m = assert_reconciles(&out);
+    // 6 copies in copy/a.ndjson (its id-less lines are events), 2 in b.ndjson.
+    assert_eq!(m["totals"]["duplicates"], 8, "{m}");
+    assert_eq!(m["totals"]["events"], 8 + 2 + 2, "{m}");
+    assert_eq!(m["totals"]["duplicates_unchecked"], 0, "{m}");
+    let ev = read_events(&out);
+    let mut ids: Vec<Option<String>> = strings(&ev, "request_id");
+    ids.sort();
+    let expect: Vec<Option<String>> = [None, None, None, None]
+        .into_iter()
+        .chain(
+            [
+                "req-0", "req-0", "req-1", "req-2", "req-3", "req-4", "req-5", "req-6",
+            ]
+            .map(|s| Some(s.to_string())),
+        )
+        .collect();
+    assert_eq!(ids, expect);
+
+    // The rates count each request once.
+    let out2 = tmp.path().join("analysis");
+    analyze(&dir, &out2, &[]).success();
+    let s: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out2.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(s["events"], 12, "{s}");
+    assert_eq!(s["input"]["duplicates"], 8, "{s}");
+    let html = std::fs::read_to_string(out2.join("report.html")).unwrap();
+    assert!(
+        html.contains("8 exact duplicates left out"),
+        "report names them"
+    );
+
+    // `keep` counts them and keeps them; `off` does not look.
+    for (mode, events, dups, kept) in [("keep", 20, 0, 8), ("off", 20, 0, 0)] {
+        let cfg = tmp.path().join(format!("{mode}.toml"));
+        std::fs::write(&cfg, format!("[ingest]\nduplicates = \"{mode}\"\n")).unwrap();
+        let o = tmp.path().join(format!("out-{mode}"));
+        errscope()
+            .args(["ingest", "--config"])
+            .arg(&cfg)
+            .arg(&dir)
+            .arg("--out")
+            .arg(&o)
+            .assert()
+            .success();
+        let m = assert_reconciles(&o);
+        assert_eq!(m["totals"]["events"], events, "{mode}: {m}");
+        assert_eq!(m["totals"]["duplicates"], dups, "{mode}: {m}");
+        assert_eq!(m["totals"]["duplicates_kept"], kept, "{mode}: {m}");
+    }
+}
+
+#[test]
+fn duplicate_memory_is_bounded_and_says_when_the_check_was_partial() {
+    let tmp = errscope::testutil::tempdir().unwrap();
+    // 48 hours of records, then the first hour again: with room for 100 fingerprints the
+    // first hours are forgotten, so the late copies are counted as unchecked, not as
+    // unique events checked in full.
+    let mut lines = Vec::new();
+    for h in 0..48u32 {
+        for i in 0..20u32 {
+            lines.push(format!(
+                r#"{{"timestamp":"2026-03-{:02}T{:02}:{:02}:00Z","status_code":429,"connection_id":"c","request_id":"r{h}-{i}"}}"#,
+                1 + h / 24,
+                h % 24,
+                i
+            ));
+        }
+    }
+    let first_hour: Vec<String> = lines[..20].to_vec();
+    lines.extend(first_hour);
+    let input = tmp.path().join("logs.ndjson");
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let cfg = tmp.path().join("c.toml");
+    std::fs::write(&cfg, "[ingest]\nduplicate_memory = 100\n").unwrap();
+    let out = tmp.path().join("out");
+    let a = errscope()
+        .args(["ingest", "--config"])
+        .arg(&cfg)
+        .arg(&input)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&a.get_output().stdout).to_string();
+    assert!(
+        stdout.contains("against part of the input only"),
+        "{stdout}"
+    );
+    let m = assert_reconciles(&out);
+    assert_eq!(m["totals"]["duplicates_unchecked"], 20, "{m}");
+    // With the default budget, the same input is checked in full.
+    let out = tmp.path().join("out-default");
+    ingest(&[&input], &out).success();
+    let m = assert_reconciles(&out);
+    assert_eq!(m["totals"]["duplicates"], 20, "{m}");
+    assert_eq!(m["totals"]["duplicates_unchecked"], 0, "{m}");
+}
+
+#[test]
+fn wrappers_without_a_known_name_are_expanded() {
+    let tmp = errscope::testutil::tempdir().unwrap();
+    let dir = tmp.path().join("logs");
+    std::fs::create_dir_all(&dir).unwrap();
+    // An Elasticsearch search response saved as a file (pretty-printed): the records are
+    // hits.hits[]._source, the response has no time of its own.
+    std::fs::write(
+        dir.join("es-export.json"),
+        r#"{
+  "took": 12,
+  "timed_out": false,
+  "_shards": {"total": 1, "successful": 1, "skipped": 0, "failed": 0},
+  "hits": {
+    "total": {"value": 2, "relation": "eq"},
+    "max_score": 1.0,
+    "hits": [
+      {"_index": "api-errors", "_id": "a1", "_score": 1.0,
+       "_source": {"@timestamp": "2026-03-01T10:00:00Z", "http": {"response": {"status_code": 401}},
+                   "error": {"code": "AUTH_002"}, "client": {"ip": "203.0.113.9"},
+                   "labels": {"connection_id": "conn_es"}, "organization": {"id": "org_es"}}},
+      {"_index": "api-errors", "_id": "a2", "_score": 1.0,
+       "_source": {"@timestamp": "2026-03-01T10:00:05Z", "http": {"response": {"status_code": 503}},
+                   "labels": {"connection_id": "conn_es"}, "organization": {"id": "org_es"}}}
+    ]
+  }
+}
+"#,
+    )
+    .unwrap();
+    // A wrapper that has a time of its own needs its path in the config.
+    std::fs::write(
+        dir.join("batch.json"),
+        r#"{"timestamp": "2026-03-02T00:00:00Z", "source": "exporter", "batch": {"rows": [{"ts": "2026-03-01T11:00:00Z", "status": 429, "connection_id": "conn_b"}]}}"#,
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    ingest(&[&dir], &out).success();
+    let m = assert_reconciles(&out);
+    // Without the config, the batch wrapper is one event dated by its export time (it
+    // has a time of its own, so it is a record, not a wrapper).
+    assert_eq!(m["totals"]["events"], 3, "{m}");
+    let ev = read_events(&out);
+    let conns = strings(&ev, "connection_id");
+    assert_eq!(
+        conns
+            .iter()
+            .filter(|c| c.as_deref() == Some("conn_es"))
+            .count(),
+        2
+    );
+    let codes = strings(&ev, "error_code");
+    assert!(codes.contains(&Some("AUTH_002".into())), "{codes:?}");
+    let ips = strings(&ev, "ip_address");
+    assert!(ips.contains(&Some("203.0.113.9".into())), "{ips:?}");
+
+    let cfg = tmp.path().join("c.toml");
+    std::fs::write(&cfg, "[ingest]\nenvelopes = [\"batch.rows\"]\n").unwrap();
+    let out = tmp.path().join("out-cfg");
+    errscope()
+        .args(["ingest", "--config"])
+        .arg(&cfg)
+        .arg(&dir)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    assert_reconciles(&out);
+    let ev = read_events(&out);
+    let conns = strings(&ev, "connection_id");
+    assert!(conns.contains(&Some("conn_b".into())), "{conns:?}");
+    let codes = strings(&ev, "error_code");
+    assert!(codes.contains(&Some("HTTP_429".into())), "{codes:?}");
+}

@@ -283,6 +283,11 @@ pub struct ServerErrorsConfig {
     /// (0: off), with at least `down_min_requests` requests in it.
     pub down_minutes: u32,
     pub down_min_requests: u32,
+    /// A small connection degraded over this window (0: off): `min_ratio` and at least
+    /// `slow_min_5xx` 5xx, beyond chance at its usual share (`slow_max_chance`).
+    pub slow_minutes: u32,
+    pub slow_min_5xx: u32,
+    pub slow_max_chance: f64,
 }
 
 impl Default for ServerErrorsConfig {
@@ -295,6 +300,9 @@ impl Default for ServerErrorsConfig {
             min_5xx: 10,
             down_minutes: 60,
             down_min_requests: 5,
+            slow_minutes: 120,
+            slow_min_5xx: 5,
+            slow_max_chance: 1e-7,
         }
     }
 }

@@ -7,12 +7,13 @@ use arrow_array::RecordBatch;
 use serde::Serialize;
 
 use super::builder::EventBatchBuilder;
+use super::dedup::fingerprint;
 use super::json::{parse_array, parse_object};
-use super::mapping::{map_entries, map_flat_with, trim, Event, KeyCache, Mapped, Rejection};
+use super::mapping::{map_flat_with, map_object_text, trim, Event, KeyCache, Mapped, Rejection};
 use super::reader::{Chunk, FileEnd};
 use super::redact::{clean_records, scrub_text, surely_clean};
 use super::textline::{parse_prefix, Prefix};
-use crate::config::MappingConfig;
+use crate::config::{DuplicateMode, MappingConfig};
 
 /// Characters of a record kept in its quarantine excerpt.
 pub const EXCERPT_CHARS: usize = 240;
@@ -41,6 +42,9 @@ pub struct DecodedChunk {
     pub lines: u64,
     pub blank: u64,
     pub end: Option<FileEnd>,
+    /// One per row of `batch`: the event's fingerprint for duplicate detection
+    /// ([`super::dedup`]), 0 when it is not checked (no request id, or detection off).
+    pub fingerprints: Vec<u64>,
 }
 
 fn excerpt(bytes: &[u8]) -> String {
@@ -65,6 +69,8 @@ pub fn decode_chunk(chunk: Chunk, file_name: &Arc<str>, cfg: &MappingConfig) -> 
     // reason's byte offset.
     let chunk_valid = simdutf8::basic::from_utf8(&data).is_ok();
     let boundary = |i: usize| data.get(i).is_none_or(|b| (b & 0xC0) != 0x80);
+    let dedup = cfg.duplicates != DuplicateMode::Off && cfg.duplicate_memory > 0;
+    let mut fingerprints = Vec::with_capacity(if dedup { chunk.records.len() } else { 0 });
     for (rec, &clean) in chunk.records.iter().zip(&clean) {
         let bytes = &data[rec.start..rec.end];
         let mut reject = |reason: String, size: usize| {
@@ -99,11 +105,23 @@ pub fn decode_chunk(chunk: Chunk, file_name: &Arc<str>, cfg: &MappingConfig) -> 
             }
         };
         let mut first = true;
-        decode_record_into(trim(text), cfg, clean, &mut keys, &mut |outcome| {
+        let text = trim(text);
+        let mut nth = 0u64;
+        decode_record_into(text, cfg, clean, &mut keys, &mut |outcome| {
             expanded += u64::from(!first);
             first = false;
             match outcome {
-                Ok(ev) => builder.append(ev, file_name, rec.line),
+                Ok(ev) => {
+                    if dedup {
+                        fingerprints.push(if ev.request_id.is_some() {
+                            fingerprint(text.as_bytes(), nth)
+                        } else {
+                            0
+                        });
+                    }
+                    nth += 1;
+                    builder.append(ev, file_name, rec.line)
+                }
                 Err(Rejection(reason)) => reject(reason, bytes.len()),
             }
         });
@@ -119,6 +137,7 @@ pub fn decode_chunk(chunk: Chunk, file_name: &Arc<str>, cfg: &MappingConfig) -> 
         lines: chunk.lines,
         blank: chunk.blank,
         end: chunk.end,
+        fingerprints,
     }
 }
 
@@ -167,9 +186,14 @@ pub fn decode_record_into<'a>(
     }
     match text.as_bytes().first() {
         Some(b'{') => {
-            if map_flat_with(text, cfg, clean, keys, &mut *emit).is_none() {
+            // Configured envelope paths are looked for on the general path.
+            if !cfg.envelopes.is_empty()
+                || map_flat_with(text, cfg, clean, keys, &mut *emit).is_none()
+            {
                 match parse_object(text) {
-                    Ok(entries) => many(map_entries(entries, None, cfg, clean, keys), emit),
+                    Ok(entries) => {
+                        many(map_object_text(text, entries, None, cfg, clean, keys), emit)
+                    }
                     Err(e) => emit(Err(Rejection(json_error(&e)))),
                 }
             }
@@ -179,7 +203,10 @@ pub fn decode_record_into<'a>(
             Ok(items) => {
                 for item in items {
                     match parse_object(item.get()) {
-                        Ok(entries) => many(map_entries(entries, None, cfg, clean, keys), emit),
+                        Ok(entries) => many(
+                            map_object_text(item.get(), entries, None, cfg, clean, keys),
+                            emit,
+                        ),
                         Err(_) => emit(Err(Rejection("array element is not a JSON object".into()))),
                     }
                 }
@@ -190,9 +217,10 @@ pub fn decode_record_into<'a>(
             Some(at) => {
                 let prefix: Prefix<'a> = parse_prefix(&text[..at]);
                 match parse_object(&text[at..]) {
-                    Ok(entries) => {
-                        many(map_entries(entries, Some(&prefix), cfg, clean, keys), emit)
-                    }
+                    Ok(entries) => many(
+                        map_object_text(&text[at..], entries, Some(&prefix), cfg, clean, keys),
+                        emit,
+                    ),
                     Err(e) => emit(Err(Rejection(format!("text line with {}", json_error(&e))))),
                 }
             }

@@ -1,8 +1,9 @@
 //! The run manifest: per input file, what was read and what became of it. The counts
 //! reconcile exactly, for every file and for the totals:
 //!
-//! - `events + out_of_range + quarantined = records + expanded`: every record read is an
-//!   event, outside the `--since`/`--until` bounds, or quarantined; `expanded` counts the extra records of a line holding a JSON array or of
+//! - `events + out_of_range + duplicates + quarantined = records + expanded`: every
+//!   record read is an event, outside the `--since`/`--until` bounds, a copy of an
+//!   earlier record left out (`[ingest] duplicates`), or quarantined; `expanded` counts the extra records of a line holding a JSON array or of
 //!   an envelope document (`{"events": [...]}`), 0 for ordinary exports;
 //! - line-based files: `lines = blank + records + continuation`, where `continuation`
 //!   counts the lines after the first of a multi-line (pretty-printed) record.
@@ -24,6 +25,12 @@ pub struct Counts {
     pub events: u64,
     /// Events outside `--since`/`--until`, not written.
     pub out_of_range: u64,
+    /// Exact copies of an earlier record (same request id, same text), not written.
+    pub duplicates: u64,
+    /// Exact copies counted but kept as events (`[ingest] duplicates = "keep"`).
+    pub duplicates_kept: u64,
+    /// Events that could only be checked against part of the input (memory bound).
+    pub duplicates_unchecked: u64,
     pub quarantined: u64,
 }
 
@@ -36,6 +43,9 @@ impl Counts {
         self.expanded += o.expanded;
         self.events += o.events;
         self.out_of_range += o.out_of_range;
+        self.duplicates += o.duplicates;
+        self.duplicates_kept += o.duplicates_kept;
+        self.duplicates_unchecked += o.duplicates_unchecked;
         self.quarantined += o.quarantined;
     }
 }
@@ -101,8 +111,8 @@ impl Manifest {
 impl Counts {
     /// Whether the counts reconcile (see the module documentation).
     pub fn reconciles(&self, layout: Option<Layout>) -> bool {
-        let records_ok =
-            self.events + self.out_of_range + self.quarantined == self.records + self.expanded;
+        let records_ok = self.events + self.out_of_range + self.duplicates + self.quarantined
+            == self.records + self.expanded;
         let lines_ok = layout != Some(Layout::Lines)
             || self.lines == self.blank + self.records + self.continuation;
         records_ok && lines_ok

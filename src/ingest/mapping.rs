@@ -253,6 +253,15 @@ pub fn trace_record(text: &str, cfg: &MappingConfig) -> Option<Vec<FieldUse>> {
     let text = text.trim();
     let json = &text[text.find('{')?..];
     let mut entries = parse_object(json).ok()?;
+    // Name-value lists made objects, as ingest does (see `map_object_text`).
+    let rewritten = if entries.iter().any(|(k, _)| k == "resourceLogs") {
+        None
+    } else {
+        without_kv_lists(json)
+    };
+    if let Some(r) = &rewritten {
+        entries = parse_object(r).ok()?;
+    }
     // An OTLP/JSON export: its first log record, flattened as ingest does.
     let otlp_first = otlp_records(&entries).and_then(|r| r.into_iter().next()?.ok());
     if let Some(first) = &otlp_first {
@@ -261,6 +270,16 @@ pub fn trace_record(text: &str, cfg: &MappingConfig) -> Option<Vec<FieldUse>> {
     // An envelope (as ingest tells one): the first of its records.
     if let Some(first) = envelope_items(&entries, cfg).and_then(|items| items.first().copied()) {
         entries = parse_object(first.get()).ok()?;
+    } else {
+        // A wrapper without a known name (as [`map_object_text`] tells one).
+        let mapped = map_entries(entries.clone(), None, cfg, false, &mut KeyCache::default());
+        if let Some(first) = lacks_timestamp(&mapped)
+            .then(|| wrapper_items(&entries))
+            .flatten()
+            .and_then(|items| items.first().copied())
+        {
+            entries = parse_object(first.get()).ok()?;
+        }
     }
     let mut cache = KeyCache::default();
     let mut w = Walker::new(cfg, &mut cache);
@@ -593,41 +612,6 @@ fn otlp_records(entries: &Entries<'_>) -> Option<Vec<Result<String, Rejection>>>
     use serde_json::{Map, Value};
     let (_, raw) = entries.iter().find(|(k, _)| k == "resourceLogs")?;
     let resource_logs: Vec<Value> = serde_json::from_str(raw.get()).ok()?;
-    fn any_value(v: &Value) -> Value {
-        let Some(o) = v.as_object() else {
-            return v.clone();
-        };
-        if let Some(s) = o.get("stringValue") {
-            return s.clone();
-        }
-        if let Some(i) = o.get("intValue") {
-            return match i {
-                Value::String(s) => s.parse::<i64>().map_or(i.clone(), Value::from),
-                other => other.clone(),
-            };
-        }
-        for k in ["doubleValue", "boolValue", "bytesValue"] {
-            if let Some(x) = o.get(k) {
-                return x.clone();
-            }
-        }
-        if let Some(a) = o.get("arrayValue").and_then(|a| a.get("values")) {
-            return Value::Array(a.as_array().into_iter().flatten().map(any_value).collect());
-        }
-        if let Some(kv) = o.get("kvlistValue").and_then(|a| a.get("values")) {
-            return Value::Object(key_values(kv));
-        }
-        v.clone()
-    }
-    fn key_values(list: &Value) -> Map<String, Value> {
-        let mut m = Map::new();
-        for kv in list.as_array().into_iter().flatten() {
-            if let (Some(k), Some(v)) = (kv.get("key").and_then(Value::as_str), kv.get("value")) {
-                m.insert(k.to_string(), any_value(v));
-            }
-        }
-        m
-    }
     let mut out = Vec::new();
     for rl in &resource_logs {
         let resource = rl
@@ -671,6 +655,128 @@ fn otlp_records(entries: &Entries<'_>) -> Option<Vec<Result<String, Rejection>>>
     Some(out)
 }
 
+/// An OTLP `AnyValue` (`{"stringValue": "x"}`, `{"intValue": "3"}`, ...) as the plain
+/// JSON value it holds; any other value as it is.
+fn any_value(v: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    let Some(o) = v.as_object() else {
+        return v.clone();
+    };
+    if let Some(s) = o.get("stringValue") {
+        return s.clone();
+    }
+    if let Some(i) = o.get("intValue") {
+        return match i {
+            Value::String(s) => s.parse::<i64>().map_or(i.clone(), Value::from),
+            other => other.clone(),
+        };
+    }
+    for k in ["doubleValue", "boolValue", "bytesValue"] {
+        if let Some(x) = o.get(k) {
+            return x.clone();
+        }
+    }
+    if let Some(a) = o.get("arrayValue").and_then(|a| a.get("values")) {
+        return Value::Array(a.as_array().into_iter().flatten().map(any_value).collect());
+    }
+    if let Some(kv) = o.get("kvlistValue").and_then(|a| a.get("values")) {
+        return Value::Object(key_values(kv));
+    }
+    v.clone()
+}
+/// A list of `{"key": k, "value": v}` as the object `{k: v}` (values unwrapped).
+fn key_values(list: &serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+    use serde_json::Value;
+    let mut m = serde_json::Map::new();
+    for kv in list.as_array().into_iter().flatten() {
+        if let (Some(k), Some(v)) = (kv.get("key").and_then(Value::as_str), kv.get("value")) {
+            m.insert(k.to_string(), any_value(v));
+        }
+    }
+    m
+}
+
+/// Whether `items` is a list of name-value pairs as many exports write maps
+/// (`[{"key": "connection_id", "value": "c1"}]`, AWS WAF's `[{"name": "Host", "value":
+/// "..."}]`, OTLP attributes): two or three fields each, a string `key` or `name` and a
+/// `value`.
+fn is_kv_list(items: &[serde_json::Value]) -> bool {
+    !items.is_empty()
+        && items.iter().all(|i| {
+            i.as_object().is_some_and(|o| {
+                o.len() <= 3
+                    && o.contains_key("value")
+                    && (o.get("key").is_some_and(|k| k.is_string())
+                        || o.get("name").is_some_and(|k| k.is_string()))
+            })
+        })
+}
+
+/// `value` with every name-value list in it made an object; whether anything changed.
+fn objects_of_kv_lists(value: &mut serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::Array(items) if is_kv_list(items) => {
+            let mut m = serde_json::Map::new();
+            for i in items.iter() {
+                let k = i
+                    .get("key")
+                    .or_else(|| i.get("name"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let mut v = i.get("value").map(any_value).unwrap_or(Value::Null);
+                objects_of_kv_lists(&mut v);
+                // A repeated name (headers) keeps its first value.
+                m.entry(k.to_string()).or_insert(v);
+            }
+            *value = Value::Object(m);
+            true
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |c, v| objects_of_kv_lists(v) | c),
+        Value::Object(o) => o.iter_mut().fold(false, |c, (k, v)| {
+            let tags = k.eq_ignore_ascii_case("tags") || k.eq_ignore_ascii_case("ddtags");
+            (tags && object_of_tags(v)) | objects_of_kv_lists(v) | c
+        }),
+        _ => false,
+    }
+}
+
+/// A `tags` list of `name:value` strings (Datadog's `["env:prod", "connection_id:c1"]`)
+/// as the object it stands for; a tag without a value, or a repeated name, adds nothing.
+/// Whether `value` was such a list.
+fn object_of_tags(value: &mut serde_json::Value) -> bool {
+    use serde_json::Value;
+    let Some(items) = value.as_array() else {
+        return false;
+    };
+    let pairs: Option<Vec<(&str, &str)>> =
+        items.iter().map(|i| i.as_str()?.split_once(':')).collect();
+    let Some(pairs) = pairs.filter(|p| !p.is_empty()) else {
+        return false;
+    };
+    let mut m = serde_json::Map::new();
+    for (k, v) in pairs {
+        if !k.is_empty() && !v.is_empty() {
+            m.entry(k.to_string())
+                .or_insert_with(|| Value::String(v.to_string()));
+        }
+    }
+    *value = Value::Object(m);
+    true
+}
+
+/// The record's text with its name-value lists (and `tags` lists) made objects, so their names reach the
+/// columns as any key does; `None` when it holds none (most records: a cheap text test
+/// first).
+fn without_kv_lists(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    memchr::memmem::find(bytes, b"\"value\"").or_else(|| memchr::memmem::find(bytes, b"tags\""))?;
+    let mut v: serde_json::Value = serde_json::from_str(text).ok()?;
+    objects_of_kv_lists(&mut v).then(|| v.to_string())
+}
+
 /// An event that borrows nothing (from a record built here rather than read).
 fn into_static(e: Event<'_>) -> Event<'static> {
     fn own(v: Option<Cow<'_, str>>) -> Option<Cow<'static, str>> {
@@ -711,15 +817,142 @@ fn expand_envelope<'a>(
     cache: &mut KeyCache,
 ) -> Option<Vec<Result<Event<'a>, Rejection>>> {
     let items = envelope_items(entries, cfg)?;
-    Some(
-        items
-            .into_iter()
-            .map(|item| match parse_object(item.get()) {
-                Ok(e) => resolve(e, prefix, cfg, red, cache),
-                Err(e) => Err(Rejection(format!("invalid JSON in envelope element: {e}"))),
-            })
-            .collect(),
-    )
+    Some(resolve_items(items, prefix, cfg, red, cache))
+}
+
+fn resolve_items<'a>(
+    items: Vec<&'a serde_json::value::RawValue>,
+    prefix: Option<&Prefix<'a>>,
+    cfg: &MappingConfig,
+    red: Redactor,
+    cache: &mut KeyCache,
+) -> Vec<Result<Event<'a>, Rejection>> {
+    items
+        .into_iter()
+        .map(|item| match parse_object(item.get()) {
+            Ok(e) => resolve(e, prefix, cfg, red, cache),
+            Err(e) => Err(Rejection(format!("invalid JSON in envelope element: {e}"))),
+        })
+        .collect()
+}
+
+/// The reason of a record in which no timestamp was found at any depth.
+pub const NO_TIMESTAMP: &str =
+    "no timestamp (looked for timestamp, time, ts, @timestamp, datetime, eventTime, ...)";
+
+/// A JSON object's text -> its events: [`map_entries`], and when that finds no timestamp
+/// anywhere, the records of a wrapper errscope has no name for ([`wrapper_items`]:
+/// `{"hits": {"hits": [...]}}`, `{"took": 3, "rows": [...]}`): a record without a time of
+/// its own is no event, so the one array of objects it holds is taken as the records.
+/// `entries`: `text` parsed.
+pub fn map_object_text<'a>(
+    text: &'a str,
+    entries: Entries<'a>,
+    prefix: Option<&Prefix<'a>>,
+    cfg: &MappingConfig,
+    surely_clean: bool,
+    cache: &mut KeyCache,
+) -> Mapped<'a> {
+    // (An OTLP export's lists are its own: `expand_otlp` reads them.)
+    let otlp = entries.iter().any(|(k, _)| k == "resourceLogs");
+    if let Some(rewritten) = (!otlp).then(|| without_kv_lists(text)).flatten() {
+        // Events of a text built here own their values.
+        return match parse_object(&rewritten) {
+            Ok(entries) => owned(map_object_text(
+                &rewritten,
+                entries,
+                prefix,
+                cfg,
+                surely_clean,
+                cache,
+            )),
+            Err(e) => Mapped::Many(vec![Err(Rejection(e.to_string()))]),
+        };
+    }
+    let mapped = map_entries(entries, prefix, cfg, surely_clean, cache);
+    if !lacks_timestamp(&mapped) {
+        return mapped;
+    }
+    let Some(items) = parse_object(text)
+        .ok()
+        .and_then(|entries| wrapper_items(&entries))
+    else {
+        return mapped;
+    };
+    let red = Redactor {
+        active: !surely_clean,
+    };
+    Mapped::Many(resolve_items(items, prefix, cfg, red, cache))
+}
+
+/// `mapped` borrowing nothing.
+fn owned(mapped: Mapped<'_>) -> Mapped<'static> {
+    match mapped {
+        Mapped::One(ev) => Mapped::One(Box::new(into_static(*ev))),
+        Mapped::Many(v) => Mapped::Many(v.into_iter().map(|r| r.map(into_static)).collect()),
+    }
+}
+
+/// Whether `mapped` is the one rejection of a record with no timestamp at any depth.
+fn lacks_timestamp(mapped: &Mapped<'_>) -> bool {
+    matches!(mapped, Mapped::Many(v) if v.len() == 1
+        && matches!(&v[0], Err(Rejection(r)) if r == NO_TIMESTAMP))
+}
+
+/// The records of a wrapper with no known name: the largest array of objects among the
+/// values of `entries` and of the objects in them (down to three levels), when no other
+/// array is as large. `None` when there is none, or two tie.
+fn wrapper_items<'a>(entries: &Entries<'a>) -> Option<Vec<&'a serde_json::value::RawValue>> {
+    fn search<'a>(
+        entries: &Entries<'a>,
+        depth: u8,
+        best: &mut Option<Vec<&'a serde_json::value::RawValue>>,
+        tie: &mut bool,
+    ) {
+        for (_, raw) in entries {
+            let text = raw.get();
+            if text.starts_with('[') {
+                let Ok(items) = parse_array(text) else {
+                    continue;
+                };
+                if items.is_empty() || !items.iter().all(|i| i.get().starts_with('{')) {
+                    continue;
+                }
+                let len = best.as_ref().map_or(0, Vec::len);
+                if items.len() > len {
+                    *best = Some(items);
+                    *tie = false;
+                } else if items.len() == len {
+                    *tie = true;
+                }
+            } else if text.starts_with('{') && depth < 3 {
+                if let Ok(children) = parse_object(text) {
+                    search(&children, depth + 1, best, tie);
+                }
+            }
+        }
+    }
+    let (mut best, mut tie) = (None, false);
+    search(entries, 1, &mut best, &mut tie);
+    best.filter(|_| !tie)
+}
+
+/// The records under a configured envelope path (`[ingest] envelopes`, dotted:
+/// `hits.hits`), when `entries` hold an array of objects there; `None` otherwise.
+fn configured_items<'a>(
+    entries: &Entries<'a>,
+    cfg: &MappingConfig,
+) -> Option<Vec<&'a serde_json::value::RawValue>> {
+    cfg.envelopes.iter().find_map(|path| {
+        let (first, rest) = path.split_first()?;
+        let mut raw = entries.iter().find(|(k, _)| k == first)?.1;
+        for key in rest {
+            let children = parse_object(raw.get()).ok()?;
+            raw = children.into_iter().find(|(k, _)| k == key)?.1;
+        }
+        let items = parse_array(raw.get()).ok()?;
+        (!items.is_empty() && items.iter().all(|i| i.get().starts_with('{'))).then_some(items)
+    })
 }
 
 /// The records of a single document wrapping them (`{"events": [{...}, {...}]}`, an
@@ -729,6 +962,11 @@ fn envelope_items<'a>(
     entries: &Entries<'a>,
     cfg: &MappingConfig,
 ) -> Option<Vec<&'a serde_json::value::RawValue>> {
+    if !cfg.envelopes.is_empty() {
+        if let Some(items) = configured_items(entries, cfg) {
+            return Some(items);
+        }
+    }
     // Cheap tests first: this runs for every record.
     if entries.len() > 3 || !entries.iter().any(|(_, v)| v.get().starts_with('[')) {
         return None;
@@ -889,6 +1127,10 @@ pub fn map_flat_with<'a, R>(
         active: !surely_clean,
     };
     let out = event_of(&mut w.cands, None, cfg, red);
+    if matches!(&out, Err(Rejection(r)) if r == NO_TIMESTAMP) {
+        // Maybe a wrapper: the general path looks for its records.
+        return bail(w);
+    }
     w.done();
     Some(emit(out.as_ref().map_err(Rejection::clone)))
 }
@@ -1104,7 +1346,7 @@ fn event_of<'a>(
         None => {
             return Err(Rejection(match c.bad_ts.take() {
                 Some(kv) => format!("unreadable timestamp {}", truncate(&kv, 80)),
-                None => "no timestamp (looked for timestamp, time, ts, @timestamp, datetime, eventTime, ...)".into(),
+                None => NO_TIMESTAMP.into(),
             }))
         }
     };

@@ -239,7 +239,6 @@ fn fast_path_agrees_with_the_general_path() {
         r#"{"time":"nope","http_status":200,"password":"hunter2","url":"https://u:p@h/x"}"#,
         r#"{"timestamp":"2024-03-01T00:00:00Z","connection":{"id":"conn_nested"},"error":{"code":"AUTH_002"}}"#,
         r#"{"timestamp":"2024-03-01T00:00:00Z","http_status":200,"http_status":500,"details":"text"}"#,
-        r#"{}"#,
         r#"{"timestamp":"2024-03-01T00:00:00Z","message":"second","error_description":"first","error_code":" AUTH_002 ","level":"warn","code":"E7","endpoint":"","user_id":null,"retry_after":"30s","retryable":"yes","method":"get"}"#,
         // The fast cases of `offer_common` at their edges: unreadable and competing
         // timestamps, statuses out of range or of other lengths, `{}` for JSON columns
@@ -279,6 +278,9 @@ fn fast_path_agrees_with_the_general_path() {
         r#"{"timestamp":"2024-03-01T00:00:00Z" "n":1}"#,
         "{\"timestamp\":\"2024-03-01T00:00:00Z\",\"s\":\"tab\there\"}",
         r#"{"timestamp":"2024-03-01T00:00:00Z","n":nul}"#,
+        // No timestamp: maybe a wrapper, which the general path looks into.
+        r#"{}"#,
+        r#"{"took":1,"hits":{"hits":[{"ts":"2024-03-01T00:00:00Z"}]}}"#,
     ];
     for text in handed_over {
         assert!(
@@ -344,4 +346,47 @@ fn fast_path_never_accepts_what_serde_rejects() {
     }
     // Most mutations break the JSON; some keep it valid and must have been taken.
     assert!(tried > 7000 && taken > 300, "tried {tried}, taken {taken}");
+}
+
+#[test]
+fn name_value_lists_outside_otlp_become_fields() {
+    // AWS WAF's header list, and a generic attribute list with an OTLP-style value.
+    let ev = one(
+        r#"{"timestamp": 1705314600000, "action": "BLOCK", "httpRequest": {"clientIp": "203.0.113.5", "uri": "/v2/login", "httpMethod": "POST", "requestId": "waf-1", "headers": [{"name": "Host", "value": "api.example.com"}, {"name": "User-Agent", "value": "curl/8.1"}, {"name": "User-Agent", "value": "second"}]}, "attributes": [{"key": "connection_id", "value": {"stringValue": "conn_kv"}}, {"key": "http.status_code", "value": 403}]}"#,
+    );
+    assert_eq!(ev.ts, T0);
+    assert_eq!(ev.status, Some(403));
+    assert_eq!(ev.connection_id.as_deref(), Some("conn_kv"));
+    assert_eq!(ev.user_agent.as_deref(), Some("curl/8.1"));
+    assert_eq!(ev.ip_address.as_deref(), Some("203.0.113.5"));
+    assert_eq!(ev.request_id.as_deref(), Some("waf-1"));
+    // A list of objects that are not name-value pairs is left alone (no field from it).
+    let ev = one(
+        r#"{"timestamp": 1705314600000, "status": 500, "steps": [{"name": "fetch", "value": 1, "took_ms": 3, "ok": true}]}"#,
+    );
+    assert_eq!(ev.status, Some(500));
+    assert!(
+        ev.extra.as_deref().is_some_and(|x| x.contains("took_ms")),
+        "{ev:?}"
+    );
+}
+
+#[test]
+fn a_wrapper_without_a_known_name_gives_its_records() {
+    let cfg = MappingConfig::default();
+    let out = decode_record(
+        r#"{"took": 3, "hits": {"total": 2, "hits": [{"_id": "1", "_source": {"@timestamp": "2024-01-15T10:30:00Z", "status": 401}}, {"_id": "2", "_source": {"@timestamp": "2024-01-15T10:30:00Z", "status": 503}}]}}"#,
+        &cfg,
+    );
+    let statuses: Vec<Option<i16>> = out.iter().map(|o| o.as_ref().unwrap().status).collect();
+    assert_eq!(statuses, [Some(401), Some(503)]);
+    // Two arrays of the same size: which one holds the records is not guessed.
+    let out = decode_record(
+        r#"{"a": [{"ts": "2024-01-15T10:30:00Z"}], "b": [{"ts": "2024-01-15T10:30:00Z"}]}"#,
+        &cfg,
+    );
+    assert!(
+        matches!(&out[..], [Err(Rejection(r))] if r.starts_with("no timestamp")),
+        "{out:?}"
+    );
 }

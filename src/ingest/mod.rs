@@ -12,6 +12,7 @@ pub mod builder;
 pub mod classify;
 pub mod coerce;
 pub mod decode;
+pub mod dedup;
 pub mod json;
 pub mod manifest;
 pub mod mapping;

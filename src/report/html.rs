@@ -243,10 +243,25 @@ fn inputs_html(out: &mut String, inputs: &InputsView) {
     if let Some(t) = m.get("totals") {
         let _ = writeln!(
             out,
-            "<p>{} file(s), {} bytes: {} records &rarr; <b>{} events</b>, <b>{} quarantined</b>, {} blank lines, {} out of the time bounds; {} file(s) not fully readable.</p>",
+            "<p>{} file(s), {} bytes: {} records &rarr; <b>{} events</b>, <b>{} quarantined</b>, {} blank lines, {} out of the time bounds, {} exact duplicates left out; {} file(s) not fully readable.</p>",
             n(t, "files"), n(t, "bytes"), n(t, "records") + n(t, "expanded"), n(t, "events"),
-            n(t, "quarantined"), n(t, "blank"), n(t, "out_of_range"), n(t, "files_with_errors")
+            n(t, "quarantined"), n(t, "blank"), n(t, "out_of_range"), n(t, "duplicates"),
+            n(t, "files_with_errors")
         );
+        if n(t, "duplicates_kept") > 0 {
+            let _ = writeln!(
+                out,
+                "<p>{} exact duplicates were counted and kept as events (<code>[ingest] duplicates = \"keep\"</code>): rates count them twice.</p>",
+                n(t, "duplicates_kept")
+            );
+        }
+        if n(t, "duplicates_unchecked") > 0 {
+            let _ = writeln!(
+                out,
+                "<p><b>{} events were checked for duplicates against part of the input only: the fingerprints of some hours were forgotten to stay within <code>[ingest] duplicate_memory</code>.</b></p>",
+                n(t, "duplicates_unchecked")
+            );
+        }
     }
     out.push_str("<table><tr><th>file</th><th>format</th><th>bytes</th><th>records</th><th>events</th><th>quarantined</th><th>problem</th></tr>\n");
     for f in m

@@ -199,7 +199,7 @@ pub fn assert_reconciles(out: &Path) -> serde_json::Value {
     let mut sum_quarantined = 0;
     for f in m["inputs"].as_array().unwrap() {
         assert_eq!(
-            n(f, "events") + n(f, "out_of_range") + n(f, "quarantined"),
+            n(f, "events") + n(f, "out_of_range") + n(f, "duplicates") + n(f, "quarantined"),
             n(f, "records") + n(f, "expanded"),
             "{f}"
         );

@@ -7,6 +7,14 @@
 //! least `down_min_requests` (5) requests over `down_minutes` (60) failed with a 5xx, the
 //! connection is down, however few its calls (5 failures in a row of a connection with a
 //! normal 6 % error rate happen by chance once in a million hours).
+//!
+//! Nor is a small connection that degrades: over `slow_minutes` (120), at least
+//! `min_ratio` of its requests failed with a 5xx, at least `slow_min_5xx` (5) of them, and
+//! that many is beyond chance at the connection's own 5xx share outside that window (or
+//! DOMAIN.md's 1 %, whichever is higher): the Chernoff bound of the binomial tail,
+//! exp(-n KL(k/n || p)), under `slow_max_chance` (1e-7). A connection whose failures are
+//! its usual share is not flagged, however high the share; 8 upstream errors of 40 calls
+//! where 1 % is normal are.
 
 use super::super::config::ServerErrorsConfig;
 use super::super::grid::{sliding_sum, MINUTE_US};
@@ -61,6 +69,58 @@ pub fn detect(t: &Tables, cfg: &ServerErrorsConfig) -> Vec<Flag> {
                 });
             }
         }
+        if t.has_successes && cfg.slow_minutes > 0 && total >= u64::from(cfg.slow_min_5xx) {
+            let requests = s.values(|c| c.requests);
+            let all: u64 = requests.iter().map(|&v| u64::from(v)).sum();
+            let slow_width = g.buckets_in(i64::from(cfg.slow_minutes) * MINUTE_US);
+            let req = sliding_sum(&requests, slow_width);
+            let fail = sliding_sum(&s5, slow_width);
+            for i in 0..g.n {
+                if fail[i] < u64::from(cfg.slow_min_5xx) || s5[i] == 0 {
+                    continue;
+                }
+                let ratio = fail[i] as f64 / req[i].max(1) as f64;
+                // Its share outside the window (an incident does not raise its own bar).
+                let usual = ((total - fail[i]) as f64 / (all - req[i]).max(1) as f64).max(0.01);
+                let chance = binomial_tail_bound(req[i], fail[i], usual);
+                if ratio < cfg.min_ratio || chance >= cfg.slow_max_chance {
+                    continue;
+                }
+                // From the first stretch of the window already over the ratio.
+                let lo = (i + 1).saturating_sub(slow_width);
+                let first = (lo..=i)
+                    .find(|&j| {
+                        s5[j] > 0 && f64::from(s5[j]) >= cfg.min_ratio * f64::from(requests[j])
+                    })
+                    .unwrap_or(i);
+                out.push(Flag {
+                    detector: "server_errors",
+                    class: "critical",
+                    severity: if ratio >= 0.5 {
+                        Severity::High
+                    } else {
+                        Severity::Medium
+                    },
+                    dimension: "connection_id",
+                    key: s.key.clone(),
+                    start: g.start_of(first),
+                    end: g.end_of(i),
+                    events: fail[i],
+                    value: ratio,
+                    baseline: usual,
+                    threshold: cfg.min_ratio,
+                    score: ratio / usual,
+                    what: format!(
+                        "5xx share of requests over {} min ({} of {}), against its usual {:.1} %",
+                        cfg.slow_minutes,
+                        fail[i],
+                        req[i],
+                        usual * 100.0
+                    ),
+                    focus: Focus::Server,
+                });
+            }
+        }
         if total < u64::from(cfg.min_5xx) {
             continue;
         }
@@ -107,6 +167,19 @@ pub fn detect(t: &Tables, cfg: &ServerErrorsConfig) -> Vec<Flag> {
         }
     }
     out
+}
+
+/// An upper bound of the chance of `k` or more successes in `n` trials of probability
+/// `p` (Chernoff: exp(-n KL(k/n || p))); 1 when `k` is not above the mean.
+pub fn binomial_tail_bound(n: u64, k: u64, p: f64) -> f64 {
+    if n == 0 || (k as f64) <= n as f64 * p {
+        return 1.0;
+    }
+    let q = k as f64 / n as f64;
+    let p = p.clamp(1e-12, 1.0 - 1e-12);
+    let kl = |a: f64, b: f64| if a <= 0.0 { 0.0 } else { a * (a / b).ln() };
+    let d = kl(q, p) + kl(1.0 - q, 1.0 - p);
+    (-(n as f64) * d).exp()
 }
 
 #[cfg(test)]
@@ -174,8 +247,38 @@ mod tests {
         // Off when configured off.
         let off = ServerErrorsConfig {
             down_minutes: 0,
+            slow_minutes: 0,
             ..Default::default()
         };
         assert!(detect(&conn(&b), &off).is_empty());
+    }
+
+    /// A small connection (2 calls in 5 minutes, now and then a 5xx) whose calls fail
+    /// half the time for two hours is critical, though no 30-minute window holds 20 calls
+    /// and no hour is all failures; the same connection with its usual failures is not.
+    #[test]
+    fn a_small_connection_that_degrades_is_critical() {
+        let n = 96;
+        let usual: Vec<(u32, u32, u32)> = (0..n)
+            .map(|i| (2, u32::from(i % 40 == 0), u32::from(i % 40 == 0)))
+            .collect();
+        let mut b = usual.clone();
+        for x in b.iter_mut().skip(70).take(24) {
+            *x = (2, 1, 1);
+        }
+        let flags = detect(&conn(&b), &ServerErrorsConfig::default());
+        assert!(!flags.is_empty(), "40 % 5xx over two hours: critical");
+        assert!(flags.iter().all(|f| f.start >= T0 + 60 * STEP), "{flags:?}");
+        let old_rules_only = ServerErrorsConfig {
+            slow_minutes: 0,
+            ..Default::default()
+        };
+        assert!(detect(&conn(&b), &old_rules_only).is_empty());
+        // Its usual share only: one 5xx in 40 windows.
+        assert!(detect(&conn(&usual), &ServerErrorsConfig::default()).is_empty());
+        // The bound: 8 of 40 at a usual 1 % is far beyond chance, 1 of 40 is not.
+        assert!(binomial_tail_bound(40, 8, 0.01) < 1e-7);
+        assert!(binomial_tail_bound(40, 1, 0.01) > 0.1);
+        assert_eq!(binomial_tail_bound(40, 0, 0.01), 1.0);
     }
 }

@@ -13,6 +13,8 @@ use serde::Serialize;
 
 use crate::report::atomic::AtomicFile;
 
+pub mod seasonal;
+
 /// 2024-03-01T00:00:00Z: generated traffic starts here.
 pub const START_S: i64 = 1_709_251_200;
 

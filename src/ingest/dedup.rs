@@ -1,0 +1,206 @@
+//! Exact duplicates: a record exported twice (overlapping exports, a file copied into
+//! two folders, a retried shipper) would count twice in every rate. A record is a
+//! duplicate of an earlier one when it carries a request id and its text is the same,
+//! byte for byte (for a record holding several events: the same event of the same text).
+//! Records without a request id are never duplicates: two identical lines of a text log
+//! may be two real events in the same second.
+//!
+//! Decoder threads fingerprint each event (xxh3 of the record's text, seeded by the
+//! event's place in the record); this runs on the calling thread, in input order, so the
+//! first copy is the one kept and reruns agree. Fingerprints are held per hour of event
+//! time (a copy has the same time). Memory is bounded by `[ingest] duplicate_memory`:
+//! past it, the hours least recently seen are forgotten, and a later record of a
+//! forgotten hour is counted as `duplicates_unchecked` (it may have a copy errscope no
+//! longer remembers), so a partial check is never reported as a complete one.
+
+use std::collections::{HashMap, HashSet};
+
+use arrow_array::BooleanArray;
+
+use crate::config::DuplicateMode;
+
+const HOUR_US: i64 = 3_600_000_000;
+
+/// The fingerprint of one event: 0 when it is not checked (no request id).
+pub fn fingerprint(record: &[u8], event_in_record: u64) -> u64 {
+    // Never 0: that means "not checked".
+    xxhash_rust::xxh3::xxh3_64_with_seed(record, event_in_record) | 1
+}
+
+/// What [`Dedup::check`] found in one batch.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DupCounts {
+    /// Copies left out of the events (`duplicates = "drop"`).
+    pub dropped: u64,
+    /// Copies counted and kept (`duplicates = "keep"`).
+    pub kept: u64,
+    /// Events of an hour whose fingerprints had been forgotten (memory bound).
+    pub unchecked: u64,
+}
+
+struct Hour {
+    seen: hashbrown::HashTable<u64>,
+    used: u64,
+}
+
+/// The fingerprints seen so far, by hour of event time.
+pub struct Dedup {
+    mode: DuplicateMode,
+    cap: usize,
+    hours: HashMap<i64, Hour>,
+    held: usize,
+    tick: u64,
+    forgotten: HashSet<i64>,
+}
+
+impl Dedup {
+    /// `cap`: the most fingerprints held (0: do not look for duplicates).
+    pub fn new(mode: DuplicateMode, cap: usize) -> Self {
+        Dedup {
+            mode: if cap == 0 { DuplicateMode::Off } else { mode },
+            cap,
+            hours: HashMap::new(),
+            held: 0,
+            tick: 0,
+            forgotten: HashSet::new(),
+        }
+    }
+
+    pub fn active(&self) -> bool {
+        self.mode != DuplicateMode::Off
+    }
+
+    /// Checks a batch's events (`ts`: event times in µs, `fps`: their fingerprints) and
+    /// returns which rows to keep (`None`: all of them) with what was found.
+    pub fn check(&mut self, ts: &[i64], fps: &[u64]) -> (Option<BooleanArray>, DupCounts) {
+        let mut counts = DupCounts::default();
+        if !self.active() {
+            return (None, counts);
+        }
+        let mut drop_rows: Vec<usize> = Vec::new();
+        for (row, (&t, &fp)) in ts.iter().zip(fps).enumerate() {
+            if fp == 0 {
+                continue;
+            }
+            let hour = t.div_euclid(HOUR_US);
+            if !self.forgotten.is_empty() && self.forgotten.contains(&hour) {
+                counts.unchecked += 1;
+            }
+            self.tick += 1;
+            let tick = self.tick;
+            let h = self.hours.entry(hour).or_insert_with(|| Hour {
+                seen: hashbrown::HashTable::new(),
+                used: tick,
+            });
+            h.used = tick;
+            match h.seen.entry(fp, |&x| x == fp, |&x| x) {
+                hashbrown::hash_table::Entry::Occupied(_) => {
+                    if self.mode == DuplicateMode::Drop {
+                        counts.dropped += 1;
+                        drop_rows.push(row);
+                    } else {
+                        counts.kept += 1;
+                    }
+                }
+                hashbrown::hash_table::Entry::Vacant(v) => {
+                    v.insert(fp);
+                    self.held += 1;
+                    if self.held > self.cap {
+                        self.forget();
+                    }
+                }
+            }
+        }
+        if drop_rows.is_empty() {
+            return (None, counts);
+        }
+        let mut keep = vec![true; ts.len()];
+        for r in drop_rows {
+            keep[r] = false;
+        }
+        (Some(BooleanArray::from(keep)), counts)
+    }
+
+    /// Forgets the hours least recently seen (by their last event) until a quarter of the
+    /// budget is free.
+    fn forget(&mut self) {
+        let mut by_use: Vec<(u64, i64, usize)> = self
+            .hours
+            .iter()
+            .map(|(&hour, h)| (h.used, hour, h.seen.len()))
+            .collect();
+        by_use.sort_unstable();
+        let target = self.cap - self.cap / 4;
+        for (_, hour, len) in by_use {
+            if self.held <= target {
+                break;
+            }
+            self.hours.remove(&hour);
+            self.forgotten.insert(hour);
+            self.held -= len;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H: i64 = HOUR_US;
+
+    #[test]
+    fn second_copies_are_dropped_and_first_ones_kept() {
+        let mut d = Dedup::new(DuplicateMode::Drop, 100);
+        let (keep, c) = d.check(&[0, 1, 2], &[11, 13, 11]);
+        assert_eq!(
+            keep.unwrap().iter().collect::<Vec<_>>(),
+            [Some(true), Some(true), Some(false)]
+        );
+        assert_eq!(c.dropped, 1);
+        // A later batch: a copy of the first is found too; unchecked rows (0) never are.
+        let (keep, c) = d.check(&[5, 5, 5], &[13, 0, 0]);
+        assert_eq!(
+            keep.unwrap().iter().collect::<Vec<_>>(),
+            [Some(false), Some(true), Some(true)]
+        );
+        assert_eq!((c.dropped, c.kept, c.unchecked), (1, 0, 0));
+    }
+
+    #[test]
+    fn keep_mode_counts_without_dropping() {
+        let mut d = Dedup::new(DuplicateMode::Keep, 100);
+        let (keep, c) = d.check(&[0, 0], &[7, 7]);
+        assert!(keep.is_none());
+        assert_eq!((c.dropped, c.kept), (0, 1));
+        let mut off = Dedup::new(DuplicateMode::Drop, 0);
+        assert_eq!(off.check(&[0, 0], &[7, 7]).1, DupCounts::default());
+    }
+
+    #[test]
+    fn same_text_in_another_hour_is_not_a_copy() {
+        // Fingerprints are per hour: equal fingerprints an hour apart are different events
+        // (a copy has the same event time, so it can never be an hour away).
+        let mut d = Dedup::new(DuplicateMode::Drop, 100);
+        let (keep, _) = d.check(&[0, H], &[9, 9]);
+        assert!(keep.is_none());
+    }
+
+    #[test]
+    fn memory_is_bounded_and_forgotten_hours_are_counted() {
+        let mut d = Dedup::new(DuplicateMode::Drop, 8);
+        for hour in 0..10 {
+            let ts = [hour * H; 4];
+            let fps: Vec<u64> = (0..4).map(|i| (hour as u64) << 8 | i << 1 | 1).collect();
+            d.check(&ts, &fps);
+            assert!(d.held <= 8, "{} held", d.held);
+        }
+        // Hour 0 was forgotten: its copy is not found, and is counted as unchecked.
+        let (keep, c) = d.check(&[0], &[1]);
+        assert!(keep.is_none());
+        assert_eq!(c.unchecked, 1);
+        // The last hour is still remembered.
+        let (keep, c) = d.check(&[9 * H], &[9 << 8 | 1]);
+        assert!(keep.is_some());
+        assert_eq!((c.dropped, c.unchecked), (1, 0));
+    }
+}
