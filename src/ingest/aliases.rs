@@ -103,6 +103,14 @@ const BUILTIN: &[(Target, u8, &[&str])] = &[
             // Vendors' own (docs): Cloudflare Logpush, Azure sign-in logs, Traefik.
             "EdgeStartTimestamp",
             "createdDateTime",
+            // Okta System Log, Envoy and Kong access logs, AWS API Gateway access logs,
+            // Kubernetes audit events, nginx's JSON log.
+            "published",
+            "start_time",
+            "started_at",
+            "requestTime",
+            "requestReceivedTimestamp",
+            "time_iso8601",
         ],
     ),
     (
@@ -117,6 +125,9 @@ const BUILTIN: &[(Target, u8, &[&str])] = &[
             "StartUTC",
             "Datetime",
             "observedTimeUnixNano",
+            "requestTimeEpoch",
+            "stageTimestamp",
+            "receiveTimestamp",
         ],
     ),
     (
@@ -137,6 +148,8 @@ const BUILTIN: &[(Target, u8, &[&str])] = &[
             "status_code_value",
             // Traefik's access log: what the client got, then what the backend said.
             "DownstreamStatus",
+            // Google Cloud's LogEntry (load balancers, Cloud Run, App Engine).
+            "httpRequest.status",
         ],
     ),
     (
@@ -158,7 +171,11 @@ const BUILTIN: &[(Target, u8, &[&str])] = &[
             "exception_type",
         ],
     ),
-    (Target::Error, 2, &["error.name"]),
+    (
+        Target::Error,
+        2,
+        &["error.name", "error.kind", "errorResponseType"],
+    ),
     (
         Target::ErrorCode,
         0,
@@ -206,6 +223,9 @@ const BUILTIN: &[(Target, u8, &[&str])] = &[
             "error_msg",
             "failureReason",
             "body",
+            // Okta: why an outcome failed, then the event's own sentence.
+            "outcome.reason",
+            "displayMessage",
         ],
     ),
     (
@@ -236,7 +256,16 @@ const BUILTIN: &[(Target, u8, &[&str])] = &[
     (
         Target::RequestId,
         2,
-        &["log_id", "insertId", "_document_id", "eventID", "event.id"],
+        &[
+            "log_id",
+            "insertId",
+            "_document_id",
+            "eventID",
+            "event.id",
+            // Kubernetes audit, Azure Front Door.
+            "auditID",
+            "trackingReference",
+        ],
     ),
     (Target::RequestId, 1, &["RayID"]),
     // Trace and correlation ids: the request id only when the record has no request id
@@ -325,6 +354,9 @@ const BUILTIN: &[(Target, u8, &[&str])] = &[
             "principal_id",
             "uid",
             "enduser.id",
+            // Datadog's standard attributes; Kubernetes audit's user.
+            "usr.id",
+            "user.username",
         ],
     ),
     (
@@ -341,6 +373,10 @@ const BUILTIN: &[(Target, u8, &[&str])] = &[
             "user_name",
             "ClientUsername",
             "enduser.name",
+            // Okta's actor (its login), Kong's consumer, Datadog's user e-mail.
+            "actor.alternateId",
+            "consumer.username",
+            "usr.email",
         ],
     ),
     (
@@ -353,6 +389,9 @@ const BUILTIN: &[(Target, u8, &[&str])] = &[
             "request_path",
             "http.route",
             "url.path",
+            // AWS API Gateway, Datadog.
+            "resourcePath",
+            "http.url_details.path",
         ],
     ),
     (
@@ -410,6 +449,8 @@ const BUILTIN: &[(Target, u8, &[&str])] = &[
             "actor_ip",
             "client.address",
             "ClientHost",
+            // Kubernetes audit (a list: its first address).
+            "sourceIPs",
         ],
     ),
     (

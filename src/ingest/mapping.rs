@@ -273,11 +273,20 @@ pub fn trace_record(text: &str, cfg: &MappingConfig) -> Option<Vec<FieldUse>> {
     } else {
         // A wrapper without a known name (as [`map_object_text`] tells one).
         let mapped = map_entries(entries.clone(), None, cfg, false, &mut KeyCache::default());
-        if let Some(first) = lacks_timestamp(&mapped)
+        let first = lacks_timestamp(&mapped)
             .then(|| wrapper_items(&entries))
             .flatten()
-            .and_then(|items| items.first().copied())
-        {
+            .and_then(|items| items.first().copied());
+        // As ingest: only a list whose records are events is a wrapper.
+        let is_event = |item: &serde_json::value::RawValue| {
+            parse_object(item.get()).is_ok_and(|e| {
+                matches!(
+                    map_entries(e, None, cfg, false, &mut KeyCache::default()),
+                    Mapped::One(_)
+                )
+            })
+        };
+        if let Some(first) = first.filter(|f| is_event(f)) {
             entries = parse_object(first.get()).ok()?;
         }
     }
@@ -882,7 +891,12 @@ pub fn map_object_text<'a>(
     let red = Redactor {
         active: !surely_clean,
     };
-    Mapped::Many(resolve_items(items, prefix, cfg, red, cache))
+    let events = resolve_items(items, prefix, cfg, red, cache);
+    // A list inside a record (Kong's `tries`) is no wrapper: none of it is an event.
+    if events.iter().all(Result::is_err) {
+        return mapped;
+    }
+    Mapped::Many(events)
 }
 
 /// `mapped` borrowing nothing.
