@@ -8,8 +8,8 @@
 //! Decoder threads fingerprint each event (xxh3 of the record's text, seeded by the
 //! event's place in the record); this runs on the calling thread, in input order, so the
 //! first copy is the one kept and reruns agree. Fingerprints are held per hour of event
-//! time (a copy has the same time). Memory is bounded by `[ingest] duplicate_memory`:
-//! past it, the hours least recently seen are forgotten, and a later record of a
+//! time (a copy has the same time). Memory is bounded by `[ingest] duplicate_memory`
+//! (overshot by at most one batch's run of one hour): past it, the hours least recently seen are forgotten, and a later record of a
 //! forgotten hour is counted as `duplicates_unchecked` (it may have a copy errscope no
 //! longer remembers), so a partial check is never reported as a complete one.
 
@@ -23,8 +23,9 @@ const HOUR_US: i64 = 3_600_000_000;
 
 /// The fingerprint of one event: 0 when it is not checked (no request id).
 pub fn fingerprint(record: &[u8], event_in_record: u64) -> u64 {
-    // Never 0: that means "not checked".
-    xxhash_rust::xxh3::xxh3_64_with_seed(record, event_in_record) | 1
+    // Never 0: that means "not checked". (Not `| 1`: the hash table indexes by the low
+    // bits, which must stay uniform.)
+    xxhash_rust::xxh3::xxh3_64_with_seed(record, event_in_record).max(1)
 }
 
 /// What [`Dedup::check`] found in one batch.
@@ -78,38 +79,46 @@ impl Dedup {
             return (None, counts);
         }
         let mut drop_rows: Vec<usize> = Vec::new();
-        for (row, (&t, &fp)) in ts.iter().zip(fps).enumerate() {
-            if fp == 0 {
-                continue;
+        let mut row = 0;
+        // Runs of events of one hour (most of a batch): one bucket lookup a run.
+        while row < ts.len() {
+            let hour = ts[row].div_euclid(HOUR_US);
+            let mut end = row + 1;
+            while end < ts.len() && ts[end].div_euclid(HOUR_US) == hour {
+                end += 1;
             }
-            let hour = t.div_euclid(HOUR_US);
-            if !self.forgotten.is_empty() && self.forgotten.contains(&hour) {
-                counts.unchecked += 1;
-            }
-            self.tick += 1;
-            let tick = self.tick;
+            let forgotten = !self.forgotten.is_empty() && self.forgotten.contains(&hour);
             let h = self.hours.entry(hour).or_insert_with(|| Hour {
                 seen: hashbrown::HashTable::new(),
-                used: tick,
+                used: 0,
             });
-            h.used = tick;
-            match h.seen.entry(fp, |&x| x == fp, |&x| x) {
-                hashbrown::hash_table::Entry::Occupied(_) => {
-                    if self.mode == DuplicateMode::Drop {
-                        counts.dropped += 1;
-                        drop_rows.push(row);
-                    } else {
-                        counts.kept += 1;
-                    }
+            for (r, &fp) in fps.iter().enumerate().take(end).skip(row) {
+                if fp == 0 {
+                    continue;
                 }
-                hashbrown::hash_table::Entry::Vacant(v) => {
-                    v.insert(fp);
-                    self.held += 1;
-                    if self.held > self.cap {
-                        self.forget();
+                counts.unchecked += u64::from(forgotten);
+                match h.seen.entry(fp, |&x| x == fp, |&x| x) {
+                    hashbrown::hash_table::Entry::Occupied(_) => {
+                        if self.mode == DuplicateMode::Drop {
+                            counts.dropped += 1;
+                            drop_rows.push(r);
+                        } else {
+                            counts.kept += 1;
+                        }
+                    }
+                    hashbrown::hash_table::Entry::Vacant(v) => {
+                        v.insert(fp);
+                        self.held += 1;
                     }
                 }
             }
+            self.tick += 1;
+            h.used = self.tick;
+            // Past the budget (by at most one run of a batch): forget the oldest hours.
+            if self.held > self.cap {
+                self.forget();
+            }
+            row = end;
         }
         if drop_rows.is_empty() {
             return (None, counts);
