@@ -50,18 +50,24 @@ pub struct Dedup {
     cap: usize,
     hours: HashMap<i64, Hour>,
     held: usize,
+    /// Events of the hour last checked: the size of the next new hour's table.
+    last_len: usize,
+    last_hour: Option<i64>,
     tick: u64,
     forgotten: HashSet<i64>,
 }
 
 impl Dedup {
-    /// `cap`: the most fingerprints held (0: do not look for duplicates).
+    /// `cap`: the most fingerprint slots held, filled or reserved (0: do not look for
+    /// duplicates).
     pub fn new(mode: DuplicateMode, cap: usize) -> Self {
         Dedup {
             mode: if cap == 0 { DuplicateMode::Off } else { mode },
             cap,
             hours: HashMap::new(),
             held: 0,
+            last_len: 0,
+            last_hour: None,
             tick: 0,
             forgotten: HashSet::new(),
         }
@@ -88,10 +94,27 @@ impl Dedup {
                 end += 1;
             }
             let forgotten = !self.forgotten.is_empty() && self.forgotten.contains(&hour);
-            let h = self.hours.entry(hour).or_insert_with(|| Hour {
-                seen: hashbrown::HashTable::new(),
-                used: 0,
-            });
+            // The hour after the one last checked (time-ordered input) is sized like it,
+            // within what the budget has left: no rehashing as it fills.
+            let hint = if self.last_hour == Some(hour - 1) {
+                self.last_len.min(self.cap.saturating_sub(self.held))
+            } else {
+                0
+            };
+            let (h, slots_before) = match self.hours.entry(hour) {
+                std::collections::hash_map::Entry::Occupied(o) => {
+                    let h = o.into_mut();
+                    let c = h.seen.capacity();
+                    (h, c)
+                }
+                std::collections::hash_map::Entry::Vacant(v) => (
+                    v.insert(Hour {
+                        seen: hashbrown::HashTable::with_capacity(hint),
+                        used: 0,
+                    }),
+                    0,
+                ),
+            };
             for (r, &fp) in fps.iter().enumerate().take(end).skip(row) {
                 if fp == 0 {
                     continue;
@@ -108,12 +131,15 @@ impl Dedup {
                     }
                     hashbrown::hash_table::Entry::Vacant(v) => {
                         v.insert(fp);
-                        self.held += 1;
                     }
                 }
             }
             self.tick += 1;
             h.used = self.tick;
+            // What is held is the tables' slots, reserved or filled.
+            self.held = self.held + h.seen.capacity() - slots_before;
+            self.last_len = h.seen.len();
+            self.last_hour = Some(hour);
             // Past the budget (by at most one run of a batch): forget the oldest hours.
             if self.held > self.cap {
                 self.forget();
@@ -136,7 +162,7 @@ impl Dedup {
         let mut by_use: Vec<(u64, i64, usize)> = self
             .hours
             .iter()
-            .map(|(&hour, h)| (h.used, hour, h.seen.len()))
+            .map(|(&hour, h)| (h.used, hour, h.seen.capacity()))
             .collect();
         by_use.sort_unstable();
         let target = self.cap - self.cap / 4;
@@ -196,12 +222,13 @@ mod tests {
 
     #[test]
     fn memory_is_bounded_and_forgotten_hours_are_counted() {
-        let mut d = Dedup::new(DuplicateMode::Drop, 8);
+        // Room for the tables of two hours of 4 events (7 slots each).
+        let mut d = Dedup::new(DuplicateMode::Drop, 20);
         for hour in 0..10 {
             let ts = [hour * H; 4];
             let fps: Vec<u64> = (0..4).map(|i| (hour as u64) << 8 | i << 1 | 1).collect();
             d.check(&ts, &fps);
-            assert!(d.held <= 8, "{} held", d.held);
+            assert!(d.held <= 20, "{} held", d.held);
         }
         // Hour 0 was forgotten: its copy is not found, and is counted as unchecked.
         let (keep, c) = d.check(&[0], &[1]);
