@@ -4,6 +4,12 @@
 //! addresses, none of which alone crosses those limits, is found on the organisation it
 //! targets: the same burst from at least `min_addresses` (3) addresses of one /24 (IPv6:
 //! /64) against one organisation, the subnet named.
+//!
+//! Addresses that mostly succeed are not an attack: where the export logs successes, a
+//! burst whose addresses made more successful requests over it than it holds failures
+//! (a busy connector's egress addresses, an office's NAT, with their users' expired
+//! tokens) is left out. The successes are read from the `ip_address` rate table, so an
+//! address folded into `(other)` of a summarised dimension counts none.
 
 use super::super::config::CredentialStuffingConfig;
 use super::super::tables::Tables;
@@ -24,6 +30,9 @@ pub fn detect(t: &Tables, cfg: &CredentialStuffingConfig) -> Vec<Flag> {
             cfg.min_users,
             |e| e.user_id(),
         ) {
+            if mostly_succeeding(t, &[ip], &b) {
+                continue;
+            }
             let heavy = b.peak >= 5 * u64::from(cfg.min_failures)
                 || b.peak_distinct >= 4 * u64::from(cfg.min_users);
             out.push(Flag {
@@ -48,6 +57,33 @@ pub fn detect(t: &Tables, cfg: &CredentialStuffingConfig) -> Vec<Flag> {
     }
     spread_over_a_subnet(t, cfg, &mut out);
     out
+}
+
+/// Whether `addresses` made more successful requests over the burst's windows than the
+/// burst holds failures (only where the export logs successes; an address without a series
+/// of its own counts none).
+fn mostly_succeeding(t: &Tables, addresses: &[&str], b: &super::window::Burst) -> bool {
+    if !t.has_successes {
+        return false;
+    }
+    let Some(dim) = t.dim("ip_address") else {
+        return false;
+    };
+    let g = &t.grid;
+    let (Some(lo), Some(hi)) = (g.index(b.start), g.index(b.end - 1)) else {
+        return false;
+    };
+    let mut successes = 0u64;
+    for a in addresses {
+        if let Ok(k) = dim.series.binary_search_by(|s| s.key.as_str().cmp(a)) {
+            let counts = &dim.series[k].counts;
+            for i in lo..=hi.min(counts.len().saturating_sub(1)) {
+                let c = counts.get(i);
+                successes += u64::from(c.requests.saturating_sub(c.errors));
+            }
+        }
+    }
+    successes > b.events
 }
 
 /// The /24 of an IPv4 address, the /64 of an IPv6 one.
@@ -90,6 +126,10 @@ fn spread_over_a_subnet(t: &Tables, cfg: &CredentialStuffingConfig, out: &mut Ve
             if (addresses.len() as u32) < cfg.min_addresses.max(2) {
                 continue; // one address: the per-address rule reports it
             }
+            let list: Vec<&str> = addresses.iter().copied().collect();
+            if mostly_succeeding(t, &list, &b) {
+                continue;
+            }
             out.push(Flag {
                 severity: Severity::High,
                 what: format!(
@@ -117,7 +157,7 @@ mod tests {
     use super::*;
     use crate::analyze::auth::AuthFailures;
     use crate::analyze::grid::MINUTE_US;
-    use crate::analyze::tables::EventRow;
+    use crate::analyze::tables::{DimTable, EventRow};
 
     fn failure(ts: i64, ip: &str, user: &str) -> EventRow {
         EventRow {
@@ -227,5 +267,44 @@ mod tests {
             f.what
         );
         assert_eq!(f.events, 60);
+    }
+
+    /// A busy connector's three egress addresses carry its users' expired tokens: a burst
+    /// of 401s over many users, but far more successes over the same minutes. Not an
+    /// attack; the same burst from addresses with no successes is.
+    #[test]
+    fn addresses_that_mostly_succeed_are_not_stuffing() {
+        let rows: Vec<EventRow> = (0..30)
+            .map(|i| {
+                let mut e = failure(
+                    T0 + 60 * MINUTE_US + i * 20_000_000,
+                    &format!("172.17.0.{}", 2 + i % 3),
+                    &format!("user-{i}"),
+                );
+                e.organization_id = Some("tenant-wonka".into());
+                e
+            })
+            .collect();
+        let busy = |ip: &str| {
+            let buckets: Vec<(u32, u32, u32)> = (0..48).map(|_| (400, 4, 0)).collect();
+            series(ip, &buckets)
+        };
+        let ips = DimTable {
+            dimension: "ip_address",
+            series: vec![busy("172.17.0.2"), busy("172.17.0.3"), busy("172.17.0.4")],
+            summary: None,
+        };
+        let mut t = tables(48, vec![ips]);
+        t.auth_failures = AuthFailures::from_rows(&rows);
+        let flags = detect(&t, &CredentialStuffingConfig::default());
+        assert!(flags.is_empty(), "{flags:?}");
+        // Without those successes the same burst is found on the organisation.
+        let mut t = tables(48, vec![]);
+        t.auth_failures = AuthFailures::from_rows(&rows);
+        let flags = detect(&t, &CredentialStuffingConfig::default());
+        assert!(
+            flags.iter().any(|f| f.dimension == "organization_id"),
+            "{flags:?}"
+        );
     }
 }
