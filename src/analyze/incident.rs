@@ -205,7 +205,7 @@ pub fn measure(t: &Tables, incidents: &mut [Incident]) -> anyhow::Result<()> {
                 if e.ts >= inc.start
                     && e.ts < inc.end
                     && in_focus(e, &inc.focus)
-                    && e.value_of(inc.dimension).as_deref() == Some(inc.key.as_str())
+                    && key_matches(inc, e.value_of(inc.dimension).as_deref())
                 {
                     tally.add(inc, order, e);
                 }
@@ -216,6 +216,18 @@ pub fn measure(t: &Tables, incidents: &mut [Incident]) -> anyhow::Result<()> {
         tally.into_incident(inc);
     }
     Ok(())
+}
+
+/// Whether an event's value of the incident's dimension is its key: the same value, or,
+/// for a subnet's incident (`ip_address` = `198.51.100.0/24`), an address in it.
+fn key_matches(inc: &Incident, value: Option<&str>) -> bool {
+    let Some(v) = value else {
+        return false;
+    };
+    v == inc.key
+        || (inc.dimension == "ip_address"
+            && inc.key.contains('/')
+            && super::detect::credential_stuffing::subnet(v).as_deref() == Some(inc.key.as_str()))
 }
 
 /// `dimension=value (share)` lists, one group per dimension.

@@ -3,7 +3,9 @@
 //! `window_minutes` (default 20 and 8 in 10 minutes). An attack spread over many
 //! addresses, none of which alone crosses those limits, is found on the organisation it
 //! targets: the same burst from at least `min_addresses` (3) addresses of one /24 (IPv6:
-//! /64) against one organisation, the subnet named.
+//! /64) against one organisation, the subnet named. Where the records name no
+//! organisation (a CDN's or gateway's log), the incident is the subnet's own
+//! (`ip_address` = `198.51.100.0/24`).
 //!
 //! Addresses that mostly succeed are not an attack: where the export logs successes, a
 //! burst whose addresses made more successful requests over it than it holds failures
@@ -87,7 +89,7 @@ fn mostly_succeeding(t: &Tables, addresses: &[&str], b: &super::window::Burst) -
 }
 
 /// The /24 of an IPv4 address, the /64 of an IPv6 one.
-fn subnet(ip: &str) -> Option<String> {
+pub fn subnet(ip: &str) -> Option<String> {
     match ip.parse::<std::net::IpAddr>().ok()? {
         std::net::IpAddr::V4(v4) => {
             let o = v4.octets();
@@ -103,10 +105,15 @@ fn subnet(ip: &str) -> Option<String> {
 /// 401 bursts per (organisation, subnet) from at least `min_addresses` addresses.
 fn spread_over_a_subnet(t: &Tables, cfg: &CredentialStuffingConfig, out: &mut Vec<Flag>) {
     use std::collections::{BTreeMap, HashSet};
-    let mut groups: BTreeMap<(&str, String), Vec<_>> = BTreeMap::new();
+    // Records without an organisation (a CDN's or gateway's log) are grouped by subnet
+    // alone, and the incident is the subnet's.
+    let mut groups: BTreeMap<(Option<&str>, String), Vec<_>> = BTreeMap::new();
     for e in t.auth_failures.iter().filter(|e| e.status() == 401) {
-        if let (Some(org), Some(net)) = (e.organization_id(), e.ip_address().and_then(subnet)) {
-            groups.entry((org, net)).or_default().push(e);
+        if let Some(net) = e.ip_address().and_then(subnet) {
+            groups
+                .entry((e.organization_id(), net))
+                .or_default()
+                .push(e);
         }
     }
     for ((org, net), mut events) in groups {
@@ -139,13 +146,22 @@ fn spread_over_a_subnet(t: &Tables, cfg: &CredentialStuffingConfig, out: &mut Ve
                     b.peak,
                     cfg.window_minutes
                 ),
-                ..b.flag(
-                    "credential_stuffing",
-                    "organization_id",
-                    org,
-                    cfg.min_failures,
-                    401,
-                )
+                ..match org {
+                    Some(org) => b.flag(
+                        "credential_stuffing",
+                        "organization_id",
+                        org,
+                        cfg.min_failures,
+                        401,
+                    ),
+                    None => b.flag(
+                        "credential_stuffing",
+                        "ip_address",
+                        &net,
+                        cfg.min_failures,
+                        401,
+                    ),
+                }
             });
         }
     }
@@ -267,6 +283,28 @@ mod tests {
             f.what
         );
         assert_eq!(f.events, 60);
+    }
+
+    /// A gateway's log names no organisation: the spread attack is the subnet's.
+    #[test]
+    fn without_an_organisation_the_subnet_is_the_key() {
+        let rows: Vec<EventRow> = (0..60)
+            .map(|i| {
+                failure(
+                    T0 + 60 * MINUTE_US + i * 10_000_000,
+                    &format!("198.51.100.{}", 10 + i % 30),
+                    &format!("u{i}"),
+                )
+            })
+            .collect();
+        let mut t = tables(48, vec![]);
+        t.auth_failures = AuthFailures::from_rows(&rows);
+        let flags = detect(&t, &CredentialStuffingConfig::default());
+        assert_eq!(flags.len(), 1, "{flags:?}");
+        assert_eq!(
+            (flags[0].dimension, flags[0].key.as_str()),
+            ("ip_address", "198.51.100.0/24")
+        );
     }
 
     /// A busy connector's three egress addresses carry its users' expired tokens: a burst
