@@ -111,7 +111,11 @@ pub fn run(opts: &QueryOptions) -> anyhow::Result<DataFrame> {
                     opts.mapping.clone(),
                     opts.threads,
                 ),
-                |msg| eprintln!("errscope: error: {msg}"),
+                // Not `eprintln!`: a closed stderr must not panic the query.
+                |msg| {
+                    use std::io::Write as _;
+                    let _ = writeln!(std::io::stderr(), "errscope: error: {msg}");
+                },
             )?;
             if report.manifest.totals.counts.events == 0 {
                 bail!("no events in the input (nothing to query)");
