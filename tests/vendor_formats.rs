@@ -602,3 +602,41 @@ fn held_out_vendor_shapes() {
         expect(name, &rows[0], want);
     }
 }
+
+/// Application loggers rather than vendors: pino-http (Node.js; numeric levels, `req` and
+/// `res` serializers) and GELF (Graylog; syslog levels, `_`-prefixed fields).
+#[test]
+fn application_logger_shapes() {
+    let (rows, _) = ingest("pino_http.ndjson");
+    expect(
+        "pino",
+        &rows[0],
+        &[
+            ("ts", "2024-03-05T10:00:01.123Z"),
+            ("status", "503"),
+            ("category", "server"),
+            ("connection_id", "conn_pino"),
+            ("organization_id", "acme"),
+            ("request_id", "req-42"),
+            ("ip_address", "203.0.113.9"),
+            ("method", "POST"),
+            ("endpoint", "/v1/sync"),
+            ("user_agent", "connector/2.3.1"),
+        ],
+    );
+    let (rows, _) = ingest("gelf.ndjson");
+    expect(
+        "gelf",
+        &rows[0],
+        &[
+            ("ts", "2024-03-05T10:00:01.500Z"),
+            ("status", "401"),
+            ("error_code", "AUTH_003"),
+            ("category", "authentication"),
+            ("connection_id", "conn_gelf"),
+            ("organization_id", "org_gelf"),
+            ("user_id", "u_7"),
+            ("request_id", "gelf-1"),
+        ],
+    );
+}

@@ -150,6 +150,8 @@ const BUILTIN: &[(Target, u8, &[&str])] = &[
             "DownstreamStatus",
             // Google Cloud's LogEntry (load balancers, Cloud Run, App Engine).
             "httpRequest.status",
+            // pino-http's response serializer (Node.js).
+            "res.statusCode",
         ],
     ),
     (
@@ -174,7 +176,7 @@ const BUILTIN: &[(Target, u8, &[&str])] = &[
     (
         Target::Error,
         2,
-        &["error.name", "error.kind", "errorResponseType"],
+        &["error.name", "error.kind", "errorResponseType", "err.type"],
     ),
     (
         Target::ErrorCode,
@@ -198,6 +200,8 @@ const BUILTIN: &[(Target, u8, &[&str])] = &[
             "error.message",
             "errors.message",
             "errors.detail",
+            // pino's error serializer.
+            "err.message",
         ],
     ),
     (
@@ -210,6 +214,8 @@ const BUILTIN: &[(Target, u8, &[&str])] = &[
             "error.description",
             "error.detail",
             "errors.title",
+            // GELF (Graylog).
+            "short_message",
         ],
     ),
     (
@@ -265,6 +271,7 @@ const BUILTIN: &[(Target, u8, &[&str])] = &[
             // Kubernetes audit, Azure Front Door.
             "auditID",
             "trackingReference",
+            "transaction_id",
         ],
     ),
     (Target::RequestId, 1, &["RayID"]),
@@ -303,6 +310,10 @@ const BUILTIN: &[(Target, u8, &[&str])] = &[
             "connection_uuid",
             "connection_key",
             "connector",
+            "connection_name",
+            "connector_name",
+            "integration",
+            "integration_name",
         ],
     ),
     (
@@ -342,6 +353,8 @@ const BUILTIN: &[(Target, u8, &[&str])] = &[
             "project_id",
             "tenant_name",
             "recipientAccountId",
+            "customer",
+            "workspace",
         ],
     ),
     (
@@ -379,6 +392,7 @@ const BUILTIN: &[(Target, u8, &[&str])] = &[
             "usr.email",
         ],
     ),
+    (Target::UserId, 2, &["email", "user_email", "login"]),
     (
         Target::Endpoint,
         0,
@@ -406,6 +420,10 @@ const BUILTIN: &[(Target, u8, &[&str])] = &[
             "request.url",
             "http.url",
             "url.original",
+            // pino-http's request; OpenTelemetry's older and newer URL attributes.
+            "req.url",
+            "http.target",
+            "url.full",
         ],
     ),
     (
@@ -425,6 +443,7 @@ const BUILTIN: &[(Target, u8, &[&str])] = &[
             "http.method",
             "http.request.method",
             "verb",
+            "req.method",
         ],
     ),
     (

@@ -141,6 +141,8 @@ fn coerce<'a>(target: Target, sc: &Scalar<'a>) -> Option<Val<'a>> {
             false => Val::Text(Cow::Owned(s.trim().to_ascii_uppercase())),
         },
         (Target::Outcome, _) => return None,
+        // Numeric levels: syslog's 0-7 (GELF), pino's and bunyan's 10-60.
+        (Target::Level, S::Num(n)) => Val::Text(Cow::Borrowed(numeric_level(n.as_i64()?)?)),
         (Target::Level, S::Str(s)) => Val::Text(
             canonical_level(s.trim())
                 .map_or_else(|| Cow::Owned(s.trim().to_ascii_uppercase()), Cow::Borrowed),
@@ -148,6 +150,19 @@ fn coerce<'a>(target: Target, sc: &Scalar<'a>) -> Option<Val<'a>> {
         // Borrowed strings stay borrowed (no copy per text value).
         (_, S::Str(s)) => Val::Text(s.clone()),
         (_, other) => Val::Text(Cow::Owned(other.to_text()?.into_owned())),
+    })
+}
+
+/// A numeric log level as its word: syslog severities 0-7 (GELF's `level`), pino's and
+/// bunyan's multiples of ten (60 fatal .. 10 trace); `None` for other numbers.
+fn numeric_level(n: i64) -> Option<&'static str> {
+    Some(match n {
+        0..=2 | 60 => "CRITICAL",
+        3 | 50 => "ERROR",
+        4 | 40 => "WARNING",
+        5 | 6 | 30 => "INFO",
+        7 | 10 | 20 => "DEBUG",
+        _ => return None,
     })
 }
 

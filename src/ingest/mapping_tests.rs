@@ -390,3 +390,23 @@ fn a_wrapper_without_a_known_name_gives_its_records() {
         "{out:?}"
     );
 }
+
+#[test]
+fn numeric_levels_of_syslog_and_pino() {
+    for (level, want) in [
+        (3, "ERROR"),
+        (2, "CRITICAL"),
+        (4, "WARNING"),
+        (50, "ERROR"),
+        (60, "CRITICAL"),
+        (30, "INFO"),
+    ] {
+        let text = format!(r#"{{"timestamp": 1705314600000, "level": {level}, "status": 500}}"#);
+        assert_eq!(one(&text).level.as_deref(), Some(want), "{level}");
+    }
+    // Other numbers are not guessed at.
+    assert_eq!(
+        one(r#"{"timestamp": 1705314600000, "level": 12, "status": 500}"#).level,
+        None
+    );
+}
