@@ -310,10 +310,7 @@ const BUILTIN: &[(Target, u8, &[&str])] = &[
             "connection_uuid",
             "connection_key",
             "connector",
-            "connection_name",
-            "connector_name",
             "integration",
-            "integration_name",
         ],
     ),
     (
