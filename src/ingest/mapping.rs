@@ -42,6 +42,16 @@ struct Candidates<'a> {
     /// slots only ([`event_of`] has taken most of them by then; dropping all 21 slots was
     /// 1.5 % of decoding).
     slots: ManuallyDrop<[Option<(u16, Val<'a>)>; Target::COUNT]>,
+    /// The top-level entry (its position) each filled slot's value came from.
+    origin: [u16; Target::COUNT],
+    /// The top-level entry being walked.
+    at: u16,
+    /// Top-level entries holding a value that lost its column to another (not in the
+    /// event, so `extra` must keep them: nothing is dropped).
+    lost: Vec<u16>,
+    /// Walking inside a JSON column (`details`): its values are kept whole there, so one
+    /// that loses a column is not lost.
+    in_json_col: u8,
     filled: u32,
     /// The first timestamp-like key whose value could not be read, for the quarantine reason.
     bad_ts: Option<String>,
@@ -65,10 +75,27 @@ impl Drop for Candidates<'_> {
 impl<'a> Candidates<'a> {
     fn offer(&mut self, target: Target, prio: u16, val: Val<'a>) {
         let slot = &mut self.slots[target as usize];
-        if slot.as_ref().is_none_or(|(p, _)| prio < *p) {
-            *slot = Some((prio, val));
-            self.filled |= 1 << target as u32;
+        let from = self.origin[target as usize];
+        match slot.as_ref() {
+            None => {}
+            // The value it displaces came from an entry that must stay in `extra` (unless
+            // it came from a JSON column, which keeps it).
+            Some((p, _)) if prio < *p && from != u16::MAX => self.lost.push(from),
+            Some((p, _)) if prio < *p => {}
+            Some(_) => {
+                if self.in_json_col == 0 {
+                    self.lost.push(self.at);
+                }
+                return;
+            }
         }
+        *slot = Some((prio, val));
+        self.origin[target as usize] = if self.in_json_col > 0 {
+            u16::MAX
+        } else {
+            self.at
+        };
+        self.filled |= 1 << target as u32;
     }
 
     fn take(&mut self, target: Target) -> Option<Val<'a>> {
@@ -344,12 +371,58 @@ impl<'a> Walker<'_, 'a> {
     /// Offers every entry to the columns; returns whether every entry found a home.
     fn walk(&mut self, entries: Entries<'a>, depth: u8, transparent: bool, top: bool) -> bool {
         let mut all_consumed = true;
-        for (pos, (key, raw)) in entries.into_iter().enumerate() {
-            let top_key = top.then(|| self.cache.resolve(pos, &key, self.cfg, &mut self.path));
+        if !top {
+            for (key, raw) in entries {
+                let raw = raw.get();
+                all_consumed &= self.entry(key, raw, scalar_text(raw), depth, transparent, None);
+            }
+            return all_consumed;
+        }
+        // Top level: an entry a column took whose value (or a value in it) lost to another
+        // goes to `extra` as well.
+        // A bit per position a column took (past 128: taken, so a loser is never dropped;
+        // at worst an entry is twice in `extra`).
+        let mut taken: u128 = 0;
+        for (pos, (key, raw)) in entries.iter().enumerate() {
+            let top_key = Some(self.cache.resolve(pos, key, self.cfg, &mut self.path));
             let raw = raw.get();
-            all_consumed &= self.entry(key, raw, scalar_text(raw), depth, transparent, top_key);
+            self.cands.at = pos.min(usize::from(u16::MAX)) as u16;
+            let consumed = self.entry(
+                key.clone(),
+                raw,
+                scalar_text(raw),
+                depth,
+                transparent,
+                top_key,
+            );
+            if consumed && pos < 128 {
+                taken |= 1 << pos;
+            }
+            all_consumed &= consumed;
+        }
+        if !self.cands.lost.is_empty() {
+            self.keep_lost(&entries, taken);
         }
         all_consumed
+    }
+
+    /// Adds to `extra` the top-level entries a column took that hold a value which lost
+    /// its column (`taken`: a bit per position a column took; the others are in `extra`).
+    fn keep_lost(&mut self, entries: &Entries<'a>, taken: u128) {
+        let mut lost = std::mem::take(&mut self.cands.lost);
+        lost.sort_unstable();
+        lost.dedup();
+        for pos in lost {
+            if pos < 128 && taken & (1 << pos) == 0 {
+                continue;
+            }
+            if let Some((key, raw)) = entries.get(usize::from(pos)) {
+                if let Some(t) = self.trace.as_deref_mut() {
+                    t.extra.push((key.to_string(), raw.get().to_string()));
+                }
+                self.cands.extra.push((key.clone(), raw.get()));
+            }
+        }
     }
 
     /// Offers one entry (`raw`: the text of its valid JSON value, `sc`: what
@@ -441,7 +514,10 @@ impl<'a> Walker<'_, 'a> {
                 } {
                     Ok(children) => {
                         let leaf_transparent = leaf_is_container || hit.is_some();
+                        let kept_whole = is_json_col && consumed;
+                        self.cands.in_json_col += u8::from(kept_whole);
                         let fully = self.walk(children, depth + 1, leaf_transparent, false);
+                        self.cands.in_json_col -= u8::from(kept_whole);
                         consumed |= fully;
                     }
                     Err(_) => self.child_error = true,
@@ -1124,6 +1200,7 @@ pub fn map_flat_with<'a, R>(
                 return bail(w);
             };
             let raw = &text[vstart..vend];
+            w.cands.at = pos.min(usize::from(u16::MAX)) as u16;
             if !offer_common(&mut w.cands, raw, top_key.hit) {
                 // A string the scanner found free of escapes is its body (no second scan).
                 let sc = if b[vstart] == b'"' {
@@ -1133,7 +1210,8 @@ pub fn map_flat_with<'a, R>(
                 };
                 w.entry(Cow::Borrowed(key), raw, sc, 0, false, Some(top_key));
             }
-            if w.child_error {
+            // A value that lost its column goes to `extra` on the general path.
+            if w.child_error || !w.cands.lost.is_empty() {
                 return bail(w);
             }
             pos += 1;
