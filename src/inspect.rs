@@ -109,7 +109,9 @@ pub fn inspect(inputs: &[String], cfg: &MappingConfig, sample: usize) -> anyhow:
                 let became = match (u.column, u.won) {
                     (None, _) => "extra".to_string(),
                     (Some(t), true) => t.column_name().to_string(),
-                    (Some(t), false) => format!("{} (lost to another field; kept in extra)", t.column_name()),
+                    (Some(t), false) => {
+                        format!("{} (lost to another field; kept in extra)", t.column_name())
+                    }
                 };
                 *f.became.entry(became).or_insert(0) += 1;
                 f.records += 1;

@@ -458,7 +458,10 @@ fn inspect_shows_the_mapping_of_every_field() {
         ("sourceIPAddress", "ip_address"),
         ("recipientAccountId", "organization_id"),
         ("userIdentity.principalId", "user_id"),
-        ("userIdentity.userName", "user_id (lost to another field)"),
+        (
+            "userIdentity.userName",
+            "user_id (lost to another field; kept in extra)",
+        ),
         ("awsRegion", "extra"),
         ("attributes.service.connection_id", "connection_id"),
         ("attributes.connection.organization.id", "organization_id"),
