@@ -594,6 +594,7 @@ fn held_out_vendor_shapes() {
                 ("status", "429"),
                 ("category", "rate_limit"),
                 ("request_id", "0XyZ123"),
+                ("endpoint", "https://acme.azurefd.net:443/v2/items"),
                 ("ip_address", "203.0.113.26"),
                 ("user_agent", "okhttp/4.12"),
             ],

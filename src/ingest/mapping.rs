@@ -74,6 +74,12 @@ impl Drop for Candidates<'_> {
 
 impl<'a> Candidates<'a> {
     fn offer(&mut self, target: Target, prio: u16, val: Val<'a>) {
+        // An endpoint that is a path or URL beats a bare name (Azure Front Door's
+        // `endpoint` is its host name, beside `requestUri`; gRPC's method beside a path).
+        let prio = match &val {
+            Val::Text(t) if target == Target::Endpoint && !t.contains('/') => prio | 0x4000,
+            _ => prio,
+        };
         let slot = &mut self.slots[target as usize];
         let from = self.origin[target as usize];
         match slot.as_ref() {
