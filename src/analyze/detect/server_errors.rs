@@ -94,21 +94,7 @@ pub fn detect(t: &Tables, cfg: &ServerErrorsConfig) -> Vec<Flag> {
                     })
                     .unwrap_or(i);
                 out.push(Flag {
-                    detector: "server_errors",
-                    class: "critical",
-                    severity: if ratio >= 0.5 {
-                        Severity::High
-                    } else {
-                        Severity::Medium
-                    },
-                    dimension: "connection_id",
-                    key: s.key.clone(),
-                    start: g.start_of(first),
-                    end: g.end_of(i),
-                    events: fail[i],
-                    value: ratio,
                     baseline: usual,
-                    threshold: cfg.min_ratio,
                     score: ratio / usual,
                     what: format!(
                         "5xx share of requests over {} min ({} of {}), against its usual {:.1} %",
@@ -117,7 +103,14 @@ pub fn detect(t: &Tables, cfg: &ServerErrorsConfig) -> Vec<Flag> {
                         req[i],
                         usual * 100.0
                     ),
-                    focus: Focus::Server,
+                    ..share_flag(
+                        &s.key,
+                        g.start_of(first),
+                        g.end_of(i),
+                        fail[i],
+                        ratio,
+                        cfg.min_ratio,
+                    )
                 });
             }
         }
@@ -145,28 +138,36 @@ pub fn detect(t: &Tables, cfg: &ServerErrorsConfig) -> Vec<Flag> {
             let lo = (i + 1).saturating_sub(width);
             let first = (lo..=i).find(|&j| s5[j] > 0).unwrap_or(i);
             out.push(Flag {
-                detector: "server_errors",
-                class: "critical",
-                severity: if ratio >= 0.5 {
-                    Severity::High
-                } else {
-                    Severity::Medium
-                },
-                dimension: "connection_id",
-                key: s.key.clone(),
-                start: g.start_of(first),
-                end: g.end_of(i),
-                events: num[i],
-                value: ratio,
-                baseline: 0.0,
-                threshold: limit,
-                score: ratio / limit,
                 what: format!("5xx share of requests over {} min", cfg.window_minutes),
-                focus: Focus::Server,
+                ..share_flag(&s.key, g.start_of(first), g.end_of(i), num[i], ratio, limit)
             });
         }
     }
     out
+}
+
+/// The flag of a connection whose 5xx share `ratio` is over `limit` (high from 50 %).
+fn share_flag(key: &str, start: i64, end: i64, events: u64, ratio: f64, limit: f64) -> Flag {
+    Flag {
+        detector: "server_errors",
+        class: "critical",
+        severity: if ratio >= 0.5 {
+            Severity::High
+        } else {
+            Severity::Medium
+        },
+        dimension: "connection_id",
+        key: key.to_string(),
+        start,
+        end,
+        events,
+        value: ratio,
+        baseline: 0.0,
+        threshold: limit,
+        score: ratio / limit,
+        what: String::new(),
+        focus: Focus::Server,
+    }
 }
 
 /// An upper bound of the chance of `k` or more successes in `n` trials of probability
