@@ -146,7 +146,7 @@ fn bounds_of(args: &IngestArgs) -> anyhow::Result<TimeBounds> {
 fn ingest(
     args: &IngestArgs,
     stdout_is_json: bool,
-    state: Option<&mut State>,
+    mut state: Option<&mut State>,
     collect_step_us: Option<i64>,
 ) -> anyhow::Result<(Outcome, Totals, Option<Collector>, Option<IngestCpu>)> {
     if let Some(r) = args.max_error_ratio {
@@ -173,6 +173,10 @@ fn ingest(
         progress: !args.quiet,
         collect_step_us,
         collect_max_keys: config.analyze.rates.max_keys,
+        dedup_carried: state
+            .as_deref_mut()
+            .map(|s| std::mem::take(&mut s.recent))
+            .unwrap_or_default(),
     };
     let started = Instant::now();
     refuse_output_over_inputs(&args.inputs, &args.out)?;
@@ -180,6 +184,7 @@ fn ingest(
         .with_context(|| format!("ingest into {} failed", args.out.display()))?;
     if let Some(state) = state {
         state.record(report.processed);
+        state.recent = std::mem::take(&mut report.dedup_latest);
     }
     let t = report.manifest.totals;
     let c = &t.counts;

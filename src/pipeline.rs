@@ -25,7 +25,11 @@ use crate::analyze::collect::Collector;
 use crate::analyze::TimeBounds;
 use crate::config::MappingConfig;
 use crate::ingest::decode::{decode_chunk, DecodedChunk};
-use crate::ingest::dedup::{Dedup, DupCounts};
+use crate::ingest::dedup::{Carried, Dedup, DupCounts};
+
+/// Hours of fingerprints a `--state` run carries to the next, and the most it carries.
+const CARRY_HOURS: usize = 24;
+const CARRY_MAX: usize = 1_000_000;
 use crate::ingest::manifest::{Counts, FileStats, Manifest, Outputs, Skipped};
 use crate::ingest::reader::{read_source, Chunk, Layout};
 use crate::ingest::source::{expand_inputs, Source};
@@ -57,6 +61,8 @@ pub struct IngestOptions {
     pub collect_step_us: Option<i64>,
     /// `[rates] max_keys` of the collector (0: no limit).
     pub collect_max_keys: usize,
+    /// Fingerprints an earlier `--state` run carried: copies of its records are found.
+    pub dedup_carried: Carried,
 }
 
 impl IngestOptions {
@@ -81,6 +87,7 @@ impl IngestOptions {
             progress: false,
             collect_step_us: None,
             collect_max_keys: 0,
+            dedup_carried: Vec::new(),
         }
     }
 }
@@ -98,6 +105,8 @@ pub struct IngestReport {
     /// CPU seconds of each concurrent part of ingest (`None` where the platform does not
     /// tell a thread's CPU time).
     pub cpu: Option<IngestCpu>,
+    /// With `track_inputs`: the fingerprints of the last hours read, for the next run.
+    pub dedup_latest: Carried,
 }
 
 /// Where ingest's CPU went: its parts run at once on their own threads, so wall time
@@ -212,6 +221,7 @@ pub fn run_ingest(
     // views into them); a queue of six measured no faster.
     let (events_tx, events_rx) = bounded::<RecordBatch>(2);
     let mut dedup = Dedup::new(opts.mapping.duplicates, opts.mapping.duplicate_memory);
+    dedup.seed(&opts.dedup_carried);
     let main_cpu_start = thread_cpu().unwrap_or(0.0);
     let (events, cpu) = thread::scope(
         |scope| -> anyhow::Result<(EventsWriter, Option<IngestCpu>)> {
@@ -361,12 +371,19 @@ pub fn run_ingest(
     };
     let json = serde_json::to_vec_pretty(&manifest)?;
     write_file(&opts.out.join("manifest.json"), &json).context("cannot write manifest.json")?;
+    // The last day of event time (at most a million fingerprints, 8 MB on disk).
+    let dedup_latest = if opts.track_inputs {
+        dedup.latest(CARRY_HOURS, CARRY_MAX)
+    } else {
+        Vec::new()
+    };
     Ok(IngestReport {
         manifest,
         file_errors,
         processed,
         collected,
         cpu,
+        dedup_latest,
     })
 }
 

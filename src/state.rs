@@ -104,6 +104,18 @@ pub struct State {
     /// Every input processed so far (most recent run last).
     pub inputs: Vec<Fingerprint>,
     pub baseline: Option<Baseline>,
+    /// Fingerprints of the last hours of records read (exact-duplicate detection across
+    /// runs: tonight's export overlapping last night's), kept beside the state file in
+    /// `<state>.dups`.
+    #[serde(skip)]
+    pub recent: crate::ingest::dedup::Carried,
+}
+
+/// Where a state file's carried fingerprints are: `<state>.dups`.
+pub fn dups_path(state: &Path) -> std::path::PathBuf {
+    let mut name = state.as_os_str().to_owned();
+    name.push(".dups");
+    std::path::PathBuf::from(name)
 }
 
 impl State {
@@ -135,6 +147,12 @@ impl State {
                 found: state.version,
             });
         }
+        let mut state = state;
+        // Missing or unreadable: the run checks its own records only (as a first run).
+        state.recent = std::fs::read(dups_path(path))
+            .ok()
+            .and_then(|b| crate::ingest::dedup::decode(&b))
+            .unwrap_or_default();
         Ok(state)
     }
 
@@ -143,6 +161,15 @@ impl State {
         let bytes = serde_json::to_vec(self).map_err(|e| StateError::Write {
             path: path.display().to_string(),
             source: std::io::Error::other(e),
+        })?;
+        // The fingerprints first: a crash between the two leaves the older state beside
+        // newer fingerprints, which only finds more copies of records already counted.
+        let dups = dups_path(path);
+        write_file(&dups, &crate::ingest::dedup::encode(&self.recent)).map_err(|source| {
+            StateError::Write {
+                path: dups.display().to_string(),
+                source,
+            }
         })?;
         write_file(path, &bytes).map_err(|source| StateError::Write {
             path: path.display().to_string(),

@@ -607,3 +607,39 @@ fn wrappers_without_a_known_name_are_expanded() {
     let codes = strings(&ev, "error_code");
     assert!(codes.contains(&Some("HTTP_429".into())), "{codes:?}");
 }
+
+/// Nightly exports that overlap: tonight's file repeats the last hour of last night's.
+/// With `--state`, the second run finds those copies though last night's file is not read
+/// again (the state carries the last hours' fingerprints beside it, `<state>.dups`).
+#[test]
+fn copies_of_last_nights_records_are_found_with_state() {
+    let tmp = errscope::testutil::tempdir().unwrap();
+    let dir = tmp.path().join("exports");
+    std::fs::create_dir_all(&dir).unwrap();
+    let line = |h: u32, i: u32| {
+        format!(
+            r#"{{"timestamp":"2026-03-01T{h:02}:{i:02}:00Z","status_code":503,"connection_id":"c","request_id":"r{h}-{i}"}}"#
+        )
+    };
+    let night1: Vec<String> = (0..12)
+        .flat_map(|h| (0..10).map(move |i| (h, i)))
+        .map(|(h, i)| line(h, i))
+        .collect();
+    std::fs::write(dir.join("night1.ndjson"), night1.join("\n") + "\n").unwrap();
+    let state = tmp.path().join("nightly.state");
+    let out = tmp.path().join("out1");
+    analyze(&dir, &out, &["--state", state.to_str().unwrap()]).success();
+    assert!(errscope::state::dups_path(&state).is_file());
+    // Night 2 starts at 11:00: its first hour (10 records) was in night 1.
+    let night2: Vec<String> = (11..20)
+        .flat_map(|h| (0..10).map(move |i| (h, i)))
+        .map(|(h, i)| line(h, i))
+        .collect();
+    std::fs::write(dir.join("night2.ndjson"), night2.join("\n") + "\n").unwrap();
+    let out = tmp.path().join("out2");
+    analyze(&dir, &out, &["--state", state.to_str().unwrap()]).success();
+    let m = assert_reconciles(&out);
+    assert_eq!(m["totals"]["files"], 1, "night 1 is skipped: {m}");
+    assert_eq!(m["totals"]["duplicates"], 10, "{m}");
+    assert_eq!(m["totals"]["events"], 80, "{m}");
+}

@@ -28,6 +28,45 @@ pub fn fingerprint(record: &[u8], event_in_record: u64) -> u64 {
     xxhash_rust::xxh3::xxh3_64_with_seed(record, event_in_record).max(1)
 }
 
+/// Fingerprints by hour (µs-epoch hour number), carried from one `--state` run to the next.
+pub type Carried = Vec<(i64, Vec<u64>)>;
+
+const CARRY_MAGIC: &[u8; 8] = b"ESDUP01\n";
+
+/// [`Carried`] as bytes: a magic line, then per hour its number (i64), its count (u32) and
+/// its fingerprints (u64), little-endian.
+pub fn encode(carried: &Carried) -> Vec<u8> {
+    let n: usize = carried.iter().map(|(_, f)| 12 + 8 * f.len()).sum();
+    let mut out = Vec::with_capacity(8 + n);
+    out.extend_from_slice(CARRY_MAGIC);
+    for (hour, fps) in carried {
+        out.extend_from_slice(&hour.to_le_bytes());
+        out.extend_from_slice(&(fps.len() as u32).to_le_bytes());
+        for f in fps {
+            out.extend_from_slice(&f.to_le_bytes());
+        }
+    }
+    out
+}
+
+/// [`encode`]'s bytes back; `None` when they are not such a file or are cut short.
+pub fn decode(bytes: &[u8]) -> Option<Carried> {
+    let mut rest = bytes.strip_prefix(CARRY_MAGIC.as_slice())?;
+    let mut out = Vec::new();
+    while !rest.is_empty() {
+        let hour = i64::from_le_bytes(rest.get(..8)?.try_into().ok()?);
+        let n = u32::from_le_bytes(rest.get(8..12)?.try_into().ok()?) as usize;
+        let body = rest.get(12..12 + 8 * n)?;
+        let fps = body
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default()))
+            .collect();
+        out.push((hour, fps));
+        rest = &rest[12 + 8 * n..];
+    }
+    Some(out)
+}
+
 /// What [`Dedup::check`] found in one batch.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct DupCounts {
@@ -156,6 +195,50 @@ impl Dedup {
         (Some(BooleanArray::from(keep)), counts)
     }
 
+    /// The fingerprints of the latest `hours` hours of event time held, most recent first
+    /// and at most `max` in all: what the next `--state` run checks its records against
+    /// (nightly exports that overlap by an hour).
+    pub fn latest(&self, hours: usize, max: usize) -> Carried {
+        let mut keys: Vec<i64> = self.hours.keys().copied().collect();
+        keys.sort_unstable_by(|a, b| b.cmp(a));
+        let mut out = Vec::new();
+        let mut total = 0;
+        for hour in keys.into_iter().take(hours) {
+            let h = &self.hours[&hour];
+            if total + h.seen.len() > max {
+                break;
+            }
+            total += h.seen.len();
+            out.push((hour, h.seen.iter().copied().collect()));
+        }
+        out
+    }
+
+    /// Takes in the fingerprints an earlier run carried ([`Dedup::latest`]).
+    pub fn seed(&mut self, carried: &Carried) {
+        if !self.active() {
+            return;
+        }
+        for (hour, fps) in carried {
+            let h = self.hours.entry(*hour).or_insert_with(|| Hour {
+                seen: hashbrown::HashTable::with_capacity(fps.len()),
+                used: 0,
+            });
+            let before = h.seen.capacity();
+            for &fp in fps {
+                if let hashbrown::hash_table::Entry::Vacant(v) =
+                    h.seen.entry(fp, |&x| x == fp, |&x| x)
+                {
+                    v.insert(fp);
+                }
+            }
+            self.held = self.held + h.seen.capacity() - before;
+        }
+        if self.held > self.cap {
+            self.forget();
+        }
+    }
+
     /// Forgets the hours least recently seen (by their last event) until a quarter of the
     /// budget is free.
     fn forget(&mut self) {
@@ -199,6 +282,29 @@ mod tests {
             [Some(false), Some(true), Some(true)]
         );
         assert_eq!((c.dropped, c.kept, c.unchecked), (1, 0, 0));
+    }
+
+    #[test]
+    fn fingerprints_carried_to_the_next_run_find_its_copies() {
+        let mut first = Dedup::new(DuplicateMode::Drop, 1000);
+        first.check(&[0, H, 2 * H, 2 * H], &[11, 12, 13, 14]);
+        // The latest two hours, most recent first.
+        let carried = first.latest(2, 1000);
+        assert_eq!(carried.iter().map(|(h, _)| *h).collect::<Vec<_>>(), [2, 1]);
+        let back = decode(&encode(&carried)).unwrap();
+        assert_eq!(back, carried);
+        assert!(decode(&encode(&carried)[..20]).is_none(), "cut short");
+        let mut next = Dedup::new(DuplicateMode::Drop, 1000);
+        next.seed(&back);
+        let (keep, c) = next.check(&[2 * H, H, 0], &[14, 12, 11]);
+        // Hour 0 was not carried: its record is new to this run.
+        assert_eq!(c.dropped, 2);
+        assert_eq!(
+            keep.unwrap().iter().collect::<Vec<_>>(),
+            [Some(false), Some(false), Some(true)]
+        );
+        // A budget of one fingerprint carries nothing.
+        assert!(first.latest(2, 1).is_empty());
     }
 
     #[test]
