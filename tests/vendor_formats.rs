@@ -505,6 +505,7 @@ fn held_out_vendor_shapes() {
             "okta_system_log.json",
             &[
                 ("ts", "2026-03-01T10:00:00.000Z"),
+                ("error_code", "INVALID_CREDENTIALS"),
                 ("category", "authentication"),
                 ("user_id", "alice@acme.example"),
                 ("request_id", "YjZ1Qx"),

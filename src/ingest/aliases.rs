@@ -190,6 +190,8 @@ const BUILTIN: &[(Target, u8, &[&str])] = &[
             "error_id",
         ],
     ),
+    // Okta: why an outcome failed (`INVALID_CREDENTIALS`, `LOCKED_OUT`).
+    (Target::ErrorCode, 2, &["outcome.reason"]),
     (
         Target::Message,
         0,
@@ -229,8 +231,7 @@ const BUILTIN: &[(Target, u8, &[&str])] = &[
             "error_msg",
             "failureReason",
             "body",
-            // Okta: why an outcome failed, then the event's own sentence.
-            "outcome.reason",
+            // Okta: the event's own sentence.
             "displayMessage",
         ],
     ),
