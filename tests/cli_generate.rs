@@ -3,27 +3,22 @@
 
 mod common;
 
+use std::path::Path;
+
 use common::*;
 
-#[test]
-fn generated_incidents_are_found_by_analyze() {
-    let tmp = errscope::testutil::tempdir().unwrap();
-    let export = tmp.path().join("export");
-    let out = tmp.path().join("out");
+/// Runs `errscope generate <generate> --out <dir>/export`, then `analyze --json` on it into
+/// `<dir>/out`; returns the export, the output folder and the summary.
+fn generate_and_analyze(
+    dir: &Path,
+    generate: &[String],
+) -> (std::path::PathBuf, std::path::PathBuf, serde_json::Value) {
+    let export = dir.join("export");
+    let out = dir.join("out");
     errscope()
-        .args([
-            "generate",
-            "--records",
-            "80000",
-            "--days",
-            "3",
-            "--seed",
-            "11",
-            "--shape",
-            "mixed",
-            "--incidents",
-            "--out",
-        ])
+        .arg("generate")
+        .args(generate)
+        .arg("--out")
         .arg(&export)
         .assert()
         .success();
@@ -34,22 +29,38 @@ fn generated_incidents_are_found_by_analyze() {
         .arg(&out)
         .assert()
         .success();
-    let summary: serde_json::Value = serde_json::from_slice(&a.get_output().stdout).unwrap();
+    let summary = serde_json::from_slice(&a.get_output().stdout).unwrap();
+    (export, out, summary)
+}
+
+fn args(a: &[&str]) -> Vec<String> {
+    a.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn generated_incidents_are_found_by_analyze() {
+    let tmp = errscope::testutil::tempdir().unwrap();
+    let (export, out, summary) = generate_and_analyze(
+        tmp.path(),
+        &args(&[
+            "--records",
+            "80000",
+            "--days",
+            "3",
+            "--seed",
+            "11",
+            "--shape",
+            "mixed",
+            "--incidents",
+        ]),
+    );
     assert_eq!(
         summary["input"]["files"], 3,
         "truth.csv is not read as a log: {summary}"
     );
     assert_eq!(summary["input"]["quarantined"], 0);
-    let found: Vec<csv::StringRecord> = csv::Reader::from_path(out.join("anomalies.csv"))
-        .unwrap()
-        .records()
-        .map(Result::unwrap)
-        .collect();
-    let truth: Vec<csv::StringRecord> = csv::Reader::from_path(export.join("truth.csv"))
-        .unwrap()
-        .records()
-        .map(Result::unwrap)
-        .collect();
+    let found = read_csv(&out.join("anomalies.csv"));
+    let truth = read_csv(&export.join("truth.csv"));
     assert_eq!(truth.len(), 7);
     // anomalies.csv: dimension 4, key 5, start 6, end 7; truth.csv: dimension 2, key 3, start 4, end 5.
     let day = |s: &str| s[..16].replace(' ', "T");
@@ -89,25 +100,18 @@ fn seasonal_family_incidents_are_found_and_benign_cases_stay_quiet() {
 
 fn seasonal_family_at(records: u64, seed: u64) {
     let tmp = errscope::testutil::tempdir().unwrap();
-    let export = tmp.path().join("export");
-    let out = tmp.path().join("out");
-    errscope()
-        .args(["generate", "--family", "seasonal", "--records"])
-        .arg(records.to_string())
-        .arg("--seed")
-        .arg(seed.to_string())
-        .arg("--out")
-        .arg(&export)
-        .assert()
-        .success();
-    let a = errscope()
-        .args(["analyze", "--json"])
-        .arg(&export)
-        .arg("--out")
-        .arg(&out)
-        .assert()
-        .success();
-    let summary: serde_json::Value = serde_json::from_slice(&a.get_output().stdout).unwrap();
+    let (records, seed) = (records.to_string(), seed.to_string());
+    let (export, out, summary) = generate_and_analyze(
+        tmp.path(),
+        &args(&[
+            "--family",
+            "seasonal",
+            "--records",
+            &records,
+            "--seed",
+            &seed,
+        ]),
+    );
     assert_eq!(summary["input"]["files"], 14, "one file a day: {summary}");
     assert_eq!(summary["input"]["quarantined"], 0, "{summary}");
     // ECS fields land in their columns.

@@ -186,10 +186,7 @@ pub fn decode_record_into<'a>(
     }
     match text.as_bytes().first() {
         Some(b'{') => {
-            // Configured envelope paths are looked for on the general path.
-            if !cfg.envelopes.is_empty()
-                || map_flat_with(text, cfg, clean, keys, &mut *emit).is_none()
-            {
+            if map_flat_with(text, cfg, clean, keys, &mut *emit).is_none() {
                 match parse_object(text) {
                     Ok(entries) => {
                         many(map_object_text(text, entries, None, cfg, clean, keys), emit)

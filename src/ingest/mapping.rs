@@ -1197,6 +1197,10 @@ pub fn map_flat_with<'a, R>(
                 },
             };
             let key = &text[i + 1..kend];
+            // A configured envelope's records are found on the general path.
+            if !cfg.envelopes.is_empty() && cfg.envelopes.iter().any(|p| p[0] == key) {
+                return bail(w);
+            }
             i = ws(b, kend + 1);
             if b.get(i) != Some(&b':') {
                 return bail(w);

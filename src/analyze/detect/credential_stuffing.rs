@@ -137,6 +137,10 @@ fn spread_over_a_subnet(t: &Tables, cfg: &CredentialStuffingConfig, out: &mut Ve
             if mostly_succeeding(t, &list, &b) {
                 continue;
             }
+            let (dimension, key) = match org {
+                Some(org) => ("organization_id", org),
+                None => ("ip_address", net.as_str()),
+            };
             out.push(Flag {
                 severity: Severity::High,
                 what: format!(
@@ -146,22 +150,7 @@ fn spread_over_a_subnet(t: &Tables, cfg: &CredentialStuffingConfig, out: &mut Ve
                     b.peak,
                     cfg.window_minutes
                 ),
-                ..match org {
-                    Some(org) => b.flag(
-                        "credential_stuffing",
-                        "organization_id",
-                        org,
-                        cfg.min_failures,
-                        401,
-                    ),
-                    None => b.flag(
-                        "credential_stuffing",
-                        "ip_address",
-                        &net,
-                        cfg.min_failures,
-                        401,
-                    ),
-                }
+                ..b.flag("credential_stuffing", dimension, key, cfg.min_failures, 401)
             });
         }
     }

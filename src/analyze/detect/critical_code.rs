@@ -70,17 +70,11 @@ mod tests {
     use super::super::testing::*;
     use super::*;
     use crate::analyze::errlog::ErrorLog;
-    use crate::analyze::tables::EventRow;
 
     #[test]
     fn every_critical_event_is_flagged_and_nothing_else() {
         let mut t = tables(10, vec![]);
-        let ev = |ts: i64, code: &str, class: &str| EventRow {
-            ts,
-            error_code: Some(code.into()),
-            class: Some(class.into()),
-            ..Default::default()
-        };
+        let ev = code_event;
         t.error_log = ErrorLog::from_rows(vec![
             ev(T0, "SYSTEM_FAILURE", "critical"),
             ev(T0 + 5, "AUTH_CRITICAL", "critical"),

@@ -149,6 +149,16 @@ pub mod testing {
         }
     }
 
+    /// An error event of `code` and `class` at `ts` (for the per-event detectors).
+    pub fn code_event(ts: i64, code: &str, class: &str) -> EventRow {
+        EventRow {
+            ts,
+            error_code: Some(code.into()),
+            class: Some(class.into()),
+            ..Default::default()
+        }
+    }
+
     /// A series from per-bucket (requests, errors, 5xx) triples.
     pub fn series(key: &str, buckets: &[(u32, u32, u32)]) -> KeySeries {
         KeySeries {

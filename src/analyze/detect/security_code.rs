@@ -35,17 +35,11 @@ mod tests {
     use super::super::testing::*;
     use super::*;
     use crate::analyze::errlog::ErrorLog;
-    use crate::analyze::tables::EventRow;
 
     #[test]
     fn security_events_are_flagged_unless_another_detector_follows_them() {
         let mut t = tables(10, vec![]);
-        let ev = |ts: i64, code: &str, class: &str| EventRow {
-            ts,
-            error_code: Some(code.into()),
-            class: Some(class.into()),
-            ..Default::default()
-        };
+        let ev = code_event;
         t.error_log = ErrorLog::from_rows(vec![
             ev(T0, "SECURITY_VIOLATION", "security"),
             ev(T0 + 5, "SECURITY_VIOLATION", "security"),
