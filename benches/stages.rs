@@ -42,7 +42,7 @@ fn chunks(dir: &Path, shape: Shape) -> Vec<Chunk> {
             chunks.push(c);
             true
         };
-        read_source(i, &Source::File(f.clone()), 1 << 20, &mut sink);
+        read_source(i, &Source::file(f.clone()), 1 << 20, &mut sink);
     }
     chunks
 }

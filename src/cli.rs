@@ -1,5 +1,5 @@
-//! Command-line flags (clap derive structs, nothing else). Validation into options happens
-//! in `main.rs`; no clap type reaches the core.
+//! Command-line flags (clap derive structs, nothing else). Validation into run options
+//! happens in `options.rs`; no clap type goes past it.
 
 use std::path::PathBuf;
 

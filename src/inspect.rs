@@ -63,7 +63,7 @@ pub fn inspect(inputs: &[String], cfg: &MappingConfig, sample: usize) -> anyhow:
     }
     for stats in &report.manifest.inputs {
         let path = Path::new(&stats.path);
-        let source = path.is_file().then(|| Source::File(path.to_path_buf()));
+        let source = path.is_file().then(|| Source::file(path));
         let c = &stats.counts;
         let _ = writeln!(
             out,

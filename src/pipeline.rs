@@ -32,10 +32,10 @@ const CARRY_HOURS: usize = 24;
 const CARRY_MAX: usize = 1_000_000;
 use crate::ingest::manifest::{Counts, FileStats, Manifest, Outputs, Skipped};
 use crate::ingest::reader::{read_source, Chunk, Layout};
+use crate::ingest::source::Fingerprint;
 use crate::ingest::source::{expand_inputs, Source};
 use crate::report::atomic::{write_file, AtomicFile};
 use crate::report::parquet::EventsWriter;
-use crate::state::Fingerprint;
 
 /// Default largest record, in bytes; larger ones are quarantined without being parsed.
 pub const DEFAULT_MAX_RECORD_BYTES: usize = 64 << 20;
@@ -155,17 +155,17 @@ pub fn run_ingest(
     let expanded: Vec<Source> = expand_inputs(&opts.inputs, Some(&opts.out))
         .into_iter()
         .map(|s| match s {
-            Source::File(path) if opts.track_inputs => match Fingerprint::of(&path) {
-                Ok(fp) if fp.seen_in(&opts.known_inputs).is_some() => Source::Skipped {
-                    path,
+            Source::Read(input) if opts.track_inputs => match input.identity() {
+                Ok(Some(fp)) if fp.seen_in(&opts.known_inputs).is_some() => Source::Skipped {
+                    path: input.name().into(),
                     reason: "already processed (--state)",
                 },
-                Ok(fp) => {
+                Ok(Some(fp)) => {
                     processed.push(fp);
-                    Source::File(path)
+                    Source::Read(input)
                 }
                 // Unreadable: reading it reports the error with the file's name.
-                Err(_) => Source::File(path),
+                Ok(None) | Err(_) => Source::Read(input),
             },
             other => other,
         })

@@ -4,13 +4,10 @@
 //! [`Baseline`]) carries over, so a run that reads only new files still knows what normal
 //! was. A renamed (rotated) file with the same content is recognised too.
 //!
-//! The content hash is xxh3 over the file size, its first and its last MiB: it tells
-//! different files apart without reading old files whole every night.
+//! What identifies an input is the source seam's ([`Fingerprint`], from
+//! [`crate::ingest::source::InputSource::identity`]).
 
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
-use std::time::UNIX_EPOCH;
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -18,8 +15,9 @@ use thiserror::Error;
 use crate::analyze::baseline::Baseline;
 use crate::report::atomic::write_file;
 
+pub use crate::ingest::source::Fingerprint;
+
 pub const STATE_VERSION: u32 = 1;
-const SAMPLE: u64 = 1 << 20;
 
 #[derive(Debug, Error)]
 pub enum StateError {
@@ -40,61 +38,6 @@ pub enum StateError {
         path: String,
         source: std::io::Error,
     },
-}
-
-/// The identity of an input file as processed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Fingerprint {
-    pub path: String,
-    pub size: u64,
-    /// Modification time, seconds since the epoch.
-    pub mtime: i64,
-    /// xxh3 of size + first and last MiB, hex.
-    pub hash: String,
-}
-
-impl Fingerprint {
-    pub fn of(path: &Path) -> std::io::Result<Fingerprint> {
-        let mut f = File::open(path)?;
-        let meta = f.metadata()?;
-        let size = meta.len();
-        let mtime = meta
-            .modified()
-            .ok()
-            .and_then(|m| m.duration_since(UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_secs() as i64);
-        let mut h = xxhash_rust::xxh3::Xxh3::new();
-        h.update(&size.to_le_bytes());
-        let mut buf = vec![0u8; SAMPLE.min(size) as usize];
-        f.read_exact(&mut buf)?;
-        h.update(&buf);
-        if size > SAMPLE {
-            let tail = SAMPLE.min(size - SAMPLE);
-            f.seek(SeekFrom::Start(size - tail))?;
-            buf.resize(tail as usize, 0);
-            f.read_exact(&mut buf)?;
-            h.update(&buf);
-        }
-        Ok(Fingerprint {
-            path: path.display().to_string(),
-            size,
-            mtime,
-            hash: format!("{:016x}", h.digest()),
-        })
-    }
-
-    /// Same file as processed before: same content, and either the same path and
-    /// modification time, or another path (a rotated or moved file).
-    pub fn matches(&self, seen: &Fingerprint) -> bool {
-        self.size == seen.size
-            && self.hash == seen.hash
-            && (self.path != seen.path || self.mtime == seen.mtime)
-    }
-
-    /// The fingerprint of `known` that this file matches, if any.
-    pub fn seen_in<'a>(&self, known: &'a [Fingerprint]) -> Option<&'a Fingerprint> {
-        known.iter().find(|k| self.matches(k))
-    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -194,6 +137,8 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const SAMPLE: u64 = 1 << 20;
 
     #[test]
     fn files_are_recognised_by_content_and_rotation_is_followed() {

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::tables::{EventRow, Shared};
+use super::event_row::{EventRow, Shared};
 
 /// No value.
 const NONE: u32 = u32::MAX;

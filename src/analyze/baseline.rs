@@ -164,7 +164,11 @@ impl Baseline {
         }
         let base_shift = ((self.start_us - start) / step) as usize;
         for sd in &self.dims {
-            let Some(d) = t.dims.iter_mut().find(|d| d.dimension == sd.dimension) else {
+            let Some(d) = t
+                .dims
+                .iter_mut()
+                .find(|d| d.dimension.as_str() == sd.dimension)
+            else {
                 continue;
             };
             for sk in &sd.keys {
@@ -218,7 +222,7 @@ mod tests {
     use crate::analyze::detect::testing::*;
     use crate::analyze::tables::DimTable;
 
-    fn empty_dim(dimension: &'static str) -> DimTable {
+    fn empty_dim(dimension: Dimension) -> DimTable {
         DimTable {
             dimension,
             series: Vec::new(),
@@ -246,7 +250,7 @@ mod tests {
         let mut yesterday = tables(
             4,
             vec![DimTable {
-                dimension: "connection_id",
+                dimension: Dimension::ConnectionId,
                 series: vec![series("c1", &[1, 0, 2, 3])],
                 summary: None,
             }],
@@ -269,7 +273,7 @@ mod tests {
         let mut today = tables(
             3,
             vec![DimTable {
-                dimension: "connection_id",
+                dimension: Dimension::ConnectionId,
                 series: vec![series("c1", &[5, 5, 5]), series("c2", &[1, 1, 1])],
                 summary: None,
             }],
@@ -290,10 +294,10 @@ mod tests {
 
     #[test]
     fn a_baseline_of_another_window_length_is_ignored() {
-        let t = tables(2, vec![empty_dim("connection_id")]);
+        let t = tables(2, vec![empty_dim(Dimension::ConnectionId)]);
         let mut b = Baseline::from_tables(&t, 7);
         b.step_us *= 2;
-        let mut today = tables(2, vec![empty_dim("connection_id")]);
+        let mut today = tables(2, vec![empty_dim(Dimension::ConnectionId)]);
         assert!(!b.extend(&mut today));
         assert_eq!(today.report_from, 0);
     }

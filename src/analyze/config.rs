@@ -19,6 +19,8 @@
 
 use serde::Deserialize;
 
+use super::dimension::Dimension;
+
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct WindowsConfig {
@@ -91,7 +93,7 @@ impl Metric {
 pub struct ThresholdRule {
     /// `error_code`, `category`, `connection_id`, `organization_id`, `endpoint`,
     /// `ip_address`, `class`, `status_class`, or `all`.
-    pub dimension: String,
+    pub dimension: Dimension,
     /// One key; every key of the dimension when absent.
     pub key: Option<String>,
     pub metric: Metric,
@@ -124,7 +126,7 @@ pub struct ThresholdConfig {
     pub rules: Vec<ThresholdRule>,
     /// Where the rules on one error code's count also apply to each key alone
     /// (`key_threshold`): `connection_id`, `organization_id` by default; `[]` for none.
-    pub per_key_dimensions: Vec<String>,
+    pub per_key_dimensions: Vec<Dimension>,
 }
 
 impl Default for ThresholdConfig {
@@ -133,7 +135,7 @@ impl Default for ThresholdConfig {
             enabled: true,
             replace_defaults: false,
             rules: Vec::new(),
-            per_key_dimensions: vec!["connection_id".into(), "organization_id".into()],
+            per_key_dimensions: vec![Dimension::ConnectionId, Dimension::OrganizationId],
         }
     }
 }
@@ -142,7 +144,7 @@ impl ThresholdConfig {
     /// The built-in rules (DOMAIN.md).
     pub fn default_rules() -> Vec<ThresholdRule> {
         let code = |key: &str, per_hour: f64| ThresholdRule {
-            dimension: "error_code".into(),
+            dimension: Dimension::ErrorCode,
             key: Some(key.into()),
             metric: Metric::Errors,
             window_minutes: 60,
@@ -157,7 +159,7 @@ impl ThresholdConfig {
             code("RATE_001", 20.0),
             // Seed 003: 5xx under 1 % of traffic over 30 minutes is normal.
             ThresholdRule {
-                dimension: "all".into(),
+                dimension: Dimension::All,
                 key: None,
                 metric: Metric::S5xxRatio,
                 window_minutes: 30,
@@ -191,7 +193,7 @@ impl ThresholdConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct SpikeConfig {
     pub enabled: bool,
-    pub dimensions: Vec<String>,
+    pub dimensions: Vec<Dimension>,
     /// A window needs at least this many errors to be a spike.
     pub min_events: u32,
     /// Robust z-score ((x - median) / (1.4826 MAD)) to reach.
@@ -209,7 +211,7 @@ impl Default for SpikeConfig {
     fn default() -> Self {
         SpikeConfig {
             enabled: true,
-            dimensions: vec!["connection_id".into(), "error_code".into()],
+            dimensions: vec![Dimension::ConnectionId, Dimension::ErrorCode],
             min_events: 20,
             min_score: 8.0,
             min_ratio: 4.0,
@@ -250,7 +252,7 @@ impl Default for CredentialStuffingConfig {
 pub struct PermissionProbingConfig {
     pub enabled: bool,
     /// Where bursts are looked for: `organization_id`, `user_id` (or `ip_address`).
-    pub dimensions: Vec<String>,
+    pub dimensions: Vec<Dimension>,
     pub window_minutes: u32,
     /// 403s within the window.
     pub min_denials: u32,
@@ -262,7 +264,7 @@ impl Default for PermissionProbingConfig {
     fn default() -> Self {
         PermissionProbingConfig {
             enabled: true,
-            dimensions: vec!["organization_id".into(), "user_id".into()],
+            dimensions: vec![Dimension::OrganizationId, Dimension::UserId],
             window_minutes: 10,
             min_denials: 15,
             min_endpoints: 3,

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context as _;
 
 use super::auth::{self, AuthFailure, AuthFailures};
-use super::tables::{EventRow, Shared};
+use super::event_row::{EventRow, Shared};
 
 /// No value (an id or a length).
 const NONE: u32 = u32::MAX;

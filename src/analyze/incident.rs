@@ -9,24 +9,25 @@ use std::collections::BTreeMap;
 
 use chrono::DateTime;
 
-use super::detect::{specificity, Flag, Focus, Severity};
+use super::detect::{DetectorId, Flag, Focus, IncidentClass, Severity};
+use super::dimension::Dimension;
 use super::tables::{EventRow, Tables};
 
 /// Dimensions reported as contributors, in order.
-pub const CONTRIBUTOR_DIMENSIONS: &[&str] = &[
-    "connection_id",
-    "organization_id",
-    "user_id",
-    "ip_address",
-    "endpoint",
-    "error_code",
+pub const CONTRIBUTOR_DIMENSIONS: &[Dimension] = &[
+    Dimension::ConnectionId,
+    Dimension::OrganizationId,
+    Dimension::UserId,
+    Dimension::IpAddress,
+    Dimension::Endpoint,
+    Dimension::ErrorCode,
 ];
 const TOP_N: usize = 3;
 const SAMPLES: usize = 5;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Contributor {
-    pub dimension: &'static str,
+    pub dimension: Dimension,
     pub value: String,
     pub events: u64,
     pub share: f64,
@@ -35,10 +36,10 @@ pub struct Contributor {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Incident {
     pub incident_id: String,
-    pub class: &'static str,
+    pub class: IncidentClass,
     pub severity: Severity,
-    pub detector: &'static str,
-    pub dimension: &'static str,
+    pub detector: DetectorId,
+    pub dimension: Dimension,
     pub key: String,
     pub start: i64,
     pub end: i64,
@@ -96,7 +97,10 @@ pub fn merge(mut flags: Vec<Flag>, hold_us: i64) -> Vec<Incident> {
         }
         let start = f.start.to_string();
         out.push(Incident {
-            incident_id: format!("{:016x}", fnv1a(&[f.detector, f.dimension, &f.key, &start])),
+            incident_id: format!(
+                "{:016x}",
+                fnv1a(&[f.detector.as_str(), f.dimension.as_str(), &f.key, &start])
+            ),
             class: f.class,
             severity: f.severity,
             detector: f.detector,
@@ -132,7 +136,7 @@ fn in_focus(e: &EventRow, focus: &Focus) -> bool {
 #[derive(Default)]
 struct Tally {
     n: u64,
-    per_dim: BTreeMap<&'static str, BTreeMap<String, u64>>,
+    per_dim: BTreeMap<Dimension, BTreeMap<String, u64>>,
     /// The earliest events with a request id, by (time, input order).
     samples: Vec<(i64, u64, String)>,
 }
@@ -144,8 +148,8 @@ impl Tally {
             .iter()
             .filter(|d| **d != inc.dimension)
         {
-            if let Some(v) = e.value_of(d) {
-                let values = self.per_dim.entry(d).or_default();
+            if let Some(v) = e.value_of(*d) {
+                let values = self.per_dim.entry(*d).or_default();
                 match values.get_mut(v.as_ref()) {
                     Some(c) => *c += 1,
                     None => {
@@ -180,7 +184,7 @@ impl Tally {
             top.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
             for (v, c) in top.into_iter().take(TOP_N) {
                 inc.contributors.push(Contributor {
-                    dimension: d,
+                    dimension: *d,
                     value: v.clone(),
                     events: *c,
                     share: *c as f64 / n as f64,
@@ -225,7 +229,7 @@ fn key_matches(inc: &Incident, value: Option<&str>) -> bool {
         return false;
     };
     v == inc.key
-        || (inc.dimension == "ip_address"
+        || (inc.dimension == Dimension::IpAddress
             && inc.key.contains('/')
             && super::detect::credential_stuffing::subnet(v).as_deref() == Some(inc.key.as_str()))
 }
@@ -267,13 +271,13 @@ fn fmt_num(v: f64) -> String {
 /// One sentence a person understands: what, where, how far from normal.
 pub fn explain(inc: &Incident) -> String {
     let span = format!("{} to {} UTC", utc(inc.start), utc(inc.end));
-    let top = |d: &str| {
+    let top = |d: Dimension| {
         inc.contributors
             .iter()
             .find(|c| c.dimension == d)
             .map(|c| format!("{} ({:.0}%)", c.value, c.share * 100.0))
     };
-    let whom = |d: &str, label: &str| {
+    let whom = |d: Dimension, label: &str| {
         top(d)
             .map(|v| format!(", mostly {label} {v}"))
             .unwrap_or_default()
@@ -281,80 +285,80 @@ pub fn explain(inc: &Incident) -> String {
     let users = inc
         .contributors
         .iter()
-        .filter(|c| c.dimension == "user_id")
+        .filter(|c| c.dimension == Dimension::UserId)
         .count();
     let who = format!("{} {}", inc.dimension, inc.key);
     match inc.detector {
-        "credential_stuffing" if inc.dimension == "organization_id" => format!(
+        DetectorId::CredentialStuffing if inc.dimension == Dimension::OrganizationId => format!(
             "Credential stuffing against {who}: {} failed logins (401) from {span}; {}{}.",
             inc.events,
             inc.what,
-            whom("ip_address", "from")
+            whom(Dimension::IpAddress, "from")
         ),
-        "credential_stuffing" => format!(
+        DetectorId::CredentialStuffing => format!(
             "Credential stuffing from {who}: {} failed logins (401) from {span}; {}{}.",
             inc.events,
             inc.what,
-            whom("organization_id", "against")
+            whom(Dimension::OrganizationId, "against")
         ),
-        "permission_probing" => format!(
+        DetectorId::PermissionProbing => format!(
             "Permission probing in {who}: {} denied requests (403) from {span}; {}{}.",
             inc.events,
             inc.what,
-            if inc.dimension == "user_id" { whom("ip_address", "from") } else { whom("user_id", "by") }
+            if inc.dimension == Dimension::UserId { whom(Dimension::IpAddress, "from") } else { whom(Dimension::UserId, "by") }
         ),
-        "server_errors" => format!(
+        DetectorId::ServerErrors => format!(
             "Connection {} is failing: {} server errors (5xx) from {span}, peak {} of its requests (normal is under {}){}.",
             inc.key,
             inc.events,
             fmt_num(inc.peak),
             fmt_num(inc.threshold),
-            whom("endpoint", "on")
+            whom(Dimension::Endpoint, "on")
         ),
-        "critical_code" => format!(
+        DetectorId::CriticalCode => format!(
             "Critical error {}: {} event(s) from {span}{}.",
             inc.key,
             inc.events,
-            whom("connection_id", "on")
+            whom(Dimension::ConnectionId, "on")
         ),
-        "security_code" => format!(
+        DetectorId::SecurityCode => format!(
             "Security error {}: {} event(s) from {span}{}{}.",
             inc.key,
             inc.events,
-            whom("connection_id", "on"),
-            whom("ip_address", "from")
+            whom(Dimension::ConnectionId, "on"),
+            whom(Dimension::IpAddress, "from")
         ),
-        "reauthorization" => format!(
+        DetectorId::Reauthorization => format!(
             "Connection {} needs reauthorization: {} {}, {span}{}.",
             inc.key,
             fmt_num(inc.peak),
             inc.what,
-            whom("error_code", "code")
+            whom(Dimension::ErrorCode, "code")
         ),
-        "new_code" => format!(
+        DetectorId::NewCode => format!(
             "New error code {}: {} events from {span}, never seen in the baseline period{}.",
             inc.key,
             fmt_num(inc.peak),
-            whom("connection_id", "on")
+            whom(Dimension::ConnectionId, "on")
         ),
-        "spike" => format!(
+        DetectorId::Spike => format!(
             "Error spike on {who}: {} errors from {span}, peak {} {} against a baseline of {} ({:.0}x){}{}.",
             inc.events,
             fmt_num(inc.peak),
             inc.what,
             fmt_num(inc.baseline),
             inc.peak / inc.baseline.max(1.0),
-            whom("error_code", "code"),
-            if inc.dimension != "connection_id" { whom("connection_id", "on") } else { String::new() }
+            whom(Dimension::ErrorCode, "code"),
+            if inc.dimension != Dimension::ConnectionId { whom(Dimension::ConnectionId, "on") } else { String::new() }
         ),
-        _ => format!(
+        DetectorId::Threshold | DetectorId::KeyThreshold => format!(
             "Threshold breached for {who}: {} events from {span}, peak {} {} against a limit of {} ({:.1}x){}{}.",
             inc.events,
             fmt_num(inc.peak),
             inc.what,
             fmt_num(inc.threshold),
             inc.score,
-            whom("connection_id", "on"),
+            whom(Dimension::ConnectionId, "on"),
             if users > 1 { format!(", {users}+ users") } else { String::new() }
         ),
     }
@@ -371,7 +375,7 @@ pub fn suppress_explained(incidents: Vec<Incident>) -> Vec<Incident> {
         .map(|b| {
             !incidents.iter().any(|a| {
                 let ((rank_a, explains), (rank_b, _)) =
-                    (specificity(a.detector), specificity(b.detector));
+                    (a.detector.specificity(), b.detector.specificity());
                 let same_key = a.dimension == b.dimension && a.key == b.key;
                 let dominant = b
                     .contributors
@@ -380,7 +384,7 @@ pub fn suppress_explained(incidents: Vec<Incident>) -> Vec<Incident> {
                 rank_a < rank_b
                     // Never hidden by a less serious class (a reauthorization warning
                     // does not explain away a security threshold breach).
-                    && super::class_rank(a.class) >= super::class_rank(b.class)
+                    && a.class >= b.class
                     && a.start < b.end
                     && b.start < a.end
                     && (same_key || explains && dominant)
@@ -409,7 +413,7 @@ pub fn build(t: &Tables, flags: Vec<Flag>, hold_us: i64) -> anyhow::Result<Vec<I
 /// A short terminal table: incidents by class and severity, then one line each.
 pub fn table(incidents: &[Incident]) -> String {
     let mut out = String::new();
-    let count = |class: &str, sev: Severity| {
+    let count = |class: IncidentClass, sev: Severity| {
         incidents
             .iter()
             .filter(|i| i.class == class && i.severity == sev)
@@ -419,10 +423,14 @@ pub fn table(incidents: &[Incident]) -> String {
         "{:<10} {:>6} {:>6} {:>6}\n",
         "incidents", "high", "medium", "low"
     ));
-    for class in ["security", "critical", "warning"] {
+    for class in [
+        IncidentClass::Security,
+        IncidentClass::Critical,
+        IncidentClass::Warning,
+    ] {
         out.push_str(&format!(
             "{:<10} {:>6} {:>6} {:>6}\n",
-            class,
+            class.as_str(),
             count(class, Severity::High),
             count(class, Severity::Medium),
             count(class, Severity::Low)
@@ -450,12 +458,12 @@ mod tests {
     use crate::analyze::detect::testing::*;
     use crate::analyze::errlog::ErrorLog;
 
-    fn flag(detector: &'static str, key: &str, start: i64, end: i64) -> Flag {
+    fn flag(detector: DetectorId, key: &str, start: i64, end: i64) -> Flag {
         Flag {
             detector,
-            class: "warning",
+            class: IncidentClass::Warning,
             severity: Severity::Medium,
-            dimension: "connection_id",
+            dimension: Dimension::ConnectionId,
             key: key.into(),
             start,
             end,
@@ -473,11 +481,11 @@ mod tests {
     fn flapping_windows_merge_within_the_hold_time() {
         let hold = 3 * STEP;
         let flags = vec![
-            flag("spike", "c1", T0, T0 + STEP),
-            flag("spike", "c1", T0 + 2 * STEP, T0 + 3 * STEP),
-            flag("spike", "c1", T0 + 5 * STEP, T0 + 6 * STEP),
-            flag("spike", "c1", T0 + 20 * STEP, T0 + 21 * STEP),
-            flag("spike", "c2", T0, T0 + STEP),
+            flag(DetectorId::Spike, "c1", T0, T0 + STEP),
+            flag(DetectorId::Spike, "c1", T0 + 2 * STEP, T0 + 3 * STEP),
+            flag(DetectorId::Spike, "c1", T0 + 5 * STEP, T0 + 6 * STEP),
+            flag(DetectorId::Spike, "c1", T0 + 20 * STEP, T0 + 21 * STEP),
+            flag(DetectorId::Spike, "c2", T0, T0 + STEP),
         ];
         let inc = merge(flags, hold);
         let spans: Vec<(&str, i64, i64)> = inc
@@ -485,7 +493,7 @@ mod tests {
             .map(|i| (i.key.as_str(), (i.start - T0) / STEP, (i.end - T0) / STEP))
             .collect();
         assert_eq!(spans, vec![("c1", 0, 6), ("c1", 20, 21), ("c2", 0, 1)]);
-        let again = merge(vec![flag("spike", "c1", T0, T0 + STEP)], hold);
+        let again = merge(vec![flag(DetectorId::Spike, "c1", T0, T0 + STEP)], hold);
         assert_eq!(
             inc[0].incident_id, again[0].incident_id,
             "ids are stable across runs"
@@ -495,30 +503,48 @@ mod tests {
     #[test]
     fn a_specific_incident_explains_a_generic_one() {
         let mut a = merge(
-            vec![flag("credential_stuffing", "1.2.3.4", T0, T0 + STEP)],
+            vec![flag(
+                DetectorId::CredentialStuffing,
+                "1.2.3.4",
+                T0,
+                T0 + STEP,
+            )],
             0,
         )
         .remove(0);
-        a.dimension = "ip_address";
-        let mut b = merge(vec![flag("threshold", "AUTH_002", T0, T0 + 12 * STEP)], 0).remove(0);
-        b.dimension = "error_code";
+        a.dimension = Dimension::IpAddress;
+        let mut b = merge(
+            vec![flag(DetectorId::Threshold, "AUTH_002", T0, T0 + 12 * STEP)],
+            0,
+        )
+        .remove(0);
+        b.dimension = Dimension::ErrorCode;
         b.contributors = vec![Contributor {
-            dimension: "ip_address",
+            dimension: Dimension::IpAddress,
             value: "1.2.3.4".into(),
             events: 90,
             share: 0.9,
         }];
-        let c = merge(vec![flag("spike", "c9", T0 + 50 * STEP, T0 + 51 * STEP)], 0).remove(0);
+        let c = merge(
+            vec![flag(
+                DetectorId::Spike,
+                "c9",
+                T0 + 50 * STEP,
+                T0 + 51 * STEP,
+            )],
+            0,
+        )
+        .remove(0);
         let kept = suppress_explained(vec![a.clone(), b.clone(), c]);
-        let ids: Vec<&str> = kept.iter().map(|i| i.detector).collect();
+        let ids: Vec<&str> = kept.iter().map(|i| i.detector.as_str()).collect();
         assert_eq!(ids, vec!["credential_stuffing", "spike"]);
         // A more specific incident of a less serious class explains nothing away: a
         // warning on the address leaves the security breach of the code in place.
         let (mut a, mut b) = (a, b);
-        a.class = "warning";
-        b.class = "security";
+        a.class = IncidentClass::Warning;
+        b.class = IncidentClass::Security;
         let kept = suppress_explained(vec![a, b]);
-        let classes: Vec<&str> = kept.iter().map(|i| i.class).collect();
+        let classes: Vec<&str> = kept.iter().map(|i| i.class.as_str()).collect();
         assert_eq!(classes, vec!["warning", "security"]);
     }
 
@@ -539,7 +565,7 @@ mod tests {
         rows.reverse();
         let mut t = tables(10, vec![]);
         t.error_log = spilled(&rows, 0);
-        let mut inc = merge(vec![flag("server_errors", "c1", T0, T0 + STEP)], 0);
+        let mut inc = merge(vec![flag(DetectorId::ServerErrors, "c1", T0, T0 + STEP)], 0);
         measure(&t, &mut inc).unwrap();
         assert_eq!(inc[0].events, 12);
         // The earliest with a request id (r0 has none), in time order.
@@ -547,14 +573,14 @@ mod tests {
         let ips: Vec<(&str, u64)> = inc[0]
             .contributors
             .iter()
-            .filter(|c| c.dimension == "ip_address")
+            .filter(|c| c.dimension == Dimension::IpAddress)
             .map(|c| (c.value.as_str(), c.events))
             .collect();
         assert_eq!(ips, [("10.0.0.1", 8), ("10.0.0.2", 4)]);
         // The same rows in memory, in time order, measure the same.
         let mut same = tables(10, vec![]);
         same.error_log = ErrorLog::from_rows(t.error_log.sorted_rows().unwrap());
-        let mut again = merge(vec![flag("server_errors", "c1", T0, T0 + STEP)], 0);
+        let mut again = merge(vec![flag(DetectorId::ServerErrors, "c1", T0, T0 + STEP)], 0);
         measure(&same, &mut again).unwrap();
         assert_eq!(again, inc);
     }

@@ -11,7 +11,10 @@ pub mod baseline;
 pub mod collect;
 pub mod config;
 pub mod detect;
+pub mod dimension;
+pub mod engine;
 pub mod errlog;
+pub mod event_row;
 pub mod grid;
 pub mod incident;
 pub mod load;
@@ -27,19 +30,8 @@ use self::grid::MINUTE_US;
 use self::incident::Incident;
 use self::tables::Tables;
 
-/// Every dimension a flag or a rate table may name; `user_id` last (it has no rate table).
-pub const DIMENSIONS: &[&str] = &[
-    "all",
-    "error_code",
-    "category",
-    "class",
-    "status_class",
-    "connection_id",
-    "organization_id",
-    "endpoint",
-    "ip_address",
-    "user_id",
-];
+pub use self::detect::{DetectorId, IncidentClass};
+pub use self::dimension::Dimension;
 
 /// `summary.json`: what a scheduler or a person reads first.
 #[derive(Debug, Clone, Serialize, Default)]
@@ -178,7 +170,8 @@ pub fn events_dataset(path: &Path) -> Option<PathBuf> {
     has_days.then_some(candidate)
 }
 
-/// Analyses the events in `events_dir` (within `bounds`). With a `baseline` (an
+/// Analyses the events in `events_dir` (within `bounds`), their tables computed by
+/// `engine`. With a `baseline` (an
 /// incremental run, `--state`), the detectors also see the windows of earlier runs, but
 /// only incidents that reach into this run's events are reported.
 pub fn analyze_events(
@@ -187,17 +180,15 @@ pub fn analyze_events(
     bounds: TimeBounds,
     baseline: Option<&baseline::Baseline>,
     input: Option<crate::ingest::manifest::Totals>,
-    collected: Option<collect::Collector>,
+    engine: &mut dyn engine::AggregationEngine,
 ) -> anyhow::Result<Analysis> {
-    let step = cfg.windows.step_us();
-    let mut tables = load::load(
+    let mut tables = engine.aggregate(&engine::Aggregation {
         events_dir,
-        step,
-        cfg.detectors.reauthorization.consecutive_failures,
+        step_us: cfg.windows.step_us(),
         bounds,
-        cfg.rates.max_keys,
-        collected,
-    )?;
+        max_keys: cfg.rates.max_keys,
+        reauth_min: cfg.detectors.reauthorization.consecutive_failures,
+    })?;
     // The span of this run's own events (a baseline extends the tables backwards).
     let span = tables.as_ref().map(|t| (t.min_ts, t.max_ts));
     if let (Some(t), Some(b)) = (tables.as_mut(), baseline) {
@@ -216,7 +207,7 @@ pub fn analyze_events(
         Some(t) => {
             let flags = detect::run_all(t, &cfg.detectors)?;
             let hold = i64::from(cfg.windows.hold_minutes) * MINUTE_US;
-            summary.events = t.dim("all").map_or(0, |d| {
+            summary.events = t.dim(Dimension::All).map_or(0, |d| {
                 d.series
                     .iter()
                     .map(|s| {
@@ -233,7 +224,7 @@ pub fn analyze_events(
                 if let Some(sm) = &d.summary {
                     let other = sm.other.total();
                     summary.summarised.insert(
-                        d.dimension,
+                        d.dimension.as_str(),
                         Summarised {
                             max_keys: sm.max_keys,
                             kept: d.series.len(),
@@ -263,7 +254,7 @@ pub fn analyze_events(
     }
     summary.incidents = incidents.len() as u64;
     for i in &incidents {
-        *summary.by_class.entry(i.class).or_insert(0) += 1;
+        *summary.by_class.entry(i.class.as_str()).or_insert(0) += 1;
         *summary.by_severity.entry(i.severity.as_str()).or_insert(0) += 1;
     }
     Ok(Analysis {
@@ -277,18 +268,8 @@ pub fn analyze_events(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailLevel {
     /// `critical` > `security` > `warning`.
-    Class(&'static str),
+    Class(IncidentClass),
     Severity(detect::Severity),
-}
-
-/// How serious a class is: `critical` > `security` > `warning` (for `--fail-on` and for the
-/// reading order of reports).
-pub fn class_rank(class: &str) -> u8 {
-    match class {
-        "critical" => 3,
-        "security" => 2,
-        _ => 1,
-    }
 }
 
 impl FailLevel {
@@ -297,9 +278,17 @@ impl FailLevel {
         incidents
             .iter()
             .filter(|i| match self {
-                FailLevel::Class(c) => class_rank(i.class) >= class_rank(c),
+                FailLevel::Class(c) => i.class >= *c,
                 FailLevel::Severity(s) => i.severity >= *s,
             })
             .collect()
+    }
+
+    /// Its name as `--fail-on` takes it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            FailLevel::Class(c) => c.as_str(),
+            FailLevel::Severity(s) => s.as_str(),
+        }
     }
 }

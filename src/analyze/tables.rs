@@ -3,8 +3,11 @@
 //! one by one. Built from events by `collect.rs`; hand-made in tests.
 
 use super::auth::AuthFailures;
+use super::dimension::Dimension;
 use super::errlog::ErrorLog;
+pub use super::event_row::{EventRow, Shared};
 use super::grid::Grid;
+use super::IncidentClass;
 
 /// Counts of one key in one window.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -225,10 +228,10 @@ impl KeySeries {
     }
 }
 
-/// The series of every key of one dimension (a canonical column name, or `all`).
+/// The series of every key of one dimension.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DimTable {
-    pub dimension: &'static str,
+    pub dimension: Dimension,
     /// One series per key, sorted by key: every key, or, for a summarised dimension, the
     /// kept (heaviest) keys.
     pub series: Vec<KeySeries>,
@@ -266,61 +269,6 @@ impl DimTable {
     pub fn sparse(&self) -> bool {
         self.summary.is_some()
     }
-}
-
-/// A value of an [`EventRow`]: shared, so the millions of error rows of a big input hold
-/// one copy of each connection, code or address (interned by the collector), behind a
-/// one-word pointer (an `Option<Shared>` is 8 bytes; an `Arc<str>` would be 16).
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Shared(std::sync::Arc<Box<str>>);
-
-impl std::ops::Deref for Shared {
-    type Target = str;
-    fn deref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::borrow::Borrow<str> for Shared {
-    fn borrow(&self) -> &str {
-        &self.0
-    }
-}
-
-impl From<&str> for Shared {
-    fn from(s: &str) -> Shared {
-        Shared(std::sync::Arc::new(s.into()))
-    }
-}
-
-impl std::fmt::Debug for Shared {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Debug::fmt(&**self, f)
-    }
-}
-
-impl std::fmt::Display for Shared {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self)
-    }
-}
-
-/// One event, for detectors that follow events rather than counts.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct EventRow {
-    pub ts: i64,
-    pub status: Option<i16>,
-    pub error_code: Option<Shared>,
-    pub category: Option<Shared>,
-    pub class: Option<Shared>,
-    pub is_success: bool,
-    pub connection_id: Option<Shared>,
-    pub organization_id: Option<Shared>,
-    pub user_id: Option<Shared>,
-    pub ip_address: Option<Shared>,
-    pub endpoint: Option<Shared>,
-    /// Unique per event, so owned (not shared).
-    pub request_id: Option<Box<str>>,
 }
 
 /// A 401 (`success: false`) or a success of one connection, for the reauthorization
@@ -364,44 +312,17 @@ pub struct Tables {
     pub report_from: usize,
 }
 
-impl EventRow {
-    /// The event's value in a dimension (`all` matches every event).
-    pub fn value_of(&self, dimension: &str) -> Option<std::borrow::Cow<'_, str>> {
-        use std::borrow::Cow;
-        fn s(v: &Option<Shared>) -> Option<Cow<'_, str>> {
-            v.as_deref().map(Cow::Borrowed)
-        }
-        match dimension {
-            "all" => Some(Cow::Borrowed("all")),
-            "error_code" => s(&self.error_code),
-            "category" => s(&self.category),
-            "class" => s(&self.class),
-            "connection_id" => s(&self.connection_id),
-            "organization_id" => s(&self.organization_id),
-            "user_id" => s(&self.user_id),
-            "ip_address" => s(&self.ip_address),
-            "endpoint" => s(&self.endpoint),
-            "status_class" => self.status.map(|st| Cow::Owned(format!("{}xx", st / 100))),
-            _ => None,
-        }
-    }
-}
-
 impl Tables {
-    pub fn dim(&self, name: &str) -> Option<&DimTable> {
-        self.dims.iter().find(|d| d.dimension == name)
+    pub fn dim(&self, dimension: Dimension) -> Option<&DimTable> {
+        self.dims.iter().find(|d| d.dimension == dimension)
     }
 
     /// The class of an error code's events (`security`, `critical`, else `warning`).
-    pub fn code_class(&self, code: &str) -> Option<&'static str> {
+    pub fn code_class(&self, code: &str) -> Option<IncidentClass> {
         self.codes
             .iter()
             .find(|c| c.code == code)
-            .map(|c| match c.class.as_str() {
-                "security" => "security",
-                "critical" => "critical",
-                _ => "warning",
-            })
+            .map(|c| IncidentClass::of_event_class(&c.class))
     }
 }
 

@@ -3,8 +3,6 @@
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 
-use super::mapping::trim;
-
 /// Earliest and latest event times accepted: anything outside is a broken clock or a unit
 /// mistake, and is quarantined rather than guessed (1990-01-01 .. 2100-01-01, µs).
 pub const TS_MIN_US: i64 = 631_152_000_000_000;
@@ -266,6 +264,16 @@ pub fn bool_from_str(s: &str) -> Option<bool> {
         "true" | "yes" | "y" | "1" | "t" => Some(true),
         "false" | "no" | "n" | "0" | "f" => Some(false),
         _ => None,
+    }
+}
+
+/// `s.trim()`, without the Unicode search for the common value that starts and ends with
+/// a visible ASCII character.
+pub fn trim(s: &str) -> &str {
+    let visible = |c: &u8| (b'!'..=b'~').contains(c);
+    match (s.as_bytes().first(), s.as_bytes().last()) {
+        (Some(a), Some(z)) if visible(a) && visible(z) => s,
+        _ => s.trim(),
     }
 }
 

@@ -7,13 +7,14 @@ use arrow_array::RecordBatch;
 use serde::Serialize;
 
 use super::builder::EventBatchBuilder;
+use super::coerce::trim;
 use super::dedup::fingerprint;
 use super::json::{parse_array, parse_object};
-use super::mapping::{map_flat_with, map_object_text, trim, Event, KeyCache, Mapped, Rejection};
+use super::mapping::{map_flat_with, map_object_text, Event, KeyCache, Mapped, Rejection};
 use super::reader::{Chunk, FileEnd};
 use super::redact::{clean_records, scrub_text, surely_clean};
 use super::textline::{parse_prefix, Prefix};
-use crate::config::{DuplicateMode, MappingConfig};
+use crate::ingest::rules::{DuplicateMode, MappingConfig};
 
 /// Characters of a record kept in its quarantine excerpt.
 pub const EXCERPT_CHARS: usize = 240;

@@ -17,7 +17,7 @@ use std::collections::{HashMap, HashSet};
 
 use arrow_array::BooleanArray;
 
-use crate::config::DuplicateMode;
+use crate::ingest::rules::DuplicateMode;
 
 const HOUR_US: i64 = 3_600_000_000;
 

@@ -13,7 +13,14 @@
 use serde::Serialize;
 
 use super::reader::{Compression, Layout};
-use crate::report::parquet::PartFile;
+
+/// One Parquet file of the events dataset, as written.
+#[derive(Debug, Clone, Serialize)]
+pub struct PartFile {
+    pub path: String,
+    pub day: String,
+    pub rows: u64,
+}
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Counts {

@@ -2,7 +2,7 @@
 
 use super::decode::decode_record;
 use super::mapping::{Event, Rejection};
-use crate::config::MappingConfig;
+use crate::ingest::rules::MappingConfig;
 
 const T0: i64 = 1_705_314_600_000_000; // 2024-01-15T10:30:00Z
 

@@ -18,6 +18,7 @@ pub mod manifest;
 pub mod mapping;
 pub mod reader;
 pub mod redact;
+pub mod rules;
 pub mod source;
 pub mod textline;
 

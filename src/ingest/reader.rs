@@ -2,7 +2,6 @@
 //! splits it into records (lines, multi-line objects, array elements) with their starting
 //! line, in bounded chunks. Reading never needs more memory than one chunk plus one record.
 
-use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 
 use super::json::StringState;
@@ -438,9 +437,8 @@ pub fn read_source(
         mid_read: false,
     };
     let raw: Box<dyn Read + Send> = match source {
-        Source::Stdin => Box::new(io::stdin()),
-        Source::File(p) => match File::open(p) {
-            Ok(f) => Box::new(f),
+        Source::Read(input) => match input.open() {
+            Ok(r) => r,
             Err(e) => {
                 end.error = Some(format!("cannot open: {e}"));
                 Box::new(io::empty())
@@ -568,7 +566,7 @@ mod tests {
             chunks.push(c);
             true
         };
-        read_source(0, &Source::File(p), max, &mut sink);
+        read_source(0, &Source::file(p), max, &mut sink);
         let mut recs = Vec::new();
         let (mut lines, mut blank) = (0, 0);
         let mut end = None;

@@ -13,7 +13,8 @@ use polars::prelude::{DataFrame, LazyFrame, PlRefPath, ScanArgsParquet};
 use polars::sql::SQLContext;
 
 use crate::analyze::events_dataset;
-use crate::analyze::load::{scan_events, RATE_DIMENSIONS};
+use crate::analyze::load::scan_events;
+use crate::analyze::Dimension;
 use crate::config::MappingConfig;
 use crate::pipeline::{run_ingest, IngestOptions};
 
@@ -72,7 +73,7 @@ fn register_outputs(ctx: &SQLContext, events_dir: &Path) -> anyhow::Result<Vec<S
         ctx.register("anomalies", scan_file(&anomalies)?);
         names.push("anomalies".into());
     }
-    for d in RATE_DIMENSIONS {
+    for d in Dimension::RATES {
         let f = root.join("rates").join(format!("{d}.parquet"));
         if f.is_file() {
             let name = format!("rates_{d}");

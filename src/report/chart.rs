@@ -15,6 +15,7 @@ use crate::analyze::config::{AnalyzeConfig, Metric};
 use crate::analyze::grid::{sliding_sum, MINUTE_US};
 use crate::analyze::incident::Incident;
 use crate::analyze::tables::{Counts, Tables};
+use crate::analyze::{Dimension, IncidentClass};
 
 static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 const FONT_NAME: &str = "sans-serif";
@@ -52,7 +53,7 @@ pub struct TimeSeries {
 pub struct Band {
     pub start: i64,
     pub end: i64,
-    pub class: &'static str,
+    pub class: IncidentClass,
 }
 
 /// Lines over time with optional horizontal limits and incident bands.
@@ -84,7 +85,7 @@ pub struct Timeline {
     pub title: String,
     pub x_range: (i64, i64),
     /// `(label, start, end, class)`.
-    pub rows: Vec<(String, i64, i64, &'static str)>,
+    pub rows: Vec<(String, i64, i64, IncidentClass)>,
 }
 
 /// A chart and its file name (without extension).
@@ -127,11 +128,11 @@ pub struct WrittenChart {
     pub svg_text: String,
 }
 
-pub fn class_color(class: &str) -> RGBColor {
+pub fn class_color(class: IncidentClass) -> RGBColor {
     match class {
-        "critical" => RGBColor(214, 39, 40),
-        "security" => RGBColor(148, 103, 189),
-        _ => RGBColor(255, 127, 14),
+        IncidentClass::Critical => RGBColor(214, 39, 40),
+        IncidentClass::Security => RGBColor(148, 103, 189),
+        IncidentClass::Warning => RGBColor(255, 127, 14),
     }
 }
 
@@ -144,7 +145,7 @@ const PALETTE: [RGBColor; 6] = [
     RGBColor(23, 190, 207),
 ];
 
-fn top_keys(t: &Tables, dim: &str, n: usize, f: impl Fn(&Counts) -> u64) -> Vec<usize> {
+fn top_keys(t: &Tables, dim: Dimension, n: usize, f: impl Fn(&Counts) -> u64) -> Vec<usize> {
     let Some(d) = t.dim(dim) else {
         return Vec::new();
     };
@@ -183,8 +184,8 @@ pub fn error_rate_chart(t: &Tables, incidents: &[Incident], cfg: &AnalyzeConfig)
     let per_hour = 60.0 / (width as f64 * t.grid.step_us as f64 / MINUTE_US as f64);
     let mut series = Vec::new();
     let mut limits = Vec::new();
-    if let Some(d) = t.dim("error_code") {
-        for i in top_keys(t, "error_code", TOP, |c| u64::from(c.errors)) {
+    if let Some(d) = t.dim(Dimension::ErrorCode) {
+        for i in top_keys(t, Dimension::ErrorCode, TOP, |c| u64::from(c.errors)) {
             let s = &d.series[i];
             let sums = sliding_sum(&s.values(|c| c.errors), width);
             series.push(TimeSeries {
@@ -199,7 +200,7 @@ pub fn error_rate_chart(t: &Tables, incidents: &[Incident], cfg: &AnalyzeConfig)
     }
     for r in &cfg.detectors.threshold.effective_rules() {
         let shown = series.iter().any(|s| Some(&s.label) == r.key.as_ref());
-        if r.dimension == "error_code" && r.metric == Metric::Errors && shown {
+        if r.dimension == Dimension::ErrorCode && r.metric == Metric::Errors && shown {
             let hourly = r.above * 60.0 / f64::from(r.window_minutes.max(1));
             let key = r.key.clone().unwrap_or_default();
             limits.push((format!("{key} limit {hourly}/h"), hourly));
@@ -219,8 +220,10 @@ pub fn error_rate_chart(t: &Tables, incidents: &[Incident], cfg: &AnalyzeConfig)
 /// the error count when the export logs no successes (no denominator).
 pub fn connections_chart(t: &Tables) -> BarChart {
     let mut bars = Vec::new();
-    if let Some(d) = t.dim("connection_id") {
-        for i in top_keys(t, "connection_id", TOP_BARS, |c| u64::from(c.errors)) {
+    if let Some(d) = t.dim(Dimension::ConnectionId) {
+        for i in top_keys(t, Dimension::ConnectionId, TOP_BARS, |c| {
+            u64::from(c.errors)
+        }) {
             let tot = d.series[i].total();
             let (value, note) = if t.has_successes {
                 let r = f64::from(tot.errors) / f64::from(tot.requests.max(1));
@@ -244,7 +247,7 @@ pub fn connections_chart(t: &Tables) -> BarChart {
     }
 }
 
-fn auth_panel(t: &Tables, dim: &'static str, label: &str, bands: &[Band]) -> LineChart {
+fn auth_panel(t: &Tables, dim: Dimension, label: &str, bands: &[Band]) -> LineChart {
     let mut series = Vec::new();
     if let Some(d) = t.dim(dim) {
         for i in top_keys(t, dim, TOP, |c| u64::from(c.s401 + c.s403)) {
@@ -276,11 +279,11 @@ fn auth_panel(t: &Tables, dim: &'static str, label: &str, bands: &[Band]) -> Lin
 pub fn security_chart(t: &Tables, incidents: &[Incident]) -> (LineChart, LineChart) {
     let sec: Vec<Band> = bands(incidents)
         .into_iter()
-        .filter(|b| b.class == "security")
+        .filter(|b| b.class == IncidentClass::Security)
         .collect();
     (
-        auth_panel(t, "ip_address", "IP address", &sec),
-        auth_panel(t, "organization_id", "organisation", &sec),
+        auth_panel(t, Dimension::IpAddress, "IP address", &sec),
+        auth_panel(t, Dimension::OrganizationId, "organisation", &sec),
     )
 }
 
@@ -578,19 +581,26 @@ fn draw_timeline<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, c: &Timeline
         chart
             .draw_series(std::iter::once(Rectangle::new(
                 [(*start, bottom), (end, top)],
-                class_color(class).filled(),
+                class_color(*class).filled(),
             )))
             .map_err(e)?;
     }
     // Legend: one swatch per class.
-    for (i, class) in ["critical", "security", "warning"].iter().enumerate() {
+    for (i, class) in [
+        IncidentClass::Critical,
+        IncidentClass::Security,
+        IncidentClass::Warning,
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let x = SIZE.0 as i32 - 330 + i as i32 * 105;
         area.draw(&Rectangle::new(
             [(x, 14), (x + 14, 26)],
             class_color(class).filled(),
         ))
         .map_err(e)?;
-        area.draw(&Text::new(class.to_string(), (x + 18, 13), font(13)))
+        area.draw(&Text::new(class.as_str(), (x + 18, 13), font(13)))
             .map_err(e)?;
     }
     if c.rows.is_empty() {

@@ -9,10 +9,9 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::chart::WrittenChart;
-use crate::analyze::class_rank;
 use crate::analyze::incident::{utc, Incident};
 use crate::analyze::tables::{Counts, Tables};
-use crate::analyze::Summary;
+use crate::analyze::{Dimension, Summary};
 
 /// Escapes text for HTML element content and attribute values.
 pub fn esc(s: &str) -> String {
@@ -99,7 +98,7 @@ pub fn reading_order(incidents: &[Incident]) -> Vec<&Incident> {
     let mut v: Vec<&Incident> = incidents.iter().collect();
     v.sort_by_key(|i| {
         (
-            std::cmp::Reverse(class_rank(i.class)),
+            std::cmp::Reverse(i.class),
             std::cmp::Reverse(i.severity),
             i.start,
             i.incident_id.clone(),
@@ -114,10 +113,10 @@ fn incident_html(out: &mut String, i: &Incident) {
         r#"<div class="incident {class}" id="{id}"><div class="head"><span class="badge {class}">{class}</span><span class="badge {sev}">{sev}</span>{det} &middot; <code>{dim}={key}</code></div>
 <div class="muted">{start} &ndash; {end} UTC &middot; {events} events &middot; peak {peak} &middot; baseline {base} &middot; threshold {thr} &middot; id <code>{id}</code></div>
 <p>{expl}</p>"#,
-        class = esc(i.class),
+        class = i.class,
         sev = i.severity.as_str(),
-        det = esc(i.detector),
-        dim = esc(i.dimension),
+        det = i.detector,
+        dim = i.dimension,
         key = esc(&i.key),
         start = utc(i.start),
         end = utc(i.end),
@@ -136,7 +135,7 @@ fn incident_html(out: &mut String, i: &Incident) {
             .map(|c| {
                 format!(
                     "{}=<code>{}</code> ({:.0}%, {} events)",
-                    esc(c.dimension),
+                    c.dimension,
                     esc(&c.value),
                     c.share * 100.0,
                     c.events
@@ -175,18 +174,18 @@ fn summary_note(d: &crate::analyze::tables::DimTable) -> String {
     let other = sm.other.total();
     format!(
         "<p class=\"muted summary\">Summarised: {} had more keys than <code>[rates] max_keys</code> ({}; about {} keys seen). {} key(s) stand out (errors weigh 16 successes; a key heavier than every key dropped) and keep their counts from when they were last taken in; the rest, {} requests and {} errors, are the key <code>(other)</code> in <code>rates/{}.csv</code>, which lists only windows with events.</p>\n",
-        esc(d.dimension),
+        d.dimension,
         sm.max_keys,
         sm.keys_seen,
         d.series.len(),
         other.requests,
         other.errors,
-        esc(d.dimension)
+        d.dimension
     )
 }
 
 /// The busiest keys of one dimension: totals and the peak hourly error count.
-fn rates_html(out: &mut String, t: &Tables, dimension: &str, limit: usize) {
+fn rates_html(out: &mut String, t: &Tables, dimension: Dimension, limit: usize) {
     let Some(d) = t.dim(dimension) else { return };
     let hour = t.grid.buckets_in(60 * crate::analyze::grid::MINUTE_US);
     let mut rows: Vec<(&str, Counts, u64)> = d
@@ -209,11 +208,11 @@ fn rates_html(out: &mut String, t: &Tables, dimension: &str, limit: usize) {
     let _ = write!(
         out,
         "<h3>{} <span class=\"muted\">({}{})</span></h3>\n{}<table><tr><th>{}</th><th>requests</th><th>errors</th><th>error ratio</th><th>4xx</th><th>5xx</th><th>401</th><th>403</th><th>429</th><th>peak errors/hour</th></tr>\n",
-        esc(dimension),
+        dimension,
         keys,
         if shown < rows.len() { format!(", top {shown} by errors") } else { String::new() },
         summary_note(d),
-        esc(dimension)
+        dimension
     );
     for (key, c, peak) in rows.into_iter().take(limit) {
         let ratio = if t.has_successes && c.requests > 0 {
@@ -384,12 +383,12 @@ pub fn render(
     out.push_str("<h2 id=\"rates\">Rates</h2>\n<p class=\"muted\">Totals over the whole range; per window in <code>rates/&lt;dimension&gt;.csv</code> and <code>.parquet</code>.</p>\n");
     if let Some(t) = tables {
         for d in [
-            "error_code",
-            "connection_id",
-            "organization_id",
-            "ip_address",
-            "endpoint",
-            "category",
+            Dimension::ErrorCode,
+            Dimension::ConnectionId,
+            Dimension::OrganizationId,
+            Dimension::IpAddress,
+            Dimension::Endpoint,
+            Dimension::Category,
         ] {
             rates_html(&mut out, t, d, 10);
         }

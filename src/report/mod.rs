@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::analyze::config::AnalyzeConfig;
-use crate::analyze::load::RATE_DIMENSIONS;
 use crate::analyze::Analysis;
+use crate::analyze::Dimension;
 
 /// Writes every report of `analysis` into `out`; returns the files written, in order.
 pub fn write_all(
@@ -56,7 +56,7 @@ fn write_rates(
         for d in t
             .dims
             .iter()
-            .filter(|d| RATE_DIMENSIONS.contains(&d.dimension))
+            .filter(|d| Dimension::RATES.contains(&d.dimension))
         {
             let pq = rates_dir.join(format!("{}.parquet", d.dimension));
             let csv = rates_dir.join(format!("{}.csv", d.dimension));

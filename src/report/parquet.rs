@@ -6,6 +6,7 @@
 //! At most [`MAX_OPEN_DAYS`] files are open at once; a day that comes back after its file
 //! was closed gets a new part, so memory stays bounded whatever the spread of days.
 
+pub use crate::ingest::manifest::PartFile;
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -98,14 +99,6 @@ struct OpenPart {
     tmp: PathBuf,
     dest: PathBuf,
     last_used: u64,
-}
-
-/// Summary of one written file.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct PartFile {
-    pub path: String,
-    pub day: String,
-    pub rows: u64,
 }
 
 pub struct EventsWriter {

@@ -17,19 +17,20 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use super::atomic::AtomicFile;
 use crate::analyze::grid::{sliding_sum, MINUTE_US};
 use crate::analyze::tables::{DimTable, Tables};
+use crate::analyze::Dimension;
 use crate::schema::TS_TZ;
 
-pub fn rates_schema(dimension: &str) -> SchemaRef {
+pub fn rates_schema(dimension: Dimension) -> SchemaRef {
     let ts = || DataType::Timestamp(TimeUnit::Microsecond, Some(TS_TZ.into()));
     let int = |n: &str| Field::new(n, DataType::Int64, false);
     Arc::new(Schema::new(vec![
         Field::new("window_start", ts(), false),
         Field::new("window_end", ts(), false),
         Field::new(
-            if dimension == "all" {
+            if dimension == Dimension::All {
                 "scope"
             } else {
-                dimension
+                dimension.as_str()
             },
             DataType::Utf8,
             false,

@@ -13,7 +13,7 @@ use crate::analyze::detect::testing::{tables, STEP, T0};
 use crate::analyze::detect::{Focus, Severity};
 use crate::analyze::incident::{Contributor, Incident};
 use crate::analyze::tables::{Counts, DimTable, KeySeries, Tables};
-use crate::analyze::{Analysis, Summary};
+use crate::analyze::{Analysis, DetectorId, Dimension, IncidentClass, Summary};
 
 const N: usize = 24; // two hours of 5-minute windows
 
@@ -61,17 +61,17 @@ fn fixture_tables() -> Tables {
         N,
         vec![
             DimTable {
-                dimension: "all",
+                dimension: Dimension::All,
                 series: vec![series("all", all)],
                 summary: None,
             },
             DimTable {
-                dimension: "error_code",
+                dimension: Dimension::ErrorCode,
                 series: vec![series("AUTH_002", auth), series("HTTP_502", outage)],
                 summary: None,
             },
             DimTable {
-                dimension: "connection_id",
+                dimension: Dimension::ConnectionId,
                 series: vec![
                     series("conn_a", |i| {
                         let mut c = ok(30);
@@ -84,12 +84,12 @@ fn fixture_tables() -> Tables {
                 summary: None,
             },
             DimTable {
-                dimension: "ip_address",
+                dimension: Dimension::IpAddress,
                 series: vec![series("203.0.113.66", auth)],
                 summary: None,
             },
             DimTable {
-                dimension: "organization_id",
+                dimension: Dimension::OrganizationId,
                 series: vec![series("org_<acme>", auth)],
                 summary: None,
             },
@@ -98,9 +98,9 @@ fn fixture_tables() -> Tables {
 }
 
 fn incident(
-    class: &'static str,
-    detector: &'static str,
-    dim: &'static str,
+    class: IncidentClass,
+    detector: DetectorId,
+    dim: Dimension,
     key: &str,
     from: usize,
     to: usize,
@@ -121,7 +121,7 @@ fn incident(
         score: 2.0,
         explanation: format!("{detector} on {key} <b>"),
         contributors: vec![Contributor {
-            dimension: "organization_id",
+            dimension: Dimension::OrganizationId,
             value: "=HYPERLINK(\"http://x\")".into(),
             events: 120,
             share: 1.0,
@@ -136,17 +136,17 @@ fn incident(
 fn fixture() -> Analysis {
     let incidents = vec![
         incident(
-            "security",
-            "credential_stuffing",
-            "ip_address",
+            IncidentClass::Security,
+            DetectorId::CredentialStuffing,
+            Dimension::IpAddress,
             "203.0.113.66",
             6,
             9,
         ),
         incident(
-            "critical",
-            "server_errors",
-            "connection_id",
+            IncidentClass::Critical,
+            DetectorId::ServerErrors,
+            Dimension::ConnectionId,
             "conn_b",
             12,
             16,
@@ -212,7 +212,7 @@ fn chart_data_follows_the_analysis() {
 
     let tl = chart::timeline_chart(t, &a.incidents);
     assert_eq!(tl.rows.len(), 2);
-    assert_eq!(tl.rows[1].3, "critical");
+    assert_eq!(tl.rows[1].3, IncidentClass::Critical);
 }
 
 #[test]

@@ -17,6 +17,7 @@ use super::super::config::CredentialStuffingConfig;
 use super::super::tables::Tables;
 use super::window::{bursts, by_key};
 use super::{Flag, Severity};
+use crate::analyze::{DetectorId, Dimension};
 
 pub fn detect(t: &Tables, cfg: &CredentialStuffingConfig) -> Vec<Flag> {
     let mut out = Vec::new();
@@ -48,8 +49,8 @@ pub fn detect(t: &Tables, cfg: &CredentialStuffingConfig) -> Vec<Flag> {
                     b.peak_distinct, b.peak, cfg.window_minutes
                 ),
                 ..b.flag(
-                    "credential_stuffing",
-                    "ip_address",
+                    DetectorId::CredentialStuffing,
+                    Dimension::IpAddress,
                     ip,
                     cfg.min_failures,
                     401,
@@ -68,7 +69,7 @@ fn mostly_succeeding(t: &Tables, addresses: &[&str], b: &super::window::Burst) -
     if !t.has_successes {
         return false;
     }
-    let Some(dim) = t.dim("ip_address") else {
+    let Some(dim) = t.dim(Dimension::IpAddress) else {
         return false;
     };
     let g = &t.grid;
@@ -138,8 +139,8 @@ fn spread_over_a_subnet(t: &Tables, cfg: &CredentialStuffingConfig, out: &mut Ve
                 continue;
             }
             let (dimension, key) = match org {
-                Some(org) => ("organization_id", org),
-                None => ("ip_address", net.as_str()),
+                Some(org) => (Dimension::OrganizationId, org),
+                None => (Dimension::IpAddress, net.as_str()),
             };
             out.push(Flag {
                 severity: Severity::High,
@@ -150,7 +151,7 @@ fn spread_over_a_subnet(t: &Tables, cfg: &CredentialStuffingConfig, out: &mut Ve
                     b.peak,
                     cfg.window_minutes
                 ),
-                ..b.flag("credential_stuffing", dimension, key, cfg.min_failures, 401)
+                ..b.flag(DetectorId::CredentialStuffing, dimension, key, cfg.min_failures, 401)
             });
         }
     }
@@ -201,7 +202,7 @@ mod tests {
         assert_eq!(flags.len(), 1, "{flags:?}");
         let f = &flags[0];
         assert_eq!(
-            (f.dimension, f.key.as_str(), f.class),
+            (f.dimension.as_str(), f.key.as_str(), f.class.as_str()),
             ("ip_address", "203.0.113.66", "security")
         );
         assert_eq!(f.events, 60);
@@ -263,7 +264,7 @@ mod tests {
         assert_eq!(flags.len(), 1, "{flags:?}");
         let f = &flags[0];
         assert_eq!(
-            (f.dimension, f.key.as_str(), f.class),
+            (f.dimension.as_str(), f.key.as_str(), f.class.as_str()),
             ("organization_id", "org_acme", "security")
         );
         assert!(
@@ -291,7 +292,7 @@ mod tests {
         let flags = detect(&t, &CredentialStuffingConfig::default());
         assert_eq!(flags.len(), 1, "{flags:?}");
         assert_eq!(
-            (flags[0].dimension, flags[0].key.as_str()),
+            (flags[0].dimension.as_str(), flags[0].key.as_str()),
             ("ip_address", "198.51.100.0/24")
         );
     }
@@ -317,7 +318,7 @@ mod tests {
             series(ip, &buckets)
         };
         let ips = DimTable {
-            dimension: "ip_address",
+            dimension: Dimension::IpAddress,
             series: vec![busy("172.17.0.2"), busy("172.17.0.3"), busy("172.17.0.4")],
             summary: None,
         };
@@ -330,7 +331,9 @@ mod tests {
         t.auth_failures = AuthFailures::from_rows(&rows);
         let flags = detect(&t, &CredentialStuffingConfig::default());
         assert!(
-            flags.iter().any(|f| f.dimension == "organization_id"),
+            flags
+                .iter()
+                .any(|f| f.dimension == Dimension::OrganizationId),
             "{flags:?}"
         );
     }

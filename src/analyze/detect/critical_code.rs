@@ -3,9 +3,10 @@
 //! listed in `[detectors.critical_code] codes`. One incident per code (a run of them, merged by the hold time).
 
 use super::super::config::CriticalCodeConfig;
+use super::super::dimension::Dimension;
 use super::super::tables::Tables;
 use super::window::by_key;
-use super::{Flag, Focus, Severity};
+use super::{DetectorId, Flag, Focus, IncidentClass, Severity};
 
 pub fn detect(t: &Tables, cfg: &CriticalCodeConfig) -> anyhow::Result<Vec<Flag>> {
     if cfg.disabled {
@@ -17,8 +18,8 @@ pub fn detect(t: &Tables, cfg: &CriticalCodeConfig) -> anyhow::Result<Vec<Flag>>
     };
     each_event(
         t,
-        "critical_code",
-        "critical",
+        DetectorId::CriticalCode,
+        IncidentClass::Critical,
         "critical errors",
         is_critical,
     )
@@ -29,8 +30,8 @@ pub fn detect(t: &Tables, cfg: &CriticalCodeConfig) -> anyhow::Result<Vec<Flag>>
 /// time): `critical_code`, `security_code`.
 pub(super) fn each_event(
     t: &Tables,
-    detector: &'static str,
-    class: &'static str,
+    detector: DetectorId,
+    class: IncidentClass,
     what: &str,
     holds: impl Fn(Option<&str>, Option<&str>) -> bool,
 ) -> anyhow::Result<Vec<Flag>> {
@@ -48,7 +49,7 @@ pub(super) fn each_event(
                 detector,
                 class,
                 severity: Severity::High,
-                dimension: "error_code",
+                dimension: Dimension::ErrorCode,
                 key: code.to_string(),
                 start: e.ts,
                 end: e.ts + 1,

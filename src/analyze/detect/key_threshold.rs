@@ -12,8 +12,8 @@ use std::collections::{BTreeMap, HashMap};
 use super::super::config::{Metric, ThresholdConfig, ThresholdRule};
 use super::super::grid::MINUTE_US;
 use super::super::tables::Tables;
-use super::threshold::dimension_name;
 use super::{Flag, Focus, Severity};
+use crate::analyze::{DetectorId, Dimension, IncidentClass};
 
 pub fn detect(t: &Tables, cfg: &ThresholdConfig) -> anyhow::Result<Vec<Flag>> {
     let mut out = Vec::new();
@@ -24,13 +24,15 @@ pub fn detect(t: &Tables, cfg: &ThresholdConfig) -> anyhow::Result<Vec<Flag>> {
     let rules: Vec<ThresholdRule> = cfg
         .effective_rules()
         .into_iter()
-        .filter(|r| r.dimension == "error_code" && r.key.is_some() && r.metric == Metric::Errors)
+        .filter(|r| {
+            r.dimension == Dimension::ErrorCode && r.key.is_some() && r.metric == Metric::Errors
+        })
         .collect();
     if rules.is_empty() {
         return Ok(out);
     }
     // Per (code, dimension, key), the times of the code's events.
-    let mut times: HashMap<(String, &'static str, String), Vec<i64>> = HashMap::new();
+    let mut times: HashMap<(String, Dimension, String), Vec<i64>> = HashMap::new();
     t.error_log.for_each(|_, e| {
         let Some(code) = e.error_code.as_deref() else {
             return;
@@ -39,9 +41,9 @@ pub fn detect(t: &Tables, cfg: &ThresholdConfig) -> anyhow::Result<Vec<Flag>> {
             return;
         }
         for d in &cfg.per_key_dimensions {
-            if let Some(v) = e.value_of(d) {
+            if let Some(v) = e.value_of(*d) {
                 times
-                    .entry((code.to_string(), dimension_name(d), v.into_owned()))
+                    .entry((code.to_string(), *d, v.into_owned()))
                     .or_default()
                     .push(e.ts);
             }
@@ -62,8 +64,8 @@ pub fn detect(t: &Tables, cfg: &ThresholdConfig) -> anyhow::Result<Vec<Flag>> {
                 if let Some((start, end, peak)) = run.take() {
                     let value = peak as f64;
                     out.push(Flag {
-                        detector: "key_threshold",
-                        class: t.code_class(&code).unwrap_or("warning"),
+                        detector: DetectorId::KeyThreshold,
+                        class: t.code_class(&code).unwrap_or(IncidentClass::Warning),
                         severity: Severity::of_ratio(value, rule.above),
                         dimension,
                         key: key.clone(),
@@ -146,7 +148,7 @@ mod tests {
         let flags = detect(&t, &cfg).unwrap();
         let keys: Vec<(&str, &str)> = flags
             .iter()
-            .map(|f| (f.dimension, f.key.as_str()))
+            .map(|f| (f.dimension.as_str(), f.key.as_str()))
             .collect();
         assert_eq!(
             keys,
@@ -154,14 +156,14 @@ mod tests {
         );
         assert!(flags
             .iter()
-            .all(|f| f.events == 30 && f.detector == "key_threshold"));
+            .all(|f| f.events == 30 && f.detector == DetectorId::KeyThreshold));
         // The same 30 spread over 6 connections: no connection is over its limit (the
         // organisation still is).
         let conns: Vec<(String, usize)> = (0..6).map(|i| (format!("c{i}"), 5)).collect();
         let conns: Vec<(&str, usize)> = conns.iter().map(|(c, n)| (c.as_str(), *n)).collect();
         let t = with_log(rows("RATE_001", &conns, MINUTE_US));
         let flags = detect(&t, &cfg).unwrap();
-        let keys: Vec<&str> = flags.iter().map(|f| f.dimension).collect();
+        let keys: Vec<&str> = flags.iter().map(|f| f.dimension.as_str()).collect();
         assert_eq!(keys, ["organization_id"]);
         // 30 over 10 hours: under the limit everywhere.
         let t = with_log(rows("RATE_001", &[("c1", 30)], 20 * MINUTE_US));

@@ -19,6 +19,7 @@ pub mod window;
 use serde::Serialize;
 
 use super::config::DetectorsConfig;
+use super::dimension::Dimension;
 use super::tables::Tables;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -48,13 +49,122 @@ impl Severity {
     }
 }
 
+/// What kind of incident a flag is, by what a person must do about it: `critical` >
+/// `security` > `warning` (the order of `--fail-on` and of reports).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IncidentClass {
+    Warning,
+    Security,
+    Critical,
+}
+
+impl IncidentClass {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            IncidentClass::Warning => "warning",
+            IncidentClass::Security => "security",
+            IncidentClass::Critical => "critical",
+        }
+    }
+
+    /// The class of an event's `class` column value (`security`, `critical`; anything
+    /// else is a warning).
+    pub fn of_event_class(class: &str) -> IncidentClass {
+        match class {
+            "critical" => IncidentClass::Critical,
+            "security" => IncidentClass::Security,
+            _ => IncidentClass::Warning,
+        }
+    }
+}
+
+impl std::fmt::Display for IncidentClass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The detectors, one module each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DetectorId {
+    Threshold,
+    KeyThreshold,
+    Spike,
+    CredentialStuffing,
+    PermissionProbing,
+    ServerErrors,
+    CriticalCode,
+    SecurityCode,
+    Reauthorization,
+    NewCode,
+}
+
+impl DetectorId {
+    /// Its name in outputs and in `[detectors.<name>]` (`key_threshold` is configured in
+    /// `[detectors.threshold]`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DetectorId::Threshold => "threshold",
+            DetectorId::KeyThreshold => "key_threshold",
+            DetectorId::Spike => "spike",
+            DetectorId::CredentialStuffing => "credential_stuffing",
+            DetectorId::PermissionProbing => "permission_probing",
+            DetectorId::ServerErrors => "server_errors",
+            DetectorId::CriticalCode => "critical_code",
+            DetectorId::SecurityCode => "security_code",
+            DetectorId::Reauthorization => "reauthorization",
+            DetectorId::NewCode => "new_code",
+        }
+    }
+
+    /// How specific it is: when incidents overlap, a more specific one may explain a
+    /// less specific one (a credential-stuffing IP explains an `AUTH_002` threshold breach
+    /// and the 401 run it causes on a connection). `false`: it explains nothing (a new
+    /// code or a spike is a symptom, not a cause).
+    pub fn specificity(self) -> (u8, bool) {
+        match self {
+            DetectorId::CredentialStuffing
+            | DetectorId::PermissionProbing
+            | DetectorId::CriticalCode
+            | DetectorId::SecurityCode => (0, true),
+            DetectorId::ServerErrors | DetectorId::Reauthorization | DetectorId::KeyThreshold => {
+                (1, true)
+            }
+            DetectorId::Threshold => (2, true),
+            DetectorId::NewCode => (2, false),
+            DetectorId::Spike => (3, false),
+        }
+    }
+}
+
+/// By name, as incidents have always been sorted (reruns and reports keep their order).
+impl Ord for DetectorId {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl PartialOrd for DetectorId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl std::fmt::Display for DetectorId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One window (or interval) where a detector's rule holds.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Flag {
-    pub detector: &'static str,
-    pub class: &'static str,
+    pub detector: DetectorId,
+    pub class: IncidentClass,
     pub severity: Severity,
-    pub dimension: &'static str,
+    pub dimension: Dimension,
     pub key: String,
     pub start: i64,
     pub end: i64,
@@ -85,22 +195,6 @@ pub enum Focus {
     Code(String),
 }
 
-/// How specific a detector is: when incidents overlap, a more specific one may explain a
-/// less specific one (a credential-stuffing IP explains an `AUTH_002` threshold breach and
-/// the 401 run it causes on a connection). `None`: it explains nothing (a new code or a
-/// spike is a symptom, not a cause).
-pub fn specificity(detector: &str) -> (u8, bool) {
-    match detector {
-        "credential_stuffing" | "permission_probing" | "critical_code" | "security_code" => {
-            (0, true)
-        }
-        "server_errors" | "reauthorization" | "key_threshold" => (1, true),
-        "threshold" => (2, true),
-        "new_code" => (2, false),
-        _ => (3, false),
-    }
-}
-
 /// Runs every enabled detector.
 pub fn run_all(t: &Tables, cfg: &DetectorsConfig) -> anyhow::Result<Vec<Flag>> {
     let mut flags = Vec::new();
@@ -120,8 +214,10 @@ pub fn run_all(t: &Tables, cfg: &DetectorsConfig) -> anyhow::Result<Vec<Flag>> {
 #[cfg(test)]
 pub mod testing {
     //! Small hand-made tables for detector tests.
+    pub use super::super::dimension::Dimension;
     use super::super::grid::{Grid, MINUTE_US};
     use super::super::tables::*;
+    pub use super::{DetectorId, IncidentClass};
 
     pub const T0: i64 = 1_709_510_400_000_000; // 2024-03-04T00:00:00Z
     pub const STEP: i64 = 5 * MINUTE_US;

@@ -6,6 +6,7 @@ use super::super::config::NewCodeConfig;
 use super::super::grid::MINUTE_US;
 use super::super::tables::Tables;
 use super::{Flag, Focus, Severity};
+use crate::analyze::{DetectorId, Dimension, IncidentClass};
 
 pub fn detect(t: &Tables, cfg: &NewCodeConfig) -> Vec<Flag> {
     let mut out = Vec::new();
@@ -13,7 +14,7 @@ pub fn detect(t: &Tables, cfg: &NewCodeConfig) -> Vec<Flag> {
         return out;
     }
     let baseline_end = t.min_ts + ((t.max_ts - t.min_ts) as f64 * cfg.baseline_fraction) as i64;
-    let Some(dim) = t.dim("error_code") else {
+    let Some(dim) = t.dim(Dimension::ErrorCode) else {
         return out;
     };
     for c in &t.codes {
@@ -44,14 +45,14 @@ pub fn detect(t: &Tables, cfg: &NewCodeConfig) -> Vec<Flag> {
             continue;
         }
         out.push(Flag {
-            detector: "new_code",
-            class: t.code_class(&c.code).unwrap_or("warning"),
+            detector: DetectorId::NewCode,
+            class: t.code_class(&c.code).unwrap_or(IncidentClass::Warning),
             severity: if events >= 10 * cfg.min_events {
                 Severity::Medium
             } else {
                 Severity::Low
             },
-            dimension: "error_code",
+            dimension: Dimension::ErrorCode,
             key: c.code.clone(),
             start: c.first_ts,
             end: g.end_of(last),
@@ -78,7 +79,7 @@ mod tests {
         let mut errors = vec![(10, 0, 0); 30];
         errors[25] = (10, 6, 0);
         let dims = vec![DimTable {
-            dimension: "error_code",
+            dimension: Dimension::ErrorCode,
             series: vec![
                 series("OLD", &[(10, 1, 0); 30]),
                 series("NEW_ONE", &errors[..]),

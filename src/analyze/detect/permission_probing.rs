@@ -5,16 +5,16 @@
 use super::super::auth::AuthEvent;
 use super::super::config::PermissionProbingConfig;
 use super::super::tables::Tables;
-use super::threshold::dimension_name;
 use super::window::{bursts, by_key};
 use super::Flag;
+use crate::analyze::{DetectorId, Dimension};
 
-fn key_of<'a>(dimension: &str, e: &AuthEvent<'a>) -> Option<&'a str> {
+fn key_of<'a>(dimension: Dimension, e: &AuthEvent<'a>) -> Option<&'a str> {
     match dimension {
-        "organization_id" => e.organization_id(),
-        "user_id" => e.user_id(),
-        "ip_address" => e.ip_address(),
-        "connection_id" => e.connection_id(),
+        Dimension::OrganizationId => e.organization_id(),
+        Dimension::UserId => e.user_id(),
+        Dimension::IpAddress => e.ip_address(),
+        Dimension::ConnectionId => e.connection_id(),
         _ => None,
     }
 }
@@ -26,7 +26,7 @@ pub fn detect(t: &Tables, cfg: &PermissionProbingConfig) -> Vec<Flag> {
     }
     for dim in &cfg.dimensions {
         let denials = t.auth_failures.iter().filter(|e| e.status() == 403);
-        for (key, events) in by_key(denials, |e| key_of(dim, e)) {
+        for (key, events) in by_key(denials, |e| key_of(*dim, e)) {
             for b in bursts(
                 &events,
                 cfg.window_minutes,
@@ -40,8 +40,8 @@ pub fn detect(t: &Tables, cfg: &PermissionProbingConfig) -> Vec<Flag> {
                         b.peak_distinct, b.peak, cfg.window_minutes
                     ),
                     ..b.flag(
-                        "permission_probing",
-                        dimension_name(dim),
+                        DetectorId::PermissionProbing,
+                        *dim,
                         key,
                         cfg.min_denials,
                         403,
@@ -88,7 +88,7 @@ mod tests {
         let flags = detect(&t, &PermissionProbingConfig::default());
         let keys: Vec<(&str, &str)> = flags
             .iter()
-            .map(|f| (f.dimension, f.key.as_str()))
+            .map(|f| (f.dimension.as_str(), f.key.as_str()))
             .collect();
         assert_eq!(
             keys,
@@ -96,7 +96,7 @@ mod tests {
         );
         assert!(flags
             .iter()
-            .all(|f| f.class == "security" && f.events == 30));
+            .all(|f| f.class == IncidentClass::Security && f.events == 30));
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use super::super::tables::{Outcome, Tables};
 use super::{Flag, Focus, Severity};
+use crate::analyze::{DetectorId, Dimension, IncidentClass};
 
 pub fn detect(t: &Tables, cfg: &ReauthorizationConfig) -> Vec<Flag> {
     let mut out = Vec::new();
@@ -26,14 +27,14 @@ pub fn detect(t: &Tables, cfg: &ReauthorizationConfig) -> Vec<Flag> {
             if run.len() as u64 >= n {
                 let len = run.len() as u64;
                 out.push(Flag {
-                    detector: "reauthorization",
-                    class: "warning",
+                    detector: DetectorId::Reauthorization,
+                    class: IncidentClass::Warning,
                     severity: if len >= 4 * n && !ended_by_success {
                         Severity::High
                     } else {
                         Severity::Medium
                     },
-                    dimension: "connection_id",
+                    dimension: Dimension::ConnectionId,
                     key: conn.to_string(),
                     start: run[0],
                     end: run[run.len() - 1] + 1,

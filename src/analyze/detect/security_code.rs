@@ -11,6 +11,7 @@ use super::super::config::SecurityCodeConfig;
 use super::super::tables::Tables;
 use super::critical_code::each_event;
 use super::Flag;
+use crate::analyze::{DetectorId, IncidentClass};
 
 pub fn detect(t: &Tables, cfg: &SecurityCodeConfig) -> anyhow::Result<Vec<Flag>> {
     if !cfg.enabled {
@@ -23,8 +24,8 @@ pub fn detect(t: &Tables, cfg: &SecurityCodeConfig) -> anyhow::Result<Vec<Flag>>
     };
     each_event(
         t,
-        "security_code",
-        "security",
+        DetectorId::SecurityCode,
+        IncidentClass::Security,
         "security errors",
         |code, class| class == Some("security") && code.is_some_and(|c| !followed(c)),
     )
@@ -54,7 +55,7 @@ mod tests {
             keys,
             ["IP_BLOCKED", "SECURITY_VIOLATION", "SECURITY_VIOLATION"]
         );
-        assert!(flags.iter().all(|f| f.class == "security"));
+        assert!(flags.iter().all(|f| f.class == IncidentClass::Security));
         let off = SecurityCodeConfig {
             enabled: false,
             ..Default::default()

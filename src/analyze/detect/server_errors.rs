@@ -20,13 +20,14 @@ use super::super::config::ServerErrorsConfig;
 use super::super::grid::{sliding_sum, MINUTE_US};
 use super::super::tables::Tables;
 use super::{Flag, Focus, Severity};
+use crate::analyze::{DetectorId, Dimension, IncidentClass};
 
 pub fn detect(t: &Tables, cfg: &ServerErrorsConfig) -> Vec<Flag> {
     let mut out = Vec::new();
     if !cfg.enabled {
         return out;
     }
-    let Some(dim) = t.dim("connection_id") else {
+    let Some(dim) = t.dim(Dimension::ConnectionId) else {
         return out;
     };
     let g = &t.grid;
@@ -49,10 +50,10 @@ pub fn detect(t: &Tables, cfg: &ServerErrorsConfig) -> Vec<Flag> {
                 let lo = (i + 1).saturating_sub(down_width);
                 let first = (lo..=i).find(|&j| s5[j] > 0).unwrap_or(i);
                 out.push(Flag {
-                    detector: "server_errors",
-                    class: "critical",
+                    detector: DetectorId::ServerErrors,
+                    class: IncidentClass::Critical,
                     severity: Severity::High,
-                    dimension: "connection_id",
+                    dimension: Dimension::ConnectionId,
                     key: s.key.clone(),
                     start: g.start_of(first),
                     end: g.end_of(i),
@@ -149,14 +150,14 @@ pub fn detect(t: &Tables, cfg: &ServerErrorsConfig) -> Vec<Flag> {
 /// The flag of a connection whose 5xx share `ratio` is over `limit` (high from 50 %).
 fn share_flag(key: &str, start: i64, end: i64, events: u64, ratio: f64, limit: f64) -> Flag {
     Flag {
-        detector: "server_errors",
-        class: "critical",
+        detector: DetectorId::ServerErrors,
+        class: IncidentClass::Critical,
         severity: if ratio >= 0.5 {
             Severity::High
         } else {
             Severity::Medium
         },
-        dimension: "connection_id",
+        dimension: Dimension::ConnectionId,
         key: key.to_string(),
         start,
         end,
@@ -193,7 +194,7 @@ mod tests {
         tables(
             buckets.len(),
             vec![DimTable {
-                dimension: "connection_id",
+                dimension: Dimension::ConnectionId,
                 series: vec![series("c1", buckets)],
                 summary: None,
             }],
@@ -209,7 +210,9 @@ mod tests {
         }
         let flags = detect(&conn(&b), &ServerErrorsConfig::default());
         assert!(!flags.is_empty());
-        assert!(flags.iter().all(|f| f.class == "critical" && f.key == "c1"));
+        assert!(flags
+            .iter()
+            .all(|f| f.class == IncidentClass::Critical && f.key == "c1"));
         assert!(flags.iter().all(|f| f.start >= T0 + 20 * STEP - 6 * STEP));
         // Normal: under 1 % 5xx.
         let normal: Vec<(u32, u32, u32)> =

@@ -14,8 +14,8 @@
 
 use super::super::config::SpikeConfig;
 use super::super::tables::Tables;
-use super::threshold::dimension_name;
 use super::{Flag, Focus, Severity};
+use crate::analyze::{DetectorId, Dimension, IncidentClass};
 
 const HOUR_US: i64 = 3_600_000_000;
 const DAY_US: i64 = 24 * HOUR_US;
@@ -62,12 +62,14 @@ pub fn detect(t: &Tables, cfg: &SpikeConfig) -> Vec<Flag> {
     let week_aware = days >= 14.0;
     let weekday_of = |i: usize| g.start_of(i).div_euclid(DAY_US).rem_euclid(7);
     let all_requests: Option<Vec<u32>> = t
-        .dim("all")
+        .dim(Dimension::All)
         .and_then(|d| d.series.first())
         .map(|s| s.values(|c| c.requests));
     let hour_of = |i: usize| g.start_of(i).rem_euclid(DAY_US) / HOUR_US;
     for dim_name in &cfg.dimensions {
-        let Some(dim) = t.dim(dim_name) else { continue };
+        let Some(dim) = t.dim(*dim_name) else {
+            continue;
+        };
         for s in &dim.series {
             let x = s.values(|c| c.errors);
             if x.iter().map(|&v| u64::from(v)).sum::<u64>() < u64::from(cfg.min_events) {
@@ -75,9 +77,9 @@ pub fn detect(t: &Tables, cfg: &SpikeConfig) -> Vec<Flag> {
             }
             // The denominator of the key's error ratio: its own requests, or all traffic
             // for the dimensions whose keys are kinds of error.
-            let requests: Option<Vec<u32>> = match dim_name.as_str() {
+            let requests: Option<Vec<u32>> = match dim_name {
                 _ if !t.has_successes || cfg.min_ratio_rise <= 0.0 => None,
-                "error_code" | "category" | "class" | "status_class" => all_requests.clone(),
+                d if d.keys_are_kinds() => all_requests.clone(),
                 _ => Some(s.values(|c| c.requests)),
             };
             let mut flagged = vec![false; g.n];
@@ -135,20 +137,20 @@ pub fn detect(t: &Tables, cfg: &SpikeConfig) -> Vec<Flag> {
                     }
                 }
                 flagged[i] = true;
-                let class = if dim_name == "error_code" {
-                    t.code_class(&s.key).unwrap_or("warning")
+                let class = if *dim_name == Dimension::ErrorCode {
+                    t.code_class(&s.key).unwrap_or(IncidentClass::Warning)
                 } else {
-                    "warning"
+                    IncidentClass::Warning
                 };
                 out.push(Flag {
-                    detector: "spike",
+                    detector: DetectorId::Spike,
                     class,
                     severity: if score >= 2.0 * cfg.min_score {
                         Severity::High
                     } else {
                         Severity::Medium
                     },
-                    dimension: dimension_name(dim_name),
+                    dimension: *dim_name,
                     key: s.key.clone(),
                     start: g.start_of(i),
                     end: g.end_of(i),
@@ -158,7 +160,7 @@ pub fn detect(t: &Tables, cfg: &SpikeConfig) -> Vec<Flag> {
                     threshold: (med + cfg.min_score * sigma).max(cfg.min_ratio * med.max(1.0)),
                     score,
                     what: format!("errors per {} min", g.step_us / 60_000_000),
-                    focus: if dim_name == "error_code" {
+                    focus: if *dim_name == Dimension::ErrorCode {
                         Focus::Code(s.key.clone())
                     } else {
                         Focus::Errors
@@ -193,7 +195,7 @@ mod tests {
         tables(
             errors.len(),
             vec![DimTable {
-                dimension: "connection_id",
+                dimension: Dimension::ConnectionId,
                 series: vec![s],
                 summary: None,
             }],
@@ -208,7 +210,7 @@ mod tests {
         let flags = detect(&conn(&e), &SpikeConfig::default());
         let at: Vec<i64> = flags.iter().map(|f| (f.start - T0) / STEP).collect();
         assert_eq!(at, vec![70, 71]);
-        assert_eq!(flags[0].dimension, "connection_id");
+        assert_eq!(flags[0].dimension, Dimension::ConnectionId);
         assert!(flags[0].baseline <= 4.0);
     }
 

@@ -7,6 +7,7 @@ use super::super::config::{Metric, ThresholdConfig, ThresholdRule};
 use super::super::grid::{sliding_sum, MINUTE_US};
 use super::super::tables::{Counts, KeySeries, Tables};
 use super::{Flag, Focus, Severity};
+use crate::analyze::{DetectorId, Dimension, IncidentClass};
 
 pub fn metric_count(m: Metric, c: &Counts) -> u32 {
     match m {
@@ -19,28 +20,28 @@ pub fn metric_count(m: Metric, c: &Counts) -> u32 {
     }
 }
 
-pub fn metric_focus(m: Metric, dimension: &str, key: &str) -> Focus {
+pub fn metric_focus(m: Metric, dimension: Dimension, key: &str) -> Focus {
     match m {
         Metric::S5xx | Metric::S5xxRatio => Focus::Server,
         Metric::S401 => Focus::Status(401),
         Metric::S403 => Focus::Status(403),
         Metric::S429 => Focus::Status(429),
-        _ if dimension == "error_code" => Focus::Code(key.to_string()),
+        _ if dimension == Dimension::ErrorCode => Focus::Code(key.to_string()),
         _ => Focus::Errors,
     }
 }
 
 /// The class of a breach: the code's own class, `critical` for server errors, else warning.
-fn class_of(t: &Tables, rule: &ThresholdRule, key: &str) -> &'static str {
-    if rule.dimension == "error_code" {
+fn class_of(t: &Tables, rule: &ThresholdRule, key: &str) -> IncidentClass {
+    if rule.dimension == Dimension::ErrorCode {
         if let Some(class) = t.code_class(key) {
             return class;
         }
     }
     if matches!(rule.metric, Metric::S5xx | Metric::S5xxRatio) {
-        "critical"
+        IncidentClass::Critical
     } else {
-        "warning"
+        IncidentClass::Warning
     }
 }
 
@@ -73,10 +74,10 @@ fn check(t: &Tables, rule: &ThresholdRule, s: &KeySeries, out: &mut Vec<Flag>) {
             format!("{} per {} min", rule.metric.label(), rule.window_minutes)
         };
         out.push(Flag {
-            detector: "threshold",
+            detector: DetectorId::Threshold,
             class: class_of(t, rule, &s.key),
             severity: Severity::of_ratio(value, rule.above),
-            dimension: dimension_name(&rule.dimension),
+            dimension: rule.dimension,
             key: s.key.clone(),
             start: g.start_of(first),
             end: g.end_of(i),
@@ -86,18 +87,9 @@ fn check(t: &Tables, rule: &ThresholdRule, s: &KeySeries, out: &mut Vec<Flag>) {
             threshold: rule.above,
             score: value / rule.above,
             what: unit,
-            focus: metric_focus(rule.metric, &rule.dimension, &s.key),
+            focus: metric_focus(rule.metric, rule.dimension, &s.key),
         });
     }
-}
-
-/// The static name of a dimension (flags carry `&'static str`).
-pub fn dimension_name(d: &str) -> &'static str {
-    super::super::DIMENSIONS
-        .iter()
-        .copied()
-        .find(|x| *x == d)
-        .unwrap_or("all")
 }
 
 pub fn detect(t: &Tables, cfg: &ThresholdConfig) -> Vec<Flag> {
@@ -106,7 +98,7 @@ pub fn detect(t: &Tables, cfg: &ThresholdConfig) -> Vec<Flag> {
         return out;
     }
     for rule in &cfg.effective_rules() {
-        let Some(dim) = t.dim(&rule.dimension) else {
+        let Some(dim) = t.dim(rule.dimension) else {
             continue;
         };
         for s in &dim.series {
@@ -132,7 +124,7 @@ mod tests {
         let mut t = tables(
             errors.len(),
             vec![DimTable {
-                dimension: "error_code",
+                dimension: Dimension::ErrorCode,
                 series: vec![s],
                 summary: None,
             }],
@@ -157,7 +149,7 @@ mod tests {
         assert!(!flags.is_empty());
         assert!(flags
             .iter()
-            .all(|f| f.severity == Severity::Medium && f.class == "security"));
+            .all(|f| f.severity == Severity::Medium && f.class == IncidentClass::Security));
         assert_eq!(
             flags[0].start,
             T0 + 20 * STEP,
@@ -183,7 +175,7 @@ mod tests {
         let t = tables(
             24,
             vec![DimTable {
-                dimension: "all",
+                dimension: Dimension::All,
                 series: vec![series("all", &low)],
                 summary: None,
             }],
@@ -196,7 +188,7 @@ mod tests {
         let t = tables(
             24,
             vec![DimTable {
-                dimension: "all",
+                dimension: Dimension::All,
                 series: vec![series("all", &normal)],
                 summary: None,
             }],
@@ -206,13 +198,13 @@ mod tests {
         let t = tables(
             24,
             vec![DimTable {
-                dimension: "all",
+                dimension: Dimension::All,
                 series: vec![series("all", &bad)],
                 summary: None,
             }],
         );
         let flags = detect(&t, &cfg);
         assert!(!flags.is_empty());
-        assert_eq!(flags[0].class, "critical");
+        assert_eq!(flags[0].class, IncidentClass::Critical);
     }
 }

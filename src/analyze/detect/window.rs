@@ -7,6 +7,7 @@ use super::super::auth::AuthEvent;
 use super::super::grid::MINUTE_US;
 use super::super::tables::EventRow;
 use super::{Flag, Focus, Severity};
+use crate::analyze::{DetectorId, Dimension, IncidentClass};
 
 /// A burst found in one key's events: the interval and what the window held at its peak.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,8 +24,8 @@ impl Burst {
     /// callers fill in `what` (and may raise the severity).
     pub fn flag(
         &self,
-        detector: &'static str,
-        dimension: &'static str,
+        detector: DetectorId,
+        dimension: Dimension,
         key: &str,
         min_events: u32,
         status: i16,
@@ -32,7 +33,7 @@ impl Burst {
         let threshold = f64::from(min_events);
         Flag {
             detector,
-            class: "security",
+            class: IncidentClass::Security,
             severity: Severity::of_ratio(self.peak as f64, threshold),
             dimension,
             key: key.to_string(),

@@ -4,33 +4,8 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-/// One input to read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
-    Stdin,
-    File(PathBuf),
-    /// A file a folder walk passed over, listed so the manifest accounts for it.
-    Skipped {
-        path: PathBuf,
-        reason: &'static str,
-    },
-    /// A named input that could not be resolved; reading it reports this error.
-    Missing {
-        name: String,
-        reason: String,
-    },
-}
-
-impl Source {
-    /// The name used in `source_file`, the manifest and error messages.
-    pub fn display_name(&self) -> String {
-        match self {
-            Source::Stdin => "-".to_string(),
-            Source::File(p) | Source::Skipped { path: p, .. } => p.display().to_string(),
-            Source::Missing { name, .. } => name.clone(),
-        }
-    }
-}
+use super::local::{LocalFile, Stdin};
+use super::Source;
 
 fn is_hidden(p: &Path) -> bool {
     p.file_name()
@@ -76,12 +51,12 @@ pub fn expand_inputs(inputs: &[String], exclude: Option<&Path>) -> Vec<Source> {
             return;
         }
         if seen.insert(key) {
-            out.push(Source::File(p));
+            out.push(Source::Read(std::sync::Arc::new(LocalFile::new(p))));
         }
     };
     for input in inputs {
         if input == "-" {
-            out.push(Source::Stdin);
+            out.push(Source::Read(std::sync::Arc::new(Stdin)));
             continue;
         }
         let path = Path::new(input);
@@ -241,6 +216,6 @@ mod tests {
         );
         assert!(matches!(got[0], Source::Missing { .. }));
         assert!(matches!(got[1], Source::Missing { .. }));
-        assert_eq!(got[2], Source::Stdin);
+        assert_eq!(got[2].display_name(), "-");
     }
 }

@@ -1,0 +1,545 @@
+//! One dimension's keys and their counts window by window ([`Dim`]), and, past
+//! `[rates] max_keys`, the key summariser that keeps the heaviest keys and folds the rest
+//! into `(other)` ([`Summary`], Space-Saving with a TinyLFU doorkeeper).
+
+#[allow(unused_imports)] // the parent's names, as one module split by concern
+use super::*;
+
+/// One dimension: keys, and their counts window by window (window-major: input in time
+/// order touches one window's slab of counts at a time, which stays in cache; key-major
+/// series made every row a cache miss on high-cardinality keys such as IP addresses).
+#[derive(Default)]
+pub(super) struct Dim {
+    pub(super) ids: HashMap<Box<str>, u32, RandomState>,
+    /// Keys of at most 12 bytes by their Arrow view (one integer to hash and compare).
+    pub(super) short: HashMap<u128, u32, RandomState>,
+    pub(super) keys: Vec<Box<str>>,
+    /// The id of the last longer key looked up (it often repeats row after row).
+    pub(super) last: Option<u32>,
+    /// The last short key's view and id (`success`, no class, no code: most rows).
+    pub(super) last_view: Option<(u128, u32)>,
+    /// Ids of the fixed keys of `all` and `status_class` ([`Dim::add_fixed`]).
+    pub(super) fixed: [Option<u32>; 8],
+    /// Window number of `slabs[0]`.
+    pub(super) first: i64,
+    /// Per window, counts by key id (a slab may be shorter than `keys`), in 16 bits: the
+    /// tables of a long input are keys x windows cells, most of them small counts.
+    pub(super) slabs: Vec<Vec<Cell>>,
+    /// The cells whose count went past 16 bits (by window number and key id), in full.
+    pub(super) overflow: HashMap<(i64, u32), Counts, RandomState>,
+    /// The most keys reported (`[rates] max_keys`; 0: no limit). Up to a quarter more are
+    /// tracked one by one; past that the dimension is summarised ([`Summary`]).
+    pub(super) max_keys: usize,
+    pub(super) summary: Option<Box<Summary>>,
+}
+
+/// A dimension with more keys than its limit: key ids become slots, reused as keys come
+/// and go (Space-Saving, Metwally et al. 2005, pruned a quarter at a time). A new key takes
+/// a free slot; when none is free, the lightest quarter of the keys are dropped, their
+/// counts folded into `other`. So memory is windows x 1.25 `max_keys` cells, whatever the
+/// number of keys (one-off client IPs cost one cell each while they are tracked), and a
+/// key heavier than the weight dropped before it came (`floor`) is never dropped.
+pub(super) struct Summary {
+    /// Per slot: 16 per error, 1 per success, plus `floor` at admission.
+    pub(super) weight: Vec<u64>,
+    /// Per slot: `floor` when its key was taken in (its own weight is `weight - base`).
+    pub(super) base: Vec<u64>,
+    /// Per slot: the first and last window with counts since its key was admitted (the
+    /// cells to fold and clear when it is dropped).
+    pub(super) span: Vec<(i64, i64)>,
+    pub(super) free: Vec<u32>,
+    /// The heaviest weight dropped so far: a key admitted later starts there.
+    pub(super) floor: u64,
+    /// Per window number, the counts of the keys dropped and of the events of keys not
+    /// tracked (`open` holds the window being added to).
+    pub(super) other: std::collections::BTreeMap<i64, Counts>,
+    pub(super) open: Option<(i64, Counts)>,
+    /// The doorkeeper (TinyLFU's): a fingerprint per hash bucket of the last untracked key
+    /// seen there. A key is taken in at its second sighting, so the flood of one-off keys
+    /// (client IPs seen once) costs a hash and a store each, not an admission.
+    pub(super) door: Vec<u32>,
+    /// A bit per hash bucket of the keys tracked (1,024 words): a key whose bit is clear is
+    /// surely not tracked, so the flood of one-off keys skips the key maps (one hash, then
+    /// the doorkeeper). Set as keys are taken in, rebuilt when keys are dropped.
+    pub(super) tracked: Vec<u64>,
+    /// Untracked keys seen (a key dropped and seen again counts again), plus the keys the
+    /// dimension had when it was summarised: about the number of distinct keys.
+    pub(super) seen: u64,
+}
+
+/// The id of an event's key when its key is not tracked (its counts go to `other`).
+pub(super) const UNTRACKED: u32 = u32::MAX;
+
+/// Buckets of [`Summary::door`] (256 KiB).
+pub(super) const DOOR_BUCKETS: usize = 1 << 16;
+
+/// The hash of a key for the doorkeeper and the tracked-key bits (fixed: reruns drop and
+/// keep the same keys).
+pub(super) fn key_hash(key: &str) -> u64 {
+    use std::hash::BuildHasher;
+    foldhash::fast::FixedState::with_seed(0x6572_7273).hash_one(key)
+}
+
+/// Words of [`Summary::tracked`].
+pub(super) const TRACKED_WORDS: usize = 1024;
+
+impl Summary {
+    pub(super) fn tracked_bit(h: u64) -> (usize, u64) {
+        let b = (h >> 40) as usize % (TRACKED_WORDS * 64);
+        (b / 64, 1u64 << (b % 64))
+    }
+
+    pub(super) fn maybe_tracked(&self, h: u64) -> bool {
+        let (w, bit) = Summary::tracked_bit(h);
+        self.tracked[w] & bit != 0
+    }
+
+    pub(super) fn mark_tracked(&mut self, h: u64) {
+        let (w, bit) = Summary::tracked_bit(h);
+        self.tracked[w] |= bit;
+    }
+
+    /// Whether the key of hash `h`, not tracked, was seen lately (then it is taken in);
+    /// else remembers it.
+    pub(super) fn second_sighting(&mut self, h: u64) -> bool {
+        let bucket = (h as usize) & (DOOR_BUCKETS - 1);
+        let print = ((h >> 32) as u32) | 1;
+        if self.door[bucket] == print {
+            self.door[bucket] = 0;
+            return true;
+        }
+        self.door[bucket] = print;
+        self.seen += 1;
+        false
+    }
+
+    /// Adds an untracked key's event to `other`.
+    pub(super) fn add_other(&mut self, window: i64, c: &Counts) {
+        match &mut self.open {
+            Some((w, acc)) if *w == window => acc.add(c),
+            open => {
+                if let Some((w, acc)) = open.take() {
+                    self.other.entry(w).or_default().add(&acc);
+                }
+                *open = Some((window, *c));
+            }
+        }
+    }
+
+    /// `other`, with the window being added to.
+    pub(super) fn flush_other(&mut self) {
+        if let Some((w, acc)) = self.open.take() {
+            self.other.entry(w).or_default().add(&acc);
+        }
+    }
+
+    #[inline]
+    pub(super) fn note(&mut self, id: u32, window: i64, c: &Counts) {
+        let i = id as usize;
+        self.weight[i] += u64::from(c.requests) + 15 * u64::from(c.errors);
+        let span = &mut self.span[i];
+        span.0 = span.0.min(window);
+        span.1 = span.1.max(window);
+    }
+}
+
+impl Dim {
+    #[inline]
+    pub(super) fn id(&mut self, key: &str) -> u32 {
+        if let Some(id) = self.last {
+            if self.keys[id as usize].as_ref() == key {
+                return id;
+            }
+        }
+        if let Some(s) = self.summary.as_deref_mut() {
+            let h = key_hash(key);
+            if !s.maybe_tracked(h) {
+                // Surely not tracked: straight to the doorkeeper.
+                return if s.second_sighting(h) {
+                    self.take_in(key, h)
+                } else {
+                    UNTRACKED
+                };
+            }
+        }
+        let id = match self.ids.get(key) {
+            Some(&id) => id,
+            None => self.admit(key),
+        };
+        if id != UNTRACKED {
+            self.last = Some(id);
+        }
+        id
+    }
+
+    pub(super) fn with_max_keys(max_keys: usize) -> Dim {
+        Dim {
+            max_keys,
+            ..Dim::default()
+        }
+    }
+
+    /// A new key's id: the next one, or, once the dimension is summarised, a free slot.
+    pub(super) fn admit(&mut self, key: &str) -> u32 {
+        let capacity = self.max_keys + self.max_keys / 4;
+        if self.summary.is_none() && (self.max_keys == 0 || self.keys.len() < capacity) {
+            let id = self.keys.len() as u32;
+            self.ids.insert(key.into(), id);
+            self.keys.push(key.into());
+            return id;
+        }
+        if self.summary.is_none() {
+            self.summarise();
+        }
+        let h = key_hash(key);
+        if !self
+            .summary
+            .as_mut()
+            .expect("summarised")
+            .second_sighting(h)
+        {
+            return UNTRACKED;
+        }
+        self.take_in(key, h)
+    }
+
+    /// Tracks a key of a summarised dimension (of hash `h`) in a free slot, making room
+    /// first when there is none.
+    pub(super) fn take_in(&mut self, key: &str, h: u64) -> u32 {
+        if self.summary.as_ref().is_some_and(|s| s.free.is_empty()) {
+            self.prune();
+        }
+        let s = self.summary.as_mut().expect("summarised");
+        let slot = s.free.pop().expect("a pruned summary has free slots");
+        s.weight[slot as usize] = s.floor;
+        s.base[slot as usize] = s.floor;
+        s.span[slot as usize] = (i64::MAX, i64::MIN);
+        s.mark_tracked(h);
+        self.keys[slot as usize] = key.into();
+        self.ids.insert(key.into(), slot);
+        slot
+    }
+
+    /// Turns the dimension into a summary: each key's weight and span from its cells.
+    #[cold]
+    pub(super) fn summarise(&mut self) {
+        let n = self.keys.len();
+        let mut weight = vec![0u64; n];
+        let mut span = vec![(i64::MAX, i64::MIN); n];
+        for (w, slab) in self.slabs.iter().enumerate() {
+            let window = self.first + w as i64;
+            for (id, cell) in slab.iter().enumerate() {
+                let c = if cell.requests == Cell::SPILLED {
+                    self.overflow[&(window, id as u32)]
+                } else {
+                    cell.widen()
+                };
+                if c.requests > 0 {
+                    weight[id] += u64::from(c.requests) + 15 * u64::from(c.errors);
+                    span[id] = (span[id].0.min(window), span[id].1.max(window));
+                }
+            }
+        }
+        self.summary = Some(Box::new(Summary {
+            weight,
+            base: vec![0; n],
+            span,
+            free: Vec::new(),
+            floor: 0,
+            other: Default::default(),
+            open: None,
+            door: vec![0; DOOR_BUCKETS],
+            tracked: {
+                let mut bits = vec![0u64; TRACKED_WORDS];
+                for k in &self.keys {
+                    let (w, bit) = Summary::tracked_bit(key_hash(k));
+                    bits[w] |= bit;
+                }
+                bits
+            },
+            seen: n as u64,
+        }));
+    }
+
+    /// Drops the lightest keys past `max_keys` (every live slot beyond the `keep`
+    /// heaviest), folding their counts into `other`; their slots become free. Ties go by
+    /// slot, which the input order decides, so reruns drop the same keys.
+    /// The slots of a summarised dimension that hold a key.
+    pub(super) fn live_slots(&self, s: &Summary) -> Vec<u32> {
+        let mut is_free = vec![false; self.keys.len()];
+        for &id in &s.free {
+            is_free[id as usize] = true;
+        }
+        (0..self.keys.len() as u32)
+            .filter(|id| !is_free[*id as usize])
+            .collect()
+    }
+
+    pub(super) fn drop_lightest(&mut self, keep: usize) {
+        let Some(s) = self.summary.as_deref() else {
+            return;
+        };
+        let mut live = self.live_slots(s);
+        if live.len() <= keep {
+            return;
+        }
+        if keep > 0 {
+            let w = &s.weight;
+            live.select_nth_unstable_by(keep - 1, |&a, &b| {
+                w[b as usize].cmp(&w[a as usize]).then(a.cmp(&b))
+            });
+        }
+        let dropped = live.split_off(keep);
+        self.drop_slots(&dropped);
+    }
+
+    /// Drops the keys of a summarised dimension whose own weight (what they gathered
+    /// since they were taken in) is no more than the heaviest weight dropped: they are
+    /// not told apart from the keys in `(other)` (one-off client IPs), so they join them.
+    pub(super) fn drop_indistinct(&mut self) {
+        let Some(s) = self.summary.as_deref() else {
+            return;
+        };
+        let light: Vec<u32> = self
+            .live_slots(s)
+            .into_iter()
+            .filter(|&id| s.weight[id as usize] - s.base[id as usize] <= s.floor)
+            .collect();
+        self.drop_slots(&light);
+    }
+
+    /// Folds the counts of `dropped` slots into `other` and frees them.
+    pub(super) fn drop_slots(&mut self, dropped: &[u32]) {
+        let Some(mut s) = self.summary.take() else {
+            return;
+        };
+        let mut is_dropped = vec![false; self.keys.len()];
+        for &id in dropped {
+            is_dropped[id as usize] = true;
+            s.floor = s.floor.max(s.weight[id as usize]);
+            let (lo, hi) = s.span[id as usize];
+            for window in lo..=hi {
+                let Some(slab) = self.slabs.get_mut((window - self.first) as usize) else {
+                    continue;
+                };
+                let Some(cell) = slab.get_mut(id as usize) else {
+                    continue;
+                };
+                let c = if cell.requests == Cell::SPILLED {
+                    self.overflow
+                        .remove(&(window, id))
+                        .expect("a spilled cell has its counts in the overflow map")
+                } else {
+                    cell.widen()
+                };
+                *cell = Cell::default();
+                if c.requests > 0 {
+                    s.other.entry(window).or_default().add(&c);
+                }
+            }
+            s.weight[id as usize] = 0;
+            s.base[id as usize] = 0;
+            s.span[id as usize] = (i64::MAX, i64::MIN);
+        }
+        if !dropped.is_empty() {
+            s.tracked.iter_mut().for_each(|w| *w = 0);
+            for (&_, &id) in self.ids.iter() {
+                if !is_dropped[id as usize] {
+                    s.mark_tracked(key_hash(&self.keys[id as usize]));
+                }
+            }
+            self.ids.retain(|_, id| !is_dropped[*id as usize]);
+            self.short.retain(|_, id| !is_dropped[*id as usize]);
+            self.last = None;
+            self.last_view = None;
+            self.fixed = [None; 8];
+        }
+        s.free.extend(dropped.iter().rev());
+        self.summary = Some(s);
+    }
+
+    /// Makes room for new keys: keeps the `max_keys` heaviest.
+    pub(super) fn prune(&mut self) {
+        self.drop_lightest(self.max_keys);
+    }
+
+    #[inline]
+    pub(super) fn id_of_view(&mut self, key: &str, view: u128) -> u32 {
+        if key.len() > 12 {
+            return self.id(key);
+        }
+        if let Some((v, id)) = self.last_view {
+            if v == view {
+                return id;
+            }
+        }
+        let id = match self.short.get(&view) {
+            Some(&id) => id,
+            None => {
+                let id = self.id(key);
+                if id == UNTRACKED {
+                    return id;
+                }
+                self.short.insert(view, id);
+                id
+            }
+        };
+        self.last_view = Some((view, id));
+        id
+    }
+
+    /// Adds `c` under one of a few fixed keys, `slot` naming it among them (no lookup
+    /// after the first time).
+    #[inline]
+    pub(super) fn add_fixed(
+        &mut self,
+        slot: usize,
+        key: impl FnOnce() -> std::borrow::Cow<'static, str>,
+        window: i64,
+        c: &Counts,
+    ) {
+        let id = match self.fixed[slot] {
+            Some(id) => id,
+            None => {
+                let id = self.id(&key());
+                if id != UNTRACKED {
+                    self.fixed[slot] = Some(id);
+                }
+                id
+            }
+        };
+        self.add_id(id, window, c);
+    }
+
+    #[inline]
+    pub(super) fn add(&mut self, key: &str, window: i64, c: &Counts) {
+        let id = self.id(key);
+        self.add_id(id, window, c);
+    }
+
+    /// Adds `c` to the key's count of `window`; returns the key's id ([`UNTRACKED`] for a
+    /// key of a summarised dimension not tracked).
+    #[inline]
+    pub(super) fn add_view(&mut self, key: &str, view: u128, window: i64, c: &Counts) -> u32 {
+        let id = self.id_of_view(key, view);
+        self.add_id(id, window, c);
+        id
+    }
+
+    #[inline]
+    pub(super) fn add_id(&mut self, id: u32, window: i64, c: &Counts) {
+        if let Some(s) = self.summary.as_deref_mut() {
+            if id == UNTRACKED {
+                s.add_other(window, c);
+                return;
+            }
+            s.note(id, window, c);
+        }
+        let w = window.wrapping_sub(self.first) as u64;
+        if let Some(slab) = self.slabs.get_mut(w as usize) {
+            if let Some(slot) = slab.get_mut(id as usize) {
+                if slot.try_add(c) {
+                    return;
+                }
+            }
+        }
+        self.add_outside(id, window, c);
+    }
+
+    #[cold]
+    pub(super) fn add_outside(&mut self, id: u32, window: i64, c: &Counts) {
+        if self.slabs.is_empty() {
+            self.first = window;
+        } else if window < self.first {
+            // Out-of-order input reaching back: grow the front (rare, once per step back).
+            let grow = (self.first - window) as usize;
+            self.slabs
+                .splice(0..0, std::iter::repeat_n(Vec::new(), grow));
+            self.first = window;
+        }
+        let w = (window - self.first) as usize;
+        if w >= self.slabs.len() {
+            self.slabs.resize(w + 1, Vec::new());
+        }
+        let slab = &mut self.slabs[w];
+        if slab.len() <= id as usize {
+            // Room for every key known so far: new keys are few after the first windows.
+            slab.resize(self.keys.len().max(id as usize + 1), Cell::default());
+        }
+        let cell = &mut slab[id as usize];
+        if cell.try_add(c) {
+            return;
+        }
+        // Past 16 bits: the cell's counts go on in the overflow map.
+        let wide = self.overflow.entry((window, id)).or_default();
+        if cell.requests != Cell::SPILLED {
+            *wide = cell.widen();
+            *cell = Cell {
+                requests: Cell::SPILLED,
+                ..Cell::default()
+            };
+        }
+        wide.add(c);
+    }
+
+    /// Every key's series on `grid` (zero-filled), sorted by key; for a summarised
+    /// dimension, the `max_keys` heaviest keys' and the summary with `(other)`.
+    pub(super) fn into_series(mut self, grid: &Grid) -> (Vec<KeySeries>, Option<DimSummary>) {
+        let first_window = grid.start_us.div_euclid(grid.step_us);
+        let offset = (self.first - first_window) as usize;
+        // The keys past `max_keys` at the end go to `other` too.
+        if self.summary.is_none() && self.max_keys > 0 && self.keys.len() > self.max_keys {
+            self.summarise();
+        }
+        self.drop_indistinct();
+        self.drop_lightest(self.max_keys);
+        let summary = self.summary.take();
+        let mut is_free = vec![false; self.keys.len()];
+        for &id in summary.iter().flat_map(|s| &s.free) {
+            is_free[id as usize] = true;
+        }
+        let live = |id: usize| !is_free[id];
+        let mut out: Vec<Option<KeySeries>> = std::mem::take(&mut self.keys)
+            .into_iter()
+            .enumerate()
+            .map(|(id, key)| {
+                live(id).then(|| KeySeries {
+                    key: key.into_string(),
+                    counts: Series::zeros(grid.n),
+                })
+            })
+            .collect();
+        // Each window's slab is freed once copied.
+        for (w, slab) in std::mem::take(&mut self.slabs).into_iter().enumerate() {
+            for (id, c) in slab.into_iter().enumerate() {
+                let Some(s) = out[id].as_mut() else {
+                    continue;
+                };
+                let counts = if c.requests == Cell::SPILLED {
+                    self.overflow[&(self.first + w as i64, id as u32)]
+                } else {
+                    c.widen()
+                };
+                s.counts.set(offset + w, counts);
+            }
+        }
+        let mut out: Vec<KeySeries> = out.into_iter().flatten().collect();
+        out.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        let summary = summary.map(|mut s| {
+            s.flush_other();
+            let mut other = KeySeries {
+                key: OTHER_KEY.to_string(),
+                counts: Series::zeros(grid.n),
+            };
+            for (window, c) in &s.other {
+                other.counts.add_at((window - first_window) as usize, c);
+            }
+            DimSummary {
+                max_keys: self.max_keys,
+                keys_seen: s.seen,
+                other,
+            }
+        });
+        (out, summary)
+    }
+}

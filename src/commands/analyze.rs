@@ -1,0 +1,164 @@
+//! `errscope analyze`: the run rules of the main job. Raw logs are ingested into `--out`
+//! first (folded for analysis as they are decoded); an events dataset is analysed as it
+//! is. With `--state`, a run with nothing new leaves the last results as they are, and the
+//! baseline carries over. The aggregation engine computes the tables; detection, reports
+//! and the exit code never know which engine ran.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::Context as _;
+
+use super::ingest::{ingest, Ingested};
+use super::put;
+use super::timings::Stages;
+use crate::analyze::baseline::Baseline;
+use crate::analyze::engine::LocalFold;
+use crate::analyze::{analyze_events, events_dataset};
+use crate::exit::Outcome;
+use crate::ingest::source::{expand_inputs, Source};
+use crate::note;
+use crate::options::{AnalyzeRun, IngestRun};
+use crate::report::html::InputsView;
+use crate::state::State;
+
+/// Days of windowed counts a `--state` file carries as the next run's baseline.
+const BASELINE_DAYS: u32 = 7;
+
+/// With `--state`: whether every input was processed before (and nothing is read from
+/// stdin), so the outputs of the last run stand as they are.
+fn nothing_new(run: &IngestRun, state: &State) -> bool {
+    expand_inputs(&run.inputs, Some(&run.out))
+        .iter()
+        .all(|s| match s {
+            Source::Read(input) => input
+                .identity()
+                .ok()
+                .flatten()
+                .is_some_and(|fp| state.seen(&fp).is_some()),
+            Source::Skipped { .. } => true,
+            Source::Missing { .. } => false,
+        })
+}
+
+pub fn run(run: AnalyzeRun) -> anyhow::Result<Outcome> {
+    let a = &run.input;
+    let config = &a.config;
+    let bounds = a.bounds;
+    let started = Instant::now();
+    let mut state = run.state.as_deref().map(State::load).transpose()?;
+    // An events dataset is analysed as it is; raw logs are ingested into --out first.
+    let dataset = match a.inputs.as_slice() {
+        [one] => events_dataset(Path::new(one)),
+        _ => None,
+    };
+    if let (Some(st), None) = (&state, &dataset) {
+        if !st.inputs.is_empty() && nothing_new(a, st) {
+            if !a.quiet {
+                note!(
+                    "errscope: nothing new since the last run (--state {}); {} left as it was",
+                    run.state.as_deref().unwrap_or(Path::new("")).display(),
+                    a.out.display()
+                );
+            }
+            return Ok(Outcome::Ok);
+        }
+    }
+    let step_us = config.analyze.windows.step_us();
+    let mut stages = Stages::default();
+    let (outcome, events_dir, totals, collected) = match dataset {
+        Some(dir) => (Outcome::Ok, dir, None, None),
+        None => {
+            let Ingested {
+                outcome,
+                totals,
+                collected,
+                cpu,
+            } = ingest(a, run.json, state.as_mut(), Some(step_us))?;
+            stages.lap("ingest (read, decode, fold, write events)");
+            if let Some(cpu) = cpu {
+                stages.parts = vec![
+                    ("  read and split records", cpu.read),
+                    ("  decode, map, redact", cpu.decode),
+                    ("  fold for analysis", cpu.fold),
+                    ("  reorder, quarantine", cpu.reorder),
+                    ("  events Parquet writer", cpu.events),
+                ];
+            }
+            (outcome, a.out.join("events"), Some(totals), collected)
+        }
+    };
+    std::fs::create_dir_all(&a.out)?;
+    let baseline = state.as_ref().and_then(|s| s.baseline.as_ref());
+    let input_bytes = totals.as_ref().map_or(0, |t| t.bytes);
+    let mut engine = LocalFold::new(collected);
+    let analysis = analyze_events(
+        &events_dir,
+        &config.analyze,
+        bounds,
+        baseline,
+        totals,
+        &mut engine,
+    )
+    .with_context(|| format!("analysis of {} failed", events_dir.display()))?;
+    stages.lap("analysis (tables, detectors, incidents)");
+    // The manifest and quarantine of the ingest behind the events, when beside them.
+    let inputs = InputsView::read(events_dir.parent().unwrap_or(&a.out));
+    crate::report::write_all(&a.out, &analysis, &config.analyze, &inputs)
+        .with_context(|| format!("cannot write the reports into {}", a.out.display()))?;
+    stages.lap("reports (rates, anomalies, charts, html)");
+    if run.timings {
+        note!(
+            "{}",
+            stages
+                .render(input_bytes, analysis.summary.events)
+                .trim_end()
+        );
+    }
+    if let (Some(st), Some(path)) = (state.as_mut(), run.state.as_deref()) {
+        if let Some(t) = &analysis.tables {
+            st.baseline = Some(Baseline::from_tables(t, BASELINE_DAYS));
+        }
+        st.save(path)?;
+    }
+    if run.json {
+        put(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&analysis.summary)?
+        ))?;
+    } else if !a.quiet {
+        put(&crate::report::terminal::render(
+            &analysis.summary,
+            &analysis.incidents,
+        ))?;
+        note!(
+            "errscope: analyze done in {:.2}s; report: {}",
+            started.elapsed().as_secs_f64(),
+            a.out.join("report.html").display()
+        );
+    }
+    if let Some(level) = run.fail_on {
+        let met = level.met_by(&analysis.incidents);
+        if !met.is_empty() {
+            if !a.quiet {
+                note!(
+                    "errscope: {} incident(s) at or above --fail-on {}",
+                    met.len(),
+                    level.name()
+                );
+            }
+            return Ok(Outcome::IncidentsFound);
+        }
+    }
+    if let Some(cause) = &analysis.summary.no_data {
+        note!(
+            "errscope: error: no data: {cause}; the outputs in {} say so",
+            a.out.display()
+        );
+        // An input that could not be read (3) is the more specific cause.
+        if outcome != Outcome::InputUnreadable {
+            return Ok(Outcome::NoData);
+        }
+    }
+    Ok(outcome)
+}

@@ -1,0 +1,265 @@
+//! The outcome rules: the candidates of one record -> its [`Event`] (the timestamp, status
+//! and code, category, class and retryability, the identities and the rest in `extra`).
+
+#[allow(unused_imports)] // the parent's names, as one module split by concern
+use super::*;
+
+/// The event the candidates of one record make.
+pub(super) fn event_of<'a>(
+    c: &mut Candidates<'a>,
+    prefix: Option<&Prefix<'a>>,
+    cfg: &MappingConfig,
+    red: Redactor,
+) -> Result<Event<'a>, Rejection> {
+    let ts = match c.take(Target::Ts) {
+        Some(Val::Ts(t)) => Some(t),
+        _ => prefix.and_then(|p| p.ts),
+    };
+    let ts = match ts {
+        Some(t) if plausible_ts(t) => t,
+        Some(t) => {
+            return Err(Rejection(format!(
+                "timestamp {} is outside 1990..2100 (a broken clock or a unit mistake)",
+                chrono::DateTime::from_timestamp_micros(t)
+                    .map_or_else(|| t.to_string(), |d| d.to_rfc3339())
+            )))
+        }
+        None => {
+            return Err(Rejection(match c.bad_ts.take() {
+                Some(kv) => format!("unreadable timestamp {}", truncate(&kv, 80)),
+                None => NO_TIMESTAMP.into(),
+            }))
+        }
+    };
+
+    let mut status = match c.take(Target::Status) {
+        Some(Val::Int(s)) => Some(s as i16),
+        _ => None,
+    };
+    let code = c.take(Target::Code);
+    let mut vendor_code: Option<Cow<'a, str>> = c.text(Target::ErrorCode);
+    match code {
+        Some(Val::Int(n)) => {
+            if status.is_none() && (100..=599).contains(&n) {
+                status = Some(n as i16);
+            } else if vendor_code.is_none() && Some(n) != status.map(i64::from) {
+                vendor_code = Some(Cow::Owned(n.to_string()));
+            }
+        }
+        Some(Val::Text(t)) if vendor_code.is_none() && !t.trim().is_empty() => {
+            vendor_code = Some(Cow::Owned(t.trim().to_owned()))
+        }
+        _ => {}
+    }
+
+    // A vendor code of 0 without a status is a success (Azure sign-in's `errorCode: 0`,
+    // gRPC's OK).
+    if status.is_none() && vendor_code.as_deref().is_some_and(|c| c.trim() == "0") {
+        vendor_code = None;
+    }
+    // An outcome without a status (ECS `event.outcome`, a WAF `action`): a failure is an
+    // error (its word the code when nothing else names one), a success is not.
+    let (failed_outcome, succeeded) = match c.take(Target::Outcome) {
+        Some(Val::Text(word)) => (Some(word), false),
+        Some(Val::Bool(true)) => (None, true),
+        _ => (None, false),
+    };
+    let error = red.text(c.text(Target::Error));
+    let level: Option<Cow<'a, str>> = c
+        .text(Target::Level)
+        .or_else(|| prefix.and_then(|p| p.level).map(Cow::Borrowed));
+    let level_is_bad = matches!(level.as_deref(), Some("WARNING" | "ERROR" | "CRITICAL"));
+    let is_error = match status {
+        Some(s) => s >= 400,
+        None if succeeded => false,
+        None => {
+            vendor_code.is_some() || error.is_some() || level_is_bad || failed_outcome.is_some()
+        }
+    };
+    let message = red.text(c.text(Target::Message));
+    let mut from_outcome = false;
+    let error_code = if is_error {
+        Some(
+            vendor_code.unwrap_or_else(|| match (status, &error, failed_outcome) {
+                (Some(s), _, _) => Cow::Owned(format!("HTTP_{s}")),
+                (None, Some(e), _) => Cow::Owned(code_from_type(e)),
+                (None, None, Some(word)) => {
+                    from_outcome = true;
+                    word
+                }
+                // A message that is a code's name (a gRPC status: `PERMISSION_DENIED`).
+                (None, None, None) => match message.as_deref().filter(|m| is_code_name(m)) {
+                    Some(m) => Cow::Owned(m.to_owned()),
+                    None => Cow::Borrowed("UNKNOWN_ERROR"),
+                },
+            }),
+        )
+    } else {
+        vendor_code
+    };
+
+    let category = match (is_error, status) {
+        (false, _) => "success",
+        (true, Some(s)) => category_of_status(s),
+        (true, None) if from_outcome => {
+            category_of_outcome(error_code.as_deref().unwrap_or(""), message.as_deref())
+                .unwrap_or("network")
+        }
+        // The code and type, else the message, else no answer at all: `network`.
+        (true, None) => category_of_code_opt(error_code.as_deref(), error.as_deref())
+            .or_else(|| message.as_deref().and_then(category_of_message))
+            .unwrap_or("network"),
+    };
+    let retryable = match c.take(Target::Retryable) {
+        Some(Val::Bool(b)) if is_error => Some(b),
+        _ => retryable_of_category(category),
+    };
+    let class = is_error.then(|| {
+        class_of(
+            error_code.as_deref().unwrap_or(""),
+            error.as_deref(),
+            level.as_deref(),
+            &cfg.security_codes,
+            &cfg.critical_codes,
+        )
+    });
+
+    let retry_after_s = match (c.take(Target::RetryAfter), c.take(Target::RetryAfterMs)) {
+        (Some(Val::Float(s)), _) => Some(s),
+        (Some(Val::Ts(at)), _) => Some(((at - ts) as f64 / 1e6).max(0.0)),
+        (_, Some(Val::Float(ms))) => Some(ms / 1000.0),
+        _ => None,
+    }
+    .filter(|s| s.is_finite() && *s >= 0.0);
+
+    let mut endpoint = red.text(c.text(Target::Endpoint));
+    let mut method = c
+        .text(Target::Method)
+        .map(|m| Cow::Owned(m.to_ascii_uppercase()));
+    if let Some(ep) = endpoint.as_deref() {
+        // memchr: `str::split_once(char)` sets up a searcher per call (once per record).
+        if let Some((m, path)) = split_at_byte(ep, b' ') {
+            if method.is_none() && is_http_method(m) {
+                method = Some(Cow::Owned(m.to_owned()));
+                endpoint = Some(Cow::Owned(path.trim().to_owned()));
+            }
+        }
+    }
+    let ip_address = c.text(Target::IpAddress).map(clean_ip);
+
+    let extra = (!c.extra.is_empty()).then(|| {
+        let mut obj = serde_json::Map::new();
+        for (k, raw) in &c.extra {
+            let v = serde_json::from_str(raw)
+                .unwrap_or_else(|_| serde_json::Value::String(raw.to_string()));
+            obj.insert(k.to_string(), v);
+        }
+        let mut v = serde_json::Value::Object(obj);
+        if red.active {
+            crate::ingest::redact::redact_value(&mut v);
+        }
+        v.to_string()
+    });
+
+    Ok(Event {
+        ts,
+        status,
+        error,
+        error_code: red.text(error_code),
+        message,
+        level,
+        logger: prefix.and_then(|p| p.logger).map(Cow::Borrowed),
+        log_message: red.text(prefix.and_then(|p| p.message).map(Cow::Borrowed)),
+        request_id: red.text(
+            c.text(Target::RequestId)
+                .or_else(|| c.text(Target::TraceId)),
+        ),
+        connection_id: red.text(c.text(Target::ConnectionId)),
+        organization_id: red.text(c.text(Target::OrganizationId)),
+        user_id: red.text(c.text(Target::UserId)),
+        endpoint,
+        method,
+        ip_address,
+        user_agent: red.text(c.text(Target::UserAgent)),
+        retry_after_s,
+        category,
+        retryable,
+        class,
+        details: red.json(c.take(Target::Details)),
+        downstream: red.json(c.take(Target::Downstream)),
+        extra,
+    })
+}
+
+/// An upper-case identifier such as `PERMISSION_DENIED` (a code's name, not a sentence).
+pub(super) fn is_code_name(m: &str) -> bool {
+    (3..=64).contains(&m.len())
+        && m.bytes().any(|b| b.is_ascii_uppercase())
+        && m.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+}
+
+pub(super) fn is_http_method(m: &str) -> bool {
+    matches!(
+        m,
+        "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS"
+    )
+}
+
+/// `timeout` -> `TIMEOUT`, `connection-reset` -> `CONNECTION_RESET`.
+pub(super) fn code_from_type(t: &str) -> String {
+    t.trim()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// First address of an `X-Forwarded-For` list, without an IPv4 port.
+pub(super) fn clean_ip(ip: Cow<'_, str>) -> Cow<'_, str> {
+    let first = trim(split_at_byte(&ip, b',').map_or(ip.as_ref(), |(a, _)| a));
+    let no_port = match split_at_byte(first, b':') {
+        Some((host, port))
+            if memchr::memchr(b':', port.as_bytes()).is_none()
+                && port.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            host
+        }
+        _ => first,
+    };
+    if no_port.len() == ip.len() {
+        ip
+    } else {
+        Cow::Owned(no_port.to_owned())
+    }
+}
+
+/// `s.split_once(c)` for an ASCII byte: a plain loop for the short values of logs
+/// (endpoints, addresses; memchr's set-up cost more than the search), memchr beyond.
+pub(super) fn split_at_byte(s: &str, c: u8) -> Option<(&str, &str)> {
+    debug_assert!(c.is_ascii());
+    let b = s.as_bytes();
+    let i = if b.len() <= 32 {
+        b.iter().position(|&x| x == c)?
+    } else {
+        memchr::memchr(c, b)?
+    };
+    // An ASCII byte is a char boundary on both sides.
+    Some((&s[..i], &s[i + 1..]))
+}
+
+pub fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}

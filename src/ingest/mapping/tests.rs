@@ -1,0 +1,134 @@
+//! Unit tests of the walk, the fast path and the scanners.
+
+use super::*;
+
+#[test]
+fn short_prefix_compare_matches_starts_with() {
+    let keys = [
+        "",
+        "a",
+        "ts",
+        "abc",
+        "user",
+        "status",
+        "timestamp",
+        "request_id",
+    ];
+    let keys2 = ["organization_id", "error_description_x", "zz"];
+    for k in keys.iter().chain(&keys2) {
+        for hay in [
+            format!("{k}\":1"),
+            k.to_string(),
+            format!("x{k}\""),
+            k.chars().rev().collect::<String>(),
+            format!("{}Z\"", &k[..k.len().saturating_sub(1)]),
+        ] {
+            assert_eq!(
+                starts_with_short(hay.as_bytes(), k.as_bytes()),
+                hay.as_bytes().starts_with(k.as_bytes()),
+                "{hay:?} / {k:?}"
+            );
+        }
+    }
+}
+
+/// The fast path offers strings as they are to the targets `takes_text_as_is` names:
+/// `coerce` must make exactly that of every string for them (and something else, or
+/// nothing, of some string for the others).
+#[test]
+fn text_as_is_agrees_with_coerce() {
+    let strings = [
+        "abc",
+        " 42 ",
+        "42",
+        "",
+        "2024-03-01T00:00:00Z",
+        "true",
+        "warn",
+        "30s",
+        "{}",
+    ];
+    use Target as T;
+    let all = [
+        T::Ts,
+        T::Status,
+        T::Code,
+        T::Error,
+        T::ErrorCode,
+        T::Message,
+        T::Level,
+        T::RequestId,
+        T::ConnectionId,
+        T::OrganizationId,
+        T::UserId,
+        T::Endpoint,
+        T::Method,
+        T::IpAddress,
+        T::UserAgent,
+        T::RetryAfter,
+        T::RetryAfterMs,
+        T::Retryable,
+        T::Details,
+        T::Downstream,
+        T::Outcome,
+        T::TraceId,
+        T::Errors,
+    ];
+    assert_eq!(all.len(), Target::COUNT);
+    for target in all {
+        let as_is = |s: &str| {
+            matches!(coerce(target, &Scalar::Str(Cow::Borrowed(s))),
+                Some(Val::Text(Cow::Borrowed(v))) if v == s)
+        };
+        if takes_text_as_is(target) {
+            assert!(strings.iter().all(|s| as_is(s)), "{target:?}");
+        } else if target != Target::Errors {
+            assert!(!strings.iter().all(|s| as_is(s)), "{target:?}");
+        }
+    }
+}
+
+#[test]
+fn trim_agrees_with_str_trim() {
+    for s in [
+        "", " ", "a", " a", "a ", "\ta\n", "abc", "\u{a0}x", "x\u{a0}", "\u{3000}", "é", "x é",
+        "~!", "\u{7f}",
+    ] {
+        assert_eq!(trim(s), s.trim(), "{s:?}");
+    }
+}
+
+#[test]
+fn word_scanner_agrees_with_a_byte_loop() {
+    // Every stop byte at every position of strings around the word size, with bytes
+    // above 0x7f (UTF-8) and just above 0x20 around it.
+    let fill = [b'a', 0x21, 0x7f, 0x80, 0xff, b'!', b'#', b']'];
+    for len in 0..20 {
+        for stop in [b'"', b'\\', 0x00, 0x1f, 0x0a] {
+            for pos in 0..=len {
+                let mut s = vec![b'"'];
+                s.extend((0..len).map(|k| fill[k % fill.len()]));
+                if pos < len {
+                    s[1 + pos] = stop;
+                }
+                s.extend_from_slice(b"\"tail");
+                let expected = s[1..]
+                    .iter()
+                    .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+                    .filter(|&n| s[1 + n] == b'"')
+                    .map(|n| 1 + n);
+                assert_eq!(plain_string_end(&s, 1), expected, "{s:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn string_scanner_stops_at_quotes_escapes_and_controls() {
+    assert_eq!(plain_string_end(b"\"abc\"", 1), Some(4));
+    assert_eq!(plain_string_end(b"\"\"", 1), Some(1));
+    assert_eq!(plain_string_end(b"\"a\\\"b\"", 1), None);
+    assert_eq!(plain_string_end(b"\"a\tb\"", 1), None);
+    assert_eq!(plain_string_end(b"\"abc", 1), None);
+    assert_eq!(plain_string_end("\"é\"".as_bytes(), 1), Some(3));
+}
