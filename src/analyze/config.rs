@@ -126,7 +126,15 @@ pub struct ThresholdConfig {
     pub rules: Vec<ThresholdRule>,
     /// Where the rules on one error code's count also apply to each key alone
     /// (`key_threshold`): `connection_id`, `organization_id` by default; `[]` for none.
+    /// Where a code's errors come from two or more of these keys, its rule is each key's,
+    /// not the fleet's sum.
     pub per_key_dimensions: Vec<Dimension>,
+    /// Ratio rules: non-overlapping windows with the minimum volume a key needs before its
+    /// own median is its normal.
+    pub min_history: usize,
+    /// Ratio rules with a history: a window is flagged only at this multiple of the key's
+    /// median or more.
+    pub min_rise: f64,
 }
 
 impl Default for ThresholdConfig {
@@ -136,6 +144,8 @@ impl Default for ThresholdConfig {
             replace_defaults: false,
             rules: Vec::new(),
             per_key_dimensions: vec![Dimension::ConnectionId, Dimension::OrganizationId],
+            min_history: 24,
+            min_rise: 2.0,
         }
     }
 }
@@ -233,6 +243,9 @@ pub struct CredentialStuffingConfig {
     /// An attack spread over one subnet (/24) is found on the organisation when it comes
     /// from at least this many of its addresses.
     pub min_addresses: u32,
+    /// A burst with at least this share of its failures through one connection is that
+    /// connection's reauthorization, not an attack (0..1; above 1: never).
+    pub one_connection_share: f64,
 }
 
 impl Default for CredentialStuffingConfig {
@@ -243,6 +256,7 @@ impl Default for CredentialStuffingConfig {
             min_failures: 20,
             min_users: 8,
             min_addresses: 3,
+            one_connection_share: 0.8,
         }
     }
 }

@@ -368,29 +368,43 @@ pub fn explain(inc: &Incident) -> String {
 /// (for detectors that explain others) a key that is the dominant (at least 60 %)
 /// contributor of the other on its dimension. An incident is never dropped for one of a
 /// less serious class, so `--fail-on security` sees a security incident whatever warning
-/// overlaps it.
-pub fn suppress_explained(incidents: Vec<Incident>) -> Vec<Incident> {
-    let keep: Vec<bool> = incidents
-        .iter()
-        .map(|b| {
-            !incidents.iter().any(|a| {
-                let ((rank_a, explains), (rank_b, _)) =
-                    (a.detector.specificity(), b.detector.specificity());
-                let same_key = a.dimension == b.dimension && a.key == b.key;
-                let dominant = b
-                    .contributors
-                    .iter()
-                    .any(|c| c.dimension == a.dimension && c.value == a.key && c.share >= 0.6);
-                rank_a < rank_b
-                    // Never hidden by a less serious class (a reauthorization warning
-                    // does not explain away a security threshold breach).
-                    && a.class >= b.class
-                    && a.start < b.end
-                    && b.start < a.end
-                    && (same_key || explains && dominant)
-            })
-        })
-        .collect();
+/// overlaps it; and attribution never lowers severity: the incident that explains another
+/// takes its severity when higher (25 `AUTH_002` an hour is `high` by seed 004's rule,
+/// whichever key it is reported on).
+pub fn suppress_explained(mut incidents: Vec<Incident>) -> Vec<Incident> {
+    let explains = |a: &Incident, b: &Incident| {
+        let ((rank_a, explains), (rank_b, _)) =
+            (a.detector.specificity(), b.detector.specificity());
+        let same_key = a.dimension == b.dimension && a.key == b.key;
+        let dominant = b
+            .contributors
+            .iter()
+            .any(|c| c.dimension == a.dimension && c.value == a.key && c.share >= 0.6);
+        rank_a < rank_b
+            // Never hidden by a less serious class (a reauthorization warning
+            // does not explain away a security threshold breach).
+            && a.class >= b.class
+            && a.start < b.end
+            && b.start < a.end
+            && (same_key || explains && dominant)
+    };
+    let n = incidents.len();
+    let mut keep = vec![true; n];
+    let mut raise: Vec<Option<Severity>> = vec![None; n];
+    for b in 0..n {
+        for a in 0..n {
+            if explains(&incidents[a], &incidents[b]) {
+                keep[b] = false;
+                let s = incidents[b].severity;
+                raise[a] = Some(raise[a].map_or(s, |r| r.max(s)));
+            }
+        }
+    }
+    for (inc, r) in incidents.iter_mut().zip(&raise) {
+        if let Some(r) = r {
+            inc.severity = inc.severity.max(*r);
+        }
+    }
     incidents
         .into_iter()
         .zip(keep)
@@ -546,6 +560,36 @@ mod tests {
         let kept = suppress_explained(vec![a, b]);
         let classes: Vec<&str> = kept.iter().map(|i| i.class.as_str()).collect();
         assert_eq!(classes, vec!["warning", "security"]);
+    }
+
+    /// Regression (issue 29): 25 `AUTH_002` an hour is `high` by seed 004's rule; the
+    /// organisation's breach that explained it away reported `medium`.
+    #[test]
+    fn the_explaining_incident_keeps_the_higher_severity() {
+        let mut fleet = merge(
+            vec![flag(DetectorId::Threshold, "AUTH_002", T0, T0 + 12 * STEP)],
+            0,
+        )
+        .remove(0);
+        fleet.dimension = Dimension::ErrorCode;
+        fleet.severity = Severity::High;
+        fleet.contributors = vec![Contributor {
+            dimension: Dimension::OrganizationId,
+            value: "org_1".into(),
+            events: 25,
+            share: 1.0,
+        }];
+        let mut org = merge(
+            vec![flag(DetectorId::KeyThreshold, "org_1", T0, T0 + 12 * STEP)],
+            0,
+        )
+        .remove(0);
+        org.dimension = Dimension::OrganizationId;
+        org.severity = Severity::Medium;
+        let kept = suppress_explained(vec![fleet, org]);
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].detector, DetectorId::KeyThreshold);
+        assert_eq!(kept[0].severity, Severity::High);
     }
 
     #[test]

@@ -369,6 +369,13 @@ pub fn render(
     for i in reading_order(incidents) {
         incident_html(&mut out, i);
     }
+    if !summary.standing.is_empty() {
+        out.push_str("<h3 id=\"standing\">Standing conditions</h3>\n<ul class=\"standing\">\n");
+        for s in &summary.standing {
+            let _ = writeln!(out, "<li>{}</li>", esc(&super::terminal::standing_text(s)));
+        }
+        out.push_str("</ul>\n");
+    }
 
     out.push_str("<h2 id=\"charts\">Charts</h2>\n");
     for c in charts {

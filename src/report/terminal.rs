@@ -1,8 +1,23 @@
 //! The terminal summary: what was read, then incidents by class and severity and one line
 //! each (`--json` prints `summary.json` instead).
 
+use crate::analyze::detect::threshold::Standing;
 use crate::analyze::incident::{table, Incident};
 use crate::analyze::Summary;
+
+/// A standing condition in a sentence.
+pub fn standing_text(s: &Standing) -> String {
+    format!(
+        "standing condition: {}={}: {} is {:.1}% on median, above the {:.1}% limit in {} of {} windows; its normal, not an incident (an incident is at least twice the median)",
+        s.dimension,
+        s.key,
+        s.what,
+        s.median * 100.0,
+        s.limit * 100.0,
+        s.windows_above,
+        s.windows
+    )
+}
 
 pub fn render(summary: &Summary, incidents: &[Incident]) -> String {
     let mut out = String::new();
@@ -25,6 +40,9 @@ pub fn render(summary: &Summary, incidents: &[Incident]) -> String {
             "{d}: more than {} keys, summarised: {} key(s) stand out and keep their rows; the others' {} requests ({} errors) are the key (other)\n",
             sm.max_keys, sm.kept, sm.other_requests, sm.other_errors
         ));
+    }
+    for s in &summary.standing {
+        out.push_str(&format!("{}\n", standing_text(s)));
     }
     out.push_str(&table(incidents));
     out

@@ -12,12 +12,20 @@
 //! (a busy connector's egress addresses, an office's NAT, with their users' expired
 //! tokens) is left out. The successes are read from the `ip_address` rate table, so an
 //! address folded into `(other)` of a summarised dimension counts none.
+//!
+//! One integration's credentials failing is not a spread attack either: a subnet's burst
+//! whose failures come mostly (`one_connection_share`, 80 %) through one connection is
+//! that connection's egress addresses with its users' expired tokens, needing
+//! reauthorization (seed 000): the `reauthorization` detector's incident. (One address
+//! trying many users in minutes stays an attack whatever connection it goes through.)
 
+use super::super::auth::AuthEvent;
 use super::super::config::CredentialStuffingConfig;
 use super::super::tables::Tables;
-use super::window::{bursts, by_key};
+use super::window::{bursts, by_key, Burst};
 use super::{Flag, Severity};
 use crate::analyze::{DetectorId, Dimension};
+use std::collections::HashMap;
 
 pub fn detect(t: &Tables, cfg: &CredentialStuffingConfig) -> Vec<Flag> {
     let mut out = Vec::new();
@@ -65,7 +73,7 @@ pub fn detect(t: &Tables, cfg: &CredentialStuffingConfig) -> Vec<Flag> {
 /// Whether `addresses` made more successful requests over the burst's windows than the
 /// burst holds failures (only where the export logs successes; an address without a series
 /// of its own counts none).
-fn mostly_succeeding(t: &Tables, addresses: &[&str], b: &super::window::Burst) -> bool {
+fn mostly_succeeding(t: &Tables, addresses: &[&str], b: &Burst) -> bool {
     if !t.has_successes {
         return false;
     }
@@ -87,6 +95,23 @@ fn mostly_succeeding(t: &Tables, addresses: &[&str], b: &super::window::Burst) -
         }
     }
     successes > b.events
+}
+
+/// Whether one connection carries at least `one_connection_share` of the burst's failures.
+fn one_connection(events: &[AuthEvent<'_>], b: &Burst, cfg: &CredentialStuffingConfig) -> bool {
+    let mut per_conn: HashMap<&str, u64> = HashMap::new();
+    let mut n = 0u64;
+    for e in events
+        .iter()
+        .filter(|e| e.ts() >= b.start && e.ts() < b.end)
+    {
+        n += 1;
+        if let Some(c) = e.connection_id() {
+            *per_conn.entry(c).or_insert(0) += 1;
+        }
+    }
+    let top = per_conn.values().copied().max().unwrap_or(0);
+    n > 0 && top as f64 >= cfg.one_connection_share * n as f64
 }
 
 /// The /24 of an IPv4 address, the /64 of an IPv6 one.
@@ -135,7 +160,7 @@ fn spread_over_a_subnet(t: &Tables, cfg: &CredentialStuffingConfig, out: &mut Ve
                 continue; // one address: the per-address rule reports it
             }
             let list: Vec<&str> = addresses.iter().copied().collect();
-            if mostly_succeeding(t, &list, &b) {
+            if mostly_succeeding(t, &list, &b) || one_connection(&events, &b, cfg) {
                 continue;
             }
             let (dimension, key) = match org {
@@ -336,5 +361,42 @@ mod tests {
                 .any(|f| f.dimension == Dimension::OrganizationId),
             "{flags:?}"
         );
+    }
+
+    /// Regression (issue 29): a connection's reauthorization storm (its users' expired
+    /// tokens through its own egress addresses in one /24) was reported as credential
+    /// stuffing on the organisation, three times.
+    #[test]
+    fn a_subnet_burst_through_one_connection_is_its_reauthorization() {
+        let burst = |conn: &dyn Fn(i64) -> String| -> Vec<EventRow> {
+            (0..60)
+                .map(|i| EventRow {
+                    connection_id: Some(conn(i).as_str().into()),
+                    organization_id: Some("org_2".into()),
+                    ..failure(
+                        T0 + 60 * MINUTE_US + i * 10_000_000,
+                        &format!("10.2.1.{}", 10 + i % 20),
+                        &format!("u{i}"),
+                    )
+                })
+                .collect()
+        };
+        let mut t = tables(48, vec![]);
+        t.auth_failures = AuthFailures::from_rows(&burst(&|i| {
+            if i % 20 == 0 {
+                "conn_other"
+            } else {
+                "conn_netsuite_2"
+            }
+            .to_string()
+        }));
+        let flags = detect(&t, &CredentialStuffingConfig::default());
+        assert!(flags.is_empty(), "95 % through one connection: {flags:?}");
+        // The same burst spread over the organisation's many connections is the attack.
+        let mut t = tables(48, vec![]);
+        t.auth_failures = AuthFailures::from_rows(&burst(&|i| format!("c{}", i % 7)));
+        let flags = detect(&t, &CredentialStuffingConfig::default());
+        assert_eq!(flags.len(), 1, "{flags:?}");
+        assert_eq!(flags[0].dimension, Dimension::OrganizationId);
     }
 }

@@ -129,12 +129,13 @@ impl DetectorId {
             | DetectorId::PermissionProbing
             | DetectorId::CriticalCode
             | DetectorId::SecurityCode => (0, true),
-            DetectorId::ServerErrors | DetectorId::Reauthorization | DetectorId::KeyThreshold => {
-                (1, true)
-            }
-            DetectorId::Threshold => (2, true),
-            DetectorId::NewCode => (2, false),
-            DetectorId::Spike => (3, false),
+            DetectorId::ServerErrors | DetectorId::Reauthorization => (1, true),
+            // A connection that needs reauthorization explains its own per-hour code
+            // breaches (`AUTH_003` over 50/h on it, or on its organisation).
+            DetectorId::KeyThreshold => (2, true),
+            DetectorId::Threshold => (3, true),
+            DetectorId::NewCode => (3, false),
+            DetectorId::Spike => (4, false),
         }
     }
 }
@@ -198,7 +199,7 @@ pub enum Focus {
 /// Runs every enabled detector.
 pub fn run_all(t: &Tables, cfg: &DetectorsConfig) -> anyhow::Result<Vec<Flag>> {
     let mut flags = Vec::new();
-    flags.extend(threshold::detect(t, &cfg.threshold));
+    flags.extend(threshold::detect(t, &cfg.threshold)?);
     flags.extend(key_threshold::detect(t, &cfg.threshold)?);
     flags.extend(spike::detect(t, &cfg.spike));
     flags.extend(credential_stuffing::detect(t, &cfg.credential_stuffing));

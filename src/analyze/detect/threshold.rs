@@ -2,6 +2,19 @@
 //! over its window, per key of its dimension, is above a fixed limit; over twice the limit
 //! is `high`, else `medium` (DOMAIN.md: `AUTH_002` 10/h, `AUTH_003` 50/h, `RATE_001` 20/h;
 //! 5xx above 1 % of traffic over 30 minutes).
+//!
+//! Two readings keep a fleet's normal days quiet:
+//! - The per-hour code limits are one client application's monitor (seed 004). Where a
+//!   code's errors come from two or more clients (connections or organisations,
+//!   `per_key_dimensions`), the limit applies to each client alone (`key_threshold`), not
+//!   to the fleet's sum; a fleet-wide surge of the code is the `spike` detector's (against
+//!   the code's own history).
+//! - A ratio is judged against the key's own history too, once it has one (at least
+//!   `min_history` windows with the minimum volume): a window is flagged only when it is
+//!   above the limit *and* at least `min_rise` (2) times the key's median ratio. A key whose
+//!   median is itself above the limit (a fleet at 1.1 % 5xx every day) is a standing
+//!   condition, reported as such ([`standing`]), not paged; severity is `high` past twice
+//!   the larger of the limit and the median.
 
 use super::super::config::{Metric, ThresholdConfig, ThresholdRule};
 use super::super::grid::{sliding_sum, MINUTE_US};
@@ -45,12 +58,71 @@ fn class_of(t: &Tables, rule: &ThresholdRule, key: &str) -> IncidentClass {
     }
 }
 
-fn check(t: &Tables, rule: &ThresholdRule, s: &KeySeries, out: &mut Vec<Flag>) {
+/// A ratio rule's windows on one key: the windowed counts and requests, and the key's
+/// median ratio over the windows with the minimum volume (`None` without enough of them).
+struct RatioHistory {
+    num: Vec<u64>,
+    den: Vec<u64>,
+    median: Option<f64>,
+    /// Windows with the minimum volume, and those above the limit.
+    windows: usize,
+    above: usize,
+}
+
+fn ratio_history(
+    t: &Tables,
+    rule: &ThresholdRule,
+    s: &KeySeries,
+    cfg: &ThresholdConfig,
+) -> RatioHistory {
+    let width = t
+        .grid
+        .buckets_in(i64::from(rule.window_minutes) * MINUTE_US);
+    let num = sliding_sum(&s.values(|c| metric_count(rule.metric, c)), width);
+    let den = sliding_sum(&s.values(|c| c.requests), width);
+    let min_req = u64::from(rule.min_requests.max(1));
+    // Every `width`-th window: the sliding sums overlap, so consecutive windows are not
+    // independent samples of the key's normal.
+    let mut ratios: Vec<f64> = (0..num.len())
+        .step_by(width.max(1))
+        .filter(|&i| den[i] >= min_req)
+        .map(|i| num[i] as f64 / den[i] as f64)
+        .collect();
+    let windows = ratios.len();
+    let above = ratios.iter().filter(|r| **r > rule.above).count();
+    ratios.sort_by(f64::total_cmp);
+    let median = (windows >= cfg.min_history.max(1)).then(|| ratios[windows / 2]);
+    RatioHistory {
+        num,
+        den,
+        median,
+        windows,
+        above,
+    }
+}
+
+fn check(
+    t: &Tables,
+    rule: &ThresholdRule,
+    s: &KeySeries,
+    cfg: &ThresholdConfig,
+    out: &mut Vec<Flag>,
+) {
     let g = &t.grid;
     let width = g.buckets_in(i64::from(rule.window_minutes) * MINUTE_US);
     let counts = s.values(|c| metric_count(rule.metric, c));
-    let num = sliding_sum(&counts, width);
-    let den = sliding_sum(&s.values(|c| c.requests), width);
+    let history = rule
+        .metric
+        .is_ratio()
+        .then(|| ratio_history(t, rule, s, cfg));
+    let (num, den) = match &history {
+        Some(h) => (h.num.clone(), h.den.clone()),
+        None => (
+            sliding_sum(&counts, width),
+            sliding_sum(&s.values(|c| c.requests), width),
+        ),
+    };
+    let median = history.as_ref().and_then(|h| h.median);
     for i in 0..g.n {
         if num[i] == 0 || num[i] < u64::from(rule.min_events) {
             continue;
@@ -66,6 +138,10 @@ fn check(t: &Tables, rule: &ThresholdRule, s: &KeySeries, out: &mut Vec<Flag>) {
         if value <= rule.above {
             continue;
         }
+        if median.is_some_and(|m| value < cfg.min_rise * m) {
+            continue; // the key's normal, or close to it
+        }
+        let reference = rule.above.max(median.unwrap_or(0.0));
         let lo = (i + 1).saturating_sub(width);
         let first = (lo..=i).find(|&j| counts[j] > 0).unwrap_or(i);
         let unit = if rule.metric.is_ratio() {
@@ -76,14 +152,14 @@ fn check(t: &Tables, rule: &ThresholdRule, s: &KeySeries, out: &mut Vec<Flag>) {
         out.push(Flag {
             detector: DetectorId::Threshold,
             class: class_of(t, rule, &s.key),
-            severity: Severity::of_ratio(value, rule.above),
+            severity: Severity::of_ratio(value, reference),
             dimension: rule.dimension,
             key: s.key.clone(),
             start: g.start_of(first),
             end: g.end_of(i),
             events: num[i],
             value,
-            baseline: 0.0,
+            baseline: median.unwrap_or(0.0),
             threshold: rule.above,
             score: value / rule.above,
             what: unit,
@@ -92,18 +168,110 @@ fn check(t: &Tables, rule: &ThresholdRule, s: &KeySeries, out: &mut Vec<Flag>) {
     }
 }
 
-pub fn detect(t: &Tables, cfg: &ThresholdConfig) -> Vec<Flag> {
+pub fn detect(t: &Tables, cfg: &ThresholdConfig) -> anyhow::Result<Vec<Flag>> {
     let mut out = Vec::new();
     if !cfg.enabled {
-        return out;
+        return Ok(out);
     }
-    for rule in &cfg.effective_rules() {
+    let rules = cfg.effective_rules();
+    let fleet = fleet_codes(t, cfg, &rules)?;
+    for rule in &rules {
+        if rule.dimension == Dimension::ErrorCode
+            && rule.key.as_ref().is_some_and(|k| fleet.contains(k))
+        {
+            continue; // each client's own limit: key_threshold
+        }
         let Some(dim) = t.dim(rule.dimension) else {
             continue;
         };
         for s in &dim.series {
             if rule.key.as_ref().is_none_or(|k| *k == s.key) {
-                check(t, rule, s, &mut out);
+                check(t, rule, s, cfg, &mut out);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The codes of the code rules whose errors come from two or more clients (distinct keys
+/// of one of `per_key_dimensions`).
+fn fleet_codes(
+    t: &Tables,
+    cfg: &ThresholdConfig,
+    rules: &[ThresholdRule],
+) -> anyhow::Result<std::collections::HashSet<String>> {
+    use std::collections::{HashMap, HashSet};
+    let codes: HashSet<&str> = rules
+        .iter()
+        .filter(|r| r.dimension == Dimension::ErrorCode)
+        .filter_map(|r| r.key.as_deref())
+        .collect();
+    let mut clients: HashMap<(String, Dimension), HashSet<String>> = HashMap::new();
+    if codes.is_empty() || cfg.per_key_dimensions.is_empty() {
+        return Ok(HashSet::new());
+    }
+    t.error_log.for_each(|_, e| {
+        let Some(code) = e.error_code.as_deref().filter(|c| codes.contains(c)) else {
+            return;
+        };
+        for d in &cfg.per_key_dimensions {
+            if let Some(v) = e.value_of(*d) {
+                let set = clients.entry((code.to_string(), *d)).or_default();
+                if set.len() < 2 && !set.contains(v.as_ref()) {
+                    set.insert(v.into_owned());
+                }
+            }
+        }
+    })?;
+    Ok(clients
+        .into_iter()
+        .filter(|(_, keys)| keys.len() >= 2)
+        .map(|((code, _), _)| code)
+        .collect())
+}
+
+/// A key whose ratio is above a rule's limit in most windows: its normal, reported as a
+/// standing condition rather than an incident.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Standing {
+    pub dimension: Dimension,
+    pub key: String,
+    /// The rule's metric and window, in words (`5xx ratio over 30 min`).
+    pub what: String,
+    pub limit: f64,
+    /// The key's median ratio.
+    pub median: f64,
+    /// Windows (non-overlapping, with the minimum volume) above the limit, of all.
+    pub windows_above: usize,
+    pub windows: usize,
+}
+
+/// The standing conditions of the ratio rules (see the module documentation).
+pub fn standing(t: &Tables, cfg: &ThresholdConfig) -> Vec<Standing> {
+    let mut out = Vec::new();
+    if !cfg.enabled {
+        return out;
+    }
+    for rule in cfg.effective_rules().iter().filter(|r| r.metric.is_ratio()) {
+        let Some(dim) = t.dim(rule.dimension) else {
+            continue;
+        };
+        for s in dim
+            .series
+            .iter()
+            .filter(|s| rule.key.as_ref().is_none_or(|k| *k == s.key))
+        {
+            let h = ratio_history(t, rule, s, cfg);
+            if let Some(median) = h.median.filter(|m| *m > rule.above) {
+                out.push(Standing {
+                    dimension: rule.dimension,
+                    key: s.key.clone(),
+                    what: format!("{} over {} min", rule.metric.label(), rule.window_minutes),
+                    limit: rule.above,
+                    median,
+                    windows_above: h.above,
+                    windows: h.windows,
+                });
             }
         }
     }
@@ -145,7 +313,7 @@ mod tests {
         let mut burst = vec![0u32; 36];
         burst[20] = 6;
         burst[22] = 5;
-        let flags = detect(&code_table("AUTH_002", &burst), &cfg);
+        let flags = detect(&code_table("AUTH_002", &burst), &cfg).unwrap();
         assert!(!flags.is_empty());
         assert!(flags
             .iter()
@@ -159,10 +327,13 @@ mod tests {
         for i in (0..36).step_by(12) {
             spread[i] = 4;
         }
-        assert!(detect(&code_table("AUTH_002", &spread), &cfg).is_empty());
+        assert!(detect(&code_table("AUTH_002", &spread), &cfg)
+            .unwrap()
+            .is_empty());
         // 25 in an hour is more than twice the limit: high.
         burst[21] = 14;
         assert!(detect(&code_table("AUTH_002", &burst), &cfg)
+            .unwrap()
             .iter()
             .any(|f| f.severity == Severity::High));
     }
@@ -180,7 +351,7 @@ mod tests {
                 summary: None,
             }],
         );
-        assert!(detect(&t, &cfg).is_empty());
+        assert!(detect(&t, &cfg).unwrap().is_empty());
         // 0.5 % at volume: normal (seed 003). 3 % at volume: flagged, critical.
         let normal: Vec<(u32, u32, u32)> = (0..24)
             .map(|i| (200, 1, u32::from(i % 2 == 0) * 2))
@@ -193,7 +364,7 @@ mod tests {
                 summary: None,
             }],
         );
-        assert!(detect(&t, &cfg).is_empty());
+        assert!(detect(&t, &cfg).unwrap().is_empty());
         let bad: Vec<(u32, u32, u32)> = (0..24).map(|_| (200, 6, 6)).collect();
         let t = tables(
             24,
@@ -203,8 +374,106 @@ mod tests {
                 summary: None,
             }],
         );
-        let flags = detect(&t, &cfg);
+        let flags = detect(&t, &cfg).unwrap();
         assert!(!flags.is_empty());
         assert_eq!(flags[0].class, IncidentClass::Critical);
+    }
+
+    fn all_table(buckets: &[(u32, u32, u32)]) -> Tables {
+        tables(
+            buckets.len(),
+            vec![DimTable {
+                dimension: Dimension::All,
+                series: vec![series("all", buckets)],
+                summary: None,
+            }],
+        )
+    }
+
+    /// Regression (issue 29): a fleet at 1.1 % 5xx every day, against seed 003's 1 %, was
+    /// paged `critical` on normal days. It is a standing condition; an outage on top of it
+    /// is still an incident.
+    #[test]
+    fn a_ratio_standing_above_the_limit_is_reported_not_paged() {
+        let cfg = ThresholdConfig::default();
+        // Two days of 5-minute windows, 1,000 requests each, 11 or 12 of them 5xx (1.1-1.2 %).
+        let n = 2 * 288;
+        let steady: Vec<(u32, u32, u32)> = (0..n)
+            .map(|i| (1000, 12, 11 + u32::from(i % 3 == 0)))
+            .collect();
+        let t = all_table(&steady);
+        assert!(detect(&t, &cfg).unwrap().is_empty(), "its normal");
+        let st = standing(&t, &cfg);
+        assert_eq!(st.len(), 1, "{st:?}");
+        assert_eq!(
+            (st[0].dimension, st[0].key.as_str()),
+            (Dimension::All, "all")
+        );
+        assert!(st[0].median > 0.01 && st[0].median < 0.013, "{st:?}");
+        assert!(st[0].windows_above * 10 >= st[0].windows * 9, "{st:?}");
+        // Forty minutes at 6 %: five times its normal, an incident (high: past twice the
+        // larger of the limit and the median).
+        let mut outage = steady.clone();
+        for b in &mut outage[300..308] {
+            *b = (1000, 60, 60);
+        }
+        let flags = detect(&all_table(&outage), &cfg).unwrap();
+        assert!(!flags.is_empty());
+        assert!(flags.iter().all(|f| f.start >= T0 + 295 * STEP
+            && f.class == IncidentClass::Critical
+            && f.severity == Severity::High
+            && f.baseline > 0.01));
+        // Without enough history (a short export), the plain rule holds.
+        let short = all_table(&steady[..20]);
+        assert!(!detect(&short, &cfg).unwrap().is_empty());
+        assert!(standing(&short, &cfg).is_empty());
+    }
+
+    /// Regression (issue 29): seed 004's per-hour code limits are one client's monitor;
+    /// summed over a fleet of connections they fired every normal day.
+    #[test]
+    fn code_limits_are_each_clients_where_the_code_has_several() {
+        use crate::analyze::errlog::ErrorLog;
+        use crate::analyze::tables::EventRow;
+        let cfg = ThresholdConfig::default();
+        let mut errors = vec![0u32; 36];
+        errors[20] = 30; // 30 RATE_001 in one hour: over 20/h
+        let rows = |conns: &[&str]| -> Vec<EventRow> {
+            (0..30)
+                .map(|i| EventRow {
+                    ts: T0 + 20 * STEP + i,
+                    status: Some(429),
+                    error_code: Some("RATE_001".into()),
+                    connection_id: Some(conns[i as usize % conns.len()].into()),
+                    ..Default::default()
+                })
+                .collect()
+        };
+        let mut fleet = code_table("RATE_001", &errors);
+        fleet.error_log = ErrorLog::from_rows(rows(&["c1", "c2", "c3"]));
+        assert!(
+            detect(&fleet, &cfg).unwrap().is_empty(),
+            "each client's own limit"
+        );
+        let mut one = code_table("RATE_001", &errors);
+        one.error_log = ErrorLog::from_rows(rows(&["c1"]));
+        assert!(
+            !detect(&one, &cfg).unwrap().is_empty(),
+            "one client: its limit"
+        );
+        let mut anonymous = code_table("RATE_001", &errors);
+        anonymous.error_log = ErrorLog::from_rows(
+            rows(&["c1"])
+                .into_iter()
+                .map(|r| EventRow {
+                    connection_id: None,
+                    ..r
+                })
+                .collect(),
+        );
+        assert!(
+            !detect(&anonymous, &cfg).unwrap().is_empty(),
+            "an application's own log names no client: its limit"
+        );
     }
 }
