@@ -13,6 +13,8 @@ WITH per_conn AS (
         MAX(CAST(ts AS BIGINT)) AS last_event_us
     FROM events
     WHERE connection_id IS NOT NULL
+      -- Requests only: runtime log lines (category log, runtime) are no request.
+      AND category NOT IN ('log', 'runtime')
     GROUP BY connection_id
 ),
 trailing AS (

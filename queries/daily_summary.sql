@@ -8,6 +8,8 @@ WITH d AS (
         status,
         connection_id
     FROM events
+    -- Requests only: runtime log lines (category log, runtime) are no request.
+    WHERE category NOT IN ('log', 'runtime')
 )
 SELECT
     day,

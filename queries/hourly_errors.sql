@@ -10,5 +10,7 @@ SELECT
     SUM(CASE WHEN status = 429 THEN 1 ELSE 0 END) AS status_429
 FROM events
 WHERE COALESCE(connection_id, '') LIKE :connection
+  -- Requests only: runtime log lines (category log, runtime) are no request.
+  AND category NOT IN ('log', 'runtime')
 GROUP BY CAST(ts AS BIGINT) - (CAST(ts AS BIGINT) % 3600000000)
 ORDER BY hour_start_us

@@ -2,7 +2,7 @@
 -- back-off; 4xx are not, they need a fix or new credentials), per category, with the
 -- share of all errors and the connections affected.
 WITH errors AS (
-    SELECT category, retryable, connection_id FROM events WHERE category <> 'success'
+    SELECT category, retryable, connection_id FROM events WHERE category NOT IN ('success', 'log')
 ),
 total AS (
     SELECT COUNT(*) AS all_errors FROM errors

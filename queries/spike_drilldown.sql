@@ -7,7 +7,7 @@
 WITH w AS (
     SELECT error_code, endpoint, ip_address, user_id
     FROM events
-    WHERE category <> 'success'
+    WHERE category NOT IN ('success', 'log')
       AND CAST(ts AS BIGINT) >= :since
       AND CAST(ts AS BIGINT) < :until
       AND COALESCE(connection_id, '') LIKE :connection

@@ -6,7 +6,7 @@
 WITH errors AS (
     SELECT error_code, category, class, connection_id, ts
     FROM events
-    WHERE category <> 'success'
+    WHERE category NOT IN ('success', 'log')
       AND CAST(ts AS BIGINT) >= :since
       AND CAST(ts AS BIGINT) < :until
 ),

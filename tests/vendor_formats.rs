@@ -12,10 +12,11 @@ use common::*;
 /// The canonical columns of one event (`-` for null), by name.
 type Row = BTreeMap<&'static str, String>;
 
-const COLUMNS: [&str; 13] = [
+const COLUMNS: [&str; 14] = [
     "ts",
     "status",
     "error_code",
+    "level",
     "category",
     "class",
     "connection_id",
@@ -191,7 +192,8 @@ fn traefik_json_access_log() {
         "traefik",
         &rows[0],
         &[
-            ("ts", "2024-03-05T10:00:01.000Z"),
+            // `StartUTC`, to the nanosecond, over the whole-second `time` (issue 29).
+            ("ts", "2024-03-05T10:00:01.123Z"),
             ("status", "429"),
             ("category", "rate_limit"),
             ("ip_address", "203.0.113.9"),
@@ -251,7 +253,8 @@ fn azure_ad_sign_in_logs() {
             ("ts", "2024-03-05T10:00:01.000Z"),
             ("error_code", "50126"),
             ("category", "authentication"),
-            ("user_id", "d3b2a1c0-0000-4000-8000-00000000a11c"),
+            // The sign-in name, beside `userId` (a GUID), as the README says (issue 29).
+            ("user_id", "alice@contoso.com"),
             ("organization_id", "72f988bf-0000-4000-8000-0000000000t1"),
             ("connection_id", "de8bc8b5-d9f9-48b1-a8ad-b748da725064"),
             ("request_id", "5f3a0c4e-0000-4000-8000-0000000000c1"),
@@ -642,6 +645,166 @@ fn application_logger_shapes() {
             ("organization_id", "org_gelf"),
             ("user_id", "u_7"),
             ("request_id", "gelf-1"),
+        ],
+    );
+}
+
+/// `analyze --json` on one fixture: its summary.
+fn analyze_fixture(name: &str) -> serde_json::Value {
+    let tmp = errscope::testutil::tempdir().unwrap();
+    let a = errscope()
+        .args(["analyze", "--json", "-q"])
+        .arg(repo_path("tests/fixtures/vendors").join(name))
+        .arg("--out")
+        .arg(tmp.path().join("out"))
+        .assert()
+        .success();
+    serde_json::from_slice(&a.get_output().stdout).unwrap()
+}
+
+/// Regression (issue 29): Nextcloud's `level` is 0-4 (1 info); read on the syslog scale,
+/// "Updated item successfully" lines became two critical incidents.
+#[test]
+fn nextcloud_levels_are_read_on_nextclouds_scale() {
+    let (rows, _) = ingest("nextcloud.ndjson");
+    let levels: Vec<&str> = rows.iter().map(|r| r["level"].as_str()).collect();
+    assert_eq!(levels, ["INFO", "INFO", "DEBUG", "INFO"]);
+    for r in &rows {
+        assert_eq!(r["error_code"], "-", "{r:?}");
+        assert_eq!(r["class"], "-", "{r:?}");
+    }
+    expect(
+        "nextcloud",
+        &rows[0],
+        &[
+            ("category", "success"),
+            ("user_id", "alice"),
+            ("ip_address", "203.0.113.9"),
+            ("method", "PROPFIND"),
+        ],
+    );
+    // A background job with `--` placeholders names no request: a log line.
+    expect(
+        "nextcloud",
+        &rows[3],
+        &[("category", "log"), ("ip_address", "-"), ("user_id", "-")],
+    );
+    let s = analyze_fixture("nextcloud.ndjson");
+    assert_eq!(s["incidents"], 0, "{s}");
+    assert_eq!(s["errors"], 0, "{s}");
+}
+
+/// Regression (issue 29): on a real Caddy file, config warnings became `UNKNOWN_ERROR`
+/// network errors (23 % errors where no request failed), `Connection: keep-alive` became
+/// the connection id, and the proxy's address the client's.
+#[test]
+fn caddy_runtime_lines_headers_and_proxies() {
+    let (rows, _) = ingest("caddy_runtime.ndjson");
+    let categories: Vec<&str> = rows.iter().map(|r| r["category"].as_str()).collect();
+    assert_eq!(
+        categories,
+        ["log", "log", "log", "log", "success", "success", "log"]
+    );
+    assert!(rows.iter().all(|r| r["error_code"] == "-"), "{rows:#?}");
+    expect(
+        "caddy",
+        &rows[4],
+        &[
+            ("status", "200"),
+            // The client after Caddy's trusted proxies, not the proxy (remote_ip).
+            ("ip_address", "203.0.113.9"),
+            // A header is no identity.
+            ("connection_id", "-"),
+            ("user_agent", "curl/8.4.0"),
+        ],
+    );
+    expect(
+        "caddy",
+        &rows[5],
+        &[("ip_address", "198.51.100.7"), ("connection_id", "-")],
+    );
+    let s = analyze_fixture("caddy_runtime.ndjson");
+    assert_eq!(s["incidents"], 0, "{s}");
+    assert_eq!(s["errors"], 0, "{s}");
+    // Two requests: the log lines enter no request count.
+    assert_eq!(s["events"], 2, "{s}");
+}
+
+/// Regression (issue 29): a canonical column holds only values of its kind: CloudTrail's
+/// `AWS Internal` is no address (it stays in `extra`), GCP's `methodName` no HTTP method.
+#[test]
+fn placeholders_are_not_values() {
+    let (rows, _) = ingest("aws_cloudtrail_internal.json");
+    expect(
+        "cloudtrail",
+        &rows[0],
+        &[
+            ("ip_address", "-"),
+            ("category", "success"),
+            ("endpoint", "GetBucketAcl"),
+        ],
+    );
+    expect(
+        "cloudtrail",
+        &rows[1],
+        &[
+            ("ip_address", "203.0.113.24"),
+            ("error_code", "AccessDenied"),
+            ("category", "authorization"),
+        ],
+    );
+    let tmp = errscope::testutil::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    errscope()
+        .args(["ingest", "-q"])
+        .arg(repo_path(
+            "tests/fixtures/vendors/aws_cloudtrail_internal.json",
+        ))
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    let extra = strings(&read_events(&out), "extra");
+    assert!(
+        extra[0]
+            .as_deref()
+            .unwrap_or("")
+            .contains("\"sourceIPAddress\":\"AWS Internal\""),
+        "{extra:?}"
+    );
+    let (gcp, _) = ingest("gcp_audit.ndjson");
+    expect(
+        "gcp",
+        &gcp[0],
+        &[("method", "-"), ("endpoint", "storage.objects.get")],
+    );
+}
+
+/// Regression (issue 29): Entra ID's diagnostic export carries `Level: 4` (informational,
+/// on the Windows/Azure scale) on every sign-in, failed or not; on the syslog scale it was
+/// a warning. The outcome is `resultType`.
+#[test]
+fn azure_diagnostic_levels_and_result_types() {
+    let (rows, _) = ingest("azure_signin_diagnostic.ndjson");
+    expect(
+        "azure",
+        &rows[0],
+        &[
+            ("level", "INFO"),
+            ("category", "success"),
+            ("error_code", "-"),
+            ("user_id", "alice@contoso.com"),
+            ("ip_address", "203.0.113.9"),
+        ],
+    );
+    expect(
+        "azure",
+        &rows[1],
+        &[
+            ("level", "INFO"),
+            ("error_code", "50126"),
+            ("category", "authentication"),
+            ("user_id", "bob@contoso.com"),
         ],
     );
 }

@@ -111,6 +111,9 @@ const BUILTIN: &[(Target, u8, &[&str])] = &[
             "requestTime",
             "requestReceivedTimestamp",
             "time_iso8601",
+            // Traefik: the sub-second start beside its whole-second `time` (Traefik writes
+            // keys sorted, so `StartUTC` comes first and wins the tie).
+            "StartUTC",
         ],
     ),
     (
@@ -122,7 +125,6 @@ const BUILTIN: &[(Target, u8, &[&str])] = &[
             "createdAt",
             "time_local",
             "epoch",
-            "StartUTC",
             "Datetime",
             "observedTimeUnixNano",
             "requestTimeEpoch",
@@ -160,6 +162,9 @@ const BUILTIN: &[(Target, u8, &[&str])] = &[
         &["errors.status", "error.status", "OriginStatus"],
     ),
     (Target::Code, 1, &["code", "errors.code"]),
+    // Azure resource logs (Entra ID sign-ins in a diagnostic export): `0` or `Success`,
+    // else the failure's code.
+    (Target::Code, 2, &["resultType"]),
     (
         Target::Error,
         0,
@@ -218,6 +223,8 @@ const BUILTIN: &[(Target, u8, &[&str])] = &[
             "errors.title",
             // GELF (Graylog).
             "short_message",
+            // Azure resource logs.
+            "resultDescription",
         ],
     ),
     (
@@ -368,6 +375,9 @@ const BUILTIN: &[(Target, u8, &[&str])] = &[
             // Datadog's standard attributes; Kubernetes audit's user.
             "usr.id",
             "user.username",
+            // Entra ID sign-ins: the sign-in name (beside `userId`, a GUID; it comes first
+            // in Microsoft Graph's output and wins the tie).
+            "userPrincipalName",
         ],
     ),
     (
@@ -379,7 +389,6 @@ const BUILTIN: &[(Target, u8, &[&str])] = &[
             "username",
             "user.name",
             "actor",
-            "userPrincipalName",
             "principalEmail",
             "user_name",
             "ClientUsername",
@@ -452,23 +461,27 @@ const BUILTIN: &[(Target, u8, &[&str])] = &[
             "ip",
             "client_ip",
             "clientIp",
-            "remote_addr",
             "source_ip",
-            "remote_ip",
             "src_ip",
             "ip_addr",
             "client.ip",
             "source.ip",
             "client_address",
-            "remote_address",
             "sourceIPAddress",
             "callerIp",
             "actor_ip",
             "client.address",
-            "ClientHost",
             // Kubernetes audit (a list: its first address).
             "sourceIPs",
         ],
+    ),
+    // The peer: the client itself, or a proxy or load balancer in front of it. The client
+    // the format names (Caddy's `client_ip`, after its trusted proxies) or
+    // `X-Forwarded-For` wins over it.
+    (
+        Target::IpAddress,
+        2,
+        &["remote_addr", "remote_ip", "remote_address", "ClientHost"],
     ),
     (
         Target::IpAddress,

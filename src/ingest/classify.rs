@@ -192,7 +192,8 @@ pub fn category_of_outcome(word: &str, message: Option<&str>) -> Option<&'static
 /// Whether retrying can succeed (DOMAIN.md: 429, 5xx and network failures).
 pub fn retryable_of_category(category: &str) -> Option<bool> {
     match category {
-        "success" => None,
+        // Not a request's outcome: a runtime log line, an error one or not.
+        "success" | "log" | "runtime" => None,
         "rate_limit" | "server" | "network" => Some(true),
         _ => Some(false),
     }

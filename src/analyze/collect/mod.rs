@@ -124,6 +124,8 @@ struct Row {
     c: Counts,
     /// Its connection's key id, once the `connection_id` dimension has seen it.
     conn: Option<u32>,
+    /// A request (not a runtime log line): counted in the dimensions.
+    request: bool,
 }
 
 /// An error code's earliest event (by time, then input order), its class (an id in the
@@ -252,7 +254,11 @@ impl Collector {
             self.min_ts = self.min_ts.min(t);
             self.max_ts = self.max_ts.max(t);
             let st = status.and_then(|s| (!s.is_null(i)).then(|| s.value(i)));
-            let is_error = category.get(i) != Some("success");
+            let cat = category.get(i);
+            let is_error = !matches!(cat, Some("success" | "log"));
+            // Runtime log lines (`log`, `runtime`) are no requests: they enter no count
+            // and no ratio; an error one still reaches the per-event detectors.
+            let request = !matches!(cat, Some("log" | "runtime"));
             let between = |lo: i16, hi: i16| u32::from(st.is_some_and(|s| s >= lo && s < hi));
             let is = |v: i16| u32::from(st == Some(v));
             rows.push(Row {
@@ -260,6 +266,7 @@ impl Collector {
                 t,
                 window: t.div_euclid(self.step_us),
                 st,
+                request,
                 conn: None,
                 c: Counts {
                     requests: 1,
@@ -276,12 +283,12 @@ impl Collector {
         for (d, (dim, key)) in self.dims.iter_mut().zip(&keys).enumerate() {
             match key {
                 Key::All => {
-                    for r in &rows {
+                    for r in rows.iter().filter(|r| r.request) {
                         dim.add_fixed(0, || "all".into(), r.window, &r.c);
                     }
                 }
                 Key::StatusClass => {
-                    for r in &rows {
+                    for r in rows.iter().filter(|r| r.request) {
                         match status_slot(r.st) {
                             Some(slot) => {
                                 dim.add_fixed(slot, || status_class(r.st), r.window, &r.c)
@@ -292,7 +299,7 @@ impl Collector {
                 }
                 Key::Column(col) => {
                     let is_conn = d == self.conn_dim;
-                    for r in &mut rows {
+                    for r in rows.iter_mut().filter(|r| r.request) {
                         if let Some((k, v)) = col.get_view(r.i) {
                             let id = dim.add_view(k, v, r.window, &r.c);
                             if is_conn && id != UNTRACKED {
@@ -309,7 +316,7 @@ impl Collector {
         }
         for r in &rows {
             let (i, t, st, is_error) = (r.i, r.t, r.st, r.c.errors == 1);
-            self.successes += u64::from(!is_error);
+            self.successes += u64::from(!is_error && r.request);
             if let Some(conn) = r.conn {
                 if !is_error {
                     self.reauth.observe(conn, t, false);

@@ -54,7 +54,12 @@ pub(super) fn event_of<'a>(
 
     // A vendor code of 0 without a status is a success (Azure sign-in's `errorCode: 0`,
     // gRPC's OK).
-    if status.is_none() && vendor_code.as_deref().is_some_and(|c| c.trim() == "0") {
+    // So is a code that says success (Azure's `resultType: "Success"`, gRPC's `OK`).
+    let zero_code = status.is_none()
+        && vendor_code
+            .as_deref()
+            .is_some_and(|c| c.trim() == "0" || outcome_of(c) == Some(true));
+    if zero_code {
         vendor_code = None;
     }
     // An outcome without a status (ECS `event.outcome`, a WAF `action`): a failure is an
@@ -62,20 +67,50 @@ pub(super) fn event_of<'a>(
     let (failed_outcome, succeeded) = match c.take(Target::Outcome) {
         Some(Val::Text(word)) => (Some(word), false),
         Some(Val::Bool(true)) => (None, true),
-        _ => (None, false),
+        _ => (None, zero_code),
     };
     let error = red.text(c.text(Target::Error));
-    let level: Option<Cow<'a, str>> = c
-        .text(Target::Level)
-        .or_else(|| prefix.and_then(|p| p.level).map(Cow::Borrowed));
-    let level_is_bad = matches!(level.as_deref(), Some("WARNING" | "ERROR" | "CRITICAL"));
+    let level: Option<Cow<'a, str>> = match c.take(Target::Level) {
+        Some(Val::Int(n)) => numeric_level(n, c.scale).map(Cow::Borrowed),
+        Some(Val::Text(t)) => Some(t).filter(|t| !t.trim().is_empty()),
+        _ => None,
+    }
+    .or_else(|| prefix.and_then(|p| p.level).map(Cow::Borrowed));
+    let level_is_failure = matches!(level.as_deref(), Some("ERROR" | "CRITICAL"));
+    let mut endpoint = red.text(c.text(Target::Endpoint));
+    let user_agent = red.text(c.text(Target::UserAgent));
+    let mut method = c
+        .text(Target::Method)
+        .map(|m| Cow::Owned(m.to_ascii_uppercase()));
+    // A record describes a request when it says how one went (a status, an outcome, an
+    // API error's code or type) or names one (a method, an endpoint). Other records are
+    // runtime log lines (Caddy's config warnings, an OTLP WARN): kept, classified by their
+    // level, and outside every request count and ratio.
+    let is_request = status.is_some()
+        || succeeded
+        || failed_outcome.is_some()
+        || vendor_code.is_some()
+        || error.is_some()
+        || endpoint.is_some()
+        || method.is_some()
+        // Only a client's request has a user agent (an audit event of one, too).
+        || user_agent.is_some();
     let is_error = match status {
         Some(s) => s >= 400,
         None if succeeded => false,
+        // The level alone: an error or a fatal line is an error (a warning is not, and a
+        // record that says info never is).
         None => {
-            vendor_code.is_some() || error.is_some() || level_is_bad || failed_outcome.is_some()
+            vendor_code.is_some() || error.is_some() || failed_outcome.is_some() || level_is_failure
         }
     };
+    // An error that only its level tells (no code, type or outcome): a runtime failure,
+    // never a network one (a FATAL "out of memory").
+    let level_only = is_error
+        && status.is_none()
+        && vendor_code.is_none()
+        && error.is_none()
+        && failed_outcome.is_none();
     let message = red.text(c.text(Target::Message));
     let mut from_outcome = false;
     let error_code = if is_error {
@@ -90,6 +125,10 @@ pub(super) fn event_of<'a>(
                 // A message that is a code's name (a gRPC status: `PERMISSION_DENIED`).
                 (None, None, None) => match message.as_deref().filter(|m| is_code_name(m)) {
                     Some(m) => Cow::Owned(m.to_owned()),
+                    // A runtime line's level: `LOG_ERROR`, `LOG_CRITICAL`.
+                    None if !is_request => {
+                        Cow::Owned(format!("LOG_{}", level.as_deref().unwrap_or("ERROR")))
+                    }
                     None => Cow::Borrowed("UNKNOWN_ERROR"),
                 },
             }),
@@ -99,6 +138,12 @@ pub(super) fn event_of<'a>(
     };
 
     let category = match (is_error, status) {
+        (false, _) if !is_request => "log",
+        (true, None) if !is_request => "runtime",
+        (true, None) if level_only => message
+            .as_deref()
+            .and_then(category_of_message)
+            .unwrap_or("runtime"),
         (false, _) => "success",
         (true, Some(s)) => category_of_status(s),
         (true, None) if from_outcome => {
@@ -132,10 +177,6 @@ pub(super) fn event_of<'a>(
     }
     .filter(|s| s.is_finite() && *s >= 0.0);
 
-    let mut endpoint = red.text(c.text(Target::Endpoint));
-    let mut method = c
-        .text(Target::Method)
-        .map(|m| Cow::Owned(m.to_ascii_uppercase()));
     if let Some(ep) = endpoint.as_deref() {
         // memchr: `str::split_once(char)` sets up a searcher per call (once per record).
         if let Some((m, path)) = split_at_byte(ep, b' ') {
@@ -180,7 +221,7 @@ pub(super) fn event_of<'a>(
         endpoint,
         method,
         ip_address,
-        user_agent: red.text(c.text(Target::UserAgent)),
+        user_agent,
         retry_after_s,
         category,
         retryable,

@@ -60,6 +60,9 @@ pub fn map_flat_with<'a, R>(
                     None => return bail(w),
                 },
             };
+            if let Some(scale) = top_key.scale {
+                w.cands.scale = scale;
+            }
             let key = &text[i + 1..kend];
             // A configured envelope's records are found on the general path.
             if !cfg.envelopes.is_empty() && cfg.envelopes.iter().any(|p| p[0] == key) {
@@ -169,6 +172,9 @@ pub(super) fn takes_text_as_is(target: Target) -> bool {
             | Target::Retryable
             | Target::Outcome
             | Target::Errors
+            // Checked to be an address, a method.
+            | Target::IpAddress
+            | Target::Method
     )
 }
 

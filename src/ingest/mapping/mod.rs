@@ -71,6 +71,8 @@ struct Candidates<'a> {
     bad_ts: Option<String>,
     /// Input keys no column took, with their raw JSON.
     extra: Vec<(Cow<'a, str>, &'a str)>,
+    /// The scale of a numeric `level`, from the format's marker keys.
+    scale: LevelScale,
 }
 
 // `filled` has a bit per target.
@@ -131,8 +133,8 @@ impl<'a> Candidates<'a> {
         match self.take(target)? {
             Val::Text(t) => {
                 let trimmed = trim(&t);
-                // `-`: no value, in common and proxy log formats.
-                if trimmed.is_empty() || trimmed == "-" {
+                // `-`, `--`: no value, in common and proxy log formats.
+                if trimmed.is_empty() || trimmed == "-" || trimmed == "--" {
                     None
                 } else if trimmed.len() == t.len() {
                     Some(t)
@@ -145,15 +147,43 @@ impl<'a> Candidates<'a> {
     }
 }
 
-/// Turns a value into a typed candidate for `target`, or `None` when it does not fit.
+/// Turns a value into a typed candidate for `target`, or `None` when it does not fit: a
+/// canonical column holds only values of its kind (CloudTrail's `AWS Internal` is no
+/// address, GCP's `google.storage.buckets.get` no HTTP method); the others stay in
+/// `extra`.
 fn coerce<'a>(target: Target, sc: &Scalar<'a>) -> Option<Val<'a>> {
+    let val = coerce_any(target, sc)?;
+    match (target, &val) {
+        (Target::IpAddress, Val::Text(t)) if !is_ip(t) => None,
+        (Target::Method, Val::Text(t)) if !is_method_token(t) => None,
+        _ => Some(val),
+    }
+}
+
+/// An IP address, possibly an `X-Forwarded-For` list or with a port (what
+/// [`clean_ip`] reads).
+fn is_ip(s: &str) -> bool {
+    let c = clean_ip(Cow::Borrowed(s.trim()));
+    let c = c.trim_start_matches('[').trim_end_matches(']');
+    c.parse::<std::net::IpAddr>().is_ok()
+}
+
+/// An HTTP method: one word of 3 to 12 letters (`GET`, WebDAV's `PROPFIND`).
+fn is_method_token(s: &str) -> bool {
+    let s = s.trim();
+    (3..=12).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphabetic())
+}
+
+fn coerce_any<'a>(target: Target, sc: &Scalar<'a>) -> Option<Val<'a>> {
     use Scalar as S;
     Some(match (target, sc) {
         (_, S::Null) => return None,
         (t, S::Object(raw) | S::Array(raw)) if t.is_json() => Val::Json(raw),
         (t, S::Str(s)) if t.is_json() => Val::Text(s.clone()),
         // A header list (Caddy's `"User-Agent": ["curl/8.4.0"]`): its first string.
-        (t, S::Array(raw)) if takes_text_as_is(t) => {
+        (t, S::Array(raw))
+            if takes_text_as_is(t) || matches!(t, Target::IpAddress | Target::Method) =>
+        {
             match parse_array(raw).ok()?.first().map(|v| scalar(v)) {
                 Some(S::Str(s)) => Val::Text(s),
                 _ => return None,
@@ -188,8 +218,9 @@ fn coerce<'a>(target: Target, sc: &Scalar<'a>) -> Option<Val<'a>> {
             false => Val::Text(Cow::Owned(s.trim().to_ascii_uppercase())),
         },
         (Target::Outcome, _) => return None,
-        // Numeric levels: syslog's 0-7 (GELF), pino's and bunyan's 10-60.
-        (Target::Level, S::Num(n)) => Val::Text(Cow::Borrowed(numeric_level(n.as_i64()?)?)),
+        // Numeric levels are read on the record's scale ([`LevelScale`]) when the event
+        // is made.
+        (Target::Level, S::Num(n)) => Val::Int(n.as_i64()?),
         (Target::Level, S::Str(s)) => Val::Text(
             canonical_level(s.trim())
                 .map_or_else(|| Cow::Owned(s.trim().to_ascii_uppercase()), Cow::Borrowed),
@@ -200,15 +231,57 @@ fn coerce<'a>(target: Target, sc: &Scalar<'a>) -> Option<Val<'a>> {
     })
 }
 
-/// A numeric log level as its word: syslog severities 0-7 (GELF's `level`), pino's and
-/// bunyan's multiples of ten (60 fatal .. 10 trace); `None` for other numbers.
-fn numeric_level(n: i64) -> Option<&'static str> {
-    Some(match n {
-        0..=2 | 60 => "CRITICAL",
-        3 | 50 => "ERROR",
-        4 | 40 => "WARNING",
-        5 | 6 | 30 => "INFO",
-        7 | 10 | 20 => "DEBUG",
+/// The scale of a numeric log level, which is the format's: the same `1` is an alert in
+/// syslog and an info line in Nextcloud.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum LevelScale {
+    /// Syslog severities 0 emergency .. 7 debug (GELF, journald): the default.
+    #[default]
+    Syslog,
+    /// Nextcloud's `level`: 0 debug, 1 info, 2 warning, 3 error, 4 fatal (marker: `reqId`).
+    Nextcloud,
+    /// Windows and Azure event levels (Entra ID and Azure resource logs' `Level`):
+    /// 1 critical, 2 error, 3 warning, 4 informational, 5 verbose (marker: `resultType`,
+    /// `operationName`).
+    Windows,
+}
+
+impl LevelScale {
+    /// The scale a top-level key marks, if any (its normalised name).
+    fn marked_by(normalized: &str) -> Option<LevelScale> {
+        match normalized {
+            "reqid" => Some(LevelScale::Nextcloud),
+            "resulttype" | "operationname" => Some(LevelScale::Windows),
+            "shortmessage" | "fullmessage" => Some(LevelScale::Syslog),
+            _ => None,
+        }
+    }
+}
+
+/// A numeric log level as its word, on the record's scale; pino's and bunyan's multiples
+/// of ten (60 fatal .. 10 trace) are their own. `None` for other numbers.
+fn numeric_level(n: i64, scale: LevelScale) -> Option<&'static str> {
+    Some(match (n, scale) {
+        (60, _) => "CRITICAL",
+        (50, _) => "ERROR",
+        (40, _) => "WARNING",
+        (30, _) => "INFO",
+        (10 | 20, _) => "DEBUG",
+        (0..=2, LevelScale::Syslog) => "CRITICAL",
+        (3, LevelScale::Syslog) => "ERROR",
+        (4, LevelScale::Syslog) => "WARNING",
+        (5 | 6, LevelScale::Syslog) => "INFO",
+        (7, LevelScale::Syslog) => "DEBUG",
+        (0, LevelScale::Nextcloud) => "DEBUG",
+        (1, LevelScale::Nextcloud) => "INFO",
+        (2, LevelScale::Nextcloud) => "WARNING",
+        (3, LevelScale::Nextcloud) => "ERROR",
+        (4, LevelScale::Nextcloud) => "CRITICAL",
+        (1, LevelScale::Windows) => "CRITICAL",
+        (2, LevelScale::Windows) => "ERROR",
+        (3, LevelScale::Windows) => "WARNING",
+        (0 | 4, LevelScale::Windows) => "INFO",
+        (5, LevelScale::Windows) => "DEBUG",
         _ => return None,
     })
 }
@@ -226,6 +299,8 @@ pub struct KeyCache {
 #[derive(Clone, Copy)]
 struct TopKey {
     hit: Option<(Target, u8)>,
+    /// The key marks the format's level scale.
+    scale: Option<LevelScale>,
     /// The key names a container whose children are looked up by their own names.
     transparent: bool,
     /// The key's JSON text is the key itself (no character that needs an escape).
@@ -259,6 +334,7 @@ impl KeyCache {
                 .lookup(norm)
                 .or_else(|| cfg.aliases.lookup_suffix(norm, &words)),
             transparent: cfg.aliases.is_transparent(norm),
+            scale: LevelScale::marked_by(norm),
             plain: !key.is_empty() && key.bytes().all(|c| c >= 0x20 && c != b'"' && c != b'\\'),
         };
         if pos < self.by_pos.len() {
@@ -293,6 +369,31 @@ struct Walker<'c, 'a> {
     /// What each input key became, for `errscope inspect` ([`trace_record`]); `None`
     /// while ingesting.
     trace: Option<Box<Trace>>,
+    /// Walking inside a header map (`request.headers`): its values feed no identity column
+    /// (Caddy's `Connection: keep-alive` is no connection id), only the few headers that
+    /// are what they say ([`from_header`]).
+    in_headers: u8,
+}
+
+/// Whether a header map's entry may feed `target`: the user agent, the client address
+/// (`X-Forwarded-For`, `X-Real-IP`), the request id and `Retry-After`; never an identity
+/// or an outcome.
+fn from_header(target: Target) -> bool {
+    matches!(
+        target,
+        Target::UserAgent
+            | Target::IpAddress
+            | Target::RequestId
+            | Target::TraceId
+            | Target::RetryAfter
+            | Target::RetryAfterMs
+    )
+}
+
+/// Whether a key names a map of HTTP headers (`headers`, `resp_headers`,
+/// `requestHeaders`), by its normalised last word.
+fn is_header_map(normalized_leaf: &str) -> bool {
+    normalized_leaf.ends_with("headers")
 }
 
 impl<'a> Walker<'_, 'a> {
@@ -312,7 +413,11 @@ impl<'a> Walker<'_, 'a> {
         // at worst an entry is twice in `extra`).
         let mut taken: u128 = 0;
         for (pos, (key, raw)) in entries.iter().enumerate() {
-            let top_key = Some(self.cache.resolve(pos, key, self.cfg, &mut self.path));
+            let top = self.cache.resolve(pos, key, self.cfg, &mut self.path);
+            if let Some(scale) = top.scale {
+                self.cands.scale = scale;
+            }
+            let top_key = Some(top);
             let raw = raw.get();
             self.cands.at = pos.min(usize::from(u16::MAX)) as u16;
             let consumed = self.entry(
@@ -410,7 +515,8 @@ impl<'a> Walker<'_, 'a> {
         };
         let hit = joined_hit
             .map(|(t, r)| (t, u16::from(depth) * 8 + u16::from(r)))
-            .or(leaf_hit.map(|(t, r)| (t, u16::from(depth) * 8 + 4 + u16::from(r))));
+            .or(leaf_hit.map(|(t, r)| (t, u16::from(depth) * 8 + 4 + u16::from(r))))
+            .filter(|(t, _)| self.in_headers == 0 || from_header(*t));
         let mut consumed = false;
         if let Some((target, prio)) = hit {
             if target == Target::Errors {
@@ -443,8 +549,11 @@ impl<'a> Walker<'_, 'a> {
                     Ok(children) => {
                         let leaf_transparent = leaf_is_container || hit.is_some();
                         let kept_whole = is_json_col && consumed;
+                        let headers = u8::from(is_header_map(&self.path[prefix_len..]));
                         self.cands.in_json_col += u8::from(kept_whole);
+                        self.in_headers += headers;
                         let fully = self.walk(children, depth + 1, leaf_transparent, false);
+                        self.in_headers -= headers;
                         self.cands.in_json_col -= u8::from(kept_whole);
                         consumed |= fully;
                     }
@@ -699,6 +808,7 @@ impl<'c, 'a> Walker<'c, 'a> {
             cache,
             child_error: false,
             trace: None,
+            in_headers: 0,
         }
     }
 
