@@ -104,3 +104,133 @@ fn an_attack_spread_over_a_subnet_without_organisations_is_the_subnets() {
     assert!(r[14].contains("endpoint=/v1/login (100%)"), "{:?}", &r[14]);
     assert!(r[15].starts_with("a0 a1"), "{:?}", &r[15]);
 }
+
+/// Regression (issue 29): security and audit logs carry outcomes, not HTTP statuses; on
+/// exports in the layout vendors deliver to buckets errscope found 2 of 6 incidents. A
+/// CloudTrail `AccessDenied` counts as a 403 and a failed console sign-in or an Okta
+/// `FAILURE`/`INVALID_CREDENTIALS` as a 401; an MFA `CHALLENGE` is no failure; digest files
+/// hold no events.
+#[test]
+fn outcomes_without_statuses_are_denials_and_failed_logins() {
+    let tmp = errscope::testutil::tempdir().unwrap();
+    let day = tmp
+        .path()
+        .join("AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/05");
+    let digest = tmp
+        .path()
+        .join("AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2024/03/05");
+    std::fs::create_dir_all(&day).unwrap();
+    std::fs::create_dir_all(&digest).unwrap();
+    let record = |min: u32, sec: u32, fields: String| {
+        format!(
+            "{{\"eventVersion\":\"1.09\",\"eventTime\":\"2024-03-05T10:{min:02}:{sec:02}Z\",\"awsRegion\":\"us-east-1\",\"readOnly\":true,\"eventType\":\"AwsApiCall\",\"managementEvent\":true,\"recipientAccountId\":\"111122223333\",\"eventCategory\":\"Management\",{fields}}}"
+        )
+    };
+    let mut records = Vec::new();
+    // Normal traffic: a deployer's successful calls.
+    for i in 0..200u32 {
+        records.push(record(i % 60, i % 50, format!(
+            "\"userIdentity\":{{\"type\":\"IAMUser\",\"principalId\":\"AIDADEPLOY\",\"userName\":\"deployer\"}},\"eventSource\":\"ec2.amazonaws.com\",\"eventName\":\"DescribeInstances\",\"sourceIPAddress\":\"203.0.113.10\",\"userAgent\":\"aws-cli/2.15.0\",\"requestID\":\"ok-{i}\",\"eventID\":\"e-ok-{i}\""
+        )));
+    }
+    // A principal denied on 30 distinct actions in five minutes: permission probing.
+    for i in 0..30u32 {
+        records.push(record(20 + i / 6, i * 2 % 60, format!(
+            "\"userIdentity\":{{\"type\":\"IAMUser\",\"principalId\":\"AIDAPROBE\",\"userName\":\"intruder\"}},\"eventSource\":\"iam.amazonaws.com\",\"eventName\":\"Action{i}\",\"sourceIPAddress\":\"198.51.100.99\",\"userAgent\":\"python-requests/2.31\",\"errorCode\":\"AccessDenied\",\"errorMessage\":\"User is not authorized to perform this action\",\"requestID\":\"den-{i}\",\"eventID\":\"e-den-{i}\""
+        )));
+    }
+    // Failed console sign-ins for 40 users from one address: credential stuffing.
+    for i in 0..40u32 {
+        records.push(record(40 + i / 8, i % 60, format!(
+            "\"userIdentity\":{{\"type\":\"IAMUser\",\"principalId\":\"AIDAU{i}\",\"userName\":\"user{i}\"}},\"eventSource\":\"signin.amazonaws.com\",\"eventName\":\"ConsoleLogin\",\"eventType\":\"AwsConsoleSignIn\",\"sourceIPAddress\":\"192.0.2.66\",\"userAgent\":\"Mozilla/5.0\",\"errorMessage\":\"Failed authentication\",\"responseElements\":{{\"ConsoleLogin\":\"Failure\"}},\"requestID\":\"cl-{i}\",\"eventID\":\"e-cl-{i}\""
+        )));
+    }
+    std::fs::write(
+        day.join("111122223333_CloudTrail_us-east-1_20240305T1000Z_a1.json"),
+        format!("{{\"Records\":[{}]}}\n", records.join(",")),
+    )
+    .unwrap();
+    std::fs::write(
+        digest.join("111122223333_CloudTrail-Digest_us-east-1_20240305T1100Z.json"),
+        "{\"awsAccountId\":\"111122223333\",\"digestStartTime\":\"2024-03-05T10:00:00Z\",\"digestEndTime\":\"2024-03-05T11:00:00Z\",\"digestS3Bucket\":\"b\",\"digestSignatureAlgorithm\":\"SHA256withRSA\",\"logFiles\":[{\"s3Bucket\":\"b\",\"s3Object\":\"o1\",\"hashValue\":\"ab\",\"hashAlgorithm\":\"SHA-256\",\"newestEventTime\":\"2024-03-05T10:59:00Z\",\"oldestEventTime\":\"2024-03-05T10:00:00Z\"}]}\n",
+    )
+    .unwrap();
+    // Okta: MFA challenges (not failures) and failures for 60 usernames from one /24.
+    let mut okta = String::from("[");
+    for i in 0..100u32 {
+        let (result, reason, user, ip) = if i < 40 {
+            (
+                "CHALLENGE",
+                "Verification challenge",
+                format!("staff{}@acme.example", i % 10),
+                "203.0.113.50",
+            )
+        } else {
+            (
+                "FAILURE",
+                "INVALID_CREDENTIALS",
+                format!("victim{i}@acme.example"),
+                ["198.18.7.10", "198.18.7.11", "198.18.7.12"][i as usize % 3],
+            )
+        };
+        if i > 0 {
+            okta.push_str(",\n");
+        }
+        okta.push_str(&format!(
+            "{{\"uuid\":\"u{i}\",\"published\":\"2024-03-05T11:{:02}:{:02}.000Z\",\"eventType\":\"user.session.start\",\"displayMessage\":\"User login to Okta\",\"outcome\":{{\"result\":\"{result}\",\"reason\":\"{reason}\"}},\"actor\":{{\"id\":\"00u{i}\",\"type\":\"User\",\"alternateId\":\"{user}\"}},\"client\":{{\"ipAddress\":\"{ip}\",\"userAgent\":{{\"rawUserAgent\":\"Mozilla/5.0\"}}}},\"transaction\":{{\"type\":\"WEB\",\"id\":\"tx{i}\"}}}}",
+            i / 12,
+            i * 7 % 60
+        ));
+    }
+    okta.push_str("]\n");
+    std::fs::write(tmp.path().join("okta_system_log.json"), okta).unwrap();
+
+    let out = tmp.path().join("out");
+    let a = errscope()
+        .args(["analyze", "--json", "-q"])
+        .arg(tmp.path())
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .code(0);
+    let summary: serde_json::Value = serde_json::from_slice(&a.get_output().stdout).unwrap();
+    assert_eq!(
+        summary["input"]["files"], 2,
+        "the digest is skipped: {summary}"
+    );
+    let m = manifest(&out);
+    assert!(
+        m["skipped"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["path"].as_str().unwrap().contains("CloudTrail-Digest")),
+        "{m}"
+    );
+    let csv = read_anomalies(&out);
+    let has = |detector: &str, dim: &str, key: &str| {
+        csv.iter()
+            .any(|r| r[3] == *detector && r[4] == *dim && r[5] == *key && r[1] == *"security")
+    };
+    assert!(
+        has("permission_probing", "user_id", "AIDAPROBE"),
+        "{csv:#?}"
+    );
+    assert!(
+        has("credential_stuffing", "ip_address", "192.0.2.66"),
+        "{csv:#?}"
+    );
+    assert!(
+        has("credential_stuffing", "ip_address", "198.18.7.0/24"),
+        "{csv:#?}"
+    );
+    // The challenges are not errors: 40 of Okta's 100 records are not in the error count.
+    assert_eq!(summary["errors"], 30 + 40 + 60, "{summary}");
+}
+
+fn read_anomalies(out: &std::path::Path) -> Vec<Vec<String>> {
+    let mut r = csv::Reader::from_path(out.join("anomalies.csv")).unwrap();
+    r.records()
+        .map(|x| x.unwrap().iter().map(str::to_string).collect())
+        .collect()
+}

@@ -539,7 +539,12 @@ const BUILTIN: &[(Target, u8, &[&str])] = &[
             "target_errors",
         ],
     ),
-    (Target::Outcome, 0, &["outcome", "event.outcome"]),
+    // CloudTrail: a console sign-in says `Success` or `Failure` here (no `errorCode`).
+    (
+        Target::Outcome,
+        0,
+        &["outcome", "event.outcome", "responseElements.ConsoleLogin"],
+    ),
     (Target::Outcome, 1, &["result", "SecurityAction"]),
     // `type`: Auth0's event type codes (`fp`, `s`, ...), read by `classify::outcome_of`.
     (Target::Outcome, 2, &["action", "type"]),

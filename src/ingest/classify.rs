@@ -132,6 +132,8 @@ pub fn category_of_message(message: &str) -> Option<&'static str> {
             "token",
             "unauthenticated",
             "unauthorized",
+            // CloudTrail's failed console sign-in: "Failed authentication".
+            "authenticat",
             "api key",
             "sign-in",
             "signin",
@@ -163,6 +165,8 @@ pub fn outcome_of(value: &str) -> Option<bool> {
         "success" | "succeeded" | "successful" | "ok" | "allow" | "allowed" | "pass" | "passed" => {
             Some(true)
         }
+        // Not failures: an MFA challenge (Okta's `CHALLENGE`), a step skipped.
+        "challenge" | "challenged" | "skipped" => Some(true),
         "failure" | "failed" | "fail" | "error" | "denied" | "deny" | "block" | "blocked"
         | "drop" | "dropped" | "reject" | "rejected" => Some(false),
         // Auth0 log event type codes (auth0.com/docs, "Log Event Type Codes"): failures,

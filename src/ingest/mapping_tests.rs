@@ -436,3 +436,61 @@ fn a_value_that_loses_its_column_stays_in_extra() {
         None
     );
 }
+
+/// Regression (issue 29): an AWS WAF rate-based rule's BLOCK is rate limiting, not a
+/// denial (it was `authorization`); any other rule's BLOCK stays a denial.
+#[test]
+fn waf_rate_based_block_is_rate_limiting() {
+    let rate = one(
+        r#"{"timestamp":1709632801123,"formatVersion":1,"webaclId":"arn:aws:wafv2:us-east-1:111122223333:regional/webacl/api/1","terminatingRuleId":"RateLimitPerIP","terminatingRuleType":"RATE_BASED","action":"BLOCK","httpSourceName":"ALB","httpRequest":{"clientIp":"198.51.100.7","country":"FR","uri":"/v1/login","httpMethod":"POST","requestId":"1-65e6f0a1-abc"}}"#,
+    );
+    assert_eq!(rate.category, "rate_limit");
+    assert_eq!(rate.error_code.as_deref(), Some("BLOCK"));
+    assert_eq!(rate.retryable, Some(true));
+    let rule = one(
+        r#"{"timestamp":1709632801123,"formatVersion":1,"terminatingRuleId":"AWS-AWSManagedRulesSQLiRuleSet","terminatingRuleType":"MANAGED_RULE_GROUP","action":"BLOCK","httpRequest":{"clientIp":"198.51.100.7","uri":"/v1/search","httpMethod":"GET","requestId":"1-65e6f0a1-abd"}}"#,
+    );
+    assert_eq!(rule.category, "authorization");
+}
+
+/// Regression (issue 29): Okta's MFA `CHALLENGE` is no failure (thousands became
+/// "network" errors with a sentence as their code); `FAILURE` with a reason is a failed login.
+#[test]
+fn okta_challenges_are_not_failures() {
+    let challenge = one(
+        r#"{"uuid":"a1","published":"2024-03-05T11:00:00.000Z","eventType":"user.authentication.auth_via_mfa","outcome":{"result":"CHALLENGE","reason":"Verification challenge"},"actor":{"alternateId":"alice@acme.example"},"client":{"ipAddress":"203.0.113.50"}}"#,
+    );
+    assert_eq!(challenge.category, "success");
+    assert_eq!(challenge.class, None);
+    let failure = one(
+        r#"{"uuid":"a2","published":"2024-03-05T11:00:01.000Z","eventType":"user.session.start","outcome":{"result":"FAILURE","reason":"INVALID_CREDENTIALS"},"actor":{"alternateId":"bob@acme.example"},"client":{"ipAddress":"203.0.113.51"}}"#,
+    );
+    assert_eq!(failure.category, "authentication");
+    assert_eq!(failure.error_code.as_deref(), Some("INVALID_CREDENTIALS"));
+}
+
+/// Regression (issue 29): a CloudTrail Insight record reports unusual API activity; it is
+/// no request of its own.
+#[test]
+fn cloudtrail_insight_is_not_a_request() {
+    let ev = one(
+        r#"{"eventVersion":"1.08","eventTime":"2024-03-05T10:00:00Z","awsRegion":"us-east-1","eventID":"i-1","eventType":"AwsCloudTrailInsight","recipientAccountId":"111122223333","sharedEventID":"s-1","insightDetails":{"state":"Start","eventSource":"ssm.amazonaws.com","eventName":"UpdateInstanceInformation","insightType":"ApiCallRateInsight","insightContext":{"statistics":{"baseline":{"average":85.0},"insight":{"average":420.0}}}},"eventCategory":"Insight"}"#,
+    );
+    assert_eq!(ev.category, "log");
+    assert_eq!(ev.error_code, None);
+}
+
+/// Regression (issue 29): seed 004's handler retries `AUTH_003` (token expired) after a
+/// refresh; every 401 was not retryable. `AUTH_002` (revoked key) stays not retryable.
+#[test]
+fn an_expired_token_is_retryable_after_a_refresh() {
+    let expired = one(
+        r#"{"timestamp":"2024-03-05T10:00:00Z","error":"token_expired","error_code":"AUTH_003","error_description":"Access token has expired","http_status":401,"request_id":"r1"}"#,
+    );
+    assert_eq!(expired.category, "authentication");
+    assert_eq!(expired.retryable, Some(true));
+    let revoked = one(
+        r#"{"timestamp":"2024-03-05T10:00:00Z","error":"invalid_client","error_code":"AUTH_002","error_description":"Invalid or revoked service key","http_status":401,"request_id":"r2"}"#,
+    );
+    assert_eq!(revoked.retryable, Some(false));
+}

@@ -126,6 +126,8 @@ struct Row {
     conn: Option<u32>,
     /// A request (not a runtime log line): counted in the dimensions.
     request: bool,
+    /// Its status, or the one its outcome stands for (401, 403, 429).
+    outcome: Option<i16>,
 }
 
 /// An error code's earliest event (by time, then input order), its class (an id in the
@@ -259,13 +261,24 @@ impl Collector {
             // Runtime log lines (`log`, `runtime`) are no requests: they enter no count
             // and no ratio; an error one still reaches the per-event detectors.
             let request = !matches!(cat, Some("log" | "runtime"));
+            // The outcome as a status: a statusless authentication failure, denial or
+            // throttle (CloudTrail's `AccessDenied`, Okta's `INVALID_CREDENTIALS`, a WAF's
+            // rate-based block) counts as the 401, 403 or 429 it is, for the counts and for
+            // the detectors that follow 401s and 403s.
+            let outcome = st.or(match (is_error, cat) {
+                (true, Some("authentication")) => Some(401),
+                (true, Some("authorization")) => Some(403),
+                (true, Some("rate_limit")) => Some(429),
+                _ => None,
+            });
             let between = |lo: i16, hi: i16| u32::from(st.is_some_and(|s| s >= lo && s < hi));
-            let is = |v: i16| u32::from(st == Some(v));
+            let is = |v: i16| u32::from(outcome == Some(v));
             rows.push(Row {
                 i,
                 t,
                 window: t.div_euclid(self.step_us),
                 st,
+                outcome,
                 request,
                 conn: None,
                 c: Counts {
@@ -315,7 +328,7 @@ impl Collector {
             self.reauth.give_up();
         }
         for r in &rows {
-            let (i, t, st, is_error) = (r.i, r.t, r.st, r.c.errors == 1);
+            let (i, t, st, is_error) = (r.i, r.t, r.outcome, r.c.errors == 1);
             self.successes += u64::from(!is_error && r.request);
             if let Some(conn) = r.conn {
                 if !is_error {

@@ -86,7 +86,14 @@ pub(super) fn event_of<'a>(
     // API error's code or type) or names one (a method, an endpoint). Other records are
     // runtime log lines (Caddy's config warnings, an OTLP WARN): kept, classified by their
     // level, and outside every request count and ratio.
-    let is_request = status.is_some()
+    // A CloudTrail Insight record (`eventCategory: Insight`) reports unusual API activity
+    // it measured; it is no request of its own.
+    let insight = c
+        .extra
+        .iter()
+        .any(|(k, v)| k == "eventCategory" && v.contains("Insight"));
+    let is_request = !insight
+        && (status.is_some()
         || succeeded
         || failed_outcome.is_some()
         || vendor_code.is_some()
@@ -94,7 +101,7 @@ pub(super) fn event_of<'a>(
         || endpoint.is_some()
         || method.is_some()
         // Only a client's request has a user agent (an audit event of one, too).
-        || user_agent.is_some();
+        || user_agent.is_some());
     let is_error = match status {
         Some(s) => s >= 400,
         None if succeeded => false,
@@ -146,6 +153,9 @@ pub(super) fn event_of<'a>(
             .unwrap_or("runtime"),
         (false, _) => "success",
         (true, Some(s)) => category_of_status(s),
+        // A rate-based rule's block is rate limiting, not a denial (AWS WAF's
+        // `terminatingRuleType: RATE_BASED`, Cloudflare's `source: ratelimit`).
+        (true, None) if from_outcome && rate_based(&c.extra) => "rate_limit",
         (true, None) if from_outcome => {
             category_of_outcome(error_code.as_deref().unwrap_or(""), message.as_deref())
                 .unwrap_or("network")
@@ -157,6 +167,13 @@ pub(super) fn event_of<'a>(
     };
     let retryable = match c.take(Target::Retryable) {
         Some(Val::Bool(b)) if is_error => Some(b),
+        // An expired token is retryable after a refresh (seed 004's handler: `AUTH_003`
+        // refresh the token, retryable; `AUTH_002` re-authenticate, not).
+        _ if is_error
+            && token_expired(error_code.as_deref(), error.as_deref(), message.as_deref()) =>
+        {
+            Some(true)
+        }
         _ => retryable_of_category(category),
     };
     let class = is_error.then(|| {
@@ -229,6 +246,34 @@ pub(super) fn event_of<'a>(
         details: red.json(c.take(Target::Details)),
         downstream: red.json(c.take(Target::Downstream)),
         extra,
+    })
+}
+
+/// Whether an error is an expired token: seed 004's `AUTH_003`, or a code, type or message
+/// that says so (`token_expired`, AWS's `ExpiredToken`, "token has expired").
+fn token_expired(code: Option<&str>, error: Option<&str>, message: Option<&str>) -> bool {
+    if code.is_some_and(|c| c.eq_ignore_ascii_case("AUTH_003")) {
+        return true;
+    }
+    [code, error, message].into_iter().flatten().any(|t| {
+        let t = t.to_ascii_lowercase();
+        t.contains("token") && t.contains("expire")
+    })
+}
+
+/// Whether the record's unmapped fields name a rate-based rule: AWS WAF's
+/// `terminatingRuleType: RATE_BASED`, Cloudflare firewall events' `source: ratelimit`.
+fn rate_based(extra: &[(Cow<'_, str>, &str)]) -> bool {
+    extra.iter().any(|(k, v)| {
+        let k = k.to_ascii_lowercase();
+        (k == "terminatingruletype" || k == "source" || k == "ruletype") && {
+            let v: String = v
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric())
+                .collect::<String>()
+                .to_ascii_lowercase();
+            v.contains("ratebased") || v.contains("ratelimit")
+        }
     })
 }
 

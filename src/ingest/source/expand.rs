@@ -22,8 +22,20 @@ const NOT_LOGS: &[&str] = &[
 
 const NOT_A_LOG: &str = "not a log file (by extension; name it explicitly to read it)";
 
+/// Files vendors deliver beside their logs that hold no events: CloudTrail's digest files
+/// (integrity hashes of the log files, under `CloudTrail-Digest/`) and Cloudflare
+/// Logpush's ownership-challenge file.
+const NO_EVENTS: &str = "holds no events (a CloudTrail digest or a Logpush ownership challenge; name it explicitly to read it)";
+
 /// Whether a folder walk skips this file, and why.
 pub fn skip_reason(p: &Path) -> Option<&'static str> {
+    let name = p.file_name()?.to_str()?;
+    if name.starts_with("ownership-challenge")
+        || p.components().any(|c| c.as_os_str() == "CloudTrail-Digest")
+        || name.contains("_CloudTrail-Digest_")
+    {
+        return Some(NO_EVENTS);
+    }
     let ext = p.extension()?.to_str()?.to_ascii_lowercase();
     NOT_LOGS.contains(&ext.as_str()).then_some(NOT_A_LOG)
 }
