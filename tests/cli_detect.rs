@@ -234,3 +234,60 @@ fn read_anomalies(out: &std::path::Path) -> Vec<Vec<String>> {
         .map(|x| x.unwrap().iter().map(str::to_string).collect())
         .collect()
 }
+
+/// Regression (issue 29): a 429 storm in the first two hours of an export was never
+/// reported (`spike` needs 24 past windows, `new_code` ignores the codes of the first
+/// third). Hundreds of 429s in ten minutes on one connection are an incident with no history
+/// at all (seeds 000, 002, 003), and the summary says which detectors lacked history.
+#[test]
+fn a_rate_limit_storm_in_a_short_export_is_an_incident() {
+    let tmp = errscope::testutil::tempdir().unwrap();
+    let mut log = String::new();
+    // Two hours of steady traffic on five connections, then 300 429s in eight minutes on
+    // one of them, twenty minutes in.
+    for i in 0..1200u32 {
+        log.push_str(&format!(
+            "{{\"timestamp\":\"2024-03-05T{:02}:{:02}:{:02}Z\",\"status\":200,\"connection_id\":\"conn_{}\",\"endpoint\":\"/v1/sync\"}}\n",
+            8 + i / 600,
+            i / 10 % 60,
+            i * 7 % 60,
+            i % 5
+        ));
+    }
+    for i in 0..300u32 {
+        log.push_str(&format!(
+            "{{\"timestamp\":\"2024-03-05T08:{:02}:{:02}Z\",\"status\":429,\"code\":\"RATE_LIMIT_EXCEEDED\",\"connection_id\":\"conn_3\",\"endpoint\":\"/v1/sync\",\"headers\":{{\"Retry-After\":\"60\"}}}}\n",
+            20 + i / 40,
+            i % 40
+        ));
+    }
+    let input = tmp.path().join("short.ndjson");
+    std::fs::write(&input, log).unwrap();
+    let out = tmp.path().join("out");
+    let a = errscope()
+        .args(["analyze", "--json", "-q"])
+        .arg(&input)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    let summary: serde_json::Value = serde_json::from_slice(&a.get_output().stdout).unwrap();
+    let csv = read_anomalies(&out);
+    let storm: Vec<_> = csv
+        .iter()
+        .filter(|r| r[4] == "connection_id" && r[5] == "conn_3")
+        .collect();
+    assert_eq!(storm.len(), 1, "{csv:#?}");
+    assert_eq!(
+        (storm[0][1].as_str(), storm[0][2].as_str()),
+        ("warning", "high")
+    );
+    assert!(storm[0][6].starts_with("2024-03-05T08:2"), "{storm:?}");
+    let notes = summary["without_history"].as_array().unwrap();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.as_str().unwrap().starts_with("spike:")),
+        "{summary}"
+    );
+}

@@ -153,6 +153,15 @@ impl Default for ThresholdConfig {
 impl ThresholdConfig {
     /// The built-in rules (DOMAIN.md).
     pub fn default_rules() -> Vec<ThresholdRule> {
+        let storm = |dimension| ThresholdRule {
+            dimension,
+            key: None,
+            metric: Metric::S429,
+            window_minutes: 10,
+            above: 100.0,
+            min_requests: 0,
+            min_events: 0,
+        };
         let code = |key: &str, per_hour: f64| ThresholdRule {
             dimension: Dimension::ErrorCode,
             key: Some(key.into()),
@@ -177,6 +186,11 @@ impl ThresholdConfig {
                 min_requests: 500,
                 min_events: 20,
             },
+            // Seeds 000, 002, 003: a rate-limit storm (hundreds of 429s in ten minutes) on
+            // one connection or endpoint is an incident with no history at all (a short
+            // export's first hours); with a history, only at twice the key's usual count.
+            storm(Dimension::ConnectionId),
+            storm(Dimension::Endpoint),
         ]
     }
 

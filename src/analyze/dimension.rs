@@ -68,6 +68,22 @@ impl Dimension {
         self as usize
     }
 
+    /// Which key a person acts on first when one finding covers several (lower first):
+    /// a connection (reconnect it), a user, an address, an organisation, an endpoint, then
+    /// the kinds of error.
+    pub fn specificity(self) -> u8 {
+        match self {
+            Dimension::ConnectionId => 0,
+            Dimension::UserId => 1,
+            Dimension::IpAddress => 2,
+            Dimension::OrganizationId => 3,
+            Dimension::Endpoint => 4,
+            Dimension::ErrorCode => 5,
+            Dimension::Category | Dimension::Class | Dimension::StatusClass => 6,
+            Dimension::All => 7,
+        }
+    }
+
     /// Whether its keys are kinds of error (`error_code`, `category`, `class`,
     /// `status_class`) rather than who or where.
     pub fn keys_are_kinds(self) -> bool {

@@ -380,7 +380,13 @@ pub fn suppress_explained(mut incidents: Vec<Incident>) -> Vec<Incident> {
             .contributors
             .iter()
             .any(|c| c.dimension == a.dimension && c.value == a.key && c.share >= 0.6);
-        rank_a < rank_b
+        // One detector's finding on two keys (a storm on a connection and on the endpoint
+        // it hammered; probing by a user and in its organisation): the key a person acts
+        // on explains the other when it dominates it.
+        let same_finding = a.detector == b.detector
+            && !same_key
+            && a.dimension.specificity() < b.dimension.specificity();
+        (rank_a < rank_b || same_finding && explains && dominant)
             // Never hidden by a less serious class (a reauthorization warning
             // does not explain away a security threshold breach).
             && a.class >= b.class

@@ -57,6 +57,10 @@ pub struct Summary {
     /// (a fleet at 1.1 % 5xx every day, against seed 003's 1 %).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub standing: Vec<detect::threshold::Standing>,
+    /// Detectors that judged without the history they need (a short export): what they
+    /// could not see.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub without_history: Vec<String>,
 }
 
 /// A summarised dimension in `summary.json`.
@@ -211,6 +215,7 @@ pub fn analyze_events(
         Some(t) => {
             let flags = detect::run_all(t, &cfg.detectors)?;
             summary.standing = detect::threshold::standing(t, &cfg.detectors.threshold);
+            summary.without_history = without_history(t, cfg);
             let hold = i64::from(cfg.windows.hold_minutes) * MINUTE_US;
             summary.events = t.dim(Dimension::All).map_or(0, |d| {
                 d.series
@@ -267,6 +272,35 @@ pub fn analyze_events(
         incidents,
         summary,
     })
+}
+
+/// What the detectors that compare with the past could not judge on a short export.
+fn without_history(t: &tables::Tables, cfg: &AnalyzeConfig) -> Vec<String> {
+    let mut out = Vec::new();
+    let minutes = (t.max_ts - t.min_ts) / MINUTE_US;
+    let window = i64::from(cfg.windows.tumbling_minutes);
+    let spike = &cfg.detectors.spike;
+    if spike.enabled && t.grid.n <= spike.min_history {
+        out.push(format!(
+            "spike: the data spans {} windows of {window} min, not the {} a key needs as its baseline; error surges were judged only by fixed limits (threshold rules such as the 429 storm, 100 in 10 min)",
+            t.grid.n, spike.min_history
+        ));
+    }
+    let th = &cfg.detectors.threshold;
+    let needed = i64::try_from(th.min_history).unwrap_or(i64::MAX) * 30;
+    if th.enabled && minutes < needed {
+        out.push(format!(
+            "threshold: under {} hours of data, rates are judged against their fixed limits only, not against each key's own normal",
+            needed / 60
+        ));
+    }
+    if cfg.detectors.new_code.enabled && minutes < 24 * 60 {
+        out.push(format!(
+            "new_code: the codes of the first third of a {} h export are its baseline; a code that appears only then is not reported as new",
+            (minutes + 59) / 60
+        ));
+    }
+    out
 }
 
 /// The `--fail-on` gate: an incident at or above a class or a severity.

@@ -369,6 +369,13 @@ pub fn render(
     for i in reading_order(incidents) {
         incident_html(&mut out, i);
     }
+    if !summary.without_history.is_empty() {
+        out.push_str("<h3 id=\"history\">Judged without history</h3>\n<ul class=\"history\">\n");
+        for w in &summary.without_history {
+            let _ = writeln!(out, "<li>{}</li>", esc(w));
+        }
+        out.push_str("</ul>\n");
+    }
     if !summary.standing.is_empty() {
         out.push_str("<h3 id=\"standing\">Standing conditions</h3>\n<ul class=\"standing\">\n");
         for s in &summary.standing {

@@ -7,13 +7,20 @@ use crate::analyze::Summary;
 
 /// A standing condition in a sentence.
 pub fn standing_text(s: &Standing) -> String {
+    let v = |x: f64| {
+        if s.ratio {
+            format!("{:.1}%", x * 100.0)
+        } else {
+            format!("{x:.0}")
+        }
+    };
     format!(
-        "standing condition: {}={}: {} is {:.1}% on median, above the {:.1}% limit in {} of {} windows; its normal, not an incident (an incident is at least twice the median)",
+        "standing condition: {}={}: {} is {} on median, above the {} limit in {} of {} windows; its normal, not an incident (an incident is at least twice the median)",
         s.dimension,
         s.key,
         s.what,
-        s.median * 100.0,
-        s.limit * 100.0,
+        v(s.median),
+        v(s.limit),
         s.windows_above,
         s.windows
     )
@@ -43,6 +50,9 @@ pub fn render(summary: &Summary, incidents: &[Incident]) -> String {
     }
     for s in &summary.standing {
         out.push_str(&format!("{}\n", standing_text(s)));
+    }
+    for w in &summary.without_history {
+        out.push_str(&format!("without history: {w}\n"));
     }
     out.push_str(&table(incidents));
     out

@@ -58,7 +58,13 @@ fn class_of(t: &Tables, rule: &ThresholdRule, key: &str) -> IncidentClass {
     }
 }
 
-/// A ratio rule's windows on one key: the windowed counts and requests, and the key's
+/// Whether a rule is judged against the key's own history: ratios, and counts on any
+/// dimension but a code's (seed 004's per-hour code limits are absolute).
+fn judged_on_history(rule: &ThresholdRule) -> bool {
+    rule.metric.is_ratio() || rule.dimension != Dimension::ErrorCode
+}
+
+/// A rule's windows on one key: the windowed counts and requests, and the key's
 /// median ratio over the windows with the minimum volume (`None` without enough of them).
 struct RatioHistory {
     num: Vec<u64>,
@@ -86,7 +92,13 @@ fn ratio_history(
     let mut ratios: Vec<f64> = (0..num.len())
         .step_by(width.max(1))
         .filter(|&i| den[i] >= min_req)
-        .map(|i| num[i] as f64 / den[i] as f64)
+        .map(|i| {
+            if rule.metric.is_ratio() {
+                num[i] as f64 / den[i] as f64
+            } else {
+                num[i] as f64
+            }
+        })
         .collect();
     let windows = ratios.len();
     let above = ratios.iter().filter(|r| **r > rule.above).count();
@@ -111,10 +123,7 @@ fn check(
     let g = &t.grid;
     let width = g.buckets_in(i64::from(rule.window_minutes) * MINUTE_US);
     let counts = s.values(|c| metric_count(rule.metric, c));
-    let history = rule
-        .metric
-        .is_ratio()
-        .then(|| ratio_history(t, rule, s, cfg));
+    let history = judged_on_history(rule).then(|| ratio_history(t, rule, s, cfg));
     let (num, den) = match &history {
         Some(h) => (h.num.clone(), h.den.clone()),
         None => (
@@ -238,6 +247,8 @@ pub struct Standing {
     pub key: String,
     /// The rule's metric and window, in words (`5xx ratio over 30 min`).
     pub what: String,
+    /// A ratio (limit and median are shares), else a count.
+    pub ratio: bool,
     pub limit: f64,
     /// The key's median ratio.
     pub median: f64,
@@ -252,7 +263,11 @@ pub fn standing(t: &Tables, cfg: &ThresholdConfig) -> Vec<Standing> {
     if !cfg.enabled {
         return out;
     }
-    for rule in cfg.effective_rules().iter().filter(|r| r.metric.is_ratio()) {
+    for rule in cfg
+        .effective_rules()
+        .iter()
+        .filter(|r| judged_on_history(r))
+    {
         let Some(dim) = t.dim(rule.dimension) else {
             continue;
         };
@@ -264,9 +279,14 @@ pub fn standing(t: &Tables, cfg: &ThresholdConfig) -> Vec<Standing> {
             let h = ratio_history(t, rule, s, cfg);
             if let Some(median) = h.median.filter(|m| *m > rule.above) {
                 out.push(Standing {
+                    ratio: rule.metric.is_ratio(),
                     dimension: rule.dimension,
                     key: s.key.clone(),
-                    what: format!("{} over {} min", rule.metric.label(), rule.window_minutes),
+                    what: if rule.metric.is_ratio() {
+                        format!("{} over {} min", rule.metric.label(), rule.window_minutes)
+                    } else {
+                        format!("{} per {} min", rule.metric.label(), rule.window_minutes)
+                    },
                     limit: rule.above,
                     median,
                     windows_above: h.above,
