@@ -291,3 +291,49 @@ fn a_rate_limit_storm_in_a_short_export_is_an_incident() {
         "{summary}"
     );
 }
+
+/// Regression (issue 29): unified APIs key the integration by account (seed 001's
+/// `accountId`, mapped to organization_id); 185 consecutive 401s on one account gave no
+/// incident, the reauthorization detector following connections only.
+#[test]
+fn an_account_whose_calls_keep_failing_needs_reauthorization() {
+    let tmp = errscope::testutil::tempdir().unwrap();
+    let mut log = String::new();
+    for i in 0..400u32 {
+        // Six accounts polling; acc_4 works until 10:00, then every call is a 401.
+        let acc = i % 6;
+        let failing = acc == 4 && i >= 120;
+        let ts = format!(
+            "2024-03-05T{:02}:{:02}:{:02}Z",
+            9 + i / 120,
+            i / 2 % 60,
+            i % 60
+        );
+        if failing {
+            log.push_str(&format!(
+                "{{\"timestamp\":\"{ts}\",\"accountId\":\"acc_{acc}\",\"status\":401,\"errors\":[{{\"code\":\"UNAUTHORIZED\",\"message\":\"The access token expired and the refresh token was revoked\"}}],\"requestId\":\"r{i}\"}}\n"
+            ));
+        } else {
+            log.push_str(&format!(
+                "{{\"timestamp\":\"{ts}\",\"accountId\":\"acc_{acc}\",\"status\":200,\"requestId\":\"r{i}\"}}\n"
+            ));
+        }
+    }
+    let input = tmp.path().join("unified.ndjson");
+    std::fs::write(&input, log).unwrap();
+    let out = tmp.path().join("out");
+    analyze(&input, &out, &[]).success();
+    let csv = read_anomalies(&out);
+    let reauth: Vec<_> = csv.iter().filter(|r| r[3] == "reauthorization").collect();
+    assert_eq!(reauth.len(), 1, "{csv:#?}");
+    assert_eq!(
+        (reauth[0][4].as_str(), reauth[0][5].as_str()),
+        ("organization_id", "acc_4")
+    );
+    assert!(
+        reauth[0]
+            .iter()
+            .any(|c| c.contains("account acc_4 needs reauthorization")),
+        "{reauth:?}"
+    );
+}

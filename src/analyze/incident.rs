@@ -329,7 +329,12 @@ pub fn explain(inc: &Incident) -> String {
             whom(Dimension::IpAddress, "from")
         ),
         DetectorId::Reauthorization => format!(
-            "Connection {} needs reauthorization: {} {}, {span}{}.",
+            "{} {} needs reauthorization: {} {}, {span}{}.",
+            if inc.dimension == Dimension::OrganizationId {
+                "The integration of account"
+            } else {
+                "Connection"
+            },
             inc.key,
             fmt_num(inc.peak),
             inc.what,

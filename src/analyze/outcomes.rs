@@ -73,11 +73,14 @@ pub fn for_each_batch(
 
 /// The 401s of `connections` (from `failures`) with a success row before each
 /// 401 that follows a success, and after the last one when a success followed it.
+/// `by_organization`: the keys are organisations (accounts, tenants), and only the events
+/// that name no connection are theirs.
 pub fn reauth_outcomes(
     events_dir: &Path,
     failures: &AuthFailures,
     connections: &[&str],
     bounds: TimeBounds,
+    by_organization: bool,
 ) -> anyhow::Result<Vec<Outcome>> {
     let index: HashMap<&str, usize> = connections
         .iter()
@@ -86,7 +89,12 @@ pub fn reauth_outcomes(
         .collect();
     let mut times: Vec<Vec<i64>> = vec![Vec::new(); connections.len()];
     for e in failures.iter().filter(|e| e.status() == 401) {
-        if let Some(&k) = e.connection_id().and_then(|c| index.get(c)) {
+        let key = if by_organization {
+            e.organization_id().filter(|_| e.connection_id().is_none())
+        } else {
+            e.connection_id()
+        };
+        if let Some(&k) = key.and_then(|c| index.get(c)) {
             times[k].push(e.ts());
         }
     }
@@ -96,12 +104,14 @@ pub fn reauth_outcomes(
     // gaps[k][g]: a success came after the g-th 401 of connection k (and before the next).
     let mut gaps: Vec<Vec<bool>> = times.iter().map(|t| vec![false; t.len() + 1]).collect();
     if !connections.is_empty() {
-        for_each_batch(events_dir, &["ts", "category", "connection_id"], |b| {
+        let columns = ["ts", "category", "connection_id", "organization_id"];
+        for_each_batch(events_dir, &columns, |b| {
             {
-                let (Some(ts), Some(cat), Some(conn)) = (
+                let (Some(ts), Some(cat), Some(conn), org) = (
                     b.column_by_name("ts"),
                     b.column_by_name("category"),
                     b.column_by_name("connection_id"),
+                    b.column_by_name("organization_id"),
                 ) else {
                     return;
                 };
@@ -110,7 +120,12 @@ pub fn reauth_outcomes(
                     if text_at(cat.as_ref(), i) != Some("success") {
                         continue;
                     }
-                    let Some(&k) = text_at(conn.as_ref(), i).and_then(|c| index.get(c)) else {
+                    let key = match (by_organization, org) {
+                        (false, _) => text_at(conn.as_ref(), i),
+                        (true, Some(org)) if conn.is_null(i) => text_at(org.as_ref(), i),
+                        (true, _) => None,
+                    };
+                    let Some(&k) = key.and_then(|c| index.get(c)) else {
                         continue;
                     };
                     let t = ts.value(i);
@@ -127,6 +142,9 @@ pub fn reauth_outcomes(
     for (k, conn) in connections.iter().enumerate() {
         push_outcomes(&mut rows, conn, &times[k], |g| gaps[k][g]);
     }
+    for r in &mut rows {
+        r.by_organization = by_organization;
+    }
     Ok(rows)
 }
 
@@ -139,6 +157,7 @@ fn push_outcomes(rows: &mut Vec<Outcome>, conn: &str, times: &[i64], gap: impl F
         connection_id: conn.clone(),
         ts,
         success,
+        by_organization: false,
     };
     for (g, &t) in times.iter().enumerate() {
         // Gap 0 (a success before the first 401) breaks nothing; later gaps do.

@@ -271,13 +271,17 @@ impl DimTable {
     }
 }
 
-/// A 401 (`success: false`) or a success of one connection, for the reauthorization
+/// A 401 (`success: false`) or a success of one integration, for the reauthorization
 /// detector: 24 bytes, as there is one for each 401 of a flaky connection.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
+    /// The integration's key: its connection, or for records that name no connection its
+    /// account or tenant (`organization_id`, [`Outcome::by_organization`]).
     pub connection_id: Shared,
     pub ts: i64,
     pub success: bool,
+    /// The key is an organisation's (records without a connection).
+    pub by_organization: bool,
 }
 
 /// First sighting and volume of an error code.

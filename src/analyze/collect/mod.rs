@@ -416,20 +416,40 @@ impl Collector {
         // The 401s and 403s as value ids, without request ids: their detectors never show
         // one (incident samples come from the log).
         let auth_failures = error_log.auth_failures(self.auth_failures)?;
-        let names = flaky_connections(&auth_failures, reauth_min);
+        let names = flaky_keys(&auth_failures, reauth_min, false);
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
         let conn_ids = &self.dims[self.conn_dim].ids;
         let named: Vec<(&str, u32)> = names
             .iter()
             .filter_map(|n| Some((*n, *conn_ids.get(*n)?)))
             .collect();
-        let connection_outcomes = match self.reauth.outcomes(&named) {
+        let mut connection_outcomes = match self.reauth.outcomes(&named) {
             Some(rows) => rows,
-            None => {
-                super::outcomes::reauth_outcomes(events_dir, &auth_failures, &names, self.bounds)
-                    .context("reading connection outcomes")?
-            }
+            None => super::outcomes::reauth_outcomes(
+                events_dir,
+                &auth_failures,
+                &names,
+                self.bounds,
+                false,
+            )
+            .context("reading connection outcomes")?,
         };
+        // Unified APIs key the integration by account or tenant (seed 001's `accountId`):
+        // where records name no connection, the organisation is the integration.
+        let orgs = flaky_keys(&auth_failures, reauth_min, true);
+        if !orgs.is_empty() {
+            let orgs: Vec<&str> = orgs.iter().map(String::as_str).collect();
+            connection_outcomes.extend(
+                super::outcomes::reauth_outcomes(
+                    events_dir,
+                    &auth_failures,
+                    &orgs,
+                    self.bounds,
+                    true,
+                )
+                .context("reading account outcomes")?,
+            );
+        }
         let grid = Grid::spanning(self.min_ts, self.max_ts, self.step_us);
         let dims = Dimension::ALL
             .into_iter()
@@ -463,11 +483,17 @@ impl Collector {
 /// At most this many connections are followed one call at a time for reauthorization.
 const MAX_REAUTH_CONNECTIONS: usize = 500;
 
-/// Connections with at least `min` 401s (the busiest first, at most 500).
-fn flaky_connections(failures: &AuthFailures, min: u32) -> Vec<String> {
+/// Connections (or, `by_organization`, the organisations of the 401s that name no
+/// connection) with at least `min` 401s (the busiest first, at most 500).
+fn flaky_keys(failures: &AuthFailures, min: u32, by_organization: bool) -> Vec<String> {
     let mut per_conn: HashMap<&str, u32> = HashMap::new();
     for e in failures.iter().filter(|e| e.status() == 401) {
-        if let Some(c) = e.connection_id() {
+        let key = if by_organization {
+            e.organization_id().filter(|_| e.connection_id().is_none())
+        } else {
+            e.connection_id()
+        };
+        if let Some(c) = key {
             *per_conn.entry(c).or_insert(0) += 1;
         }
     }

@@ -15,11 +15,19 @@ pub fn detect(t: &Tables, cfg: &ReauthorizationConfig) -> Vec<Flag> {
         return out;
     }
     let n = u64::from(cfg.consecutive_failures.max(1));
-    let mut by_conn: BTreeMap<&str, Vec<&Outcome>> = BTreeMap::new();
+    let mut by_conn: BTreeMap<(bool, &str), Vec<&Outcome>> = BTreeMap::new();
     for o in &t.connection_outcomes {
-        by_conn.entry(&o.connection_id).or_default().push(o);
+        by_conn
+            .entry((o.by_organization, &o.connection_id))
+            .or_default()
+            .push(o);
     }
-    for (conn, mut rows) in by_conn {
+    for ((by_org, conn), mut rows) in by_conn {
+        let dimension = if by_org {
+            Dimension::OrganizationId
+        } else {
+            Dimension::ConnectionId
+        };
         // Stable: a success logged at the time of a 401 stays where it was put.
         rows.sort_by_key(|o| o.ts);
         let mut run: Vec<i64> = Vec::new();
@@ -34,7 +42,7 @@ pub fn detect(t: &Tables, cfg: &ReauthorizationConfig) -> Vec<Flag> {
                     } else {
                         Severity::Medium
                     },
-                    dimension: Dimension::ConnectionId,
+                    dimension,
                     key: conn.to_string(),
                     start: run[0],
                     end: run[run.len() - 1] + 1,
@@ -75,6 +83,7 @@ mod tests {
             connection_id: conn.into(),
             ts,
             success: status < 400,
+            by_organization: false,
         }
     }
 
