@@ -283,6 +283,7 @@ fn a_rate_limit_storm_in_a_short_export_is_an_incident() {
         ("warning", "high")
     );
     assert!(storm[0][6].starts_with("2024-03-05T08:2"), "{storm:?}");
+    assert!(storm[0][16].contains("Retry-After"), "{storm:?}");
     let notes = summary["without_history"].as_array().unwrap();
     assert!(
         notes
@@ -335,5 +336,11 @@ fn an_account_whose_calls_keep_failing_needs_reauthorization() {
             .iter()
             .any(|c| c.contains("account acc_4 needs reauthorization")),
         "{reauth:?}"
+    );
+    // What to do, as seed 000 says it, with request ids to hand to support.
+    let action = &reauth[0][16];
+    assert!(
+        action.contains("must reconnect") && action.contains("Request ids for support: r"),
+        "{action}"
     );
 }

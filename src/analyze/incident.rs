@@ -49,6 +49,8 @@ pub struct Incident {
     pub threshold: f64,
     pub score: f64,
     pub explanation: String,
+    /// What to do, as the vendors' guides say, with the request ids for support.
+    pub action: String,
     pub contributors: Vec<Contributor>,
     pub sample_request_ids: Vec<String>,
     pub what: String,
@@ -114,6 +116,7 @@ pub fn merge(mut flags: Vec<Flag>, hold_us: i64) -> Vec<Incident> {
             threshold: f.threshold,
             score: f.score,
             explanation: String::new(),
+            action: String::new(),
             contributors: Vec::new(),
             sample_request_ids: Vec::new(),
             what: f.what,
@@ -430,6 +433,7 @@ pub fn build(t: &Tables, flags: Vec<Flag>, hold_us: i64) -> anyhow::Result<Vec<I
     let mut incidents = suppress_explained(incidents);
     for inc in &mut incidents {
         inc.explanation = explain(inc);
+        inc.action = super::actions::for_incident(inc);
     }
     incidents.sort_by(|a, b| (a.start, a.detector, &a.key).cmp(&(b.start, b.detector, &b.key)));
     Ok(incidents)
@@ -473,6 +477,7 @@ pub fn table(incidents: &[Incident]) -> String {
             utc(i.end),
             i.explanation
         ));
+        out.push_str(&format!("  do: {}\n", i.action));
     }
     out
 }

@@ -6,6 +6,7 @@
 //! [`incident`] merges what they flag, measures it on the error events ([`errlog`], on
 //! disk), explains and de-duplicates it.
 
+pub mod actions;
 pub mod auth;
 pub mod baseline;
 pub mod collect;

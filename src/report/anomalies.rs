@@ -32,6 +32,7 @@ pub fn anomalies_schema() -> SchemaRef {
         text("explanation"),
         text("top_contributors"),
         text("sample_request_ids"),
+        text("action"),
     ]))
 }
 
@@ -74,6 +75,7 @@ pub fn anomalies_batch(incidents: &[Incident]) -> anyhow::Result<RecordBatch> {
         s(&|i| i.explanation.clone()),
         s(&contributors_text),
         s(&|i| i.sample_request_ids.join(" ")),
+        s(&|i| i.action.clone()),
     ];
     Ok(RecordBatch::try_new(anomalies_schema(), cols)?)
 }

@@ -112,7 +112,8 @@ fn incident_html(out: &mut String, i: &Incident) {
         out,
         r#"<div class="incident {class}" id="{id}"><div class="head"><span class="badge {class}">{class}</span><span class="badge {sev}">{sev}</span>{det} &middot; <code>{dim}={key}</code></div>
 <div class="muted">{start} &ndash; {end} UTC &middot; {events} events &middot; peak {peak} &middot; baseline {base} &middot; threshold {thr} &middot; id <code>{id}</code></div>
-<p>{expl}</p>"#,
+<p>{expl}</p>
+<p class="action"><b>What to do:</b> {action}</p>"#,
         class = i.class,
         sev = i.severity.as_str(),
         det = i.detector,
@@ -126,6 +127,7 @@ fn incident_html(out: &mut String, i: &Incident) {
         thr = fmt_num(i.threshold),
         id = esc(&i.incident_id),
         expl = esc(&i.explanation),
+        action = esc(&i.action),
     );
     if !i.contributors.is_empty() {
         out.push_str("<p><b>Contributors:</b> ");
@@ -207,12 +209,13 @@ fn rates_html(out: &mut String, t: &Tables, dimension: Dimension, limit: usize) 
     };
     let _ = write!(
         out,
-        "<h3>{} <span class=\"muted\">({}{})</span></h3>\n{}<table><tr><th>{}</th><th>requests</th><th>errors</th><th>error ratio</th><th>4xx</th><th>5xx</th><th>401</th><th>403</th><th>429</th><th>peak errors/hour</th></tr>\n",
+        "<h3>{} <span class=\"muted\">({}{})</span></h3>\n{}<table><tr><th>{}</th><th>requests</th><th>errors</th><th>error ratio</th><th>4xx</th><th>5xx</th><th>401</th><th>403</th><th>429</th><th>peak errors/hour</th>{}</tr>\n",
         dimension,
         keys,
         if shown < rows.len() { format!(", top {shown} by errors") } else { String::new() },
         summary_note(d),
-        dimension
+        dimension,
+        if dimension == Dimension::ErrorCode { "<th>what to do</th>" } else { "" }
     );
     for (key, c, peak) in rows.into_iter().take(limit) {
         let ratio = if t.has_successes && c.requests > 0 {
@@ -225,8 +228,15 @@ fn rates_html(out: &mut String, t: &Tables, dimension: Dimension, limit: usize) 
         };
         let _ = writeln!(
             out,
-            "<tr><td><code>{}</code></td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td></tr>",
-            esc(key), c.requests, c.errors, ratio, c.s4xx, c.s5xx, c.s401, c.s403, c.s429, peak
+            "<tr><td><code>{}</code></td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td>{}</tr>",
+            esc(key), c.requests, c.errors, ratio, c.s4xx, c.s5xx, c.s401, c.s403, c.s429, peak,
+            if dimension == Dimension::ErrorCode && key != crate::analyze::tables::OTHER_KEY {
+                format!("<td>{}</td>", esc(crate::analyze::actions::for_code(key)))
+            } else if dimension == Dimension::ErrorCode {
+                "<td></td>".to_string()
+            } else {
+                String::new()
+            }
         );
     }
     out.push_str("</table>\n");

@@ -120,6 +120,7 @@ fn incident(
         threshold: 20.0,
         score: 2.0,
         explanation: format!("{detector} on {key} <b>"),
+        action: "=retry later".into(),
         contributors: vec![Contributor {
             dimension: Dimension::OrganizationId,
             value: "=HYPERLINK(\"http://x\")".into(),
