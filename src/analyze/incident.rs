@@ -274,6 +274,16 @@ fn fmt_num(v: f64) -> String {
 /// One sentence a person understands: what, where, how far from normal.
 pub fn explain(inc: &Incident) -> String {
     let span = format!("{} to {} UTC", utc(inc.start), utc(inc.end));
+    // Shares print as percentages, whatever their value (a connection failing on every
+    // request is at 100 %, not "1").
+    let ratio = inc.detector == DetectorId::ServerErrors || inc.what.contains("ratio");
+    let fmt_num = |v: f64| {
+        if ratio {
+            format!("{:.1}%", v * 100.0)
+        } else {
+            fmt_num(v)
+        }
+    };
     let top = |d: Dimension| {
         inc.contributors
             .iter()
@@ -606,6 +616,20 @@ mod tests {
         assert_eq!(kept.len(), 1);
         assert_eq!(kept[0].detector, DetectorId::KeyThreshold);
         assert_eq!(kept[0].severity, Severity::High);
+    }
+
+    /// Regression (issue 29): "peak 1 of its requests (normal is under 1)": a connection
+    /// failing on every request lost its percentages.
+    #[test]
+    fn shares_print_as_percentages() {
+        let mut inc = merge(vec![flag(DetectorId::ServerErrors, "c1", T0, T0 + STEP)], 0).remove(0);
+        inc.peak = 1.0;
+        inc.threshold = 0.2;
+        let text = explain(&inc);
+        assert!(
+            text.contains("peak 100.0% of its requests (normal is under 20.0%)"),
+            "{text}"
+        );
     }
 
     #[test]

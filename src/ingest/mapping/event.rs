@@ -205,12 +205,25 @@ pub(super) fn event_of<'a>(
     }
     let ip_address = c.text(Target::IpAddress).map(clean_ip);
 
-    let extra = (!c.extra.is_empty()).then(|| {
+    // One endpoint per route: the query string off and ids templated
+    // (`/adAnalytics?page=25` and `/v1/orders/8812` split no breakdown); the raw value
+    // stays in `extra` (`endpoint_raw`).
+    let mut endpoint_raw = None;
+    if let Some(ep) = endpoint.as_deref() {
+        if let Cow::Owned(route) = route_of(ep) {
+            endpoint_raw = Some(ep.to_owned());
+            endpoint = Some(Cow::Owned(route));
+        }
+    }
+    let extra = (!c.extra.is_empty() || endpoint_raw.is_some()).then(|| {
         let mut obj = serde_json::Map::new();
         for (k, raw) in &c.extra {
             let v = serde_json::from_str(raw)
                 .unwrap_or_else(|_| serde_json::Value::String(raw.to_string()));
             obj.insert(k.to_string(), v);
+        }
+        if let Some(raw) = endpoint_raw {
+            obj.insert("endpoint_raw".into(), serde_json::Value::String(raw));
         }
         let mut v = serde_json::Value::Object(obj);
         if red.active {
@@ -247,6 +260,56 @@ pub(super) fn event_of<'a>(
         downstream: red.json(c.take(Target::Downstream)),
         extra,
     })
+}
+
+/// An endpoint's route: without its query string or fragment, and with the path segments
+/// that are ids (numbers of 3 digits or more, UUIDs, long hex or token-like strings) as
+/// `{id}`. Borrowed when
+/// nothing changes (most endpoints).
+pub(super) fn route_of(ep: &str) -> Cow<'_, str> {
+    let cut = ep.find(['?', '#']).unwrap_or(ep.len());
+    let path = &ep[..cut];
+    let is_id = |seg: &str| {
+        let b = seg.as_bytes();
+        if b.is_empty() {
+            return false;
+        }
+        let digits = b.iter().filter(|c| c.is_ascii_digit()).count();
+        let hex = b.iter().all(|c| c.is_ascii_hexdigit() || *c == b'-');
+        // Numbers of three digits or more (`/v1/admin/7` is a route of its own: short
+        // numbers are versions, pages, shards more often than records).
+        (digits == b.len() && b.len() >= 3)
+            || (hex && b.len() >= 16 && digits > 0)
+            || (b.len() >= 20
+                && digits > 0
+                && b.iter()
+                    .all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-'))
+    };
+    // Only a path (`/...` or a URL) has segments to template.
+    let templated = path.contains('/') && path.split('/').any(is_id);
+    if cut == ep.len() && !templated {
+        return Cow::Borrowed(ep);
+    }
+    if !templated {
+        return Cow::Owned(path.to_owned());
+    }
+    let (head, rest) = match path.find("://") {
+        // Keep the scheme and host of a URL as they are.
+        Some(i) => match path[i + 3..].find('/') {
+            Some(j) => path.split_at(i + 3 + j),
+            None => (path, ""),
+        },
+        None => ("", path),
+    };
+    let mut out = String::with_capacity(path.len());
+    out.push_str(head);
+    for (n, seg) in rest.split('/').enumerate() {
+        if n > 0 {
+            out.push('/');
+        }
+        out.push_str(if is_id(seg) { "{id}" } else { seg });
+    }
+    Cow::Owned(out)
 }
 
 /// Whether an error is an expired token: seed 004's `AUTH_003`, or a code, type or message

@@ -132,3 +132,30 @@ fn string_scanner_stops_at_quotes_escapes_and_controls() {
     assert_eq!(plain_string_end(b"\"abc", 1), None);
     assert_eq!(plain_string_end("\"é\"".as_bytes(), 1), Some(3));
 }
+
+/// Regression (issue 29): endpoints kept query strings and ids (`/adAnalytics?page=25`),
+/// splitting the endpoint breakdown into one key per page.
+#[test]
+fn endpoints_are_routes() {
+    use super::event::route_of;
+    for (raw, route) in [
+        ("/adAnalytics?page=25", "/adAnalytics"),
+        ("/v1/orders/8812", "/v1/orders/{id}"),
+        (
+            "/v1/users/3f2b9c1e-8a4d-4c2f-9b7e-1d2c3b4a5f60/tokens",
+            "/v1/users/{id}/tokens",
+        ),
+        (
+            "https://api.example.com/v2/items/4242?x=1#top",
+            "https://api.example.com/v2/items/{id}",
+        ),
+        ("/v1/admin/7", "/v1/admin/7"),
+        ("/v1/flows", "/v1/flows"),
+        ("/api/v1/data_sets", "/api/v1/data_sets"),
+        ("storage.objects.get", "storage.objects.get"),
+        ("/v2/2fa/verify", "/v2/2fa/verify"),
+    ] {
+        assert_eq!(route_of(raw), route, "{raw}");
+    }
+    assert!(matches!(route_of("/v1/flows"), Cow::Borrowed(_)));
+}
