@@ -13,7 +13,7 @@ use arrow_array::cast::AsArray;
 use arrow_array::Array;
 
 use crate::config::MappingConfig;
-use crate::ingest::mapping::trace_record;
+use crate::ingest::mapping::trace_records;
 use crate::ingest::reader::{read_source, Chunk};
 use crate::ingest::redact::scrub_text;
 use crate::ingest::source::Source;
@@ -89,10 +89,9 @@ pub fn inspect(inputs: &[String], cfg: &MappingConfig, sample: usize) -> anyhow:
         let mut fields: BTreeMap<String, Field> = BTreeMap::new();
         let mut traced = 0u64;
         for r in &records {
-            let Some(uses) = trace_record(r, cfg) else {
+            let Some(traces) = trace_records(r, cfg, sample) else {
                 continue;
             };
-            traced += 1;
             if !r.trim_start().starts_with('{') {
                 // A text log line: its prefix gives the time, level, logger and message.
                 let f = fields.entry("(text before the JSON)".into()).or_default();
@@ -104,7 +103,15 @@ pub fn inspect(inputs: &[String], cfg: &MappingConfig, sample: usize) -> anyhow:
                     f.example = example(&r[..r.find('{').unwrap_or(r.len())]);
                 }
             }
-            for u in uses {
+            // Every record of an envelope, up to the sample.
+            for u in traces
+                .into_iter()
+                .take(sample.saturating_sub(traced as usize).max(1))
+                .flat_map(|uses| {
+                    traced += 1;
+                    uses
+                })
+            {
                 let f = fields.entry(u.path.clone()).or_default();
                 let became = match (u.column, u.won) {
                     (None, _) => "extra".to_string(),

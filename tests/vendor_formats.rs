@@ -808,3 +808,23 @@ fn azure_diagnostic_levels_and_result_types() {
         ],
     );
 }
+
+/// Regression (issue 29): `inspect` traced only the first record of an envelope document
+/// (CloudTrail showed 1 of 7 records, so `errorCode` never appeared).
+#[test]
+fn inspect_traces_every_record_of_an_envelope() {
+    let a = errscope()
+        .arg("inspect")
+        .arg(repo_path(
+            "tests/fixtures/vendors/aws_cloudtrail_internal.json",
+        ))
+        .assert()
+        .success();
+    let text = String::from_utf8_lossy(&a.get_output().stdout).into_owned();
+    assert!(text.contains("fields of the first 2 record(s)"), "{text}");
+    let row = text
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some("errorCode"))
+        .unwrap_or_else(|| panic!("no row for errorCode:\n{text}"));
+    assert!(row.contains("error_code"), "{row}");
+}

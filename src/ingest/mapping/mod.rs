@@ -34,7 +34,7 @@ pub use self::event::truncate;
 use self::event::*;
 use self::flat::*;
 pub use self::flat::{map_flat, map_flat_with};
-pub use self::trace::{trace_record, FieldUse};
+pub use self::trace::{trace_record, trace_records, FieldUse};
 
 /// How deep nested objects are searched for known keys.
 pub const MAX_DEPTH: u8 = 4;

@@ -20,6 +20,13 @@ pub struct FieldUse {
 /// the first record of an envelope) becomes: the same walk as ingest's, traced.
 /// `None` for a text that holds no JSON object.
 pub fn trace_record(text: &str, cfg: &MappingConfig) -> Option<Vec<FieldUse>> {
+    trace_records(text, cfg, 1)?.into_iter().next()
+}
+
+/// [`trace_record`] for every record a text holds, up to `max`: each record of an
+/// envelope (CloudTrail's `Records`, an OTLP export's log records), not only the first
+/// (a CloudTrail file's `errorCode` is often in its third record).
+pub fn trace_records(text: &str, cfg: &MappingConfig, max: usize) -> Option<Vec<Vec<FieldUse>>> {
     let text = text.trim();
     let json = &text[text.find('{')?..];
     let mut entries = parse_object(json).ok()?;
@@ -32,34 +39,58 @@ pub fn trace_record(text: &str, cfg: &MappingConfig) -> Option<Vec<FieldUse>> {
     if let Some(r) = &rewritten {
         entries = parse_object(r).ok()?;
     }
-    // An OTLP/JSON export: its first log record, flattened as ingest does.
-    let otlp_first = otlp_records(&entries).and_then(|r| r.into_iter().next()?.ok());
-    if let Some(first) = &otlp_first {
-        entries = parse_object(first).ok()?;
+    // An OTLP/JSON export: its log records, flattened as ingest does.
+    if let Some(records) = otlp_records(&entries) {
+        let records: Vec<String> = records
+            .into_iter()
+            .filter_map(Result::ok)
+            .take(max)
+            .collect();
+        return Some(
+            records
+                .iter()
+                .filter_map(|r| Some(trace_entries(parse_object(r).ok()?, cfg)))
+                .collect(),
+        );
     }
-    // An envelope (as ingest tells one): the first of its records.
-    if let Some(first) = envelope_items(&entries, cfg).and_then(|items| items.first().copied()) {
-        entries = parse_object(first.get()).ok()?;
-    } else {
-        // A wrapper without a known name (as [`map_object_text`] tells one).
-        let mapped = map_entries(entries.clone(), None, cfg, false, &mut KeyCache::default());
-        let first = lacks_timestamp(&mapped)
-            .then(|| wrapper_items(&entries))
-            .flatten()
-            .and_then(|items| items.first().copied());
-        // As ingest: only a list whose records are events is a wrapper.
-        let is_event = |item: &serde_json::value::RawValue| {
-            parse_object(item.get()).is_ok_and(|e| {
-                matches!(
-                    map_entries(e, None, cfg, false, &mut KeyCache::default()),
-                    Mapped::One(_)
-                )
-            })
-        };
-        if let Some(first) = first.filter(|f| is_event(f)) {
-            entries = parse_object(first.get()).ok()?;
-        }
+    // An envelope (as ingest tells one): its records.
+    if let Some(items) = envelope_items(&entries, cfg) {
+        return Some(
+            items
+                .iter()
+                .take(max)
+                .filter_map(|i| Some(trace_entries(parse_object(i.get()).ok()?, cfg)))
+                .collect(),
+        );
     }
+    // A wrapper without a known name (as [`map_object_text`] tells one).
+    let mapped = map_entries(entries.clone(), None, cfg, false, &mut KeyCache::default());
+    let items = lacks_timestamp(&mapped)
+        .then(|| wrapper_items(&entries))
+        .flatten();
+    // As ingest: only a list whose records are events is a wrapper.
+    let is_event = |item: &serde_json::value::RawValue| {
+        parse_object(item.get()).is_ok_and(|e| {
+            matches!(
+                map_entries(e, None, cfg, false, &mut KeyCache::default()),
+                Mapped::One(_)
+            )
+        })
+    };
+    if let Some(items) = items.filter(|i| i.first().is_some_and(|f| is_event(f))) {
+        return Some(
+            items
+                .iter()
+                .take(max)
+                .filter_map(|i| Some(trace_entries(parse_object(i.get()).ok()?, cfg)))
+                .collect(),
+        );
+    }
+    Some(vec![trace_entries(entries, cfg)])
+}
+
+/// The traced walk of one record's entries.
+fn trace_entries<'a>(entries: Entries<'a>, cfg: &MappingConfig) -> Vec<FieldUse> {
     let mut cache = KeyCache::default();
     let mut w = Walker::new(cfg, &mut cache);
     w.trace = Some(Box::default());
@@ -92,5 +123,5 @@ pub fn trace_record(text: &str, cfg: &MappingConfig) -> Option<Vec<FieldUse>> {
         won: false,
         value,
     }));
-    Some(out)
+    out
 }
