@@ -344,3 +344,63 @@ fn an_account_whose_calls_keep_failing_needs_reauthorization() {
         "{action}"
     );
 }
+
+/// Regression (issue 29): a permission change that makes one connection's calls on one
+/// entity type fail (403s from ~0.8 % to ~16 % of its calls for three hours) gave no
+/// incident: it is not 5xx, and no burst of distinct endpoints. Seed 000: log
+/// connection-specific errors separately.
+#[test]
+fn a_sustained_rise_in_one_connections_errors_is_its_incident() {
+    let tmp = errscope::testutil::tempdir().unwrap();
+    let mut log = String::new();
+    // Three days, four connections, 300 calls an hour each; conn_1's 403s are 0.8 % of
+    // its calls, except 12:00-15:00 on day 3, when 16 % of them are denied.
+    let mut n = 0u64;
+    for day in 0..3u32 {
+        for minute in 0..(24 * 60u32) {
+            for c in 0..4u32 {
+                // Five calls a minute per connection.
+                for k in 0..5u32 {
+                    n += 1;
+                    let ts = format!(
+                        "2024-03-0{}T{:02}:{:02}:{:02}Z",
+                        4 + day,
+                        minute / 60,
+                        minute % 60,
+                        k * 11
+                    );
+                    let hot = c == 1 && day == 2 && (12 * 60..15 * 60).contains(&minute);
+                    let denied = if hot { n % 25 < 4 } else { n % 125 == 0 };
+                    let (status, entity) = if denied {
+                        (403, "/v1/invoices")
+                    } else {
+                        (
+                            200,
+                            ["/v1/contacts", "/v1/invoices", "/v1/orders"][(n % 3) as usize],
+                        )
+                    };
+                    log.push_str(&format!(
+                        "{{\"timestamp\":\"{ts}\",\"status\":{status},\"connection_id\":\"conn_{c}\",\"endpoint\":\"{entity}\",\"request_id\":\"r{n}\"}}\n"
+                    ));
+                }
+            }
+        }
+    }
+    let input = tmp.path().join("fleet.ndjson");
+    std::fs::write(&input, log).unwrap();
+    let out = tmp.path().join("out");
+    analyze(&input, &out, &[]).success();
+    let csv = read_anomalies(&out);
+    let on_conn: Vec<_> = csv
+        .iter()
+        .filter(|r| r[4] == "connection_id" && r[5] == "conn_1")
+        .collect();
+    assert_eq!(on_conn.len(), 1, "{csv:#?}");
+    assert!(on_conn[0][6].starts_with("2024-03-06T1"), "{on_conn:?}");
+    assert!(
+        on_conn[0][16].starts_with("verify the permissions"),
+        "the 403s' action: {on_conn:?}"
+    );
+    // Nothing else: the other connections and conn_1's normal days are quiet.
+    assert_eq!(csv.len(), 1, "{csv:#?}");
+}

@@ -135,6 +135,9 @@ pub struct ThresholdConfig {
     /// Ratio rules with a history: a window is flagged only at this multiple of the key's
     /// median or more.
     pub min_rise: f64,
+    /// Ratio rules with a history: a window is flagged only when its count is this
+    /// unlikely at the key's median share (Chernoff bound of the binomial tail).
+    pub max_chance: f64,
 }
 
 impl Default for ThresholdConfig {
@@ -146,6 +149,7 @@ impl Default for ThresholdConfig {
             per_key_dimensions: vec![Dimension::ConnectionId, Dimension::OrganizationId],
             min_history: 24,
             min_rise: 2.0,
+            max_chance: 1e-6,
         }
     }
 }
@@ -191,6 +195,19 @@ impl ThresholdConfig {
             // export's first hours); with a history, only at twice the key's usual count.
             storm(Dimension::ConnectionId),
             storm(Dimension::Endpoint),
+            // Seed 000: log connection-specific errors separately; a permission change
+            // that makes one connection's calls fail (403s from 0.8 % to 16 % of them for
+            // hours) is an incident on that connection, whatever the status. Judged
+            // against the connection's own history (2x its median hourly error ratio).
+            ThresholdRule {
+                dimension: Dimension::ConnectionId,
+                key: None,
+                metric: Metric::ErrorRatio,
+                window_minutes: 60,
+                above: 0.05,
+                min_requests: 50,
+                min_events: 10,
+            },
         ]
     }
 
