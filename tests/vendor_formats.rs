@@ -828,3 +828,34 @@ fn inspect_traces_every_record_of_an_envelope() {
         .unwrap_or_else(|| panic!("no row for errorCode:\n{text}"));
     assert!(row.contains("error_code"), "{row}");
 }
+
+/// Regression (issue 29): Google Cloud load balancer logs: Cloud Armor's
+/// `denied_by_security_policy` and `failed_to_pick_backend` are the error code (they were
+/// `HTTP_403`, `HTTP_503`); `response_sent_by_backend` leaves the status's code.
+#[test]
+fn gcp_load_balancer_status_details_are_the_code() {
+    let (rows, _) = ingest("gcp_http_lb.ndjson");
+    expect(
+        "gcp_lb",
+        &rows[0],
+        &[("error_code", "HTTP_502"), ("category", "server")],
+    );
+    expect(
+        "gcp_lb",
+        &rows[1],
+        &[
+            ("error_code", "denied_by_security_policy"),
+            ("status", "403"),
+            ("category", "authorization"),
+            ("ip_address", "198.51.100.66"),
+        ],
+    );
+    expect(
+        "gcp_lb",
+        &rows[2],
+        &[
+            ("error_code", "failed_to_pick_backend"),
+            ("category", "server"),
+        ],
+    );
+}

@@ -197,6 +197,9 @@ const BUILTIN: &[(Target, u8, &[&str])] = &[
     ),
     // Okta: why an outcome failed (`INVALID_CREDENTIALS`, `LOCKED_OUT`).
     (Target::ErrorCode, 2, &["outcome.reason"]),
+    // Google Cloud load balancers: what the proxy did (`denied_by_security_policy` by
+    // Cloud Armor, `failed_to_pick_backend`), the code of the error it answered with.
+    (Target::ErrorCode, 2, &["statusDetails"]),
     (
         Target::Message,
         0,

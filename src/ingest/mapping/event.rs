@@ -54,6 +54,14 @@ pub(super) fn event_of<'a>(
 
     // A vendor code of 0 without a status is a success (Azure sign-in's `errorCode: 0`,
     // gRPC's OK).
+    // A load balancer's `response_sent_by_backend` says who answered, not what went wrong:
+    // the status is the error (its code `HTTP_<status>`).
+    if vendor_code
+        .as_deref()
+        .is_some_and(|c| c.eq_ignore_ascii_case("response_sent_by_backend"))
+    {
+        vendor_code = None;
+    }
     // So is a code that says success (Azure's `resultType: "Success"`, gRPC's `OK`).
     let zero_code = status.is_none()
         && vendor_code
