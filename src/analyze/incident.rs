@@ -443,7 +443,6 @@ pub fn build(t: &Tables, flags: Vec<Flag>, hold_us: i64) -> anyhow::Result<Vec<I
     let mut incidents = suppress_explained(incidents);
     for inc in &mut incidents {
         inc.explanation = explain(inc);
-        inc.action = super::actions::for_incident(inc);
     }
     incidents.sort_by(|a, b| (a.start, a.detector, &a.key).cmp(&(b.start, b.detector, &b.key)));
     Ok(incidents)

@@ -251,10 +251,14 @@ pub fn analyze_events(
                 summary.last_event = Some(incident::utc(hi));
             }
             let from = t.grid.start_of(t.report_from);
-            incident::build(t, flags, hold)?
+            let mut incidents: Vec<Incident> = incident::build(t, flags, hold)?
                 .into_iter()
                 .filter(|i| i.end > from && i.events > 0)
-                .collect()
+                .collect();
+            for inc in &mut incidents {
+                inc.action = actions::for_incident(inc);
+            }
+            incidents
         }
     };
     if let Some(t) = tables.as_mut() {
