@@ -186,14 +186,7 @@ fn outcomes_without_statuses_are_denials_and_failed_logins() {
     std::fs::write(tmp.path().join("okta_system_log.json"), okta).unwrap();
 
     let out = tmp.path().join("out");
-    let a = errscope()
-        .args(["analyze", "--json", "-q"])
-        .arg(tmp.path())
-        .arg("--out")
-        .arg(&out)
-        .assert()
-        .code(0);
-    let summary: serde_json::Value = serde_json::from_slice(&a.get_output().stdout).unwrap();
+    let summary = analyze_json(tmp.path(), &out);
     assert_eq!(
         summary["input"]["files"], 2,
         "the digest is skipped: {summary}"
@@ -264,14 +257,7 @@ fn a_rate_limit_storm_in_a_short_export_is_an_incident() {
     let input = tmp.path().join("short.ndjson");
     std::fs::write(&input, log).unwrap();
     let out = tmp.path().join("out");
-    let a = errscope()
-        .args(["analyze", "--json", "-q"])
-        .arg(&input)
-        .arg("--out")
-        .arg(&out)
-        .assert()
-        .success();
-    let summary: serde_json::Value = serde_json::from_slice(&a.get_output().stdout).unwrap();
+    let summary = analyze_json(&input, &out);
     let csv = read_anomalies(&out);
     let storm: Vec<_> = csv
         .iter()

@@ -652,14 +652,10 @@ fn application_logger_shapes() {
 /// `analyze --json` on one fixture: its summary.
 fn analyze_fixture(name: &str) -> serde_json::Value {
     let tmp = errscope::testutil::tempdir().unwrap();
-    let a = errscope()
-        .args(["analyze", "--json", "-q"])
-        .arg(repo_path("tests/fixtures/vendors").join(name))
-        .arg("--out")
-        .arg(tmp.path().join("out"))
-        .assert()
-        .success();
-    serde_json::from_slice(&a.get_output().stdout).unwrap()
+    analyze_json(
+        &repo_path("tests/fixtures/vendors").join(name),
+        &tmp.path().join("out"),
+    )
 }
 
 /// Regression (issue 29): Nextcloud's `level` is 0-4 (1 info); read on the syslog scale,

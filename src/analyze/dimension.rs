@@ -94,24 +94,7 @@ impl Dimension {
     }
 }
 
-/// By name, as the outputs have always sorted them.
-impl Ord for Dimension {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.as_str().cmp(other.as_str())
-    }
-}
-
-impl PartialOrd for Dimension {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl std::fmt::Display for Dimension {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+named!(Dimension, sorted_by_name);
 
 #[cfg(test)]
 mod tests {

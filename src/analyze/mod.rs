@@ -6,6 +6,33 @@
 //! [`incident`] merges what they flag, measures it on the error events ([`errlog`], on
 //! disk), explains and de-duplicates it.
 
+/// `Display` by `as_str()` for a closed set of names (dimensions, classes, detectors);
+/// with `sorted_by_name`, `Ord` by that name too, the order outputs have always had.
+macro_rules! named {
+    ($t:ty) => {
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+    ($t:ty, sorted_by_name) => {
+        named!($t);
+
+        impl Ord for $t {
+            fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+                self.as_str().cmp(other.as_str())
+            }
+        }
+
+        impl PartialOrd for $t {
+            fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+                Some(self.cmp(other))
+            }
+        }
+    };
+}
+
 pub mod actions;
 pub mod auth;
 pub mod baseline;
@@ -292,7 +319,7 @@ fn without_history(t: &tables::Tables, cfg: &AnalyzeConfig) -> Vec<String> {
         ));
     }
     let th = &cfg.detectors.threshold;
-    let needed = i64::try_from(th.min_history).unwrap_or(i64::MAX) * 30;
+    let needed = detect::threshold::history_minutes(th);
     if th.enabled && minutes < needed {
         out.push(format!(
             "threshold: under {} hours of data, rates are judged against their fixed limits only, not against each key's own normal",

@@ -260,3 +260,10 @@ pub fn analyze(input: &Path, out: &Path, extra: &[&str]) -> Assert {
         .args(extra)
         .assert()
 }
+
+/// `errscope analyze --json -q <input> --out <out>`, asserted successful (exit 0): its
+/// summary.json from stdout.
+pub fn analyze_json(input: &Path, out: &Path) -> serde_json::Value {
+    let a = analyze(input, out, &["--json"]).success();
+    serde_json::from_slice(&a.get_output().stdout).unwrap()
+}

@@ -79,12 +79,6 @@ impl IncidentClass {
     }
 }
 
-impl std::fmt::Display for IncidentClass {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// The detectors, one module each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -140,24 +134,8 @@ impl DetectorId {
     }
 }
 
-/// By name, as incidents have always been sorted (reruns and reports keep their order).
-impl Ord for DetectorId {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.as_str().cmp(other.as_str())
-    }
-}
-
-impl PartialOrd for DetectorId {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl std::fmt::Display for DetectorId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+named!(IncidentClass);
+named!(DetectorId, sorted_by_name);
 
 /// One window (or interval) where a detector's rule holds.
 #[derive(Debug, Clone, PartialEq)]

@@ -66,9 +66,24 @@ fn judged_on_history(rule: &ThresholdRule) -> bool {
     rule.metric.is_ratio() || rule.dimension != Dimension::ErrorCode
 }
 
-/// A rule's windows on one key: the windowed counts and requests, and the key's
-/// median ratio over the windows with the minimum volume (`None` without enough of them).
-struct RatioHistory {
+/// Minutes of data the rules judged against history need before a key has its normal
+/// (`min_history` windows of the longest such rule): shorter data is judged by the fixed
+/// limits alone.
+pub fn history_minutes(cfg: &ThresholdConfig) -> i64 {
+    let longest = cfg
+        .effective_rules()
+        .iter()
+        .filter(|r| judged_on_history(r))
+        .map(|r| i64::from(r.window_minutes))
+        .max()
+        .unwrap_or(0);
+    longest * i64::try_from(cfg.min_history).unwrap_or(i64::MAX / longest.max(1))
+}
+
+/// A rule's windows on one key: the windowed counts and requests, and, for a rule judged
+/// against history ([`judged_on_history`]), the key's median value over the windows with
+/// the minimum volume (`None` without enough of them, or for an absolute rule).
+struct History {
     num: Vec<u64>,
     den: Vec<u64>,
     median: Option<f64>,
@@ -77,12 +92,7 @@ struct RatioHistory {
     above: usize,
 }
 
-fn ratio_history(
-    t: &Tables,
-    rule: &ThresholdRule,
-    s: &KeySeries,
-    cfg: &ThresholdConfig,
-) -> RatioHistory {
+fn history(t: &Tables, rule: &ThresholdRule, s: &KeySeries, cfg: &ThresholdConfig) -> History {
     let width = t
         .grid
         .buckets_in(i64::from(rule.window_minutes) * MINUTE_US);
@@ -105,8 +115,9 @@ fn ratio_history(
     let windows = ratios.len();
     let above = ratios.iter().filter(|r| **r > rule.above).count();
     ratios.sort_by(f64::total_cmp);
-    let median = (windows >= cfg.min_history.max(1)).then(|| ratios[windows / 2]);
-    RatioHistory {
+    let median =
+        (judged_on_history(rule) && windows >= cfg.min_history.max(1)).then(|| ratios[windows / 2]);
+    History {
         num,
         den,
         median,
@@ -125,15 +136,9 @@ fn check(
     let g = &t.grid;
     let width = g.buckets_in(i64::from(rule.window_minutes) * MINUTE_US);
     let counts = s.values(|c| metric_count(rule.metric, c));
-    let history = judged_on_history(rule).then(|| ratio_history(t, rule, s, cfg));
-    let (num, den) = match &history {
-        Some(h) => (h.num.clone(), h.den.clone()),
-        None => (
-            sliding_sum(&counts, width),
-            sliding_sum(&s.values(|c| c.requests), width),
-        ),
-    };
-    let median = history.as_ref().and_then(|h| h.median);
+    let History {
+        num, den, median, ..
+    } = history(t, rule, s, cfg);
     for i in 0..g.n {
         if num[i] == 0 || num[i] < u64::from(rule.min_events) {
             continue;
@@ -286,7 +291,7 @@ pub fn standing(t: &Tables, cfg: &ThresholdConfig) -> Vec<Standing> {
             .iter()
             .filter(|s| rule.key.as_ref().is_none_or(|k| *k == s.key))
         {
-            let h = ratio_history(t, rule, s, cfg);
+            let h = history(t, rule, s, cfg);
             if let Some(median) = h.median.filter(|m| *m > rule.above) {
                 out.push(Standing {
                     ratio: rule.metric.is_ratio(),

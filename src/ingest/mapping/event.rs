@@ -63,11 +63,11 @@ pub(super) fn event_of<'a>(
         vendor_code = None;
     }
     // So is a code that says success (Azure's `resultType: "Success"`, gRPC's `OK`).
-    let zero_code = status.is_none()
+    let code_says_success = status.is_none()
         && vendor_code
             .as_deref()
             .is_some_and(|c| c.trim() == "0" || outcome_of(c) == Some(true));
-    if zero_code {
+    if code_says_success {
         vendor_code = None;
     }
     // An outcome without a status (ECS `event.outcome`, a WAF `action`): a failure is an
@@ -75,7 +75,7 @@ pub(super) fn event_of<'a>(
     let (failed_outcome, succeeded) = match c.take(Target::Outcome) {
         Some(Val::Text(word)) => (Some(word), false),
         Some(Val::Bool(true)) => (None, true),
-        _ => (None, zero_code),
+        _ => (None, code_says_success),
     };
     let error = red.text(c.text(Target::Error));
     let level: Option<Cow<'a, str>> = match c.take(Target::Level) {

@@ -39,29 +39,21 @@ pub fn trace_records(text: &str, cfg: &MappingConfig, max: usize) -> Option<Vec<
     if let Some(r) = &rewritten {
         entries = parse_object(r).ok()?;
     }
+    // The walk of each of a document's records (the first `max`).
+    let each = |texts: &mut dyn Iterator<Item = &str>| -> Vec<Vec<FieldUse>> {
+        texts
+            .take(max)
+            .filter_map(|r| Some(trace_entries(parse_object(r).ok()?, cfg)))
+            .collect()
+    };
     // An OTLP/JSON export: its log records, flattened as ingest does.
     if let Some(records) = otlp_records(&entries) {
-        let records: Vec<String> = records
-            .into_iter()
-            .filter_map(Result::ok)
-            .take(max)
-            .collect();
-        return Some(
-            records
-                .iter()
-                .filter_map(|r| Some(trace_entries(parse_object(r).ok()?, cfg)))
-                .collect(),
-        );
+        let records: Vec<String> = records.into_iter().filter_map(Result::ok).collect();
+        return Some(each(&mut records.iter().map(String::as_str)));
     }
     // An envelope (as ingest tells one): its records.
     if let Some(items) = envelope_items(&entries, cfg) {
-        return Some(
-            items
-                .iter()
-                .take(max)
-                .filter_map(|i| Some(trace_entries(parse_object(i.get()).ok()?, cfg)))
-                .collect(),
-        );
+        return Some(each(&mut items.iter().map(|i| i.get())));
     }
     // A wrapper without a known name (as [`map_object_text`] tells one).
     let mapped = map_entries(entries.clone(), None, cfg, false, &mut KeyCache::default());
@@ -78,13 +70,7 @@ pub fn trace_records(text: &str, cfg: &MappingConfig, max: usize) -> Option<Vec<
         })
     };
     if let Some(items) = items.filter(|i| i.first().is_some_and(|f| is_event(f))) {
-        return Some(
-            items
-                .iter()
-                .take(max)
-                .filter_map(|i| Some(trace_entries(parse_object(i.get()).ok()?, cfg)))
-                .collect(),
-        );
+        return Some(each(&mut items.iter().map(|i| i.get())));
     }
     Some(vec![trace_entries(entries, cfg)])
 }
