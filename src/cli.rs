@@ -14,6 +14,11 @@ use clap::{Args, Parser, Subcommand};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+
+    /// Read public buckets without credentials (as the AWS CLI's flag): requests to
+    /// s3://, gs:// and az:// are not signed.
+    #[arg(long, global = true)]
+    pub no_sign_request: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -17,7 +17,8 @@
 //! duplicate_memory = 4000000 # fingerprints held to find them (about 16 bytes each)
 //! ```
 //!
-//! `[windows]` and `[detectors.*]` configure analysis (see `analyze/config.rs`).
+//! `[windows]` and `[detectors.*]` configure analysis (see `analyze/config.rs`);
+//! `[storage]` configures buckets (see `storage/mod.rs`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -47,6 +48,8 @@ struct FileConfig {
     detectors: DetectorsConfig,
     #[serde(default)]
     rates: crate::analyze::config::RatesConfig,
+    #[serde(default)]
+    storage: crate::storage::StorageConfig,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -87,6 +90,8 @@ pub enum ConfigError {
 pub struct Config {
     pub mapping: MappingConfig,
     pub analyze: AnalyzeConfig,
+    /// Buckets: endpoint, region, retries (`[storage]`).
+    pub storage: crate::storage::StorageConfig,
     /// The file it came from, if any.
     pub path: Option<PathBuf>,
 }
@@ -119,6 +124,7 @@ impl Config {
         Ok(Config {
             mapping,
             analyze,
+            storage: file.storage.clone(),
             path: Some(path),
         })
     }

@@ -15,6 +15,7 @@ use arrow_array::Array;
 use crate::config::MappingConfig;
 use crate::ingest::mapping::trace_records;
 use crate::ingest::reader::{read_source, Chunk};
+use crate::ingest::source::expand_inputs;
 use crate::ingest::redact::scrub_text;
 use crate::ingest::source::Source;
 use crate::pipeline::{run_ingest, IngestOptions, DEFAULT_MAX_RECORD_BYTES};
@@ -63,7 +64,13 @@ pub fn inspect(inputs: &[String], cfg: &MappingConfig, sample: usize) -> anyhow:
     }
     for stats in &report.manifest.inputs {
         let path = Path::new(&stats.path);
-        let source = path.is_file().then(|| Source::file(path));
+        let source = if crate::storage::is_url(&stats.path) {
+            expand_inputs(std::slice::from_ref(&stats.path), None, None)
+                .into_iter()
+                .find(|s| matches!(s, Source::Read(_)))
+        } else {
+            path.is_file().then(|| Source::file(path))
+        };
         let c = &stats.counts;
         let _ = writeln!(
             out,

@@ -21,5 +21,6 @@ pub mod query;
 pub mod report;
 pub mod schema;
 pub mod state;
+pub mod storage;
 #[doc(hidden)]
 pub mod testutil;

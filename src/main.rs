@@ -16,6 +16,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    errscope::storage::sign_requests(!cli.no_sign_request);
     match run(cli.command) {
         Ok(outcome) => outcome.into(),
         // A closed stdout (`errscope query ... | head -1`) is success, as in ripgrep.

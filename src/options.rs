@@ -17,6 +17,9 @@ use crate::generate::{GenerateOptions, Shape};
 use crate::ingest::coerce::parse_ts_str;
 use crate::query::output::Format;
 use crate::query::params::Value;
+use crate::state::StatePlace;
+use crate::storage::output::Staged;
+use crate::storage::{Location, Scheme};
 
 /// A flag value that does not make sense: exit 2, like the argument parser's own errors.
 #[derive(Debug)]
@@ -43,9 +46,12 @@ fn threads_or_cores(threads: Option<usize>) -> usize {
 /// `errscope ingest`, and the ingest half of `errscope analyze`.
 #[derive(Debug, Clone)]
 pub struct IngestRun {
-    /// Files, folders, globs or `-`, as given.
+    /// Files, folders, globs, object URLs or `-`, as given.
     pub inputs: Vec<String>,
+    /// Where the run writes: the output folder, or the local staging folder of `staged`.
     pub out: PathBuf,
+    /// `--out` in a bucket: published from `out` when the run has finished.
+    pub staged: Option<std::sync::Arc<Staged>>,
     pub config: Config,
     pub threads: usize,
     pub max_record_bytes: usize,
@@ -89,7 +95,9 @@ impl IngestRun {
             }
         }
         let config = Config::load(args.config.as_deref())?;
+        crate::storage::configure(config.storage.clone());
         let bounds = bounds_of(&args)?;
+        let (out, staged) = out_place(args.out)?;
         Ok(IngestRun {
             threads: threads_or_cores(args.threads),
             max_record_bytes: args.max_record_bytes.max(1024),
@@ -98,8 +106,33 @@ impl IngestRun {
             quiet: args.quiet,
             config,
             inputs: args.inputs,
-            out: args.out,
+            out,
+            staged,
         })
+    }
+
+    /// What messages call the output: the folder, or the bucket URL.
+    pub fn out_name(&self) -> String {
+        match &self.staged {
+            Some(s) => s.url.to_string(),
+            None => self.out.display().to_string(),
+        }
+    }
+}
+
+/// `--out` as a local folder, or a bucket prefix with its local staging folder.
+fn out_place(out: PathBuf) -> anyhow::Result<(PathBuf, Option<std::sync::Arc<Staged>>)> {
+    let text = out.to_string_lossy().to_string();
+    match Location::parse(&text) {
+        None => Ok((out, None)),
+        Some(Err(e)) => Err(usage(format!("--out {e}"))),
+        Some(Ok(url)) if url.scheme == Scheme::Http => Err(usage(format!(
+            "--out {url}: outputs go to a bucket (s3://, gs://, az://) or a folder, not to a web URL"
+        ))),
+        Some(Ok(url)) => {
+            let staged = Staged::new(url)?;
+            Ok((staged.dir.path().to_path_buf(), Some(std::sync::Arc::new(staged))))
+        }
     }
 }
 
@@ -111,8 +144,8 @@ pub struct AnalyzeRun {
     pub json: bool,
     /// Exit 5 when an incident meets this gate.
     pub fail_on: Option<FailLevel>,
-    /// The state file of incremental runs.
-    pub state: Option<PathBuf>,
+    /// The state file of incremental runs (a file, or an object in a bucket).
+    pub state: Option<std::sync::Arc<StatePlace>>,
     /// Print the wall time of each stage.
     pub timings: bool,
 }
@@ -134,7 +167,12 @@ impl AnalyzeRun {
             input: IngestRun::from_args(args.input)?,
             json: args.json,
             fail_on: args.fail_on.map(fail_level),
-            state: args.state,
+            state: args
+                .state
+                .as_deref()
+                .map(StatePlace::new)
+                .transpose()?
+                .map(std::sync::Arc::new),
             timings: args.timings,
         })
     }
@@ -175,6 +213,7 @@ impl QueryRun {
     pub fn from_args(args: QueryArgs) -> anyhow::Result<QueryRun> {
         use std::io::IsTerminal;
         let config = Config::load(args.config.as_deref())?;
+        crate::storage::configure(config.storage.clone());
         let params: BTreeMap<String, Value> = args
             .params
             .iter()
@@ -220,6 +259,7 @@ pub struct InspectRun {
 impl InspectRun {
     pub fn from_args(args: InspectArgs) -> anyhow::Result<InspectRun> {
         let config = Config::load(args.config.as_deref())?;
+        crate::storage::configure(config.storage.clone());
         Ok(InspectRun {
             inputs: args.inputs,
             mapping: config.mapping,

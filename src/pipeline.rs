@@ -45,6 +45,8 @@ pub const DEFAULT_MAX_RECORD_BYTES: usize = 64 << 20;
 pub struct IngestOptions {
     pub inputs: Vec<String>,
     pub out: PathBuf,
+    /// The bucket prefix `out` is staged for, if any: objects under it are never inputs.
+    pub out_url: Option<crate::storage::Location>,
     pub threads: usize,
     pub max_record_bytes: usize,
     pub mapping: MappingConfig,
@@ -77,6 +79,7 @@ impl IngestOptions {
         IngestOptions {
             inputs: inputs.to_vec(),
             out,
+            out_url: None,
             threads,
             max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
             mapping,
@@ -152,7 +155,7 @@ pub fn run_ingest(
     std::fs::create_dir_all(&opts.out)
         .with_context(|| format!("cannot create output folder {}", opts.out.display()))?;
     let mut processed = Vec::new();
-    let expanded: Vec<Source> = expand_inputs(&opts.inputs, Some(&opts.out))
+    let expanded: Vec<Source> = expand_inputs(&opts.inputs, Some(&opts.out), opts.out_url.as_ref())
         .into_iter()
         .map(|s| match s {
             Source::Read(input) if opts.track_inputs => match input.identity() {
@@ -236,7 +239,14 @@ pub fn run_ingest(
             let max_record = opts.max_record_bytes;
             let reader = scope.spawn(move || {
                 let mut seq = 0u64;
+                let ahead = crate::storage::settings().concurrency();
                 for (i, source) in sources.iter().enumerate() {
+                    // Remote inputs start fetching a few ahead (bounded); files ignore it.
+                    for next in sources.iter().skip(i + 1).take(ahead) {
+                        if let Source::Read(input) = next {
+                            input.prefetch();
+                        }
+                    }
                     let mut send = |chunk: Chunk| {
                         if token_tx.send(()).is_err() {
                             return false;

@@ -174,3 +174,76 @@ mod tests {
         assert!(err.contains("version 99"), "{err}");
     }
 }
+
+/// Where `--state` lives: a local file, or an object in a bucket (fetched into a local
+/// temporary file before the run and written back, fingerprints first, after it).
+#[derive(Debug)]
+pub enum StatePlace {
+    Local(std::path::PathBuf),
+    Bucket {
+        url: crate::storage::Location,
+        dir: tempfile::TempDir,
+    },
+}
+
+impl StatePlace {
+    pub fn new(given: &Path) -> anyhow::Result<StatePlace> {
+        let text = given.to_string_lossy();
+        match crate::storage::Location::parse(&text) {
+            None => Ok(StatePlace::Local(given.to_path_buf())),
+            Some(Err(e)) => Err(crate::options::usage(format!("--state {e}"))),
+            Some(Ok(url)) => {
+                let dir = tempfile::Builder::new().prefix("errscope-state-").tempdir()?;
+                Ok(StatePlace::Bucket { url, dir })
+            }
+        }
+    }
+
+    /// The local file the run reads and writes.
+    pub fn path(&self) -> std::path::PathBuf {
+        match self {
+            StatePlace::Local(p) => p.clone(),
+            StatePlace::Bucket { dir, .. } => dir.path().join("state.json"),
+        }
+    }
+
+    /// What messages call it.
+    pub fn name(&self) -> String {
+        match self {
+            StatePlace::Local(p) => p.display().to_string(),
+            StatePlace::Bucket { url, .. } => url.to_string(),
+        }
+    }
+
+    fn sidecar(url: &crate::storage::Location) -> crate::storage::Location {
+        crate::storage::Location {
+            key: format!("{}.dups", url.key),
+            ..url.clone()
+        }
+    }
+
+    /// Loads the state (fetching it from the bucket first).
+    pub fn load(&self) -> anyhow::Result<State> {
+        if let StatePlace::Bucket { url, .. } = self {
+            let local = self.path();
+            for (from, to) in [(url.clone(), local.clone()), (Self::sidecar(url), dups_path(&local))] {
+                if let Some(bytes) = crate::storage::output::read_small(&from)? {
+                    write_file(&to, &bytes)?;
+                }
+            }
+        }
+        Ok(State::load(&self.path())?)
+    }
+
+    /// Saves the state (and writes it back to the bucket: fingerprints first).
+    pub fn save(&self, state: &State) -> anyhow::Result<()> {
+        let local = self.path();
+        state.save(&local)?;
+        if let StatePlace::Bucket { url, .. } = self {
+            for (from, to) in [(dups_path(&local), Self::sidecar(url)), (local, url.clone())] {
+                crate::storage::output::write_small(&to, std::fs::read(&from)?)?;
+            }
+        }
+        Ok(())
+    }
+}

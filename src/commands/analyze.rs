@@ -20,7 +20,8 @@ use crate::ingest::source::{expand_inputs, Source};
 use crate::note;
 use crate::options::{AnalyzeRun, IngestRun};
 use crate::report::html::InputsView;
-use crate::state::State;
+use crate::state::{State, StatePlace};
+use crate::storage::output::{fetch_dataset_at, publish, Staged};
 
 /// Days of windowed counts a `--state` file carries as the next run's baseline.
 const BASELINE_DAYS: u32 = 7;
@@ -28,7 +29,11 @@ const BASELINE_DAYS: u32 = 7;
 /// With `--state`: whether every input was processed before (and nothing is read from
 /// stdin), so the outputs of the last run stand as they are.
 fn nothing_new(run: &IngestRun, state: &State) -> bool {
-    expand_inputs(&run.inputs, Some(&run.out))
+    expand_inputs(
+        &run.inputs,
+        Some(&run.out),
+        run.staged.as_ref().map(|s| &s.url),
+    )
         .iter()
         .all(|s| match s {
             Source::Read(input) => input
@@ -46,10 +51,16 @@ pub fn run(run: AnalyzeRun) -> anyhow::Result<Outcome> {
     let config = &a.config;
     let bounds = a.bounds;
     let started = Instant::now();
-    let mut state = run.state.as_deref().map(State::load).transpose()?;
-    // An events dataset is analysed as it is; raw logs are ingested into --out first.
-    let dataset = match a.inputs.as_slice() {
-        [one] => events_dataset(Path::new(one)),
+    let mut state = run.state.as_deref().map(StatePlace::load).transpose()?;
+    // An events dataset is analysed as it is (one in a bucket is fetched first); raw logs
+    // are ingested into --out first.
+    let fetched = match a.inputs.as_slice() {
+        [one] => fetch_dataset_at(one)?,
+        _ => None,
+    };
+    let dataset = match (a.inputs.as_slice(), &fetched) {
+        (_, Some(dir)) => events_dataset(dir.path()),
+        ([one], None) => events_dataset(Path::new(one)),
         _ => None,
     };
     if let (Some(st), None) = (&state, &dataset) {
@@ -57,8 +68,8 @@ pub fn run(run: AnalyzeRun) -> anyhow::Result<Outcome> {
             if !a.quiet {
                 note!(
                     "errscope: nothing new since the last run (--state {}); {} left as it was",
-                    run.state.as_deref().unwrap_or(Path::new("")).display(),
-                    a.out.display()
+                    run.state.as_deref().map_or(String::new(), StatePlace::name),
+                    a.out_name()
                 );
             }
             return Ok(Outcome::Ok);
@@ -105,8 +116,12 @@ pub fn run(run: AnalyzeRun) -> anyhow::Result<Outcome> {
     // The manifest and quarantine of the ingest behind the events, when beside them.
     let inputs = InputsView::read(events_dir.parent().unwrap_or(&a.out));
     crate::report::write_all(&a.out, &analysis, &config.analyze, &inputs)
-        .with_context(|| format!("cannot write the reports into {}", a.out.display()))?;
+        .with_context(|| format!("cannot write the reports into {}", a.out_name()))?;
     stages.lap("reports (rates, anomalies, charts, html)");
+    if let Some(staged) = &a.staged {
+        publish_unless_empty(staged, analysis.summary.no_data.is_some(), a.quiet)?;
+        stages.lap("upload to the bucket");
+    }
     if run.timings {
         note!(
             "{}",
@@ -115,11 +130,11 @@ pub fn run(run: AnalyzeRun) -> anyhow::Result<Outcome> {
                 .trim_end()
         );
     }
-    if let (Some(st), Some(path)) = (state.as_mut(), run.state.as_deref()) {
+    if let (Some(st), Some(place)) = (state.as_mut(), run.state.as_deref()) {
         if let Some(t) = &analysis.tables {
             st.baseline = Some(Baseline::from_tables(t, BASELINE_DAYS));
         }
-        st.save(path)?;
+        place.save(st)?;
     }
     if run.json {
         put(&format!(
@@ -134,7 +149,10 @@ pub fn run(run: AnalyzeRun) -> anyhow::Result<Outcome> {
         note!(
             "errscope: analyze done in {:.2}s; report: {}",
             started.elapsed().as_secs_f64(),
-            a.out.join("report.html").display()
+            match &a.staged {
+                Some(s) => s.url.join("report.html").to_string(),
+                None => a.out.join("report.html").display().to_string(),
+            }
         );
     }
     if let Some(level) = run.fail_on {
@@ -152,8 +170,11 @@ pub fn run(run: AnalyzeRun) -> anyhow::Result<Outcome> {
     }
     if let Some(cause) = &analysis.summary.no_data {
         note!(
-            "errscope: error: no data: {cause}; the outputs in {} say so",
-            a.out.display()
+            "errscope: error: no data: {cause}; {}",
+            match &a.staged {
+                Some(s) => format!("the objects under {} were left as they were", s.url),
+                None => format!("the outputs in {} say so", a.out.display()),
+            }
         );
         // An input that could not be read (3) is the more specific cause.
         if outcome != Outcome::InputUnreadable {
@@ -161,4 +182,27 @@ pub fn run(run: AnalyzeRun) -> anyhow::Result<Outcome> {
         }
     }
     Ok(outcome)
+}
+
+/// Uploads the staged outputs to the bucket, unless the run found no data: a run with
+/// nothing to say never replaces the results of the last good one.
+pub(super) fn publish_unless_empty(staged: &Staged, empty: bool, quiet: bool) -> anyhow::Result<()> {
+    if empty {
+        return Ok(());
+    }
+    let p = publish(staged)?;
+    if !quiet {
+        note!(
+            "errscope: wrote {} objects ({:.1} MB) under {}{}",
+            p.uploaded,
+            p.bytes as f64 / 1e6,
+            staged.url,
+            if p.deleted > 0 {
+                format!("; removed {} objects of the previous run", p.deleted)
+            } else {
+                String::new()
+            }
+        );
+    }
+    Ok(())
 }

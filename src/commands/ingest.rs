@@ -15,11 +15,15 @@ use crate::note;
 use crate::options::{usage, IngestRun};
 use crate::pipeline::{run_ingest, IngestCpu, IngestOptions};
 use crate::state::State;
+use crate::storage::Location;
 
 /// `errscope ingest`: a run that writes no event exits 6 with the cause.
 pub fn run(run: &IngestRun) -> anyhow::Result<Outcome> {
     let ingested = ingest(run, false, None, None)?;
     let totals = ingested.totals;
+    if let Some(staged) = &run.staged {
+        super::analyze::publish_unless_empty(staged, totals.counts.events == 0, run.quiet)?;
+    }
     if totals.counts.events == 0 && ingested.outcome != Outcome::InputUnreadable {
         let cause = crate::analyze::no_data_cause(Some(&totals), run.bounds);
         note!("errscope: error: no data: {cause}");
@@ -52,6 +56,7 @@ pub(super) fn ingest(
     let opts = IngestOptions {
         inputs: run.inputs.clone(),
         out: run.out.clone(),
+        out_url: run.staged.as_ref().map(|s| s.url.clone()),
         threads: run.threads,
         max_record_bytes: run.max_record_bytes,
         mapping: config.mapping.clone(),
@@ -68,9 +73,12 @@ pub(super) fn ingest(
             .unwrap_or_default(),
     };
     let started = Instant::now();
-    refuse_output_over_inputs(&run.inputs, &run.out)?;
+    match &run.staged {
+        Some(s) => refuse_output_prefix_over_inputs(&run.inputs, &s.url)?,
+        None => refuse_output_over_inputs(&run.inputs, &run.out)?,
+    }
     let mut report = run_ingest(&opts, |msg| note!("errscope: error: {msg}"))
-        .with_context(|| format!("ingest into {} failed", run.out.display()))?;
+        .with_context(|| format!("ingest into {} failed", run.out_name()))?;
     if let Some(state) = state {
         state.record(report.processed);
         state.recent = std::mem::take(&mut report.dedup_latest);
@@ -92,7 +100,7 @@ pub(super) fn ingest(
             } else {
                 String::new()
             },
-            run.out.display(),
+            run.out_name(),
         );
         name_skipped(&report.manifest.skipped);
         if stdout_is_json {
@@ -165,6 +173,22 @@ fn refuse_output_over_inputs(inputs: &[String], out: &Path) -> anyhow::Result<()
                      reads its own output folder, so this run would read nothing and replace \
                      the results there; choose another --out",
                     out.display()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The same refusal for an output prefix in a bucket.
+fn refuse_output_prefix_over_inputs(inputs: &[String], out: &Location) -> anyhow::Result<()> {
+    for input in inputs {
+        if let Some(Ok(loc)) = Location::parse(input) {
+            if out.contains(&loc) {
+                return Err(usage(format!(
+                    "input {input} is the output prefix --out {out} or inside it: errscope \
+                     never reads its own outputs, so this run would read nothing and replace \
+                     the results there; choose another --out"
                 )));
             }
         }

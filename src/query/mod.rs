@@ -88,8 +88,14 @@ fn register_outputs(ctx: &SQLContext, events_dir: &Path) -> anyhow::Result<Vec<S
 pub fn run(opts: &QueryOptions) -> anyhow::Result<DataFrame> {
     let (sql, origin) = read_query(&opts.query)?;
     let sql = params::substitute(&sql, &opts.params).with_context(|| format!("in {origin}"))?;
-    let dataset = match opts.inputs.as_slice() {
-        [one] => events_dataset(Path::new(one)),
+    // An events dataset or output prefix in a bucket is fetched into a temporary folder.
+    let fetched = match opts.inputs.as_slice() {
+        [one] => crate::storage::output::fetch_dataset_at(one)?,
+        _ => None,
+    };
+    let dataset = match (opts.inputs.as_slice(), &fetched) {
+        (_, Some(dir)) => events_dataset(dir.path()),
+        ([one], None) => events_dataset(Path::new(one)),
         _ => None,
     };
     // Raw logs: ingested into a temporary folder first, with the ingest rules.

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use super::local::{LocalFile, Stdin};
 use super::Source;
+use crate::storage::input::expand_url;
+use crate::storage::Location;
 
 fn is_hidden(p: &Path) -> bool {
     p.file_name()
@@ -51,13 +53,19 @@ fn has_glob_chars(s: &str) -> bool {
 /// files and folders are skipped. Unresolvable inputs become [`Source::Missing`] so that
 /// one bad name never stops the others.
 ///
-/// Files under `exclude` (the run's own output folder) are never inputs, so a rerun that
-/// writes inside the folder it reads does not read its own outputs.
-pub fn expand_inputs(inputs: &[String], exclude: Option<&Path>) -> Vec<Source> {
+/// Files under `exclude` (the run's own output folder) and objects under `exclude_url`
+/// (its output prefix in a bucket) are never inputs, so a rerun that writes inside the
+/// folder or prefix it reads does not read its own outputs. URLs (`s3://…`, `gs://…`,
+/// `az://…`, `https://…`) expand into objects ([`crate::storage::input::expand_url`]).
+pub fn expand_inputs(
+    inputs: &[String],
+    exclude: Option<&Path>,
+    exclude_url: Option<&Location>,
+) -> Vec<Source> {
     let mut out = Vec::new();
     let mut seen: HashSet<PathBuf> = HashSet::new();
     let exclude = exclude.and_then(|e| std::fs::canonicalize(e).ok());
-    let mut push_file = |p: PathBuf, out: &mut Vec<Source>| {
+    let push_file = |p: PathBuf, out: &mut Vec<Source>, seen: &mut HashSet<PathBuf>| {
         let key = std::fs::canonicalize(&p).unwrap_or_else(|_| p.clone());
         if exclude.as_ref().is_some_and(|e| key.starts_with(e)) {
             return;
@@ -70,6 +78,28 @@ pub fn expand_inputs(inputs: &[String], exclude: Option<&Path>) -> Vec<Source> {
         if input == "-" {
             out.push(Source::Read(std::sync::Arc::new(Stdin)));
             continue;
+        }
+        match Location::parse(input) {
+            Some(Ok(loc)) => {
+                for s in expand_url(input, &loc, exclude_url) {
+                    let fresh = match &s {
+                        Source::Read(x) => seen.insert(PathBuf::from(x.name())),
+                        _ => true,
+                    };
+                    if fresh {
+                        out.push(s);
+                    }
+                }
+                continue;
+            }
+            Some(Err(reason)) => {
+                out.push(Source::Missing {
+                    name: input.clone(),
+                    reason,
+                });
+                continue;
+            }
+            None => {}
         }
         let path = Path::new(input);
         if path.is_dir() {
@@ -114,11 +144,11 @@ pub fn expand_inputs(inputs: &[String], exclude: Option<&Path>) -> Vec<Source> {
                             out.push(Source::Skipped { path: f, reason });
                         }
                     }
-                    None => push_file(f, &mut out),
+                    None => push_file(f, &mut out, &mut seen),
                 }
             }
         } else if path.exists() {
-            push_file(path.to_path_buf(), &mut out);
+            push_file(path.to_path_buf(), &mut out, &mut seen);
         } else if has_glob_chars(input) {
             let opts = glob::MatchOptions {
                 require_literal_leading_dot: true,
@@ -138,7 +168,7 @@ pub fn expand_inputs(inputs: &[String], exclude: Option<&Path>) -> Vec<Source> {
                         });
                     }
                     for f in files {
-                        push_file(f, &mut out);
+                        push_file(f, &mut out, &mut seen);
                     }
                 }
                 Err(e) => out.push(Source::Missing {
@@ -176,7 +206,7 @@ mod tests {
             std::fs::write(d.join(f), "{}").unwrap();
         }
         let names = |s: &[Source]| s.iter().map(|x| x.display_name()).collect::<Vec<_>>();
-        let got = expand_inputs(&[d.display().to_string()], Some(&d.join("sub")));
+        let got = expand_inputs(&[d.display().to_string()], Some(&d.join("sub")), None);
         let rel: Vec<String> = names(&got)
             .iter()
             .map(|n| n.trim_start_matches(&d.display().to_string()).to_string())
@@ -198,7 +228,7 @@ mod tests {
             [HIDDEN_FILE, NOT_A_LOG],
             "hidden files and docs are listed as skipped"
         );
-        let got = expand_inputs(&[d.display().to_string()], None);
+        let got = expand_inputs(&[d.display().to_string()], None, None);
         let hidden_folder = got.iter().find_map(|s| match s {
             Source::Skipped { path, reason } if path.ends_with("sub/.hidden") => Some(*reason),
             _ => None,
@@ -215,6 +245,7 @@ mod tests {
                 d.join("b.ndjson").display().to_string(),
             ],
             None,
+            None,
         );
         assert_eq!(got.len(), 1, "duplicates are read once: {got:?}");
 
@@ -224,6 +255,7 @@ mod tests {
                 "/nonexistent/*.gz".into(),
                 "-".into(),
             ],
+            None,
             None,
         );
         assert!(matches!(got[0], Source::Missing { .. }));

@@ -1,10 +1,10 @@
 //! The source seam: what ingest reads. An input the user names (a file, a folder, a glob,
-//! `-`; next, an object in a bucket) is expanded ([`expand`]) into [`Source`]s; each
+//! `-`, an object URL, a bucket prefix or an object glob) is expanded ([`expand`]) into [`Source`]s; each
 //! readable one is an [`InputSource`], which is all the reader, the manifest and `--state`
 //! know of it.
 //!
-//! To add a kind of input (an object store, an HTTP URL): implement [`InputSource`] for
-//! it and have the expansion produce it; the reader, the decoders and the state need no
+//! To add a kind of input: implement [`InputSource`] for it and have the expansion produce
+//! it (objects: `crate::storage::input`); the reader, the decoders and the state need no
 //! change.
 
 mod expand;
@@ -40,6 +40,9 @@ pub trait InputSource: Debug + Send + Sync {
     fn size(&self) -> Option<u64>;
     fn open(&self) -> std::io::Result<Box<dyn Read + Send>>;
     fn identity(&self) -> std::io::Result<Option<Fingerprint>>;
+    /// A hint that [`open`](InputSource::open) follows soon: a remote input starts
+    /// fetching (bounded), so that many small objects do not wait on one round trip each.
+    fn prefetch(&self) {}
 }
 
 /// One input as the expansion found it.
