@@ -12,7 +12,7 @@ use object_store::path::Path as ObjectPath;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt as _};
 use tokio::sync::mpsc;
 
-use super::{explain, runtime, store, Location, Scheme};
+use super::{explain_cause, runtime, store, Location, Scheme};
 use crate::ingest::source::{skip_reason, Fingerprint, InputSource, Source};
 
 /// Chunks of one object in flight to the reader (network frames, mostly 8 to 64 KiB):
@@ -64,13 +64,13 @@ impl ObjectInput {
         runtime().spawn(async move {
             match store.get(&path).await {
                 Err(e) => {
-                    let _ = tx.send(Err(io::Error::other(explain(&location, &e)))).await;
+                    let _ = tx.send(Err(io::Error::other(explain_cause(&location, &e)))).await;
                 }
                 Ok(got) => {
                     let mut stream = got.into_stream();
                     while let Some(chunk) = stream.next().await {
                         let failed = chunk.is_err();
-                        let chunk = chunk.map_err(|e| io::Error::other(explain(&location, &e)));
+                        let chunk = chunk.map_err(|e| io::Error::other(explain_cause(&location, &e)));
                         // The reader went away (done, or the run stopped): stop fetching.
                         if tx.send(chunk).await.is_err() || failed {
                             break;
@@ -168,7 +168,7 @@ pub fn expand_url(input: &str, loc: &Location, exclude: Option<&Location>) -> Ve
                 return vec![Source::Read(Arc::new(ObjectInput::new(store, loc, meta)))]
             }
             Err(object_store::Error::NotFound { .. }) if loc.scheme != Scheme::Http => {}
-            Err(e) => return missing(explain(loc, &e)),
+            Err(e) => return missing(explain_cause(loc, &e)),
         }
     }
     if loc.scheme == Scheme::Http {
@@ -187,7 +187,7 @@ pub fn expand_url(input: &str, loc: &Location, exclude: Option<&Location>) -> Ve
     });
     let mut metas = match listed {
         Ok(m) => m,
-        Err(e) => return missing(explain(loc, &e)),
+        Err(e) => return missing(explain_cause(loc, &e)),
     };
     metas.sort_by(|a, b| a.location.cmp(&b.location));
     let pattern = is_pattern.then(|| glob::Pattern::new(&loc.key));

@@ -284,9 +284,14 @@ fn build(loc: &Location, cfg: &StorageConfig) -> Result<Arc<dyn ObjectStore>, St
     Ok(store)
 }
 
-/// What went wrong with `what` (a URL), as one line that says what to check: never an XML
-/// body, a credential or a signature.
+/// What went wrong with `what` (a URL), as one line that starts with the URL and says what
+/// to check: never an XML body, a credential or a signature.
 pub fn explain(what: &Location, e: &object_store::Error) -> String {
+    format!("{what}: {}", explain_cause(what, e))
+}
+
+/// [`explain`] without the URL in front (for messages that name it already).
+pub fn explain_cause(what: &Location, e: &object_store::Error) -> String {
     use object_store::Error as E;
     // The whole chain, to classify; the deepest cause (the most specific), to show.
     let mut full = format!("{e}");
@@ -303,6 +308,7 @@ pub fn explain(what: &Location, e: &object_store::Error) -> String {
         .map(|c| output::one_line(c))
         .find(|c| !c.is_empty())
         .unwrap_or_default();
+    let deepest_line = deepest.clone();
     let cause = if chain.len() > 1 && deepest.len() < 40 {
         // "connection refused" says more with what it was doing.
         let outer = output::one_line(&chain[0]);
@@ -323,20 +329,20 @@ pub fn explain(what: &Location, e: &object_store::Error) -> String {
     let lower = full.to_ascii_lowercase();
     match e {
         E::NotFound { .. } if lower.contains("nosuchbucket") || lower.contains("bucket") => {
-            format!("{what}: no such bucket {:?}", what.bucket)
+            format!("no such bucket {:?}", what.bucket)
         }
-        E::NotFound { .. } => format!("{what}: no such object"),
+        E::NotFound { .. } => "no such object".to_string(),
         E::Unauthenticated { .. } | E::PermissionDenied { .. } => {
-            format!("{what}: access denied ({creds})")
+            format!("access denied ({creds})")
         }
-        _ if lower.contains("nosuchbucket") => format!("{what}: no such bucket {:?}", what.bucket),
+        _ if lower.contains("nosuchbucket") => format!("no such bucket {:?}", what.bucket),
         _ if lower.contains("accessdenied")
             || lower.contains("signaturedoesnotmatch")
             || lower.contains("invalidaccesskeyid")
             || lower.contains("403 forbidden")
             || lower.contains("401 unauthorized") =>
         {
-            format!("{what}: access denied ({creds})")
+            format!("access denied ({creds})")
         }
         _ if lower.contains("error sending request")
             || lower.contains("connection refused")
@@ -348,8 +354,13 @@ pub fn explain(what: &Location, e: &object_store::Error) -> String {
                 Scheme::S3 => " (check AWS_ENDPOINT_URL or [storage] endpoint, and the network)",
                 _ => " (check the network)",
             };
-            format!("{what}: cannot reach the storage service{endpoint}: {cause}")
+            let retries = if lower.contains("after ") && lower.contains(" retries") {
+                " (retried)"
+            } else {
+                ""
+            };
+            format!("cannot reach the storage service{endpoint}: {deepest_line}{retries}")
         }
-        _ => format!("{what}: {cause}"),
+        _ => cause,
     }
 }

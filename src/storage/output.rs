@@ -21,8 +21,9 @@ use object_store::{ObjectStore, ObjectStoreExt as _, PutPayload, WriteMultipart}
 
 use super::{explain, runtime, settings, store, Location, StorageError};
 
-/// Objects up to this size go in one PUT; larger ones in parts of this size.
-const PART: usize = 8 << 20;
+/// Objects up to this size go in one PUT; larger ones in parts of this size (S3's
+/// smallest part).
+const PART: usize = 5 << 20;
 
 /// The first line of an error text, without an XML or HTML body, and with anything that
 /// looks like a signature or token cut out.
@@ -301,7 +302,9 @@ pub fn fetch_dataset_at(input: &str) -> anyhow::Result<Option<tempfile::TempDir>
     let Some(Ok(loc)) = Location::parse(input) else {
         return Ok(None);
     };
-    if loc.scheme == super::Scheme::Http || !holds_dataset(&loc)? {
+    // A prefix that cannot be listed is not a dataset: reading it as raw logs names the
+    // cause as an unreadable input (exit 3), beside any other input.
+    if loc.scheme == super::Scheme::Http || !holds_dataset(&loc).unwrap_or(false) {
         return Ok(None);
     }
     let dir = tempfile::Builder::new().prefix("errscope-dataset-").tempdir()?;

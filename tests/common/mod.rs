@@ -36,6 +36,11 @@ impl Cmd {
         self
     }
 
+    pub fn env(&mut self, k: impl AsRef<std::ffi::OsStr>, v: impl AsRef<std::ffi::OsStr>) -> &mut Self {
+        self.cmd.env(k, v);
+        self
+    }
+
     pub fn write_stdin(&mut self, data: impl Into<Vec<u8>>) -> &mut Self {
         self.stdin = data.into();
         self
