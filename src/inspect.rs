@@ -15,8 +15,8 @@ use arrow_array::Array;
 use crate::config::MappingConfig;
 use crate::ingest::mapping::trace_records;
 use crate::ingest::reader::{read_source, Chunk};
-use crate::ingest::source::expand_inputs;
 use crate::ingest::redact::scrub_text;
+use crate::ingest::source::expand_inputs;
 use crate::ingest::source::Source;
 use crate::pipeline::{run_ingest, IngestOptions, DEFAULT_MAX_RECORD_BYTES};
 

@@ -193,7 +193,9 @@ impl StatePlace {
             None => Ok(StatePlace::Local(given.to_path_buf())),
             Some(Err(e)) => Err(crate::options::usage(format!("--state {e}"))),
             Some(Ok(url)) => {
-                let dir = tempfile::Builder::new().prefix("errscope-state-").tempdir()?;
+                let dir = tempfile::Builder::new()
+                    .prefix("errscope-state-")
+                    .tempdir()?;
                 Ok(StatePlace::Bucket { url, dir })
             }
         }
@@ -226,7 +228,10 @@ impl StatePlace {
     pub fn load(&self) -> anyhow::Result<State> {
         if let StatePlace::Bucket { url, .. } = self {
             let local = self.path();
-            for (from, to) in [(url.clone(), local.clone()), (Self::sidecar(url), dups_path(&local))] {
+            for (from, to) in [
+                (url.clone(), local.clone()),
+                (Self::sidecar(url), dups_path(&local)),
+            ] {
                 if let Some(bytes) = crate::storage::output::read_small(&from)? {
                     write_file(&to, &bytes)?;
                 }
@@ -240,7 +245,10 @@ impl StatePlace {
         let local = self.path();
         state.save(&local)?;
         if let StatePlace::Bucket { url, .. } = self {
-            for (from, to) in [(dups_path(&local), Self::sidecar(url)), (local, url.clone())] {
+            for (from, to) in [
+                (dups_path(&local), Self::sidecar(url)),
+                (local, url.clone()),
+            ] {
                 crate::storage::output::write_small(&to, std::fs::read(&from)?)?;
             }
         }

@@ -28,7 +28,10 @@ fn bucket(test: &str) -> Option<String> {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos();
-    Some(format!("s3://{bucket}/{test}-{}-{nanos}", std::process::id()))
+    Some(format!(
+        "s3://{bucket}/{test}-{}-{nanos}",
+        std::process::id()
+    ))
 }
 
 fn loc(url: &str) -> Location {
@@ -50,7 +53,10 @@ fn upload_sample_data(prefix: &str) {
         &format!("{prefix}/AWSLogs/1/CloudTrail-Digest/us-east-1/d.json.gz"),
         b"{\"digestS3Object\":\"x\"}",
     );
-    put(&format!("{prefix}/.staging/partial.ndjson"), b"{\"ts\":1}\n");
+    put(
+        &format!("{prefix}/.staging/partial.ndjson"),
+        b"{\"ts\":1}\n",
+    );
 }
 
 fn stderr(a: &Assert) -> String {
@@ -85,10 +91,15 @@ fn raw_logs_in_a_bucket_give_what_the_same_files_give_locally() {
         .success();
     let m = assert_reconciles(&remote);
     assert_eq!(
-        m["totals"]["events"], manifest(&local)["totals"]["events"],
+        m["totals"]["events"],
+        manifest(&local)["totals"]["events"],
         "the same records, events and quarantine as the local files"
     );
-    assert_eq!(anomalies_csv(&remote), anomalies_csv(&local), "the same incidents");
+    assert_eq!(
+        anomalies_csv(&remote),
+        anomalies_csv(&local),
+        "the same incidents"
+    );
     let skipped = m["skipped"].to_string();
     assert!(skipped.contains("CloudTrail-Digest"), "{skipped}");
     assert!(skipped.contains(".staging/partial.ndjson"), "{skipped}");
@@ -113,7 +124,10 @@ fn raw_logs_in_a_bucket_give_what_the_same_files_give_locally() {
     let m = manifest(&globbed);
     let inputs = m["inputs"].as_array().unwrap();
     assert_eq!(inputs.len(), 1, "{m}");
-    assert!(inputs[0]["path"].as_str().unwrap().ends_with("makini_connections.ndjson.gz"));
+    assert!(inputs[0]["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("makini_connections.ndjson.gz"));
 
     // inspect reads an object as it reads a file.
     let a = errscope()
@@ -133,7 +147,11 @@ fn outputs_in_a_bucket_are_whole_and_replace_the_previous_run() {
         .args(["--out", &out])
         .assert()
         .success();
-    assert!(stderr(&a).contains(&format!("under {out}")), "{}", stderr(&a));
+    assert!(
+        stderr(&a).contains(&format!("under {out}")),
+        "{}",
+        stderr(&a)
+    );
     for key in [
         "manifest.json",
         "summary.json",
@@ -174,7 +192,10 @@ fn outputs_in_a_bucket_are_whole_and_replace_the_previous_run() {
         .arg(&again)
         .assert()
         .success();
-    assert_eq!(anomalies_csv(&again), anomalies_csv(&dir.path().join("local")));
+    assert_eq!(
+        anomalies_csv(&again),
+        anomalies_csv(&dir.path().join("local"))
+    );
 
     // A second run over one day replaces the first: the other day's parts are gone.
     errscope()
@@ -183,12 +204,16 @@ fn outputs_in_a_bucket_are_whole_and_replace_the_previous_run() {
         .args(["--since", "2024-03-05", "--out", &out, "-q"])
         .assert()
         .success();
-    assert!(read_small(&loc(&format!("{out}/events/day=2024-03-04/part-00000.parquet")))
-        .unwrap()
-        .is_none());
-    assert!(read_small(&loc(&format!("{out}/events/day=2024-03-05/part-00000.parquet")))
-        .unwrap()
-        .is_some());
+    assert!(read_small(&loc(&format!(
+        "{out}/events/day=2024-03-04/part-00000.parquet"
+    )))
+    .unwrap()
+    .is_none());
+    assert!(read_small(&loc(&format!(
+        "{out}/events/day=2024-03-05/part-00000.parquet"
+    )))
+    .unwrap()
+    .is_some());
 
     // A run that fails to write leaves the objects of the last good run.
     let before = read_small(&loc(&format!("{out}/manifest.json"))).unwrap();
@@ -202,7 +227,10 @@ fn outputs_in_a_bucket_are_whole_and_replace_the_previous_run() {
     assert!(stderr(&a).contains("access denied"), "{}", stderr(&a));
     assert!(!stderr(&a).contains("not-the-secret"));
     assert!(!stderr(&a).contains("<?xml"), "{}", stderr(&a));
-    assert_eq!(read_small(&loc(&format!("{out}/manifest.json"))).unwrap(), before);
+    assert_eq!(
+        read_small(&loc(&format!("{out}/manifest.json"))).unwrap(),
+        before
+    );
 
     // A run with no data leaves them too.
     let empty = dir.path().join("empty.ndjson");
@@ -213,7 +241,10 @@ fn outputs_in_a_bucket_are_whole_and_replace_the_previous_run() {
         .args(["--until", "2029-01-01", "--out", &out, "-q"])
         .assert()
         .code(6);
-    assert_eq!(read_small(&loc(&format!("{out}/manifest.json"))).unwrap(), before);
+    assert_eq!(
+        read_small(&loc(&format!("{out}/manifest.json"))).unwrap(),
+        before
+    );
 }
 
 #[test]
@@ -236,14 +267,23 @@ fn a_nightly_state_in_the_bucket_reads_only_new_or_changed_objects() {
     };
     run("n1").success();
     assert_eq!(manifest(&dir.path().join("n1"))["totals"]["files"], 1);
-    assert!(read_small(&loc(&state)).unwrap().is_some(), "the state is in the bucket");
+    assert!(
+        read_small(&loc(&state)).unwrap().is_some(),
+        "the state is in the bucket"
+    );
 
     put(&format!("{logs}/b.ndjson"), second.as_bytes());
     run("n2").success();
     let m = manifest(&dir.path().join("n2"));
     assert_eq!(m["inputs"].as_array().unwrap().len(), 1, "{m}");
-    assert!(m["inputs"][0]["path"].as_str().unwrap().ends_with("/b.ndjson"));
-    assert!(m["skipped"].to_string().contains("already processed"), "{m}");
+    assert!(m["inputs"][0]["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("/b.ndjson"));
+    assert!(
+        m["skipped"].to_string().contains("already processed"),
+        "{m}"
+    );
 
     let a = run("n3").success();
     assert!(stderr(&a).contains("nothing new"), "{}", stderr(&a));
@@ -253,7 +293,10 @@ fn a_nightly_state_in_the_bucket_reads_only_new_or_changed_objects() {
     run("n4").success();
     let m = manifest(&dir.path().join("n4"));
     assert_eq!(m["inputs"].as_array().unwrap().len(), 1, "{m}");
-    assert!(m["inputs"][0]["path"].as_str().unwrap().ends_with("/a.ndjson"));
+    assert!(m["inputs"][0]["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("/a.ndjson"));
 }
 
 #[test]
@@ -265,8 +308,14 @@ fn storage_faults_are_one_line_and_the_other_inputs_go_on() {
     );
     let dir = tempfile::tempdir().unwrap();
     let bucket_name = base.trim_start_matches("s3://").split('/').next().unwrap();
-    let cases: [(&str, Vec<(&str, &str)>, &str); 4] = [
-        (&format!("{base}/logs/missing.ndjson"), vec![], "no object under this prefix"),
+    // (input, environment of the run, what the line says)
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: [Case; 4] = [
+        (
+            &format!("{base}/logs/missing.ndjson"),
+            vec![],
+            "no object under this prefix",
+        ),
         ("s3://no-such-bucket-errscope/x/", vec![], "no such bucket"),
         (
             &format!("{base}/logs/"),
@@ -294,8 +343,14 @@ fn storage_faults_are_one_line_and_the_other_inputs_go_on() {
             .code(3);
         let err = stderr(&a);
         assert!(err.contains(says), "{input}: {err}");
-        assert!(err.contains(input.trim_end_matches('/')), "names the URL: {err}");
-        assert!(!err.contains("<?xml") && !err.contains("wrong-secret-value"), "{err}");
+        assert!(
+            err.contains(input.trim_end_matches('/')),
+            "names the URL: {err}"
+        );
+        assert!(
+            !err.contains("<?xml") && !err.contains("wrong-secret-value"),
+            "{err}"
+        );
         assert!(!err.contains("panicked"), "{err}");
         let m = manifest(&dir.path().join(format!("o{i}")));
         assert!(
@@ -309,18 +364,34 @@ fn storage_faults_are_one_line_and_the_other_inputs_go_on() {
     // replace the results); an output prefix inside an input prefix is never read back.
     put(&format!("{base}/o/logs/a.ndjson"), b"{}\n");
     let a = errscope()
-        .args(["analyze", &format!("{base}/o/logs/"), "--out", &format!("{base}/o")])
+        .args([
+            "analyze",
+            &format!("{base}/o/logs/"),
+            "--out",
+            &format!("{base}/o"),
+        ])
         .assert()
         .code(2);
     assert!(stderr(&a).contains("output prefix"), "{}", stderr(&a));
     for _ in 0..2 {
         errscope()
-            .args(["ingest", &format!("{base}/logs/"), "--out", &format!("{base}/logs/out"), "-q"])
+            .args([
+                "ingest",
+                &format!("{base}/logs/"),
+                "--out",
+                &format!("{base}/logs/out"),
+                "-q",
+            ])
             .assert()
             .success();
-        let m = read_small(&loc(&format!("{base}/logs/out/manifest.json"))).unwrap().unwrap();
+        let m = read_small(&loc(&format!("{base}/logs/out/manifest.json")))
+            .unwrap()
+            .unwrap();
         let m: serde_json::Value = serde_json::from_slice(&m).unwrap();
-        assert_eq!(m["totals"]["files"], 1, "its own outputs are not inputs: {m}");
+        assert_eq!(
+            m["totals"]["files"], 1,
+            "its own outputs are not inputs: {m}"
+        );
     }
 }
 
@@ -336,12 +407,21 @@ fn a_large_export_streams_through_and_its_outputs_upload_in_parts() {
         .success();
     let file = gen.join("errors.ndjson");
     let bytes = std::fs::read(&file).unwrap();
-    assert!(bytes.len() > 50 << 20, "big enough to stream in many chunks");
+    assert!(
+        bytes.len() > 50 << 20,
+        "big enough to stream in many chunks"
+    );
     put(&format!("{base}/logs/errors.ndjson"), &bytes);
     drop(bytes);
     let out = format!("{base}/out");
     errscope()
-        .args(["analyze", &format!("{base}/logs/errors.ndjson"), "--out", &out, "-q"])
+        .args([
+            "analyze",
+            &format!("{base}/logs/errors.ndjson"),
+            "--out",
+            &out,
+            "-q",
+        ])
         .assert()
         .success();
     // The same input analysed into a local folder: the same bytes (source_file included).
@@ -358,11 +438,24 @@ fn a_large_export_streams_through_and_its_outputs_upload_in_parts() {
         .map(|p| local.join("events").join(p))
         .max_by_key(|p| std::fs::metadata(p).unwrap().len())
         .unwrap();
-    let rel = day.strip_prefix(&local).unwrap().to_string_lossy().to_string();
+    let rel = day
+        .strip_prefix(&local)
+        .unwrap()
+        .to_string_lossy()
+        .to_string();
     let local_bytes = std::fs::read(&day).unwrap();
     let remote_bytes = read_small(&loc(&format!("{out}/{rel}"))).unwrap().unwrap();
-    assert!(local_bytes.len() > 5 << 20, "{rel}: {} bytes", local_bytes.len());
+    assert!(
+        local_bytes.len() > 5 << 20,
+        "{rel}: {} bytes",
+        local_bytes.len()
+    );
     assert!(remote_bytes == local_bytes, "{rel} differs");
-    let remote_anomalies = read_small(&loc(&format!("{out}/anomalies.csv"))).unwrap().unwrap();
-    assert_eq!(String::from_utf8(remote_anomalies).unwrap(), anomalies_csv(&local));
+    let remote_anomalies = read_small(&loc(&format!("{out}/anomalies.csv")))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(remote_anomalies).unwrap(),
+        anomalies_csv(&local)
+    );
 }

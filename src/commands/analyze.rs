@@ -34,16 +34,16 @@ fn nothing_new(run: &IngestRun, state: &State) -> bool {
         Some(&run.out),
         run.staged.as_ref().map(|s| &s.url),
     )
-        .iter()
-        .all(|s| match s {
-            Source::Read(input) => input
-                .identity()
-                .ok()
-                .flatten()
-                .is_some_and(|fp| state.seen(&fp).is_some()),
-            Source::Skipped { .. } => true,
-            Source::Missing { .. } => false,
-        })
+    .iter()
+    .all(|s| match s {
+        Source::Read(input) => input
+            .identity()
+            .ok()
+            .flatten()
+            .is_some_and(|fp| state.seen(&fp).is_some()),
+        Source::Skipped { .. } => true,
+        Source::Missing { .. } => false,
+    })
 }
 
 pub fn run(run: AnalyzeRun) -> anyhow::Result<Outcome> {
@@ -186,7 +186,11 @@ pub fn run(run: AnalyzeRun) -> anyhow::Result<Outcome> {
 
 /// Uploads the staged outputs to the bucket, unless the run found no data: a run with
 /// nothing to say never replaces the results of the last good one.
-pub(super) fn publish_unless_empty(staged: &Staged, empty: bool, quiet: bool) -> anyhow::Result<()> {
+pub(super) fn publish_unless_empty(
+    staged: &Staged,
+    empty: bool,
+    quiet: bool,
+) -> anyhow::Result<()> {
     if empty {
         return Ok(());
     }

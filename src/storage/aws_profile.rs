@@ -156,6 +156,10 @@ mod tests {
         let e = load_with(&env("nope")).unwrap_err();
         assert!(e.contains("no such profile"), "{e}");
         let d = load_with(&env("")).unwrap().unwrap();
-        assert_eq!(d.key_id.as_deref(), Some("A"), "no AWS_PROFILE: the default profile");
+        assert_eq!(
+            d.key_id.as_deref(),
+            Some("A"),
+            "no AWS_PROFILE: the default profile"
+        );
     }
 }

@@ -60,17 +60,21 @@ impl ObjectInput {
     /// Starts fetching: the bytes stream into a bounded channel as the reader takes them.
     fn fetch(&self) -> Chunks {
         let (tx, rx) = mpsc::channel(CHUNKS_IN_FLIGHT);
-        let (store, path, location) = (self.store.clone(), self.path.clone(), self.location.clone());
+        let (store, path, location) =
+            (self.store.clone(), self.path.clone(), self.location.clone());
         runtime().spawn(async move {
             match store.get(&path).await {
                 Err(e) => {
-                    let _ = tx.send(Err(io::Error::other(explain_cause(&location, &e)))).await;
+                    let _ = tx
+                        .send(Err(io::Error::other(explain_cause(&location, &e))))
+                        .await;
                 }
                 Ok(got) => {
                     let mut stream = got.into_stream();
                     while let Some(chunk) = stream.next().await {
                         let failed = chunk.is_err();
-                        let chunk = chunk.map_err(|e| io::Error::other(explain_cause(&location, &e)));
+                        let chunk =
+                            chunk.map_err(|e| io::Error::other(explain_cause(&location, &e)));
                         // The reader went away (done, or the run stopped): stop fetching.
                         if tx.send(chunk).await.is_err() || failed {
                             break;
@@ -164,9 +168,7 @@ pub fn expand_url(input: &str, loc: &Location, exclude: Option<&Location>) -> Ve
     if !is_pattern && !loc.key.is_empty() && !loc.key.ends_with('/') {
         // One object, if the key names one; else a prefix, as a folder.
         match rt.block_on(store.head(&loc.path())) {
-            Ok(meta) => {
-                return vec![Source::Read(Arc::new(ObjectInput::new(store, loc, meta)))]
-            }
+            Ok(meta) => return vec![Source::Read(Arc::new(ObjectInput::new(store, loc, meta)))],
             Err(object_store::Error::NotFound { .. }) if loc.scheme != Scheme::Http => {}
             Err(e) => return missing(explain_cause(loc, &e)),
         }
@@ -203,7 +205,10 @@ pub fn expand_url(input: &str, loc: &Location, exclude: Option<&Location>) -> Ve
     let mut out = Vec::new();
     for meta in metas {
         let key = meta.location.to_string();
-        if pattern.as_ref().is_some_and(|p| !p.matches_with(&key, opts)) {
+        if pattern
+            .as_ref()
+            .is_some_and(|p| !p.matches_with(&key, opts))
+        {
             continue;
         }
         let object = Location {

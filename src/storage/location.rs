@@ -50,14 +50,16 @@ impl Location {
         let (scheme, scheme_text, rest) = scheme_of(s)?;
         let (authority, key) = rest.split_once('/').unwrap_or((rest, ""));
         // User info never travels into a name (`https://user:secret@host/`).
-        let authority = authority.rsplit_once('@').map_or(authority, |(user, host)| {
-            // Azure's `container@account.dfs.core.windows.net` is not user info.
-            if scheme == Scheme::Azure && !user.contains(':') {
-                authority
-            } else {
-                host
-            }
-        });
+        let authority = authority
+            .rsplit_once('@')
+            .map_or(authority, |(user, host)| {
+                // Azure's `container@account.dfs.core.windows.net` is not user info.
+                if scheme == Scheme::Azure && !user.contains(':') {
+                    authority
+                } else {
+                    host
+                }
+            });
         if authority.is_empty() {
             return Some(Err(format!(
                 "{s}: no bucket in the URL (write {scheme_text}://BUCKET/PREFIX)"

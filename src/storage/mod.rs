@@ -102,7 +102,11 @@ pub struct StorageError(pub String);
 pub fn store(loc: &Location) -> Result<Arc<dyn ObjectStore>, StorageError> {
     static STORES: OnceLock<Mutex<HashMap<String, Arc<dyn ObjectStore>>>> = OnceLock::new();
     let stores = STORES.get_or_init(Default::default);
-    if let Some(s) = stores.lock().unwrap_or_else(|e| e.into_inner()).get(&loc.root) {
+    if let Some(s) = stores
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&loc.root)
+    {
         return Ok(s.clone());
     }
     // TLS through ring (the crate already built for Polars): installed once per process.
@@ -160,11 +164,9 @@ fn build(loc: &Location, cfg: &StorageConfig) -> Result<Arc<dyn ObjectStore>, St
             output::one_line(&e.to_string())
         ))
     };
-    let allow_http = cfg.allow_http.or_else(|| {
-        cfg.endpoint
-            .as_deref()
-            .map(|e| e.starts_with("http://"))
-    });
+    let allow_http = cfg
+        .allow_http
+        .or_else(|| cfg.endpoint.as_deref().map(|e| e.starts_with("http://")));
     let store: Arc<dyn ObjectStore> = match loc.scheme {
         Scheme::S3 => {
             let mut b = AmazonS3Builder::new();
@@ -203,7 +205,8 @@ fn build(loc: &Location, cfg: &StorageConfig) -> Result<Arc<dyn ObjectStore>, St
             // An `http://` endpoint (a local S3-compatible server) is allowed as written,
             // as the AWS CLI allows it, unless AWS_ALLOW_HTTP or [storage] says otherwise.
             let endpoint = b.get_config_value(&AmazonS3ConfigKey::Endpoint);
-            let http_said = cfg.allow_http.is_some() || std::env::var_os("AWS_ALLOW_HTTP").is_some();
+            let http_said =
+                cfg.allow_http.is_some() || std::env::var_os("AWS_ALLOW_HTTP").is_some();
             if !http_said && endpoint.is_some_and(|e| e.starts_with("http://")) {
                 b = b.with_allow_http(true);
             }
@@ -228,7 +231,9 @@ fn build(loc: &Location, cfg: &StorageConfig) -> Result<Arc<dyn ObjectStore>, St
                 b = b.with_config(GoogleConfigKey::SkipSignature, "true");
             }
             for (k, v) in &cfg.options {
-                let key = k.parse().map_err(|_| bad_option("Google Cloud Storage", k))?;
+                let key = k
+                    .parse()
+                    .map_err(|_| bad_option("Google Cloud Storage", k))?;
                 b = b.with_config(key, v);
             }
             b.with_bucket_name(&loc.bucket)
@@ -323,7 +328,9 @@ pub fn explain_cause(what: &Location, e: &object_store::Error) -> String {
              --no-sign-request for a public bucket"
         }
         Scheme::Gcs => "check GOOGLE_APPLICATION_CREDENTIALS",
-        Scheme::Azure => "check AZURE_STORAGE_ACCOUNT_NAME and AZURE_STORAGE_ACCOUNT_KEY (or a SAS)",
+        Scheme::Azure => {
+            "check AZURE_STORAGE_ACCOUNT_NAME and AZURE_STORAGE_ACCOUNT_KEY (or a SAS)"
+        }
         Scheme::Http => "check the URL",
     };
     let lower = full.to_ascii_lowercase();

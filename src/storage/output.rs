@@ -29,7 +29,11 @@ const PART: usize = 5 << 20;
 /// looks like a signature or token cut out.
 pub fn one_line(text: &str) -> String {
     let mut t = text.lines().next().unwrap_or("").to_string();
-    if let Some(i) = t.find("<?xml").or_else(|| t.find("<Error")).or_else(|| t.find("<html")) {
+    if let Some(i) = t
+        .find("<?xml")
+        .or_else(|| t.find("<Error"))
+        .or_else(|| t.find("<html"))
+    {
         t.truncate(i);
     }
     let t = t.trim().trim_end_matches(':').to_string();
@@ -163,9 +167,14 @@ pub fn publish(staged: &Staged) -> anyhow::Result<Published> {
             let (store, loc) = (store.clone(), target(rel));
             let file = staged.dir.path().join(rel);
             async move {
-                upload(store, loc.path(), file).await.map_err(|e| match e.downcast::<object_store::Error>() {
-                    Ok(os) => anyhow::Error::new(StorageError(format!("cannot write {}", explain(&loc, &os)))),
-                    Err(e) => e.context(format!("cannot write {loc}")),
+                upload(store, loc.path(), file).await.map_err(|e| {
+                    match e.downcast::<object_store::Error>() {
+                        Ok(os) => anyhow::Error::new(StorageError(format!(
+                            "cannot write {}",
+                            explain(&loc, &os)
+                        ))),
+                        Err(e) => e.context(format!("cannot write {loc}")),
+                    }
                 })
             }
         });
@@ -192,14 +201,24 @@ pub fn publish(staged: &Staged) -> anyhow::Result<Published> {
                 .map_ok(|m| m.location)
                 .try_collect(),
         );
-        let listed = listed.map_err(|e| StorageError(format!("cannot list {}", explain(out, &e))))?;
-        stale.extend(listed.into_iter().filter(|p| !written.contains(&p.to_string())));
+        let listed =
+            listed.map_err(|e| StorageError(format!("cannot list {}", explain(out, &e))))?;
+        stale.extend(
+            listed
+                .into_iter()
+                .filter(|p| !written.contains(&p.to_string())),
+        );
     }
     if !stale.is_empty() {
         let n = stale.len();
         let paths = futures_util::stream::iter(stale.into_iter().map(Ok)).boxed();
         rt.block_on(store.delete_stream(paths).try_collect::<Vec<_>>())
-            .map_err(|e| StorageError(format!("cannot delete the previous run's objects: {}", explain(out, &e))))?;
+            .map_err(|e| {
+                StorageError(format!(
+                    "cannot delete the previous run's objects: {}",
+                    explain(out, &e)
+                ))
+            })?;
         published.deleted = n;
     }
     Ok(published)
@@ -278,8 +297,8 @@ pub fn fetch_dataset(loc: &Location, dest: &Path) -> anyhow::Result<usize> {
                 .map_err(|e| StorageError(format!("cannot read {}", explain(&loc, &e))))?
                 .into_stream();
             while let Some(chunk) = stream.next().await {
-                let chunk =
-                    chunk.map_err(|e| StorageError(format!("cannot read {}", explain(&loc, &e))))?;
+                let chunk = chunk
+                    .map_err(|e| StorageError(format!("cannot read {}", explain(&loc, &e))))?;
                 w.write_all(&chunk)?;
             }
             w.flush()?;
@@ -307,7 +326,9 @@ pub fn fetch_dataset_at(input: &str) -> anyhow::Result<Option<tempfile::TempDir>
     if loc.scheme == super::Scheme::Http || !holds_dataset(&loc).unwrap_or(false) {
         return Ok(None);
     }
-    let dir = tempfile::Builder::new().prefix("errscope-dataset-").tempdir()?;
+    let dir = tempfile::Builder::new()
+        .prefix("errscope-dataset-")
+        .tempdir()?;
     fetch_dataset(&loc, dir.path())?;
     Ok(Some(dir))
 }

@@ -36,7 +36,11 @@ impl Cmd {
         self
     }
 
-    pub fn env(&mut self, k: impl AsRef<std::ffi::OsStr>, v: impl AsRef<std::ffi::OsStr>) -> &mut Self {
+    pub fn env(
+        &mut self,
+        k: impl AsRef<std::ffi::OsStr>,
+        v: impl AsRef<std::ffi::OsStr>,
+    ) -> &mut Self {
         self.cmd.env(k, v);
         self
     }
