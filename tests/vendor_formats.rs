@@ -207,6 +207,53 @@ fn traefik_json_access_log() {
     );
 }
 
+/// CloudTrail delivers an event again in a later file, beside other events (its docs:
+/// "CloudTrail can deliver the same event more than once"; the copy has the same
+/// `eventID` and content). The copy is an exact duplicate, left out and counted; a
+/// distinct event of the same files is kept.
+#[test]
+fn cloudtrail_redelivered_records_are_duplicates() {
+    let text =
+        std::fs::read_to_string(repo_path("tests/fixtures/vendors/aws_cloudtrail.json")).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let records = doc["Records"].as_array().unwrap();
+    let mut fresh = records[0].clone();
+    fresh["eventID"] = "3e6d1f0a-0000-4000-8000-000000000099".into();
+    fresh["requestID"] = "8ZJ2EXAMPLE99".into();
+    fresh["eventTime"] = "2024-03-05T10:15:00Z".into();
+    // A later file: record 2 of the first file again (pretty-printed differently), and a
+    // new event.
+    let later = serde_json::json!({ "Records": [fresh, records[1].clone()] });
+    let tmp = errscope::testutil::tempdir().unwrap();
+    let logs = tmp.path().join("AWSLogs");
+    std::fs::create_dir_all(&logs).unwrap();
+    std::fs::write(logs.join("a.json"), &text).unwrap();
+    std::fs::write(
+        logs.join("b.json"),
+        serde_json::to_string_pretty(&later).unwrap(),
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    errscope()
+        .args(["ingest", "-q"])
+        .arg(&logs)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    let m = assert_reconciles(&out);
+    assert_eq!(m["totals"]["events"], 4, "{m}");
+    assert_eq!(m["totals"]["duplicates"], 1, "{m}");
+    let ids = strings(&read_events(&out), "request_id");
+    assert_eq!(
+        ids.iter()
+            .filter(|i| i.as_deref() == Some("8ZJ2EXAMPLE99"))
+            .count(),
+        1,
+        "the new event is kept: {ids:?}"
+    );
+}
+
 #[test]
 fn aws_cloudtrail_records_envelope() {
     let (rows, m) = ingest("aws_cloudtrail.json");

@@ -108,16 +108,18 @@ pub fn decode_chunk(chunk: Chunk, file_name: &Arc<str>, cfg: &MappingConfig) -> 
         let mut first = true;
         let text = trim(text);
         let mut nth = 0u64;
-        decode_record_into(text, cfg, clean, &mut keys, &mut |outcome| {
+        decode_record_into(text, cfg, clean, &mut keys, &mut |outcome, of_many| {
             expanded += u64::from(!first);
             first = false;
             match outcome {
                 Ok(ev) => {
                     if dedup {
-                        fingerprints.push(if ev.request_id.is_some() {
-                            fingerprint(text.as_bytes(), nth)
-                        } else {
-                            0
+                        fingerprints.push(match (&ev.request_id, of_many) {
+                            (None, _) => 0,
+                            // One of a document's records: the same event may come again
+                            // in another document, beside other events.
+                            (Some(_), true) => ev.content_fingerprint(),
+                            (Some(_), false) => fingerprint(text.as_bytes(), nth),
                         });
                     }
                     nth += 1;
@@ -155,7 +157,7 @@ fn json_error(e: &serde_json::Error) -> String {
 pub fn decode_record<'a>(text: &'a str, cfg: &MappingConfig) -> Vec<Result<Event<'a>, Rejection>> {
     let mut out = Vec::new();
     let clean = surely_clean(text);
-    decode_record_into(text, cfg, clean, &mut KeyCache::default(), &mut |o| {
+    decode_record_into(text, cfg, clean, &mut KeyCache::default(), &mut |o, _| {
         out.push(o.cloned())
     });
     out
@@ -170,16 +172,16 @@ pub fn decode_record_into<'a>(
     cfg: &MappingConfig,
     clean: bool,
     keys: &mut KeyCache,
-    emit: &mut dyn FnMut(Result<&Event<'a>, Rejection>),
+    emit: &mut dyn FnMut(Result<&Event<'a>, Rejection>, bool),
 ) {
-    fn many<'a>(m: Mapped<'a>, emit: &mut dyn FnMut(Result<&Event<'a>, Rejection>)) {
+    fn many<'a>(m: Mapped<'a>, emit: &mut dyn FnMut(Result<&Event<'a>, Rejection>, bool)) {
         match m {
-            Mapped::One(ev) => emit(Ok(&ev)),
+            Mapped::One(ev) => emit(Ok(&ev), false),
             Mapped::Many(v) => {
                 for o in v {
                     match o {
-                        Ok(ev) => emit(Ok(&ev)),
-                        Err(r) => emit(Err(r)),
+                        Ok(ev) => emit(Ok(&ev), true),
+                        Err(r) => emit(Err(r), true),
                     }
                 }
             }
@@ -187,17 +189,24 @@ pub fn decode_record_into<'a>(
     }
     match text.as_bytes().first() {
         Some(b'{') => {
-            if map_flat_with(text, cfg, clean, keys, &mut *emit).is_none() {
+            if map_flat_with(text, cfg, clean, keys, &mut |o: Result<
+                &Event<'a>,
+                Rejection,
+            >| {
+                emit(o, false)
+            })
+            .is_none()
+            {
                 match parse_object(text) {
                     Ok(entries) => {
                         many(map_object_text(text, entries, None, cfg, clean, keys), emit)
                     }
-                    Err(e) => emit(Err(Rejection(json_error(&e)))),
+                    Err(e) => emit(Err(Rejection(json_error(&e))), false),
                 }
             }
         }
         Some(b'[') => match parse_array(text) {
-            Ok(items) if items.is_empty() => emit(Err(Rejection("empty JSON array".into()))),
+            Ok(items) if items.is_empty() => emit(Err(Rejection("empty JSON array".into())), false),
             Ok(items) => {
                 for item in items {
                     match parse_object(item.get()) {
@@ -205,11 +214,14 @@ pub fn decode_record_into<'a>(
                             map_object_text(item.get(), entries, None, cfg, clean, keys),
                             emit,
                         ),
-                        Err(_) => emit(Err(Rejection("array element is not a JSON object".into()))),
+                        Err(_) => emit(
+                            Err(Rejection("array element is not a JSON object".into())),
+                            false,
+                        ),
                     }
                 }
             }
-            Err(e) => emit(Err(Rejection(json_error(&e)))),
+            Err(e) => emit(Err(Rejection(json_error(&e))), false),
         },
         _ => match text.find('{') {
             Some(at) => {
@@ -219,16 +231,19 @@ pub fn decode_record_into<'a>(
                         map_object_text(&text[at..], entries, Some(&prefix), cfg, clean, keys),
                         emit,
                     ),
-                    Err(e) => emit(Err(Rejection(format!("text line with {}", json_error(&e))))),
+                    Err(e) => emit(
+                        Err(Rejection(format!("text line with {}", json_error(&e)))),
+                        false,
+                    ),
                 }
             }
             None if text.starts_with('"')
                 || text.parse::<f64>().is_ok()
                 || matches!(text, "null" | "true" | "false") =>
             {
-                emit(Err(Rejection("JSON value is not an object".into())))
+                emit(Err(Rejection("JSON value is not an object".into())), false)
             }
-            None => emit(Err(Rejection("no JSON object on this line".into()))),
+            None => emit(Err(Rejection("no JSON object on this line".into())), false),
         },
     }
 }

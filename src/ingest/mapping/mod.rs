@@ -633,6 +633,57 @@ pub struct Event<'a> {
 }
 
 /// Why a record is not an event.
+impl Event<'_> {
+    /// xxh3 of every column of the event: the duplicate fingerprint of an event that is one
+    /// of several in a document (a CloudTrail file's `Records`), where the same event
+    /// re-delivered in another file sits beside other events ([`crate::ingest::dedup`]).
+    pub fn content_fingerprint(&self) -> u64 {
+        let mut h = xxhash_rust::xxh3::Xxh3::new();
+        let mut text = |v: &Option<Cow<'_, str>>| match v {
+            Some(t) => {
+                h.update(&(t.len() as u64 + 1).to_le_bytes());
+                h.update(t.as_bytes());
+            }
+            None => h.update(&0u64.to_le_bytes()),
+        };
+        for v in [
+            &self.error,
+            &self.error_code,
+            &self.message,
+            &self.level,
+            &self.logger,
+            &self.log_message,
+            &self.request_id,
+            &self.connection_id,
+            &self.organization_id,
+            &self.user_id,
+            &self.endpoint,
+            &self.method,
+            &self.ip_address,
+            &self.user_agent,
+            &self.details,
+            &self.downstream,
+        ] {
+            text(v);
+        }
+        let extra = self.extra.as_deref().map(Cow::Borrowed);
+        text(&extra);
+        h.update(&self.ts.to_le_bytes());
+        h.update(&self.status.unwrap_or(-1).to_le_bytes());
+        h.update(
+            &self
+                .retry_after_s
+                .map_or(u64::MAX, f64::to_bits)
+                .to_le_bytes(),
+        );
+        h.update(self.category.as_bytes());
+        h.update(&[self.retryable.map_or(2, u8::from)]);
+        h.update(self.class.unwrap_or("").as_bytes());
+        // Never 0: that means "not checked".
+        h.digest().max(1)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rejection(pub String);
 
