@@ -158,8 +158,17 @@ fn bad_option(store: &str, key: &str) -> StorageError {
 
 fn build(loc: &Location, cfg: &StorageConfig) -> Result<Arc<dyn ObjectStore>, StorageError> {
     let failed = |e: object_store::Error| {
+        let hint = match loc.scheme {
+            Scheme::Azure => {
+                " (set AZURE_STORAGE_ACCOUNT_NAME, or write \
+                 abfss://CONTAINER@ACCOUNT.dfs.core.windows.net/PREFIX)"
+            }
+            Scheme::Gcs => " (check GOOGLE_APPLICATION_CREDENTIALS)",
+            Scheme::S3 => " (check AWS_REGION, AWS_ENDPOINT_URL and [storage])",
+            Scheme::Http => "",
+        };
         StorageError(format!(
-            "{}: cannot set up the store: {}",
+            "{}: cannot set up the store: {}{hint}",
             loc.root,
             output::one_line(&e.to_string())
         ))
