@@ -154,6 +154,8 @@ pub fn run_ingest(
 ) -> anyhow::Result<IngestReport> {
     std::fs::create_dir_all(&opts.out)
         .with_context(|| format!("cannot create output folder {}", opts.out.display()))?;
+    // Temporaries of runs killed mid-way (never a live run's) would pile up night after night.
+    crate::report::atomic::sweep_dead_runs(&opts.out);
     let mut processed = Vec::new();
     let expanded: Vec<Source> = expand_inputs(&opts.inputs, Some(&opts.out), opts.out_url.as_ref())
         .into_iter()

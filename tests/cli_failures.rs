@@ -361,3 +361,33 @@ fn read_rates(out: &Path, dimension: &str) -> Vec<(String, u64)> {
         })
         .collect()
 }
+
+/// A run killed mid-way (kill -9) leaves hidden temporaries in --out; the next run removes
+/// those of processes no longer running, and its outputs are whole.
+#[test]
+fn the_next_run_sweeps_what_a_killed_run_left() {
+    let tmp = errscope::testutil::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    std::fs::create_dir_all(out.join(format!(".events.tmp-{dead}/day=2024-03-04"))).unwrap();
+    std::fs::create_dir_all(out.join("charts")).unwrap();
+    std::fs::write(out.join(format!(".quarantine.ndjson.tmp-{dead}")), "x").unwrap();
+    std::fs::write(out.join(format!("charts/.timeline.png.tmp-{dead}")), "x").unwrap();
+    errscope()
+        .args(["analyze", "-q"])
+        .arg(repo_path("sample-data"))
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    let hidden: Vec<String> = files_under(&out)
+        .iter()
+        .map(|p| p.display().to_string())
+        .filter(|p| p.split('/').any(|s| s.starts_with('.')))
+        .collect();
+    assert!(hidden.is_empty(), "left behind: {hidden:?}");
+    assert!(!out.join(format!(".events.tmp-{dead}")).exists());
+    assert!(out.join("report.html").is_file());
+}

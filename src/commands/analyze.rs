@@ -100,6 +100,7 @@ pub fn run(run: AnalyzeRun) -> anyhow::Result<Outcome> {
         }
     };
     std::fs::create_dir_all(&a.out)?;
+    crate::report::atomic::sweep_dead_runs(&a.out);
     let baseline = state.as_ref().and_then(|s| s.baseline.as_ref());
     let input_bytes = totals.as_ref().map_or(0, |t| t.bytes);
     let mut engine = LocalFold::new(collected);

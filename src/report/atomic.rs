@@ -74,9 +74,104 @@ pub fn replace_dir(staged: &Path, dest: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Whether a process with this id is running (on other systems: assumed so).
+fn alive(pid: u32) -> bool {
+    #[cfg(unix)]
+    {
+        // SAFETY: signal 0 only checks that the process exists; nothing is sent.
+        let rc = unsafe { libc::kill(pid as libc::pid_t, 0) };
+        rc == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        true
+    }
+}
+
+/// The writer's process id in a temporary name of ours (`.NAME.tmp-PID`, `.NAME.old-PID`).
+fn temp_owner(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix('.')?;
+    let (_, pid) = rest
+        .rsplit_once(".tmp-")
+        .or_else(|| rest.rsplit_once(".old-"))?;
+    pid.parse().ok()
+}
+
+/// Removes the temporaries that runs killed mid-way (`kill -9`, a crash, a reboot) left in
+/// `dir` and its `rates/` and `charts/` folders: those whose process is no longer running
+/// (never this run's, never another live run's). Returns how many were removed.
+pub fn sweep_dead_runs(dir: &Path) -> usize {
+    let me = std::process::id();
+    let mut removed = 0;
+    for folder in [dir.to_path_buf(), dir.join("rates"), dir.join("charts")] {
+        let Ok(entries) = fs::read_dir(&folder) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let Some(pid) = name.to_str().and_then(temp_owner) else {
+                continue;
+            };
+            if pid == me || alive(pid) {
+                continue;
+            }
+            let p = e.path();
+            let gone = if p.is_dir() {
+                fs::remove_dir_all(&p)
+            } else {
+                fs::remove_file(&p)
+            };
+            removed += usize::from(gone.is_ok());
+        }
+    }
+    removed
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn temporaries_of_dead_runs_are_swept_and_live_ones_kept() {
+        let d = crate::testutil::tempdir().unwrap();
+        // A process that has exited: its id is free (until reused, which a sweep then
+        // only delays).
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let live = std::process::id();
+        fs::create_dir_all(d.path().join(format!(".events.tmp-{dead}/day=x"))).unwrap();
+        fs::create_dir_all(d.path().join("rates")).unwrap();
+        for f in [
+            format!(".quarantine.ndjson.tmp-{dead}"),
+            format!("rates/.all.parquet.tmp-{dead}"),
+            format!(".manifest.json.tmp-{live}"),
+            ".notes.tmp-abc".to_string(),
+            "report.html".to_string(),
+        ] {
+            fs::write(d.path().join(f), b"x").unwrap();
+        }
+        assert_eq!(sweep_dead_runs(d.path()), 3);
+        let mut left: Vec<String> = files_and_dirs(d.path());
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                format!(".manifest.json.tmp-{live}"),
+                ".notes.tmp-abc".into(),
+                "rates".into(),
+                "report.html".into()
+            ]
+        );
+    }
+
+    fn files_and_dirs(p: &Path) -> Vec<String> {
+        fs::read_dir(p)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    }
 
     #[test]
     fn nothing_appears_until_commit() {
