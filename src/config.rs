@@ -81,7 +81,7 @@ pub enum ConfigError {
     },
     #[error("invalid config file {path}: {message}")]
     Parse { path: PathBuf, message: String },
-    #[error("config file {path}: unknown column '{column}' in [aliases] (known: ts, status, error, error_code, message, level, request_id, connection_id, organization_id, user_id, endpoint, method, ip_address, user_agent, retry_after_s, retryable, details, downstream)")]
+    #[error("config file {path}: unknown column '{column}' in [aliases] (known: ts, status, error, error_code, message, level, request_id, connection_id, organization_id, user_id, endpoint, method, ip_address, user_agent, service, retry_after_s, retryable, details, downstream)")]
     UnknownColumn { path: PathBuf, column: String },
 }
 

@@ -14,6 +14,7 @@
 //! | `logger` | string | logger name from a text log prefix (`api.errors`) |
 //! | `log_message` | string | the text before the JSON payload (`API error`) |
 //! | `request_id` .. `user_agent` | string | who, where and how of the request |
+//! | `service` | string | the service or host the request went to (Cloudflare `ClientRequestHost`, OpenTelemetry `service.name`, a load balancer's backend) |
 //! | `retry_after_s` | float64 | seconds to wait, from `Retry-After`/`retry_after` (number or date) |
 //! | `category` | string, not null | authentication, authorization, rate_limit, validation, not_found, client, server, network, success |
 //! | `retryable` | bool | whether a retry can succeed (429, 5xx, network); null for successes |
@@ -47,19 +48,20 @@ pub mod col {
     pub const METHOD: usize = 13;
     pub const IP_ADDRESS: usize = 14;
     pub const USER_AGENT: usize = 15;
-    pub const RETRY_AFTER_S: usize = 16;
-    pub const CATEGORY: usize = 17;
-    pub const RETRYABLE: usize = 18;
-    pub const CLASS: usize = 19;
-    pub const DETAILS: usize = 20;
-    pub const DOWNSTREAM: usize = 21;
-    pub const EXTRA: usize = 22;
-    pub const SOURCE_FILE: usize = 23;
-    pub const SOURCE_LINE: usize = 24;
+    pub const SERVICE: usize = 16;
+    pub const RETRY_AFTER_S: usize = 17;
+    pub const CATEGORY: usize = 18;
+    pub const RETRYABLE: usize = 19;
+    pub const CLASS: usize = 20;
+    pub const DETAILS: usize = 21;
+    pub const DOWNSTREAM: usize = 22;
+    pub const EXTRA: usize = 23;
+    pub const SOURCE_FILE: usize = 24;
+    pub const SOURCE_LINE: usize = 25;
 }
 
-/// Names of the string columns between `error` and `user_agent`, in order.
-pub const TEXT_COLUMNS: [&str; 14] = [
+/// Names of the string columns between `error` and `service`, in order.
+pub const TEXT_COLUMNS: [&str; 15] = [
     "error",
     "error_code",
     "message",
@@ -74,6 +76,7 @@ pub const TEXT_COLUMNS: [&str; 14] = [
     "method",
     "ip_address",
     "user_agent",
+    "service",
 ];
 
 /// The canonical event schema (shared, built once).
@@ -119,6 +122,7 @@ mod tests {
         assert_eq!(at(col::STATUS), "status");
         assert_eq!(at(col::ERROR), "error");
         assert_eq!(at(col::USER_AGENT), "user_agent");
+        assert_eq!(at(col::SERVICE), "service");
         assert_eq!(at(col::RETRY_AFTER_S), "retry_after_s");
         assert_eq!(at(col::CATEGORY), "category");
         assert_eq!(at(col::CLASS), "class");

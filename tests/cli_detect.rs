@@ -390,3 +390,57 @@ fn a_sustained_rise_in_one_connections_errors_is_its_incident() {
     // Nothing else: the other connections and conn_1's normal days are quiet.
     assert_eq!(csv.len(), 1, "{csv:#?}");
 }
+
+/// Issue 29: logs with no connection (a CDN's, a load balancer's) key outages by the
+/// service the requests went to. Cloudflare Logpush `http_requests` fields (its docs'
+/// names: `ClientRequestHost`, `EdgeResponseStatus`, `OriginResponseStatus`, `RayID`,
+/// `ZoneName`): two hosts of one zone at a few requests a minute; one origin answers 502
+/// or 520 to most requests for 40 minutes. That is a critical incident on that host, however
+/// small the zone's volume; the other host has none.
+#[test]
+fn an_origin_failing_behind_a_cdn_is_critical_on_its_host() {
+    let tmp = errscope::testutil::tempdir().unwrap();
+    let mut log = String::new();
+    let mut ray = 0u64;
+    // 08:00 to 12:00, a request every 20 s on each host; 1 in 200 a 503 (normal).
+    for i in 0..720u32 {
+        let (h, m, s) = (8 + i / 180, i / 3 % 60, i % 3 * 20);
+        for host in ["api.example.com", "shop.example.com"] {
+            ray += 1;
+            let outage = host == "api.example.com" && (h, m) >= (10, 10) && (h, m) < (10, 50);
+            let status = if outage && ray % 5 != 0 {
+                if ray % 2 == 0 { 502 } else { 520 }
+            } else if ray % 200 == 0 {
+                503
+            } else {
+                200
+            };
+            log.push_str(&format!(
+                "{{\"ClientIP\":\"198.51.100.{}\",\"ClientRequestHost\":\"{host}\",\"ClientRequestMethod\":\"GET\",\"ClientRequestURI\":\"/v1/items/{}\",\"EdgeStartTimestamp\":\"2024-03-05T{h:02}:{m:02}:{s:02}Z\",\"EdgeResponseStatus\":{status},\"OriginResponseStatus\":{},\"RayID\":\"{ray:016x}\",\"ZoneName\":\"example.com\"}}\n",
+                ray % 250,
+                ray % 40,
+                if status == 520 { 0 } else { status }
+            ));
+        }
+    }
+    let input = tmp.path().join("logpush.ndjson");
+    std::fs::write(&input, log).unwrap();
+    let out = tmp.path().join("out");
+    analyze_json(&input, &out);
+    let csv = read_anomalies(&out);
+    let on_service: Vec<_> = csv.iter().filter(|r| r[4] == "service").collect();
+    assert_eq!(on_service.len(), 1, "{csv:#?}");
+    let r = on_service[0];
+    assert_eq!(r[5], "api.example.com");
+    assert_eq!((r[1].as_str(), r[3].as_str()), ("critical", "server_errors"), "{r:?}");
+    assert!(r[6].starts_with("2024-03-05T10:"), "{r:?}");
+    assert!(
+        !csv.iter().any(|r| r.iter().any(|c| c == "shop.example.com")),
+        "the healthy host has no incident: {csv:#?}"
+    );
+    assert_eq!(
+        csv.len(),
+        1,
+        "its symptoms (a new code HTTP_520) are explained by it: {csv:#?}"
+    );
+}

@@ -516,7 +516,8 @@ fn inspect_shows_the_mapping_of_every_field() {
         ("attributes.service.connection_id", "connection_id"),
         ("attributes.connection.organization.id", "organization_id"),
         ("attributes.enduser.id", "user_id"),
-        ("resource", "extra"),
+        // OpenTelemetry's resource: the service that logged is the service.
+        ("resource.service.name", "service"),
     ] {
         let r = row(field);
         assert!(

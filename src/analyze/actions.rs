@@ -69,6 +69,7 @@ pub fn for_incident(inc: &Incident) -> String {
         DetectorId::Reauthorization => "the customer must reconnect (reauthorize) the integration: its credentials no longer work (seeds 000, 001); send the request ids to support if reconnecting does not help".to_string(),
         DetectorId::CredentialStuffing => "block or rate-limit the source address, check the targeted accounts for successful logins, reset their passwords and require MFA (seed 004: a security audit trail of invalid credentials)".to_string(),
         DetectorId::PermissionProbing => "verify the permissions of the principal and whether its credentials are compromised; review what it was denied (seed 004)".to_string(),
+        DetectorId::ServerErrors if inc.dimension == Dimension::Service => format!("{RETRY_LATER}; the service (its origin or backend) is failing, not the requests: check its health and its upstreams"),
         DetectorId::ServerErrors => format!("{RETRY_LATER}; the connection's target system is failing, not the requests"),
         DetectorId::CriticalCode => SUPPORT.to_string(),
         DetectorId::SecurityCode => "investigate the security violations with the request ids: who, from where, on what (seed 004)".to_string(),

@@ -19,13 +19,15 @@ pub enum Dimension {
     OrganizationId,
     Endpoint,
     IpAddress,
+    /// The service or host requests went to (`service`).
+    Service,
     /// Only the detectors use it (no rate table).
     UserId,
 }
 
 impl Dimension {
     /// Every dimension, in output order; `user_id` last (it has no rate table).
-    pub const ALL: [Dimension; 10] = [
+    pub const ALL: [Dimension; 11] = [
         Dimension::All,
         Dimension::ErrorCode,
         Dimension::Category,
@@ -35,11 +37,12 @@ impl Dimension {
         Dimension::OrganizationId,
         Dimension::Endpoint,
         Dimension::IpAddress,
+        Dimension::Service,
         Dimension::UserId,
     ];
 
     /// The dimensions with rate tables, in output order (every one but `user_id`).
-    pub const RATES: &'static [Dimension] = Dimension::ALL.as_slice().split_at(9).0;
+    pub const RATES: &'static [Dimension] = Dimension::ALL.as_slice().split_at(10).0;
 
     /// Its name in outputs, the config and SQL (`connection_id`); for a dimension that is
     /// an event column, the column's name.
@@ -54,6 +57,7 @@ impl Dimension {
             Dimension::OrganizationId => "organization_id",
             Dimension::Endpoint => "endpoint",
             Dimension::IpAddress => "ip_address",
+            Dimension::Service => "service",
             Dimension::UserId => "user_id",
         }
     }
@@ -69,18 +73,19 @@ impl Dimension {
     }
 
     /// Which key a person acts on first when one finding covers several (lower first):
-    /// a connection (reconnect it), a user, an address, an organisation, an endpoint, then
-    /// the kinds of error.
+    /// a connection (reconnect it), a user, an address, an organisation, a service, an
+    /// endpoint, then the kinds of error.
     pub fn specificity(self) -> u8 {
         match self {
             Dimension::ConnectionId => 0,
             Dimension::UserId => 1,
             Dimension::IpAddress => 2,
             Dimension::OrganizationId => 3,
-            Dimension::Endpoint => 4,
-            Dimension::ErrorCode => 5,
-            Dimension::Category | Dimension::Class | Dimension::StatusClass => 6,
-            Dimension::All => 7,
+            Dimension::Service => 4,
+            Dimension::Endpoint => 5,
+            Dimension::ErrorCode => 6,
+            Dimension::Category | Dimension::Class | Dimension::StatusClass => 7,
+            Dimension::All => 8,
         }
     }
 
@@ -106,7 +111,7 @@ mod tests {
             assert_eq!(d.index(), i);
             assert_eq!(Dimension::from_name(d.as_str()), Some(d));
         }
-        assert_eq!(&Dimension::ALL[..9], Dimension::RATES);
+        assert_eq!(&Dimension::ALL[..10], Dimension::RATES);
         assert!(!Dimension::RATES.contains(&Dimension::UserId));
     }
 }

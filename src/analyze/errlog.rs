@@ -3,7 +3,7 @@
 //! them, so memory does not grow with the number of errors (2 million error rows at 35 M
 //! events held ~300 MB). Hand-made tables keep their rows in memory.
 //!
-//! A spilled row is fixed-width (time, input order, status, the ids of eight interned
+//! A spilled row is fixed-width (time, input order, status, the ids of nine interned
 //! values) followed by the request id, the one value unique to each event, then the
 //! values of columns past their interning limit ([`INTERN_MAX`] distinct values), so
 //! memory does not grow with the number of distinct client IPs or users.
@@ -27,7 +27,12 @@ const INTERN_MAX: u32 = 1 << 16;
 /// The columns that may be written inline (connection, organisation, user, IP address,
 /// endpoint); codes, categories and classes are always interned (the collector keys its
 /// code sightings by their ids).
-const MAY_INLINE: std::ops::Range<usize> = 3..8;
+const MAY_INLINE: std::ops::Range<usize> = 3..VALUES;
+/// The interned values of a row: the code, category, class, connection, organisation,
+/// user, IP address, endpoint and service ([`row_values`]).
+const VALUES: usize = 9;
+/// A row's fixed part: time, order, status, the value ids, the request id's length.
+const HEAD: usize = 8 + 8 + 3 + VALUES * 4 + 4;
 
 /// The error events, in input order; see the module documentation.
 #[derive(Clone, Default)]
@@ -82,7 +87,7 @@ impl ErrorLog {
             }
             Store::Spilled { file, values } => read_spill(file, self.len, |r| {
                 let (head, request_id, inline) = read_head(r, true, true)?;
-                let mut v: [Option<Shared>; 8] = Default::default();
+                let mut v: [Option<Shared>; VALUES] = Default::default();
                 for (k, (slot, &id)) in v.iter_mut().zip(&head.ids).enumerate() {
                     *slot = match id {
                         INLINE => inline[k].as_deref().map(Shared::from),
@@ -180,7 +185,7 @@ pub struct Spill {
     ids: std::collections::HashMap<Shared, u32, foldhash::fast::RandomState>,
     values: Vec<Shared>,
     /// Values interned through each column.
-    interned: [u32; 8],
+    interned: [u32; VALUES],
     /// The inline values of the row being written.
     inline: Vec<u8>,
     /// The first write error, reported by [`Spill::finish`].
@@ -196,7 +201,7 @@ impl Spill {
             len: 0,
             ids: Default::default(),
             values: Vec::new(),
-            interned: [0; 8],
+            interned: [0; VALUES],
             inline: Vec::new(),
             failed: None,
         })
@@ -235,11 +240,11 @@ impl Spill {
         ts: i64,
         order: u64,
         status: Option<i16>,
-        values: [Option<&str>; 8],
+        values: [Option<&str>; VALUES],
         request_id: Option<&str>,
-    ) -> [u32; 8] {
-        let mut ids = [NONE; 8];
-        let mut head = [0u8; 8 + 8 + 3 + 8 * 4 + 4];
+    ) -> [u32; VALUES] {
+        let mut ids = [NONE; VALUES];
+        let mut head = [0u8; HEAD];
         head[..8].copy_from_slice(&ts.to_le_bytes());
         head[8..16].copy_from_slice(&order.to_le_bytes());
         head[16] = u8::from(status.is_some());
@@ -251,7 +256,7 @@ impl Spill {
         }
         let rid = request_id.map(str::as_bytes);
         let rlen = rid.map_or(NONE, |r| r.len() as u32);
-        head[51..55].copy_from_slice(&rlen.to_le_bytes());
+        head[HEAD - 4..].copy_from_slice(&rlen.to_le_bytes());
         self.len += 1;
         if self.failed.is_none() {
             let written = self
@@ -286,14 +291,14 @@ impl Spill {
     }
 }
 
-/// An error row from its eight values in [`row_values`]' order (the inverse of it).
+/// An error row from its nine values in [`row_values`]' order (the inverse of it).
 fn error_row(
     ts: i64,
     status: Option<i16>,
-    values: [Option<Shared>; 8],
+    values: [Option<Shared>; VALUES],
     request_id: Option<Box<str>>,
 ) -> EventRow {
-    let [error_code, category, class, connection_id, organization_id, user_id, ip_address, endpoint] =
+    let [error_code, category, class, connection_id, organization_id, user_id, ip_address, endpoint, service] =
         values;
     EventRow {
         ts,
@@ -307,6 +312,7 @@ fn error_row(
         user_id,
         ip_address,
         endpoint,
+        service,
         request_id,
     }
 }
@@ -329,7 +335,7 @@ pub fn spilled(rows: &[EventRow], first_order: u64) -> ErrorLog {
 }
 
 /// The eight interned values of a row, in the order [`Spill::push`] takes them.
-pub fn row_values(e: &EventRow) -> [Option<&str>; 8] {
+pub fn row_values(e: &EventRow) -> [Option<&str>; VALUES] {
     [
         e.error_code.as_deref(),
         e.category.as_deref(),
@@ -339,6 +345,7 @@ pub fn row_values(e: &EventRow) -> [Option<&str>; 8] {
         e.user_id.as_deref(),
         e.ip_address.as_deref(),
         e.endpoint.as_deref(),
+        e.service.as_deref(),
     ]
 }
 
@@ -366,11 +373,11 @@ struct Head {
     order: u64,
     status: Option<i16>,
     /// The ids of the eight values in [`row_values`]' order.
-    ids: [u32; 8],
+    ids: [u32; VALUES],
 }
 
 /// The values a row holds inline, by column.
-type Inline = [Option<Box<str>>; 8];
+type Inline = [Option<Box<str>>; VALUES];
 
 /// The next row's fixed part, its request id `with_request_id` (else skipped) and,
 /// `with_inline`, its inline values (else skipped).
@@ -423,10 +430,10 @@ fn read_fixed(
     r: &mut impl Read,
     with_request_id: bool,
 ) -> anyhow::Result<(Head, Option<Box<str>>)> {
-    let mut head = [0u8; 55];
+    let mut head = [0u8; HEAD];
     r.read_exact(&mut head)?;
     let u32_at = |i: usize| u32::from_le_bytes(head[i..i + 4].try_into().expect("4 bytes"));
-    let rlen = u32_at(51);
+    let rlen = u32_at(HEAD - 4);
     let request_id = if rlen == NONE {
         None
     } else if !with_request_id {

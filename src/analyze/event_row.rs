@@ -54,6 +54,7 @@ pub struct EventRow {
     pub user_id: Option<Shared>,
     pub ip_address: Option<Shared>,
     pub endpoint: Option<Shared>,
+    pub service: Option<Shared>,
     /// Unique per event, so owned (not shared).
     pub request_id: Option<Box<str>>,
 }
@@ -75,6 +76,7 @@ impl EventRow {
             Dimension::UserId => s(&self.user_id),
             Dimension::IpAddress => s(&self.ip_address),
             Dimension::Endpoint => s(&self.endpoint),
+            Dimension::Service => s(&self.service),
             Dimension::StatusClass => self.status.map(|st| Cow::Owned(format!("{}xx", st / 100))),
         }
     }

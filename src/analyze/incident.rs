@@ -17,6 +17,7 @@ use super::tables::{EventRow, Tables};
 pub const CONTRIBUTOR_DIMENSIONS: &[Dimension] = &[
     Dimension::ConnectionId,
     Dimension::OrganizationId,
+    Dimension::Service,
     Dimension::UserId,
     Dimension::IpAddress,
     Dimension::Endpoint,
@@ -321,7 +322,8 @@ pub fn explain(inc: &Incident) -> String {
             if inc.dimension == Dimension::UserId { whom(Dimension::IpAddress, "from") } else { whom(Dimension::UserId, "by") }
         ),
         DetectorId::ServerErrors => format!(
-            "Connection {} is failing: {} server errors (5xx) from {span}, peak {} of its requests (normal is under {}){}.",
+            "{} {} is failing: {} server errors (5xx) from {span}, peak {} of its requests (normal is under {}){}.",
+            if inc.dimension == Dimension::Service { "Service" } else { "Connection" },
             inc.key,
             inc.events,
             fmt_num(inc.peak),

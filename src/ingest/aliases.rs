@@ -28,6 +28,9 @@ pub enum Target {
     Method,
     IpAddress,
     UserAgent,
+    /// The service or host a request went to (the outage key where there is no
+    /// connection).
+    Service,
     RetryAfter,
     RetryAfterMs,
     Retryable,
@@ -63,6 +66,7 @@ impl Target {
             Target::Method => "method",
             Target::IpAddress => "ip_address",
             Target::UserAgent => "user_agent",
+            Target::Service => "service",
             Target::RetryAfter => "retry_after_s",
             Target::RetryAfterMs => "retry_after_s (ms)",
             Target::Retryable => "retryable",
@@ -443,6 +447,31 @@ const BUILTIN: &[(Target, u8, &[&str])] = &[
         &["eventName", "methodName", "rpc.method"],
     ),
     (
+        Target::Service,
+        0,
+        // The service that served the request: its name where the log is the service's
+        // own (Datadog and ECS `service`, OpenTelemetry `service.name`, GCP audit's
+        // `serviceName`, Kong's service), the host a proxy or CDN sent it to (Cloudflare,
+        // Traefik, Caddy), a load balancer's or proxy's backend. Not `host`: in most logs
+        // it is the machine that wrote the line.
+        &[
+            "service",
+            "service.name",
+            "serviceName",
+            "service_name",
+            "ClientRequestHost",
+            "RequestHost",
+            "request.host",
+            "http.host",
+            "url.domain",
+            "server.address",
+            "upstream_cluster",
+            "backend_service_name",
+            "backend_name",
+        ],
+    ),
+    (Target::Service, 1, &["ZoneName"]),
+    (
         Target::Method,
         0,
         &[
@@ -736,6 +765,7 @@ pub fn target_by_name(name: &str) -> Option<Target> {
         "method" => Target::Method,
         "ip_address" => Target::IpAddress,
         "user_agent" => Target::UserAgent,
+        "service" => Target::Service,
         "retry_after_s" => Target::RetryAfter,
         "retryable" => Target::Retryable,
         "details" => Target::Details,

@@ -92,6 +92,7 @@ impl EventBatchBuilder {
             &ev.method,
             &ev.ip_address,
             &ev.user_agent,
+            &ev.service,
         ];
         for (b, v) in self.text.iter_mut().zip(texts) {
             b.append(v.as_deref());

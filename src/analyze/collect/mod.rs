@@ -36,7 +36,7 @@ mod tests;
 use self::keys::*;
 
 /// The columns the collector reads (a dataset is scanned for these only).
-pub const COLUMNS: [&str; 11] = [
+pub const COLUMNS: [&str; 12] = [
     "ts",
     "status",
     "error_code",
@@ -47,6 +47,7 @@ pub const COLUMNS: [&str; 11] = [
     "user_id",
     "ip_address",
     "endpoint",
+    "service",
     "request_id",
 ];
 
@@ -224,10 +225,10 @@ impl Collector {
             .column_by_name("status")
             .and_then(|c| c.as_primitive_opt::<Int16Type>());
         let text: Vec<Text> = COLUMNS[2..].iter().map(|n| Text::of(batch, n)).collect();
-        let [error_code, category, class, connection_id, organization_id, user_id, ip_address, endpoint, request_id] =
+        let [error_code, category, class, connection_id, organization_id, user_id, ip_address, endpoint, service, request_id] =
             &text[..]
         else {
-            unreachable!("nine text columns");
+            unreachable!("ten text columns");
         };
         // What keys each dimension, in `Dimension::ALL` order: every dimension but `all`
         // and `status_class` is the column of its name.
@@ -349,6 +350,7 @@ impl Collector {
                     user_id.get(i),
                     ip_address.get(i),
                     endpoint.get(i),
+                    service.get(i),
                 ];
                 let ids = self.spill.push(t, order, st, values, request_id.get(i));
                 if code.is_some() {

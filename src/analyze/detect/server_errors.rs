@@ -1,4 +1,6 @@
-//! **server_errors** (critical): a connection's 5xx share of its requests over its recent
+//! **server_errors** (critical): a connection's (or a service's: the host or service the
+//! requests went to, the outage key of logs with no connection, such as a CDN's or a
+//! load balancer's) 5xx share of its requests over its recent
 //! window (default 30 min) is at least `min_ratio` (20 %) with at least `min_requests`
 //! requests and `min_5xx` server errors. Exports without successes have no denominator:
 //! there the 5xx count alone must reach `min_5xx` per window and be most of its errors.
@@ -27,8 +29,25 @@ pub fn detect(t: &Tables, cfg: &ServerErrorsConfig) -> Vec<Flag> {
     if !cfg.enabled {
         return out;
     }
-    let Some(dim) = t.dim(Dimension::ConnectionId) else {
-        return out;
+    for dimension in [Dimension::ConnectionId, Dimension::Service] {
+        if let Some(dim) = t.dim(dimension) {
+            detect_on(t, dim, cfg, &mut out);
+        }
+    }
+    out
+}
+
+/// The flags of one dimension's keys.
+fn detect_on(
+    t: &Tables,
+    dim: &crate::analyze::tables::DimTable,
+    cfg: &ServerErrorsConfig,
+    out: &mut Vec<Flag>,
+) {
+    let dimension = dim.dimension;
+    let down = match dimension {
+        Dimension::Service => "the service is down",
+        _ => "the connection is down",
     };
     let g = &t.grid;
     let width = g.buckets_in(i64::from(cfg.window_minutes) * MINUTE_US);
@@ -53,7 +72,7 @@ pub fn detect(t: &Tables, cfg: &ServerErrorsConfig) -> Vec<Flag> {
                     detector: DetectorId::ServerErrors,
                     class: IncidentClass::Critical,
                     severity: Severity::High,
-                    dimension: Dimension::ConnectionId,
+                    dimension,
                     key: s.key.clone(),
                     start: g.start_of(first),
                     end: g.end_of(i),
@@ -63,7 +82,7 @@ pub fn detect(t: &Tables, cfg: &ServerErrorsConfig) -> Vec<Flag> {
                     threshold: 1.0,
                     score: 1.0,
                     what: format!(
-                        "every request failed (5xx) over {} min: the connection is down",
+                        "every request failed (5xx) over {} min: {down}",
                         cfg.down_minutes
                     ),
                     focus: Focus::Server,
@@ -105,6 +124,7 @@ pub fn detect(t: &Tables, cfg: &ServerErrorsConfig) -> Vec<Flag> {
                         usual * 100.0
                     ),
                     ..share_flag(
+                        dimension,
                         &s.key,
                         g.start_of(first),
                         g.end_of(i),
@@ -140,15 +160,30 @@ pub fn detect(t: &Tables, cfg: &ServerErrorsConfig) -> Vec<Flag> {
             let first = (lo..=i).find(|&j| s5[j] > 0).unwrap_or(i);
             out.push(Flag {
                 what: format!("5xx share of requests over {} min", cfg.window_minutes),
-                ..share_flag(&s.key, g.start_of(first), g.end_of(i), num[i], ratio, limit)
+                ..share_flag(
+                    dimension,
+                    &s.key,
+                    g.start_of(first),
+                    g.end_of(i),
+                    num[i],
+                    ratio,
+                    limit,
+                )
             });
         }
     }
-    out
 }
 
-/// The flag of a connection whose 5xx share `ratio` is over `limit` (high from 50 %).
-fn share_flag(key: &str, start: i64, end: i64, events: u64, ratio: f64, limit: f64) -> Flag {
+/// The flag of a key whose 5xx share `ratio` is over `limit` (high from 50 %).
+fn share_flag(
+    dimension: Dimension,
+    key: &str,
+    start: i64,
+    end: i64,
+    events: u64,
+    ratio: f64,
+    limit: f64,
+) -> Flag {
     Flag {
         detector: DetectorId::ServerErrors,
         class: IncidentClass::Critical,
@@ -157,7 +192,7 @@ fn share_flag(key: &str, start: i64, end: i64, events: u64, ratio: f64, limit: f
         } else {
             Severity::Medium
         },
-        dimension: Dimension::ConnectionId,
+        dimension,
         key: key.to_string(),
         start,
         end,

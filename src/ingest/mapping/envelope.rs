@@ -227,6 +227,7 @@ pub(super) fn into_static(e: Event<'_>) -> Event<'static> {
         method: own(e.method),
         ip_address: own(e.ip_address),
         user_agent: own(e.user_agent),
+        service: own(e.service),
         retry_after_s: e.retry_after_s,
         category: e.category,
         retryable: e.retryable,

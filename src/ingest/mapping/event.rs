@@ -260,6 +260,7 @@ pub(super) fn event_of<'a>(
         method,
         ip_address,
         user_agent,
+        service: red.text(c.text(Target::Service)),
         retry_after_s,
         category,
         retryable,

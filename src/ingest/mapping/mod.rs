@@ -623,6 +623,8 @@ pub struct Event<'a> {
     pub method: Option<Cow<'a, str>>,
     pub ip_address: Option<Cow<'a, str>>,
     pub user_agent: Option<Cow<'a, str>>,
+    /// The service or host the request went to.
+    pub service: Option<Cow<'a, str>>,
     pub retry_after_s: Option<f64>,
     pub category: &'static str,
     pub retryable: Option<bool>,
@@ -661,6 +663,7 @@ impl Event<'_> {
             &self.method,
             &self.ip_address,
             &self.user_agent,
+            &self.service,
             &self.details,
             &self.downstream,
         ] {

@@ -65,6 +65,7 @@ fn text_as_is_agrees_with_coerce() {
         T::Method,
         T::IpAddress,
         T::UserAgent,
+        T::Service,
         T::RetryAfter,
         T::RetryAfterMs,
         T::Retryable,
