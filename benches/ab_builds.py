@@ -6,8 +6,10 @@ its runs, median CPU time (user + system, the child's own rusage) and peak resid
     python3 benches/ab_builds.py BIN_A,BIN_B INPUT [ROUNDS]
 
 Build the "before" binary from a worktree of the older commit with the same
-CARGO_TARGET_DIR and copy it aside before building the "after" one (the build overwrites
-target/release/errscope). The input of the comparison job: `errscope generate --out DIR
+CARGO_TARGET_DIR and copy it aside; then `cargo clean -p errscope --release` before building
+the "after" one in the main checkout: the worktree's build leaves the main checkout's
+errscope looking fresh while target/release/errscope is the worktree's (checked: without
+the clean, the "after" binary was the "before" one). The input of the comparison job: `errscope generate --out DIR
 --records 3500000 --days 1 --shape flat` (deterministic).
 """
 import os

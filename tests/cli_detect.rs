@@ -409,7 +409,11 @@ fn an_origin_failing_behind_a_cdn_is_critical_on_its_host() {
             ray += 1;
             let outage = host == "api.example.com" && (h, m) >= (10, 10) && (h, m) < (10, 50);
             let status = if outage && ray % 5 != 0 {
-                if ray % 2 == 0 { 502 } else { 520 }
+                if ray % 2 == 0 {
+                    502
+                } else {
+                    520
+                }
             } else if ray % 200 == 0 {
                 503
             } else {
@@ -432,10 +436,15 @@ fn an_origin_failing_behind_a_cdn_is_critical_on_its_host() {
     assert_eq!(on_service.len(), 1, "{csv:#?}");
     let r = on_service[0];
     assert_eq!(r[5], "api.example.com");
-    assert_eq!((r[1].as_str(), r[3].as_str()), ("critical", "server_errors"), "{r:?}");
+    assert_eq!(
+        (r[1].as_str(), r[3].as_str()),
+        ("critical", "server_errors"),
+        "{r:?}"
+    );
     assert!(r[6].starts_with("2024-03-05T10:"), "{r:?}");
     assert!(
-        !csv.iter().any(|r| r.iter().any(|c| c == "shop.example.com")),
+        !csv.iter()
+            .any(|r| r.iter().any(|c| c == "shop.example.com")),
         "the healthy host has no incident: {csv:#?}"
     );
     assert_eq!(
@@ -443,4 +452,81 @@ fn an_origin_failing_behind_a_cdn_is_critical_on_its_host() {
         1,
         "its symptoms (a new code HTTP_520) are explained by it: {csv:#?}"
     );
+}
+
+/// Issue 29: a WAF's surge against one client address is a security incident on that
+/// address, where it was a warning spike on `HTTP_403`. Cloudflare Logpush records
+/// (`SecurityAction`, `SecuritySource`, `ClientIP`): four hours of traffic in which the WAF
+/// blocks 2 % of requests from scattered addresses (routine, no incident), then one address
+/// challenged 40 times and blocked 360 times in seven minutes.
+#[test]
+fn a_waf_surge_from_one_address_is_a_security_incident_on_it() {
+    let tmp = errscope::testutil::tempdir().unwrap();
+    let mut log = String::new();
+    let mut ray = 0u64;
+    let mut rec = |t: u32, ip: String, path: &str, status: u16, action: Option<&str>| {
+        ray += 1;
+        let (h, m, s) = (8 + t / 3600, t / 60 % 60, t % 60);
+        let mut r = format!(
+            "{{\"ClientIP\":\"{ip}\",\"ClientRequestHost\":\"api.example.com\",\"ClientRequestMethod\":\"POST\",\"ClientRequestURI\":\"{path}\",\"EdgeStartTimestamp\":\"2024-03-05T{h:02}:{m:02}:{s:02}Z\",\"EdgeResponseStatus\":{status},\"RayID\":\"{ray:016x}\""
+        );
+        if let Some(a) = action {
+            r.push_str(&format!(
+                ",\"SecurityAction\":\"{a}\",\"SecuritySource\":\"firewallManaged\""
+            ));
+        }
+        r.push_str("}\n");
+        r
+    };
+    for i in 0..2880u32 {
+        log.push_str(&if i % 50 == 7 {
+            rec(
+                i * 5,
+                format!("192.0.2.{}", i % 200),
+                "/wp-login.php",
+                403,
+                Some("block"),
+            )
+        } else {
+            rec(
+                i * 5,
+                format!("198.51.100.{}", i * 7 % 250),
+                "/v1/items",
+                200,
+                None,
+            )
+        });
+    }
+    for i in 0..400u32 {
+        let action = if i < 40 { "managedChallenge" } else { "block" };
+        log.push_str(&rec(
+            9000 + i,
+            "203.0.113.66".into(),
+            "/v1/login",
+            403,
+            Some(action),
+        ));
+    }
+    let input = tmp.path().join("logpush.ndjson");
+    std::fs::write(&input, log).unwrap();
+    let out = tmp.path().join("out");
+    analyze_json(&input, &out);
+    let csv = read_anomalies(&out);
+    assert_eq!(
+        csv.len(),
+        1,
+        "one incident, its symptoms explained by it: {csv:#?}"
+    );
+    let r = &csv[0];
+    assert_eq!(
+        (r[1].as_str(), r[2].as_str(), r[3].as_str()),
+        ("security", "high", "blocked_client"),
+        "{r:?}"
+    );
+    assert_eq!(
+        (r[4].as_str(), r[5].as_str()),
+        ("ip_address", "203.0.113.66")
+    );
+    assert!(r[6].starts_with("2024-03-05T10:30"), "{r:?}");
+    assert!(r[13].contains("360 blocked and 40 challenged"), "{r:?}");
 }

@@ -72,6 +72,7 @@ pub fn for_incident(inc: &Incident) -> String {
         DetectorId::ServerErrors if inc.dimension == Dimension::Service => format!("{RETRY_LATER}; the service (its origin or backend) is failing, not the requests: check its health and its upstreams"),
         DetectorId::ServerErrors => format!("{RETRY_LATER}; the connection's target system is failing, not the requests"),
         DetectorId::CriticalCode => SUPPORT.to_string(),
+        DetectorId::BlockedClient => "the WAF is stopping an attack from this address: keep it blocked (or block it at the edge for good), see what it targeted through the sample request ids (a scan, scraping, logins), and check that nothing it tried got through; if it is a partner's integration, have it slow down (seed 004: a security audit trail)".to_string(),
         DetectorId::SecurityCode => "investigate the security violations with the request ids: who, from where, on what (seed 004)".to_string(),
         _ => match &inc.focus {
             Focus::Code(code) => for_code(code).to_string(),

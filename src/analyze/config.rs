@@ -429,6 +429,30 @@ pub struct DetectorsConfig {
     pub security_code: SecurityCodeConfig,
     pub reauthorization: ReauthorizationConfig,
     pub new_code: NewCodeConfig,
+    pub blocked_client: BlockedClientConfig,
+}
+
+/// `[detectors.blocked_client]`: a WAF's blocks and challenges surging from one address.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct BlockedClientConfig {
+    pub enabled: bool,
+    pub window_minutes: u32,
+    /// Blocks and challenges of one address in the window.
+    pub min_events: u32,
+    /// High from this many times `min_events` in one window.
+    pub high_factor: f64,
+}
+
+impl Default for BlockedClientConfig {
+    fn default() -> Self {
+        BlockedClientConfig {
+            enabled: true,
+            window_minutes: 10,
+            min_events: 50,
+            high_factor: 3.0,
+        }
+    }
 }
 
 /// `[rates]`: how big the rate tables may grow.

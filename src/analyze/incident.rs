@@ -336,6 +336,14 @@ pub fn explain(inc: &Incident) -> String {
             inc.events,
             whom(Dimension::ConnectionId, "on")
         ),
+        DetectorId::BlockedClient => format!(
+            "Client {} stopped by the WAF {} times from {span}: {}{}{}.",
+            inc.key,
+            inc.events,
+            inc.what,
+            whom(Dimension::Endpoint, "on"),
+            whom(Dimension::Service, "at")
+        ),
         DetectorId::SecurityCode => format!(
             "Security error {}: {} event(s) from {span}{}{}.",
             inc.key,

@@ -39,6 +39,9 @@ pub enum Target {
     /// Whether the operation succeeded, without an HTTP status: ECS `event.outcome`,
     /// `result`, a WAF `action` (`block`).
     Outcome,
+    /// A WAF's action on the request (Cloudflare `SecurityAction`): a block or a challenge
+    /// is the error code (`WAF_BLOCK`, `WAF_CHALLENGE`), a security signal.
+    SecurityAction,
     /// A trace or correlation id: `request_id` when no request id was found.
     TraceId,
     /// An `errors` array: its first element is mapped with the `errors` prefix.
@@ -73,6 +76,7 @@ impl Target {
             Target::Details => "details",
             Target::Downstream => "downstream",
             Target::Outcome => "outcome (error or success)",
+            Target::SecurityAction => "error_code (a WAF's block or challenge)",
             Target::TraceId => "request_id (a trace id: when no request id)",
             Target::Errors => "errors[0]",
         }
@@ -577,7 +581,18 @@ const BUILTIN: &[(Target, u8, &[&str])] = &[
         0,
         &["outcome", "event.outcome", "responseElements.ConsoleLogin"],
     ),
-    (Target::Outcome, 1, &["result", "SecurityAction"]),
+    (Target::Outcome, 1, &["result"]),
+    // Cloudflare Logpush `http_requests` (and its older `WAFAction`).
+    (
+        Target::SecurityAction,
+        0,
+        &[
+            "SecurityAction",
+            "WAFAction",
+            "waf.action",
+            "security_action",
+        ],
+    ),
     // `type`: Auth0's event type codes (`fp`, `s`, ...), read by `classify::outcome_of`.
     (Target::Outcome, 2, &["action", "type"]),
     (Target::Errors, 0, &["errors"]),

@@ -51,6 +51,7 @@ pub fn category_of_code_opt(code: Option<&str>, error_type: Option<&str>) -> Opt
             "DENIED",
             "BLOCK",
             "DENY",
+            "WAF_",
         ]) {
             "authorization"
         } else if has(&[

@@ -453,6 +453,38 @@ fn waf_rate_based_block_is_rate_limiting() {
     assert_eq!(rule.category, "authorization");
 }
 
+/// Issue 29: a WAF's block or challenge is a security signal of its own, not any 403:
+/// Cloudflare Logpush's `SecurityAction` (`block`, `managedChallenge`; a challenge solved
+/// or `log` is none) and AWS WAF's `action` beside its rule (`BLOCK`) give the codes
+/// `WAF_BLOCK` and `WAF_CHALLENGE`, with or without a status.
+#[test]
+fn waf_blocks_and_challenges_are_their_own_codes() {
+    let cf = |action: &str| {
+        format!(
+            r#"{{"ClientIP":"203.0.113.50","ClientRequestHost":"api.example.com","ClientRequestMethod":"POST","ClientRequestURI":"/login","EdgeStartTimestamp":"2024-03-05T10:00:01Z","EdgeResponseStatus":403,"SecurityAction":"{action}","SecuritySource":"firewallCustom","RayID":"86a1b2c3d4e5f607"}}"#
+        )
+    };
+    let code = |action: &str| one(&cf(action)).error_code.map(|c| c.into_owned());
+    let text = cf("block");
+    let block = one(&text);
+    assert_eq!(block.error_code.as_deref(), Some("WAF_BLOCK"));
+    assert_eq!((block.status, block.category), (Some(403), "authorization"));
+    assert_eq!(block.ip_address.as_deref(), Some("203.0.113.50"));
+    assert_eq!(code("managedChallenge").as_deref(), Some("WAF_CHALLENGE"));
+    assert_eq!(code("jschallenge").as_deref(), Some("WAF_CHALLENGE"));
+    assert_eq!(code("log").as_deref(), Some("HTTP_403"));
+    assert_eq!(
+        code("managedChallengeInteractiveSolved").as_deref(),
+        Some("HTTP_403")
+    );
+    let aws = one(
+        r#"{"timestamp":1709632801123,"formatVersion":1,"webaclId":"arn:aws:wafv2:us-east-1:111122223333:regional/webacl/api/1","terminatingRuleId":"AWS-AWSManagedRulesSQLiRuleSet","terminatingRuleType":"MANAGED_RULE_GROUP","action":"BLOCK","httpRequest":{"clientIp":"198.51.100.7","uri":"/v1/search","httpMethod":"GET","requestId":"1-65e6f0a1-abd"}}"#,
+    );
+    assert_eq!(aws.error_code.as_deref(), Some("WAF_BLOCK"));
+    assert_eq!((aws.status, aws.category), (None, "authorization"));
+    assert_eq!(aws.ip_address.as_deref(), Some("198.51.100.7"));
+}
+
 /// Regression (issue 29): Okta's MFA `CHALLENGE` is no failure (thousands became
 /// "network" errors with a sentence as their code); `FAILURE` with a reason is a failed login.
 #[test]

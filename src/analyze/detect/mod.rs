@@ -4,6 +4,7 @@
 //! Every detector is its own module with its rule in its `//!` line, and its parameters in
 //! `errscope.toml` (`[detectors.<name>]`) with built-in defaults from DOMAIN.md.
 
+pub mod blocked_client;
 pub mod credential_stuffing;
 pub mod critical_code;
 pub mod key_threshold;
@@ -93,6 +94,7 @@ pub enum DetectorId {
     SecurityCode,
     Reauthorization,
     NewCode,
+    BlockedClient,
 }
 
 impl DetectorId {
@@ -110,6 +112,7 @@ impl DetectorId {
             DetectorId::SecurityCode => "security_code",
             DetectorId::Reauthorization => "reauthorization",
             DetectorId::NewCode => "new_code",
+            DetectorId::BlockedClient => "blocked_client",
         }
     }
 
@@ -122,7 +125,8 @@ impl DetectorId {
             DetectorId::CredentialStuffing
             | DetectorId::PermissionProbing
             | DetectorId::CriticalCode
-            | DetectorId::SecurityCode => (0, true),
+            | DetectorId::SecurityCode
+            | DetectorId::BlockedClient => (0, true),
             DetectorId::ServerErrors | DetectorId::Reauthorization => (1, true),
             // A connection that needs reauthorization explains its own per-hour code
             // breaches (`AUTH_003` over 50/h on it, or on its organisation).
@@ -185,6 +189,7 @@ pub fn run_all(t: &Tables, cfg: &DetectorsConfig) -> anyhow::Result<Vec<Flag>> {
     flags.extend(server_errors::detect(t, &cfg.server_errors));
     flags.extend(critical_code::detect(t, &cfg.critical_code)?);
     flags.extend(security_code::detect(t, &cfg.security_code)?);
+    flags.extend(blocked_client::detect(t, &cfg.blocked_client)?);
     flags.extend(reauthorization::detect(t, &cfg.reauthorization));
     flags.extend(new_code::detect(t, &cfg.new_code));
     Ok(flags)

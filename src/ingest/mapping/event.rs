@@ -77,6 +77,22 @@ pub(super) fn event_of<'a>(
         Some(Val::Bool(true)) => (None, true),
         _ => (None, code_says_success),
     };
+    // A WAF's block or challenge (Cloudflare's `SecurityAction`; AWS WAF's `action` beside
+    // its `terminatingRuleId`, a rate-based rule's block being rate limiting): the code
+    // when no vendor code names the error, a security signal on the client's address.
+    let waf = match c.take(Target::SecurityAction) {
+        Some(Val::Text(code)) => Some(code),
+        _ => failed_outcome
+            .as_deref()
+            .filter(|_| waf_record(&c.extra))
+            .and_then(super::waf_code)
+            .map(Cow::Borrowed),
+    }
+    .filter(|_| !rate_based(&c.extra));
+    let failed_outcome = failed_outcome.or_else(|| waf.clone());
+    if vendor_code.is_none() {
+        vendor_code = waf;
+    }
     let error = red.text(c.text(Target::Error));
     let level: Option<Cow<'a, str>> = match c.take(Target::Level) {
         Some(Val::Int(n)) => numeric_level(n, c.scale).map(Cow::Borrowed),
@@ -333,19 +349,27 @@ fn token_expired(code: Option<&str>, error: Option<&str>, message: Option<&str>)
     })
 }
 
+/// Whether the record is an AWS WAF log record (its `action` is the WAF's).
+fn waf_record(extra: &[(Cow<'_, str>, &str)]) -> bool {
+    extra
+        .iter()
+        .any(|(k, _)| k == "terminatingRuleId" || k == "webaclId")
+}
+
 /// Whether the record's unmapped fields name a rate-based rule: AWS WAF's
 /// `terminatingRuleType: RATE_BASED`, Cloudflare firewall events' `source: ratelimit`.
 fn rate_based(extra: &[(Cow<'_, str>, &str)]) -> bool {
     extra.iter().any(|(k, v)| {
         let k = k.to_ascii_lowercase();
-        (k == "terminatingruletype" || k == "source" || k == "ruletype") && {
-            let v: String = v
-                .chars()
-                .filter(|c| c.is_ascii_alphanumeric())
-                .collect::<String>()
-                .to_ascii_lowercase();
-            v.contains("ratebased") || v.contains("ratelimit")
-        }
+        (k == "terminatingruletype" || k == "source" || k == "ruletype" || k == "securitysource")
+            && {
+                let v: String = v
+                    .chars()
+                    .filter(|c| c.is_ascii_alphanumeric())
+                    .collect::<String>()
+                    .to_ascii_lowercase();
+                v.contains("ratebased") || v.contains("ratelimit")
+            }
     })
 }
 

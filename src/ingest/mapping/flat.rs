@@ -171,6 +171,7 @@ pub(super) fn takes_text_as_is(target: Target) -> bool {
             | Target::RetryAfterMs
             | Target::Retryable
             | Target::Outcome
+            | Target::SecurityAction
             | Target::Errors
             // Checked to be an address, a method.
             | Target::IpAddress

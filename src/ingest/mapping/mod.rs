@@ -160,6 +160,31 @@ fn coerce<'a>(target: Target, sc: &Scalar<'a>) -> Option<Val<'a>> {
     }
 }
 
+/// The code of a WAF's action: Cloudflare's `block` and closed connections are
+/// `WAF_BLOCK`; `challenge`, `jschallenge`, `managedChallenge` (and AWS WAF's `CAPTCHA`,
+/// `CHALLENGE`) are `WAF_CHALLENGE`; a challenge solved or bypassed, `allow`, `log`,
+/// `skip` are none.
+pub(super) fn waf_code(action: &str) -> Option<&'static str> {
+    let a: String = action
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect::<String>()
+        .to_ascii_lowercase();
+    match a.as_str() {
+        "block"
+        | "blocked"
+        | "drop"
+        | "deny"
+        | "denied"
+        | "connectionclose"
+        | "forceconnectionclose" => Some("WAF_BLOCK"),
+        "challenge" | "jschallenge" | "managedchallenge" | "interactivechallenge" | "captcha" => {
+            Some("WAF_CHALLENGE")
+        }
+        _ => None,
+    }
+}
+
 /// An IP address, possibly an `X-Forwarded-For` list or with a port (what
 /// [`clean_ip`] reads).
 fn is_ip(s: &str) -> bool {
@@ -218,6 +243,10 @@ fn coerce_any<'a>(target: Target, sc: &Scalar<'a>) -> Option<Val<'a>> {
             false => Val::Text(Cow::Owned(s.trim().to_ascii_uppercase())),
         },
         (Target::Outcome, _) => return None,
+        // A block or a challenge, as its code; other actions (allow, log, a challenge
+        // solved) say nothing of the outcome and stay in `extra`.
+        (Target::SecurityAction, S::Str(s)) => Val::Text(Cow::Borrowed(waf_code(s)?)),
+        (Target::SecurityAction, _) => return None,
         // Numeric levels are read on the record's scale ([`LevelScale`]) when the event
         // is made.
         (Target::Level, S::Num(n)) => Val::Int(n.as_i64()?),

@@ -72,6 +72,7 @@ fn text_as_is_agrees_with_coerce() {
         T::Details,
         T::Downstream,
         T::Outcome,
+        T::SecurityAction,
         T::TraceId,
         T::Errors,
     ];
