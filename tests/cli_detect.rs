@@ -530,3 +530,67 @@ fn a_waf_surge_from_one_address_is_a_security_incident_on_it() {
     assert!(r[6].starts_with("2024-03-05T10:30"), "{r:?}");
     assert!(r[13].contains("360 blocked and 40 challenged"), "{r:?}");
 }
+
+/// Issue 29: per-integration detectors run on the integration's key. A unified API keys
+/// integrations by account (seed 001's `accountId`, mapped to organization_id) and names no
+/// connection: one account's downstream failing (5xx on most of its calls for 40 minutes)
+/// is a critical incident on that account, and a 429 storm on another account (seed 002:
+/// hundreds in ten minutes) a rate-limit incident on it; the healthy accounts have none.
+#[test]
+fn per_integration_detectors_key_by_account_where_there_is_no_connection() {
+    let tmp = errscope::testutil::tempdir().unwrap();
+    let mut log = String::new();
+    // Eight accounts polling every 10 s each, 08:00 to 12:00; 1 in 300 calls a 503.
+    for i in 0..(4 * 360u32) {
+        for acc in 0..8u32 {
+            let (h, m, s) = (8 + i / 360, i / 6 % 60, i % 6 * 10);
+            let ts = format!("2024-03-05T{h:02}:{m:02}:{s:02}Z");
+            let n = i * 8 + acc;
+            let down = acc == 2 && (h, m) >= (10, 0) && (h, m) < (10, 40) && n % 5 != 0;
+            let status = if down || n % 300 == 0 { 503 } else { 200 };
+            log.push_str(&format!(
+                "{{\"timestamp\":\"{ts}\",\"accountId\":\"acc_{acc}\",\"status\":{status},\"requestId\":\"r{n}\",\"path\":\"/unified/crm/contacts\"}}\n"
+            ));
+        }
+    }
+    // acc_5: 300 429s in eight minutes at 11:00.
+    for i in 0..300u32 {
+        log.push_str(&format!(
+            "{{\"timestamp\":\"2024-03-05T11:{:02}:{:02}Z\",\"accountId\":\"acc_5\",\"status\":429,\"code\":\"RATE_LIMIT_EXCEEDED\",\"requestId\":\"q{i}\",\"path\":\"/unified/crm/deals\"}}\n",
+            i / 40,
+            i % 40
+        ));
+    }
+    let input = tmp.path().join("unified.ndjson");
+    std::fs::write(&input, log).unwrap();
+    let out = tmp.path().join("out");
+    analyze(&input, &out, &[]).success();
+    let csv = read_anomalies(&out);
+    let on = |acc: &str| -> Vec<&Vec<String>> {
+        csv.iter()
+            .filter(|r| r[4] == "organization_id" && r[5] == acc)
+            .collect()
+    };
+    let down = on("acc_2");
+    assert!(
+        down.iter().any(|r| r[1] == "critical"
+            && r[3] == "server_errors"
+            && r[6].starts_with("2024-03-05T10:")),
+        "{csv:#?}"
+    );
+    assert!(
+        down.iter()
+            .any(|r| r[13].starts_with("The integration of account acc_2 is failing")),
+        "{down:?}"
+    );
+    let storm = on("acc_5");
+    assert!(
+        storm
+            .iter()
+            .any(|r| r[3] == "threshold" && r[6].starts_with("2024-03-05T11:0")),
+        "{csv:#?}"
+    );
+    for healthy in ["acc_0", "acc_1", "acc_3", "acc_4", "acc_6", "acc_7"] {
+        assert!(on(healthy).is_empty(), "{healthy}: {csv:#?}");
+    }
+}

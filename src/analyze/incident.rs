@@ -85,14 +85,18 @@ pub fn merge(mut flags: Vec<Flag>, hold_us: i64) -> Vec<Incident> {
             {
                 last.end = last.end.max(f.end);
                 last.severity = last.severity.max(f.severity);
-                if f.score > last.score {
-                    last.score = f.score;
+                // The flag furthest over its limit leads: its peak, limit, baseline and
+                // sentence go together (two rules on one key, a 429 count and an error
+                // ratio, must not mix one's peak with the other's words).
+                last.score = last.score.max(f.score);
+                if over_limit(f.value, f.threshold, f.score)
+                    > over_limit(last.peak, last.threshold, last.score)
+                {
                     last.what = f.what.clone();
-                }
-                if f.value > last.peak {
                     last.peak = f.value;
                     last.baseline = f.baseline;
                     last.threshold = f.threshold;
+                    last.focus = f.focus.clone();
                 }
                 last.events = last.events.max(f.events);
                 continue;
@@ -125,6 +129,15 @@ pub fn merge(mut flags: Vec<Flag>, hold_us: i64) -> Vec<Incident> {
         });
     }
     out
+}
+
+/// How many times its limit a flag's value is (its score where it has no limit).
+fn over_limit(value: f64, threshold: f64, score: f64) -> f64 {
+    if threshold > 0.0 {
+        value / threshold
+    } else {
+        score
+    }
 }
 
 fn in_focus(e: &EventRow, focus: &Focus) -> bool {
@@ -323,7 +336,11 @@ pub fn explain(inc: &Incident) -> String {
         ),
         DetectorId::ServerErrors => format!(
             "{} {} is failing: {} server errors (5xx) from {span}, peak {} of its requests (normal is under {}){}.",
-            if inc.dimension == Dimension::Service { "Service" } else { "Connection" },
+            match inc.dimension {
+                Dimension::Service => "Service",
+                Dimension::OrganizationId => "The integration of account",
+                _ => "Connection",
+            },
             inc.key,
             inc.events,
             fmt_num(inc.peak),

@@ -317,6 +317,20 @@ pub struct Tables {
 }
 
 impl Tables {
+    /// The key that identifies an integration: the connection, or where no record names
+    /// one, the account or tenant (`organization_id`: a unified API's `accountId`, seed
+    /// 001). The detectors configured on `connection_id` run on it.
+    pub fn integration(&self, dimension: Dimension) -> Dimension {
+        let connections = self
+            .dim(Dimension::ConnectionId)
+            .is_some_and(|d| !d.series.is_empty());
+        if dimension == Dimension::ConnectionId && !connections {
+            Dimension::OrganizationId
+        } else {
+            dimension
+        }
+    }
+
     pub fn dim(&self, dimension: Dimension) -> Option<&DimTable> {
         self.dims.iter().find(|d| d.dimension == dimension)
     }

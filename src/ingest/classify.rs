@@ -170,6 +170,8 @@ pub fn outcome_of(value: &str) -> Option<bool> {
         "challenge" | "challenged" | "skipped" => Some(true),
         "failure" | "failed" | "fail" | "error" | "denied" | "deny" | "block" | "blocked"
         | "drop" | "dropped" | "reject" | "rejected" => Some(false),
+        // A WAF's CAPTCHA (AWS WAF): the request was held, not served.
+        "captcha" => Some(false),
         // Auth0 log event type codes (auth0.com/docs, "Log Event Type Codes"): failures,
         // then successes.
         "f" | "fp" | "fu" | "fc" | "fco" | "fcoa" | "fd" | "fapi" | "feacft" | "feccft"
@@ -188,7 +190,7 @@ pub fn outcome_of(value: &str) -> Option<bool> {
 pub fn category_of_outcome(word: &str, message: Option<&str>) -> Option<&'static str> {
     match word {
         "BLOCK" | "BLOCKED" | "DENY" | "DENIED" | "REJECT" | "REJECTED" | "DROP" | "DROPPED"
-        | "LIMIT_WC" | "LIMIT_MU" | "LIMIT_SUL" => Some("authorization"),
+        | "CAPTCHA" | "LIMIT_WC" | "LIMIT_MU" | "LIMIT_SUL" => Some("authorization"),
         "PWD_LEAK" | "FP" | "FU" | "F" => Some("authentication"),
         _ => message.and_then(category_of_message),
     }

@@ -483,6 +483,11 @@ fn waf_blocks_and_challenges_are_their_own_codes() {
     assert_eq!(aws.error_code.as_deref(), Some("WAF_BLOCK"));
     assert_eq!((aws.status, aws.category), (None, "authorization"));
     assert_eq!(aws.ip_address.as_deref(), Some("198.51.100.7"));
+    let captcha = one(
+        r#"{"timestamp":1709632801123,"webaclId":"arn:aws:wafv2:us-east-1:111122223333:regional/webacl/api/1","terminatingRuleId":"BotControl","terminatingRuleType":"MANAGED_RULE_GROUP","action":"CAPTCHA","httpRequest":{"clientIp":"198.51.100.8","uri":"/v1/login","httpMethod":"POST","requestId":"1-65e6f0a1-abe"}}"#,
+    );
+    assert_eq!(captcha.error_code.as_deref(), Some("WAF_CHALLENGE"));
+    assert_eq!(captcha.category, "authorization");
 }
 
 /// Regression (issue 29): Okta's MFA `CHALLENGE` is no failure (thousands became

@@ -29,7 +29,9 @@ pub fn detect(t: &Tables, cfg: &ServerErrorsConfig) -> Vec<Flag> {
     if !cfg.enabled {
         return out;
     }
-    for dimension in [Dimension::ConnectionId, Dimension::Service] {
+    // The integration's key (the connection, or the account where no record names one),
+    // and the service called.
+    for dimension in [t.integration(Dimension::ConnectionId), Dimension::Service] {
         if let Some(dim) = t.dim(dimension) {
             detect_on(t, dim, cfg, &mut out);
         }
@@ -47,6 +49,7 @@ fn detect_on(
     let dimension = dim.dimension;
     let down = match dimension {
         Dimension::Service => "the service is down",
+        Dimension::OrganizationId => "the account's integration is down",
         _ => "the connection is down",
     };
     let g = &t.grid;

@@ -66,7 +66,13 @@ pub fn detect(t: &Tables, cfg: &SpikeConfig) -> Vec<Flag> {
         .and_then(|d| d.series.first())
         .map(|s| s.values(|c| c.requests));
     let hour_of = |i: usize| g.start_of(i).rem_euclid(DAY_US) / HOUR_US;
-    for dim_name in &cfg.dimensions {
+    let mut dims: Vec<Dimension> = Vec::new();
+    for d in cfg.dimensions.iter().map(|d| t.integration(*d)) {
+        if !dims.contains(&d) {
+            dims.push(d);
+        }
+    }
+    for dim_name in &dims {
         let Some(dim) = t.dim(*dim_name) else {
             continue;
         };

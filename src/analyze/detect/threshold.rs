@@ -66,6 +66,19 @@ fn judged_on_history(rule: &ThresholdRule) -> bool {
     rule.metric.is_ratio() || rule.dimension != Dimension::ErrorCode
 }
 
+/// The rules, those on connections on the integration's key ([`Tables::integration`]);
+/// a rule given twice that way (on connections and on organisations) runs once.
+fn rules_for(t: &Tables, cfg: &ThresholdConfig) -> Vec<ThresholdRule> {
+    let mut out: Vec<ThresholdRule> = Vec::new();
+    for mut r in cfg.effective_rules() {
+        r.dimension = t.integration(r.dimension);
+        if !out.contains(&r) {
+            out.push(r);
+        }
+    }
+    out
+}
+
 /// Minutes of data the rules judged against history need before a key has its normal
 /// (`min_history` windows of the longest such rule): shorter data is judged by the fixed
 /// limits alone.
@@ -197,7 +210,7 @@ pub fn detect(t: &Tables, cfg: &ThresholdConfig) -> anyhow::Result<Vec<Flag>> {
     if !cfg.enabled {
         return Ok(out);
     }
-    let rules = cfg.effective_rules();
+    let rules = rules_for(t, cfg);
     let fleet = fleet_codes(t, cfg, &rules)?;
     for rule in &rules {
         if rule.dimension == Dimension::ErrorCode
@@ -278,11 +291,7 @@ pub fn standing(t: &Tables, cfg: &ThresholdConfig) -> Vec<Standing> {
     if !cfg.enabled {
         return out;
     }
-    for rule in cfg
-        .effective_rules()
-        .iter()
-        .filter(|r| judged_on_history(r))
-    {
+    for rule in rules_for(t, cfg).iter().filter(|r| judged_on_history(r)) {
         let Some(dim) = t.dim(rule.dimension) else {
             continue;
         };
