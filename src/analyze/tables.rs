@@ -109,34 +109,70 @@ impl Cell {
 }
 
 /// One key's counts per grid bucket, in 16-bit cells: the series of all keys are the
-/// biggest table of a long input (2,880 windows x ~2,200 keys over 10 days). The few
-/// cells past 16 bits keep their counts in `big`, by bucket. One representation per
-/// content (a cell is in `big` exactly when it does not fit), so equality is the derived.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// biggest table of a long input (a year of 5-minute windows is 105,120 buckets). A key
+/// active in most buckets keeps a cell per bucket (dense); the others keep only their
+/// buckets with counts (sparse), so memory follows what happened, not keys x span. The
+/// few cells past 16 bits keep their counts in `big`, by bucket. Equality is by content.
+#[derive(Debug, Clone, Default)]
 pub struct Series {
-    cells: Vec<Cell>,
+    n: usize,
+    rep: Rep,
     big: Vec<(usize, Counts)>,
 }
+
+#[derive(Debug, Clone)]
+enum Rep {
+    /// A cell per bucket.
+    Dense(Vec<Cell>),
+    /// The buckets with counts, sorted (a zero cell is never listed).
+    Sparse(Vec<(u32, Cell)>),
+}
+
+impl Default for Rep {
+    fn default() -> Rep {
+        Rep::Sparse(Vec::new())
+    }
+}
+
+impl PartialEq for Series {
+    fn eq(&self, other: &Series) -> bool {
+        self.n == other.n && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Series {}
 
 impl Series {
     pub fn zeros(n: usize) -> Series {
         Series {
-            cells: vec![Cell::default(); n],
+            n,
+            rep: Rep::default(),
             big: Vec::new(),
         }
     }
 
     pub fn len(&self) -> usize {
-        self.cells.len()
+        self.n
     }
 
     pub fn is_empty(&self) -> bool {
-        self.cells.is_empty()
+        self.n == 0
+    }
+
+    fn cell(&self, i: usize) -> Cell {
+        assert!(i < self.n, "bucket {i} of a series of {}", self.n);
+        match &self.rep {
+            Rep::Dense(cells) => cells[i],
+            Rep::Sparse(v) => match v.binary_search_by_key(&(i as u32), |e| e.0) {
+                Ok(k) => v[k].1,
+                Err(_) => Cell::default(),
+            },
+        }
     }
 
     /// The counts of bucket `i` (panics past the end, like indexing).
     pub fn get(&self, i: usize) -> Counts {
-        self.cell_counts(i, &self.cells[i])
+        self.cell_counts(i, &self.cell(i))
     }
 
     fn cell_counts(&self, i: usize, c: &Cell) -> Counts {
@@ -150,11 +186,57 @@ impl Series {
     }
 
     /// The counts of every bucket, in order.
-    pub fn iter(&self) -> impl Iterator<Item = Counts> + '_ {
-        self.cells
-            .iter()
-            .enumerate()
-            .map(|(i, c)| self.cell_counts(i, c))
+    pub fn iter(&self) -> Box<dyn Iterator<Item = Counts> + '_> {
+        match &self.rep {
+            Rep::Dense(cells) => Box::new(
+                cells
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| self.cell_counts(i, c)),
+            ),
+            Rep::Sparse(v) => {
+                let mut next = v.iter().peekable();
+                Box::new((0..self.n).map(move |i| match next.peek() {
+                    Some((at, c)) if *at as usize == i => {
+                        next.next();
+                        self.cell_counts(i, c)
+                    }
+                    _ => Counts::default(),
+                }))
+            }
+        }
+    }
+
+    /// The buckets with counts and their counts, in order (what a sparse reader wants).
+    pub fn nonzero(&self) -> Box<dyn Iterator<Item = (usize, Counts)> + '_> {
+        match &self.rep {
+            Rep::Dense(cells) => Box::new(
+                cells
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| c.requests > 0)
+                    .map(|(i, c)| (i, self.cell_counts(i, c))),
+            ),
+            Rep::Sparse(v) => Box::new(
+                v.iter()
+                    .map(|(i, c)| (*i as usize, self.cell_counts(*i as usize, c))),
+            ),
+        }
+    }
+
+    fn put_cell(&mut self, i: usize, cell: Cell) {
+        assert!(i < self.n, "bucket {i} of a series of {}", self.n);
+        match &mut self.rep {
+            Rep::Dense(cells) => cells[i] = cell,
+            Rep::Sparse(v) => match (v.binary_search_by_key(&(i as u32), |e| e.0), cell.requests) {
+                (Ok(k), 0) => {
+                    v.remove(k);
+                }
+                (Ok(k), _) => v[k].1 = cell,
+                (Err(_), 0) => {}
+                (Err(k), _) => v.insert(k, (i as u32, cell)),
+            },
+        }
     }
 
     /// Sets bucket `i` (panics past the end, like indexing).
@@ -163,15 +245,18 @@ impl Series {
         match (Cell::narrow(&c), found) {
             (Some(cell), Ok(k)) => {
                 self.big.remove(k);
-                self.cells[i] = cell;
+                self.put_cell(i, cell);
             }
-            (Some(cell), Err(_)) => self.cells[i] = cell,
+            (Some(cell), Err(_)) => self.put_cell(i, cell),
             (None, Ok(k)) => self.big[k].1 = c,
             (None, Err(k)) => {
-                self.cells[i] = Cell {
-                    requests: Cell::SPILLED,
-                    ..Cell::default()
-                };
+                self.put_cell(
+                    i,
+                    Cell {
+                        requests: Cell::SPILLED,
+                        ..Cell::default()
+                    },
+                );
                 self.big.insert(k, (i, c));
             }
         }
@@ -184,27 +269,67 @@ impl Series {
         self.set(i, sum);
     }
 
+    /// Keeps a cell per bucket when most buckets have counts (cheaper than listing them),
+    /// else only the buckets with counts.
+    pub fn settle(&mut self) {
+        let cells = match &self.rep {
+            Rep::Dense(cells) => cells.iter().filter(|c| c.requests > 0).count(),
+            Rep::Sparse(v) => v.len(),
+        };
+        // 14 bytes a dense cell, 20 a listed one.
+        let dense = cells * 20 > self.n * 14;
+        self.rep = match std::mem::take(&mut self.rep) {
+            Rep::Sparse(v) if dense => {
+                let mut cells = vec![Cell::default(); self.n];
+                for (i, c) in v {
+                    cells[i as usize] = c;
+                }
+                Rep::Dense(cells)
+            }
+            Rep::Dense(cells) if !dense => Rep::Sparse(
+                cells
+                    .into_iter()
+                    .enumerate()
+                    .filter(|(_, c)| c.requests > 0)
+                    .map(|(i, c)| (i as u32, c))
+                    .collect(),
+            ),
+            same => same,
+        };
+    }
+
     /// The same counts at `shift` buckets in, in a series of `n` buckets.
     pub fn placed(&self, shift: usize, n: usize) -> Series {
         assert!(
             shift + self.len() <= n,
             "the series fits where it is placed"
         );
-        let mut out = Series::zeros(n);
-        out.cells[shift..shift + self.len()].copy_from_slice(&self.cells);
-        out.big = self.big.iter().map(|(i, c)| (i + shift, *c)).collect();
-        out
+        let rep = match &self.rep {
+            Rep::Dense(cells) => {
+                let mut out = vec![Cell::default(); n];
+                out[shift..shift + cells.len()].copy_from_slice(cells);
+                Rep::Dense(out)
+            }
+            Rep::Sparse(v) => Rep::Sparse(v.iter().map(|(i, c)| (i + shift as u32, *c)).collect()),
+        };
+        Series {
+            n,
+            rep,
+            big: self.big.iter().map(|(i, c)| (i + shift, *c)).collect(),
+        }
     }
 }
 
 impl FromIterator<Counts> for Series {
     fn from_iter<I: IntoIterator<Item = Counts>>(iter: I) -> Series {
-        let mut out = Series::default();
-        for c in iter {
-            out.cells.push(Cell::default());
-            let at = out.cells.len() - 1;
-            out.set(at, c);
+        let all: Vec<Counts> = iter.into_iter().collect();
+        let mut out = Series::zeros(all.len());
+        for (i, c) in all.into_iter().enumerate() {
+            if c.requests > 0 || c != Counts::default() {
+                out.set(i, c);
+            }
         }
+        out.settle();
         out
     }
 }

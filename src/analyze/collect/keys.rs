@@ -2,6 +2,7 @@
 //! `[rates] max_keys`, the key summariser that keeps the heaviest keys and folds the rest
 //! into `(other)` ([`Summary`], Space-Saving with a TinyLFU doorkeeper).
 
+use super::slab::{Slab, DENSE_WINDOWS};
 #[allow(unused_imports)] // the parent's names, as one module split by concern
 use super::*;
 
@@ -22,9 +23,11 @@ pub(super) struct Dim {
     pub(super) fixed: [Option<u32>; 8],
     /// Window number of `slabs[0]`.
     pub(super) first: i64,
-    /// Per window, counts by key id (a slab may be shorter than `keys`), in 16 bits: the
-    /// tables of a long input are keys x windows cells, most of them small counts.
-    pub(super) slabs: Vec<Vec<Cell>>,
+    /// Per window, counts by key id, in 16 bits: dense for the newest windows, sparse
+    /// (only the keys with counts) once the input has moved on ([`Slab`]).
+    pub(super) slabs: Vec<Slab>,
+    /// Slabs before this one are sparse.
+    pub(super) dense_from: usize,
     /// The cells whose count went past 16 bits (by window number and key id), in full.
     pub(super) overflow: HashMap<(i64, u32), Counts, RandomState>,
     /// The most keys reported (`[rates] max_keys`; 0: no limit). Up to a quarter more are
@@ -228,12 +231,13 @@ impl Dim {
         let mut span = vec![(i64::MAX, i64::MIN); n];
         for (w, slab) in self.slabs.iter().enumerate() {
             let window = self.first + w as i64;
-            for (id, cell) in slab.iter().enumerate() {
+            for (id, cell) in slab.cells() {
                 let c = if cell.requests == Cell::SPILLED {
-                    self.overflow[&(window, id as u32)]
+                    self.overflow[&(window, id)]
                 } else {
                     cell.widen()
                 };
+                let id = id as usize;
                 if c.requests > 0 {
                     weight[id] += u64::from(c.requests) + 15 * u64::from(c.errors);
                     span[id] = (span[id].0.min(window), span[id].1.max(window));
@@ -322,7 +326,7 @@ impl Dim {
                 let Some(slab) = self.slabs.get_mut((window - self.first) as usize) else {
                     continue;
                 };
-                let Some(cell) = slab.get_mut(id as usize) else {
+                let Some(cell) = slab.take(id) else {
                     continue;
                 };
                 let c = if cell.requests == Cell::SPILLED {
@@ -332,7 +336,6 @@ impl Dim {
                 } else {
                     cell.widen()
                 };
-                *cell = Cell::default();
                 if c.requests > 0 {
                     s.other.entry(window).or_default().add(&c);
                 }
@@ -436,7 +439,7 @@ impl Dim {
             s.note(id, window, c);
         }
         let w = window.wrapping_sub(self.first) as u64;
-        if let Some(slab) = self.slabs.get_mut(w as usize) {
+        if let Some(Slab::Dense(slab)) = self.slabs.get_mut(w as usize) {
             if let Some(slot) = slab.get_mut(id as usize) {
                 if slot.try_add(c) {
                     return;
@@ -454,19 +457,22 @@ impl Dim {
             // Out-of-order input reaching back: grow the front (rare, once per step back).
             let grow = (self.first - window) as usize;
             self.slabs
-                .splice(0..0, std::iter::repeat_n(Vec::new(), grow));
+                .splice(0..0, std::iter::repeat_n(Slab::Sparse(Vec::new()), grow));
             self.first = window;
+            self.dense_from += grow;
         }
         let w = (window - self.first) as usize;
         if w >= self.slabs.len() {
-            self.slabs.resize(w + 1, Vec::new());
+            self.slabs.resize(w + 1, Slab::default());
+            // The input moved on: the windows well behind it keep only their counts.
+            let behind = (w + 1).saturating_sub(DENSE_WINDOWS);
+            for slab in self.slabs[self.dense_from.min(behind)..behind].iter_mut() {
+                slab.compact();
+            }
+            self.dense_from = self.dense_from.max(behind);
         }
-        let slab = &mut self.slabs[w];
-        if slab.len() <= id as usize {
-            // Room for every key known so far: new keys are few after the first windows.
-            slab.resize(self.keys.len().max(id as usize + 1), Cell::default());
-        }
-        let cell = &mut slab[id as usize];
+        let keys = self.keys.len();
+        let cell = self.slabs[w].entry(id, keys);
         if cell.try_add(c) {
             return;
         }
@@ -511,7 +517,8 @@ impl Dim {
             .collect();
         // Each window's slab is freed once copied.
         for (w, slab) in std::mem::take(&mut self.slabs).into_iter().enumerate() {
-            for (id, c) in slab.into_iter().enumerate() {
+            for (id, c) in slab.cells() {
+                let id = id as usize;
                 let Some(s) = out[id].as_mut() else {
                     continue;
                 };
@@ -524,6 +531,7 @@ impl Dim {
             }
         }
         let mut out: Vec<KeySeries> = out.into_iter().flatten().collect();
+        out.iter_mut().for_each(|s| s.counts.settle());
         out.sort_unstable_by(|a, b| a.key.cmp(&b.key));
         let summary = summary.map(|mut s| {
             s.flush_other();
@@ -534,6 +542,7 @@ impl Dim {
             for (window, c) in &s.other {
                 other.counts.add_at((window - first_window) as usize, c);
             }
+            other.counts.settle();
             DimSummary {
                 max_keys: self.max_keys,
                 keys_seen: s.seen,

@@ -30,6 +30,7 @@ use super::tables::{
 use super::TimeBounds;
 
 mod keys;
+mod slab;
 #[cfg(test)]
 mod tests;
 
