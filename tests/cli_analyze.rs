@@ -246,7 +246,7 @@ fn reruns_and_dataset_inputs_give_identical_anomalies() {
 }
 
 #[test]
-fn json_summary_and_rates_zero_fill() {
+fn json_summary_and_rates_rows() {
     let tmp = errscope::testutil::tempdir().unwrap();
     let out = tmp.path().join("out");
     // Two connections; c2 goes silent after the first window.
@@ -273,10 +273,17 @@ fn json_summary_and_rates_zero_fill() {
     assert_eq!(summary["errors"], 1);
     let rates = read_parquet(&out.join("rates/connection_id.parquet"));
     let keys = strings(&rates, "connection_id");
+    // c2 went silent after its first window: a row for that window only (the gaps are
+    // zeros), where it was zero-filled to the end of the data.
     assert_eq!(
         keys.iter().filter(|k| k.as_deref() == Some("c2")).count(),
+        1,
+        "a window without events has no row"
+    );
+    assert_eq!(
+        keys.iter().filter(|k| k.as_deref() == Some("c1")).count(),
         24,
-        "c2 is zero-filled after it went silent"
+        "c1 has a row per window with events"
     );
     let csv = std::fs::read_to_string(out.join("rates/connection_id.csv")).unwrap();
     assert!(

@@ -388,12 +388,6 @@ impl DimTable {
             .iter()
             .chain(self.summary.as_ref().map(|s| &s.other))
     }
-
-    /// Whether the rate tables list only the windows with events (a summarised
-    /// dimension), rather than zero-filling each key from its first window.
-    pub fn sparse(&self) -> bool {
-        self.summary.is_some()
-    }
 }
 
 /// A 401 (`success: false`) or a success of one integration, for the reauthorization

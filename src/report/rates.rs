@@ -1,10 +1,13 @@
 //! `rates/<dimension>.parquet` (and `.csv`): per window and key, requests, errors by kind,
 //! the error ratio where the export has successes, and per-minute and per-hour rates (the
 //! hourly rate over the sliding window ending with this window, default 60 minutes).
-//! Zero-filled from a key's first window to the end of the data, so "no errors" (requests
-//! but 0 errors), "no traffic" (0 requests) and a key that went silent are all visible;
-//! a summarised dimension (more keys than `[rates] max_keys`) lists only the windows with
-//! events, for its kept keys and `(other)`, so its table follows the limit, not the keys.
+//! A key has a row for each window with events ("no errors" is requests with 0 errors;
+//! `errors_per_hour` counts the errors of the sliding hour ending there); a window without
+//! events has no row, so a table follows what happened, not keys x span (a year of 5-minute
+//! windows zero-filled from each key's first window was six times the input). Dashboards
+//! and SQL read the gaps as zeros (Grafana: null as zero; SQL: a join on the windows). A
+//! summarised dimension (more keys than `[rates] max_keys`) lists its kept keys and
+//! `(other)`, so its table follows the limit, not the keys.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -65,7 +68,6 @@ pub fn rates_batches(
     let minutes = g.step_us as f64 / MINUTE_US as f64;
     let schema = rates_schema(d.dimension);
     let mut b = RateColumns::with_capacity(rows);
-    let sparse = d.sparse();
     for s in d.rate_series() {
         let Some(first) = s.counts.iter().position(|c| c.requests > 0) else {
             continue;
@@ -78,7 +80,8 @@ pub fn rates_batches(
             .enumerate()
             .skip(first.max(t.report_from))
         {
-            if sparse && c.requests == 0 {
+            // Only windows with events: the gaps are zeros.
+            if c.requests == 0 {
                 continue;
             }
             let start = g.start_of(i);

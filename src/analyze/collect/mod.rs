@@ -173,6 +173,18 @@ fn status_slot(status: Option<i16>) -> Option<usize> {
     }
 }
 
+#[cfg(test)]
+impl Collector {
+    /// Window cells the fold holds, over every dimension.
+    pub(crate) fn cells_held(&self) -> usize {
+        self.dims
+            .iter()
+            .flat_map(|d| &d.slabs)
+            .map(|s| s.held())
+            .sum()
+    }
+}
+
 impl Collector {
     /// Fails only when the temporary file for the error events cannot be created.
     /// A collector whose dimensions are never summarised (see [`Collector::with_max_keys`]).

@@ -91,6 +91,15 @@ impl Slab {
         }
     }
 
+    /// Cells held (dense: one per key id; sparse: one per key with counts).
+    #[cfg(test)]
+    pub(super) fn held(&self) -> usize {
+        match self {
+            Slab::Dense(v) => v.len(),
+            Slab::Sparse(v) => v.len(),
+        }
+    }
+
     #[cfg(test)]
     pub(super) fn is_dense(&self) -> bool {
         matches!(self, Slab::Dense(_))
