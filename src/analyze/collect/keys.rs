@@ -457,7 +457,7 @@ impl Dim {
             // Out-of-order input reaching back: grow the front (rare, once per step back).
             let grow = (self.first - window) as usize;
             self.slabs
-                .splice(0..0, std::iter::repeat_n(Slab::Sparse(Vec::new()), grow));
+                .splice(0..0, std::iter::repeat_n(Slab::sparse(), grow));
             self.first = window;
             self.dense_from += grow;
         }
@@ -472,18 +472,24 @@ impl Dim {
             self.dense_from = self.dense_from.max(behind);
         }
         let keys = self.keys.len();
-        let cell = self.slabs[w].entry(id, keys);
+        let slab = &mut self.slabs[w];
+        let mut cell = slab.get(id).unwrap_or_default();
         if cell.try_add(c) {
+            slab.set(id, cell, keys);
             return;
         }
         // Past 16 bits: the cell's counts go on in the overflow map.
         let wide = self.overflow.entry((window, id)).or_default();
         if cell.requests != Cell::SPILLED {
             *wide = cell.widen();
-            *cell = Cell {
-                requests: Cell::SPILLED,
-                ..Cell::default()
-            };
+            slab.set(
+                id,
+                Cell {
+                    requests: Cell::SPILLED,
+                    ..Cell::default()
+                },
+                keys,
+            );
         }
         wide.add(c);
     }

@@ -13,8 +13,47 @@ pub(super) const DENSE_WINDOWS: usize = 12;
 pub(super) enum Slab {
     /// A cell per key id (possibly shorter than the keys: the rest are zero).
     Dense(Vec<Cell>),
-    /// The keys with counts, sorted by id.
-    Sparse(Vec<(u32, Cell)>),
+    /// The keys with counts, sorted by id: most in bytes (`small`: a window's counts of
+    /// one key are mostly a handful), the others in 16 bits (`wide`). An id is in one.
+    Sparse {
+        small: Vec<(u32, Small)>,
+        wide: Vec<(u32, Cell)>,
+    },
+}
+
+/// A cell's counts in a byte each (12 bytes with its key id, not 20).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Small([u8; 7]);
+
+impl Small {
+    fn of(c: &Cell) -> Option<Small> {
+        let b = |v: u16| u8::try_from(v).ok();
+        if c.requests == Cell::SPILLED {
+            return None;
+        }
+        Some(Small([
+            b(c.requests)?,
+            b(c.errors)?,
+            b(c.s4xx)?,
+            b(c.s5xx)?,
+            b(c.s401)?,
+            b(c.s403)?,
+            b(c.s429)?,
+        ]))
+    }
+
+    fn cell(self) -> Cell {
+        let [requests, errors, s4xx, s5xx, s401, s403, s429] = self.0.map(u16::from);
+        Cell {
+            requests,
+            errors,
+            s4xx,
+            s5xx,
+            s401,
+            s403,
+            s429,
+        }
+    }
 }
 
 impl Default for Slab {
@@ -24,37 +63,54 @@ impl Default for Slab {
 }
 
 impl Slab {
+    pub(super) fn sparse() -> Slab {
+        Slab::Sparse {
+            small: Vec::new(),
+            wide: Vec::new(),
+        }
+    }
+
     /// The cell of `id`, if it has one.
-    #[cfg(test)]
-    pub(super) fn get_mut(&mut self, id: u32) -> Option<&mut Cell> {
+    pub(super) fn get(&self, id: u32) -> Option<Cell> {
         match self {
-            Slab::Dense(v) => v.get_mut(id as usize),
-            Slab::Sparse(v) => match v.binary_search_by_key(&id, |e| e.0) {
-                Ok(k) => Some(&mut v[k].1),
-                Err(_) => None,
+            Slab::Dense(v) => v.get(id as usize).copied(),
+            Slab::Sparse { small, wide } => match small.binary_search_by_key(&id, |e| e.0) {
+                Ok(k) => Some(small[k].1.cell()),
+                Err(_) => wide
+                    .binary_search_by_key(&id, |e| e.0)
+                    .ok()
+                    .map(|k| wide[k].1),
             },
         }
     }
 
-    /// The cell of `id`, made when missing (a dense slab grows to `keys` cells at once:
-    /// new keys are few after the first windows).
-    pub(super) fn entry(&mut self, id: u32, keys: usize) -> &mut Cell {
+    /// Sets the cell of `id` (a dense slab grows to `keys` cells at once: new keys are few
+    /// after the first windows).
+    pub(super) fn set(&mut self, id: u32, cell: Cell, keys: usize) {
         match self {
             Slab::Dense(v) => {
                 if v.len() <= id as usize {
                     v.resize(keys.max(id as usize + 1), Cell::default());
                 }
-                &mut v[id as usize]
+                v[id as usize] = cell;
             }
-            Slab::Sparse(v) => {
-                let k = match v.binary_search_by_key(&id, |e| e.0) {
-                    Ok(k) => k,
-                    Err(k) => {
-                        v.insert(k, (id, Cell::default()));
-                        k
+            Slab::Sparse { small, wide } => {
+                let in_small = small.binary_search_by_key(&id, |e| e.0);
+                let in_wide = wide.binary_search_by_key(&id, |e| e.0);
+                match (Small::of(&cell), in_small, in_wide) {
+                    (Some(b), Ok(k), _) => small[k].1 = b,
+                    (Some(b), Err(k), Ok(j)) => {
+                        wide.remove(j);
+                        small.insert(k, (id, b));
                     }
-                };
-                &mut v[k].1
+                    (Some(b), Err(k), Err(_)) => small.insert(k, (id, b)),
+                    (None, Ok(k), Err(j)) => {
+                        small.remove(k);
+                        wide.insert(j, (id, cell));
+                    }
+                    (None, _, Ok(j)) => wide[j].1 = cell,
+                    (None, Err(_), Err(j)) => wide.insert(j, (id, cell)),
+                }
             }
         }
     }
@@ -63,9 +119,12 @@ impl Slab {
     pub(super) fn take(&mut self, id: u32) -> Option<Cell> {
         match self {
             Slab::Dense(v) => v.get_mut(id as usize).map(std::mem::take),
-            Slab::Sparse(v) => match v.binary_search_by_key(&id, |e| e.0) {
-                Ok(k) => Some(v.remove(k).1),
-                Err(_) => None,
+            Slab::Sparse { small, wide } => match small.binary_search_by_key(&id, |e| e.0) {
+                Ok(k) => Some(small.remove(k).1.cell()),
+                Err(_) => match wide.binary_search_by_key(&id, |e| e.0) {
+                    Ok(j) => Some(wide.remove(j).1),
+                    Err(_) => None,
+                },
             },
         }
     }
@@ -79,15 +138,29 @@ impl Slab {
                     .filter(|(_, c)| c.requests > 0)
                     .map(|(id, c)| (id as u32, *c)),
             ),
-            Slab::Sparse(v) => Box::new(v.iter().copied().filter(|(_, c)| c.requests > 0)),
+            Slab::Sparse { small, wide } => Box::new(
+                small
+                    .iter()
+                    .map(|(id, b)| (*id, b.cell()))
+                    .chain(wide.iter().copied())
+                    .filter(|(_, c)| c.requests > 0),
+            ),
         }
     }
 
     /// Keeps only the cells with counts.
     pub(super) fn compact(&mut self) {
         if let Slab::Dense(_) = self {
-            let sparse: Vec<(u32, Cell)> = self.cells().collect();
-            *self = Slab::Sparse(sparse);
+            let mut sparse = Slab::sparse();
+            if let Slab::Sparse { small, wide } = &mut sparse {
+                for (id, c) in self.cells() {
+                    match Small::of(&c) {
+                        Some(b) => small.push((id, b)),
+                        None => wide.push((id, c)),
+                    }
+                }
+            }
+            *self = sparse;
         }
     }
 
@@ -96,7 +169,7 @@ impl Slab {
     pub(super) fn held(&self) -> usize {
         match self {
             Slab::Dense(v) => v.len(),
-            Slab::Sparse(v) => v.len(),
+            Slab::Sparse { small, wide } => small.len() + wide.len(),
         }
     }
 
@@ -120,20 +193,32 @@ mod tests {
     #[test]
     fn dense_and_sparse_hold_the_same_cells() {
         let mut d = Slab::default();
-        *d.entry(5, 8) = one();
-        *d.entry(2, 8) = one();
-        d.entry(2, 8).requests += 1;
+        d.set(5, one(), 8);
+        d.set(2, one(), 8);
+        let mut two = one();
+        two.requests = 2;
+        d.set(2, two, 8);
         let before: Vec<(u32, Cell)> = d.cells().collect();
         let mut s = d.clone();
         s.compact();
         assert!(!s.is_dense());
         assert_eq!(s.cells().collect::<Vec<_>>(), before);
-        // A late event reaching a compacted window.
-        s.entry(3, 8).requests += 1;
-        d.entry(3, 8).requests += 1;
-        assert_eq!(s.cells().collect::<Vec<_>>(), d.cells().collect::<Vec<_>>());
+        // A late event reaching a compacted window, and counts past a byte.
+        s.set(3, one(), 8);
+        d.set(3, one(), 8);
+        let mut big = one();
+        big.requests = 300;
+        s.set(5, big, 8);
+        d.set(5, big, 8);
+        let sorted = |x: &Slab| {
+            let mut v: Vec<(u32, Cell)> = x.cells().collect();
+            v.sort_by_key(|e| e.0);
+            v
+        };
+        assert_eq!(sorted(&s), sorted(&d));
+        assert_eq!(s.get(5).map(|c| c.requests), Some(300));
         assert_eq!(s.take(2).map(|c| c.requests), Some(2));
-        assert!(s.get_mut(2).is_none());
-        assert_eq!(s.cells().count(), 2);
+        assert!(s.get(2).is_none());
+        assert_eq!(s.held(), 2);
     }
 }
