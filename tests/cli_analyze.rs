@@ -557,3 +557,112 @@ fn timings_name_every_stage_with_its_throughput() {
         "shares add up to {share}: {err}"
     );
 }
+
+/// Issue 27, scripting: a cron job that fails says why even with `-q` (one line per
+/// incident on stderr), and `--json` carries the incidents with RFC 3339 times.
+#[test]
+fn a_failing_quiet_run_names_its_incidents_and_json_lists_them() {
+    let tmp = errscope::testutil::tempdir().unwrap();
+    let a = errscope()
+        .args(["analyze", "-q", "--fail-on", "critical"])
+        .arg(repo_path("sample-data"))
+        .arg("--out")
+        .arg(tmp.path().join("q"))
+        .assert()
+        .code(5);
+    let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("errscope: incident: [critical"))
+        .collect();
+    assert!(!lines.is_empty(), "{err}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("server_errors connection_id=conn_sf_prod")),
+        "{err}"
+    );
+    assert_eq!(
+        err.lines().count(),
+        lines.len(),
+        "nothing else with -q: {err}"
+    );
+
+    let a = errscope()
+        .args(["analyze", "--json"])
+        .arg(repo_path("sample-data"))
+        .arg("--out")
+        .arg(tmp.path().join("j"))
+        .assert()
+        .success();
+    let json: serde_json::Value = serde_json::from_slice(&a.get_output().stdout).unwrap();
+    let list = json["incident_list"].as_array().unwrap();
+    assert_eq!(list.len() as u64, json["incidents"].as_u64().unwrap());
+    let first = &list[0];
+    for field in [
+        "class",
+        "severity",
+        "detector",
+        "dimension",
+        "key",
+        "explanation",
+        "action",
+    ] {
+        assert!(first[field].is_string(), "{field}: {first}");
+    }
+    let start = first["start"].as_str().unwrap();
+    assert!(
+        start.len() == 20 && start.ends_with('Z') && start.as_bytes()[10] == b'T',
+        "RFC 3339 UTC: {start}"
+    );
+}
+
+/// Issue 27, nightly runs: files read before are one line, not one line each; an export
+/// whose records were all read before exits 6 naming duplicates as the cause.
+#[test]
+fn nightly_runs_summarise_skips_and_name_duplicates() {
+    let tmp = errscope::testutil::tempdir().unwrap();
+    let logs = tmp.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let text = std::fs::read_to_string(repo_path("sample-data/nexla_api_errors.ndjson")).unwrap();
+    for i in 0..5 {
+        let part: String = text
+            .lines()
+            .skip(i * 100)
+            .take(100)
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(logs.join(format!("part-{i}.ndjson")), part).unwrap();
+    }
+    let state = tmp.path().join("nightly.state");
+    let run = |out: &str| {
+        errscope()
+            .args(["analyze"])
+            .arg(&logs)
+            .arg("--state")
+            .arg(&state)
+            .arg("--out")
+            .arg(tmp.path().join(out))
+            .assert()
+    };
+    run("o1").success();
+    // Tonight: one new file, whose records are last night's, in another order.
+    let again: String = text
+        .lines()
+        .skip(100)
+        .take(100)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(logs.join("part-late.ndjson"), again).unwrap();
+    let a = run("o2").code(6);
+    let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+    assert!(
+        err.contains("skipped 5 file(s) already processed"),
+        "one line for the files read before: {err}"
+    );
+    assert!(!err.contains("part-0.ndjson: already processed"), "{err}");
+    assert!(err.contains("exact duplicate"), "the cause is named: {err}");
+}

@@ -268,6 +268,32 @@ pub fn contributors_text(inc: &Incident) -> String {
     groups.join("; ")
 }
 
+/// RFC 3339 UTC with seconds (`2024-03-05T10:00:00Z`), as `--json` prints times.
+pub fn rfc3339(us: i64) -> String {
+    DateTime::from_timestamp_micros(us).map_or_else(
+        || us.to_string(),
+        |d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+    )
+}
+
+/// One incident as `--json` prints it (a documented, stable schema: README, "--json").
+pub fn to_json(inc: &Incident) -> serde_json::Value {
+    serde_json::json!({
+        "incident_id": inc.incident_id,
+        "class": inc.class.as_str(),
+        "severity": inc.severity.as_str(),
+        "detector": inc.detector.as_str(),
+        "dimension": inc.dimension.as_str(),
+        "key": inc.key,
+        "start": rfc3339(inc.start),
+        "end": rfc3339(inc.end),
+        "events": inc.events,
+        "explanation": inc.explanation,
+        "action": inc.action,
+        "sample_request_ids": inc.sample_request_ids,
+    })
+}
+
 pub fn utc(us: i64) -> String {
     DateTime::from_timestamp_micros(us).map_or_else(
         || us.to_string(),

@@ -145,6 +145,14 @@ pub fn no_data_cause(
             t.files
         );
     }
+    if c.duplicates > 0 && c.duplicates + c.quarantined + c.out_of_range >= records {
+        return format!(
+            "every record ({records}) was an exact duplicate of one already read ({} \
+             duplicates: an export read before, through --state, or copies in this run), \
+             or quarantined or outside --since/--until: nothing new{unreadable}",
+            c.duplicates
+        );
+    }
     if c.quarantined >= records {
         return format!(
             "every record ({records}) was quarantined: not a JSON log errscope reads (a CSV, an \

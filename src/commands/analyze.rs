@@ -138,10 +138,14 @@ pub fn run(run: AnalyzeRun) -> anyhow::Result<Outcome> {
         place.save(st)?;
     }
     if run.json {
-        put(&format!(
-            "{}\n",
-            serde_json::to_string_pretty(&analysis.summary)?
-        ))?;
+        // summary.json's fields, and the incidents themselves.
+        let mut json = serde_json::to_value(&analysis.summary)?;
+        json["incident_list"] = analysis
+            .incidents
+            .iter()
+            .map(crate::analyze::incident::to_json)
+            .collect();
+        put(&format!("{}\n", serde_json::to_string_pretty(&json)?))?;
     } else if !a.quiet {
         put(&crate::report::terminal::render(
             &analysis.summary,
@@ -159,6 +163,19 @@ pub fn run(run: AnalyzeRun) -> anyhow::Result<Outcome> {
     if let Some(level) = run.fail_on {
         let met = level.met_by(&analysis.incidents);
         if !met.is_empty() {
+            // Even with -q: a cron job that fails says why, one line per incident.
+            for inc in &met {
+                note!(
+                    "errscope: incident: [{} {}] {} {}={} {} .. {} UTC",
+                    inc.class.as_str(),
+                    inc.severity.as_str(),
+                    inc.detector.as_str(),
+                    inc.dimension.as_str(),
+                    inc.key,
+                    crate::analyze::incident::utc(inc.start),
+                    crate::analyze::incident::utc(inc.end)
+                );
+            }
             if !a.quiet {
                 note!(
                     "errscope: {} incident(s) at or above --fail-on {}",

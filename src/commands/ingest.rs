@@ -200,13 +200,22 @@ fn refuse_output_prefix_over_inputs(inputs: &[String], out: &Location) -> anyhow
 /// so that nothing is skipped without a word; the full list is in manifest.json.
 fn name_skipped(skipped: &[Skipped]) {
     const SHOWN: usize = 20;
-    for s in skipped.iter().take(SHOWN) {
+    // A nightly run over a growing folder skips every file it read before: one line.
+    const PROCESSED: &str = "already processed (--state)";
+    let processed = skipped.iter().filter(|s| s.reason == PROCESSED).count();
+    if processed > 0 {
+        note!(
+            "errscope: skipped {processed} file(s) already processed (--state; listed in manifest.json)"
+        );
+    }
+    let others: Vec<&Skipped> = skipped.iter().filter(|s| s.reason != PROCESSED).collect();
+    for s in others.iter().take(SHOWN) {
         note!("errscope: skipped {}: {}", s.path, s.reason);
     }
-    if skipped.len() > SHOWN {
+    if others.len() > SHOWN {
         note!(
             "errscope: ... and {} more skipped file(s), listed in manifest.json",
-            skipped.len() - SHOWN
+            others.len() - SHOWN
         );
     }
 }
