@@ -112,13 +112,18 @@ pub enum GenerateShape {
 
 #[derive(Debug, Args)]
 pub struct QueryArgs {
-    /// SQL text, or a .sql file (e.g. queries/top_error_codes.sql).
-    #[arg(value_name = "SQL|FILE.sql")]
-    pub query: String,
+    /// SQL text, a .sql file, or the name of a built-in query (`connection_health`;
+    /// `--list` names them).
+    #[arg(value_name = "SQL|FILE.sql|NAME", required_unless_present = "list")]
+    pub query: Option<String>,
+
+    /// List the built-in queries (the queries/ library) and exit.
+    #[arg(long)]
+    pub list: bool,
 
     /// Raw logs (ingested on the fly, as for `ingest`), an events dataset, or an `analyze`
     /// output folder.
-    #[arg(required_unless_present = "print_sql", value_name = "INPUT")]
+    #[arg(required_unless_present_any = ["print_sql", "list"], value_name = "INPUT")]
     pub inputs: Vec<String>,
 
     /// Print the SQL with its parameters substituted, and exit (to run the same query on

@@ -187,6 +187,8 @@ pub struct QueryRun {
     pub output: Option<PathBuf>,
     /// Print the SQL with its parameters substituted, and run nothing.
     pub print_sql: bool,
+    /// List the built-in queries, and run nothing.
+    pub list: bool,
 }
 
 /// The format of `--output FILE` by its extension.
@@ -234,7 +236,7 @@ impl QueryRun {
         };
         Ok(QueryRun {
             query: crate::query::QueryOptions {
-                query: args.query,
+                query: args.query.unwrap_or_default(),
                 inputs: args.inputs,
                 params,
                 mapping: config.mapping,
@@ -243,6 +245,7 @@ impl QueryRun {
             format,
             output: args.output,
             print_sql: args.print_sql,
+            list: args.list,
         })
     }
 }

@@ -77,7 +77,37 @@ fn every_query_runs_on_sample_data_and_gives_its_expected_result() {
         let want = std::fs::read_to_string(&expected)
             .unwrap_or_else(|_| panic!("{expected:?} missing (run with ERRSCOPE_BLESS=1)"));
         assert_eq!(got, want, "{name}: result differs from {expected:?}");
+        // The library travels with the binary: the built-in query of that name, run from
+        // a folder with no queries/, gives the same.
+        let a = errscope()
+            .current_dir(tmp.path())
+            .args(["query", &name])
+            .arg(&ds)
+            .args(["--format", "csv"])
+            .assert()
+            .success();
+        assert_eq!(
+            String::from_utf8_lossy(&a.get_output().stdout),
+            want,
+            "{name}: the built-in query differs from queries/{name}.sql"
+        );
     }
+    let a = errscope().args(["query", "--list"]).assert().success();
+    let list = String::from_utf8_lossy(&a.get_output().stdout).into_owned();
+    assert_eq!(list.lines().count(), files.len(), "{list}");
+    assert!(
+        list.starts_with("connection_health    Connection health"),
+        "{list}"
+    );
+    let a = errscope()
+        .args(["query", "no_such_query"])
+        .arg(&ds)
+        .assert()
+        .code(1);
+    assert!(
+        String::from_utf8_lossy(&a.get_output().stderr).contains("query --list"),
+        "a wrong name says where the names are"
+    );
 }
 
 #[test]

@@ -10,6 +10,10 @@ use crate::query::output::emit;
 
 pub fn run(run: &QueryRun) -> anyhow::Result<Outcome> {
     let q = &run.query;
+    if run.list {
+        put(&crate::query::library::list())?;
+        return Ok(Outcome::Ok);
+    }
     if run.print_sql {
         let (sql, origin) = crate::query::read_query(&q.query)?;
         let sql = crate::query::params::substitute(&sql, &q.params)

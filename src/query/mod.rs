@@ -2,6 +2,7 @@
 //! with the ingest rules), an events dataset, or an `analyze` output folder. Registered
 //! tables: `events`, and when present `anomalies` and `rates_<dimension>`.
 
+pub mod library;
 pub mod output;
 pub mod params;
 
@@ -21,7 +22,7 @@ use crate::pipeline::{run_ingest, IngestOptions};
 /// What a query run needs.
 #[derive(Debug, Clone)]
 pub struct QueryOptions {
-    /// SQL text, or the path of a `.sql` file.
+    /// SQL text, the path of a `.sql` file, or a built-in query's name.
     pub query: String,
     pub inputs: Vec<String>,
     pub params: BTreeMap<String, params::Value>,
@@ -32,10 +33,22 @@ pub struct QueryOptions {
 /// The SQL text and where it came from (for error messages).
 pub fn read_query(q: &str) -> anyhow::Result<(String, String)> {
     let p = Path::new(q);
-    if q.trim_end().to_ascii_lowercase().ends_with(".sql") || (p.is_file() && !q.contains(' ')) {
+    if p.is_file() && !q.contains(' ') {
         let sql = std::fs::read_to_string(p)
             .with_context(|| format!("cannot read query file {}", p.display()))?;
         return Ok((sql, p.display().to_string()));
+    }
+    // A query of the library by name (built in: it travels with the binary).
+    let word = !q.trim().contains(char::is_whitespace);
+    if word {
+        if let Some((name, sql)) = library::find(q) {
+            return Ok((sql.to_string(), format!("queries/{name}.sql (built in)")));
+        }
+    }
+    if q.trim_end().to_ascii_lowercase().ends_with(".sql") || word && !q.is_empty() {
+        anyhow::bail!(
+            "no query file {q} and no built-in query of that name (errscope query --list names them)"
+        );
     }
     Ok((q.to_string(), "the query".into()))
 }

@@ -45,6 +45,11 @@ impl Cmd {
         self
     }
 
+    pub fn current_dir(&mut self, dir: impl AsRef<std::path::Path>) -> &mut Self {
+        self.cmd.current_dir(dir);
+        self
+    }
+
     pub fn write_stdin(&mut self, data: impl Into<Vec<u8>>) -> &mut Self {
         self.stdin = data.into();
         self
