@@ -45,6 +45,30 @@ fn a_closed_stdout_keeps_the_exit_code() {
     }
 }
 
+/// `errscope query ... | head -1` (issue 27): a closed stdout is success, silently, as in
+/// ripgrep; it printed "Broken pipe" and exited 1 (Polars' CSV writer wraps the error).
+#[test]
+fn a_query_into_a_closed_pipe_is_a_quiet_success() {
+    let tmp = errscope::testutil::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    analyze(&repo_path("sample-data"), &out, &[]).success();
+    for format in ["csv", "json", "table"] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_errscope"))
+            .args(["query", "select * from events", "--format", format])
+            .arg(&out)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let done = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&done.stderr);
+        assert_eq!(done.status.code(), Some(0), "{format}: {stderr}");
+        assert!(stderr.is_empty(), "{format}: {stderr}");
+    }
+}
+
 /// An input that is the output folder (or inside it) is refused before anything is
 /// written: the previous results stay as they were.
 #[test]

@@ -32,9 +32,11 @@ pub fn put(text: &str) -> anyhow::Result<()> {
 }
 
 /// Whether an error is a closed pipe somewhere in its chain (a success, as in ripgrep).
+/// Polars' writers wrap the I/O error in their own, which keeps only its text.
 pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         c.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || c.to_string().contains("Broken pipe (os error 32)")
     })
 }
