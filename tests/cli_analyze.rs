@@ -60,7 +60,7 @@ fn incidents(out: &Path) -> Vec<Row> {
         col("key"),
         col("explanation"),
     );
-    let (start, end) = (ts("start"), ts("end"));
+    let (start, end) = (ts("start_time"), ts("end_time"));
     (0..class.len())
         .map(|i| Row {
             class: class[i].clone(),

@@ -265,7 +265,7 @@ fn ad_hoc_sql_on_raw_logs_formats_and_errors() {
     let analyzed = tmp.path().join("analyzed");
     analyze(&sample, &analyzed, &[]).success();
     let out = query(
-        "SELECT a.detector, a.key, r.errors FROM anomalies a JOIN rates_connection_id r ON a.key = r.connection_id AND a.start = r.window_start WHERE a.detector = 'server_errors'",
+        "SELECT a.detector, a.key, r.errors FROM anomalies a JOIN rates_connection_id r ON a.key = r.connection_id AND a.start_time = r.window_start WHERE a.detector = 'server_errors'",
         &analyzed,
         &[],
     );

@@ -490,7 +490,15 @@ pub fn suppress_explained(mut incidents: Vec<Incident>) -> Vec<Incident> {
 }
 
 /// Flags -> measured, explained, de-duplicated incidents, sorted by start.
-pub fn build(t: &Tables, flags: Vec<Flag>, hold_us: i64) -> anyhow::Result<Vec<Incident>> {
+pub fn build(t: &Tables, mut flags: Vec<Flag>, hold_us: i64) -> anyhow::Result<Vec<Incident>> {
+    // On whole windows, as the rates are: the detectors that follow events one by one
+    // (probing, stuffing, a WAF surge) ended an incident at its last event plus 1 µs
+    // (`…:45.000001`).
+    let step = t.grid.step_us.max(1);
+    for f in &mut flags {
+        f.start = f.start.div_euclid(step) * step;
+        f.end = (f.end + step - 1).div_euclid(step) * step;
+    }
     let mut incidents = merge(flags, hold_us);
     measure(t, &mut incidents)?;
     let mut incidents = suppress_explained(incidents);
