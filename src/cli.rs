@@ -5,11 +5,22 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+/// The exit codes, as `--help` shows them (README, "Exit codes").
+pub const EXIT_CODES: &str = "Exit codes:
+  0  every input was read; outputs written (incidents are a result, unless --fail-on)
+  1  the run failed (output not writable, invalid config or state, SQL error, storage)
+  2  bad usage (unknown flag, invalid value, an input inside --out)
+  3  some input could not be read to its end; everything readable was processed
+  4  quarantined records over --max-error-ratio
+  5  analyze --fail-on found an incident at or above its level
+  6  no event was analysed (the message names the cause)";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "errscope",
     version,
-    about = "Turns exported JSON error logs into error rates, incidents and reports"
+    about = "Turns exported JSON error logs into error rates, incidents and reports",
+    after_help = EXIT_CODES
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -36,6 +47,14 @@ pub enum Command {
     /// sample of records and the canonical column it became (or extra), and the nulls of
     /// each canonical column, before trusting a report built on it.
     Inspect(InspectArgs),
+    /// Print a shell completion script: `errscope completions bash > /etc/bash_completion.d/errscope`
+    /// (also zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): `errscope man > ~/.local/share/man/man1/errscope.1`.
+    Man,
     /// Write realistic synthetic exports (diurnal traffic, DOMAIN.md's error mix, optional
     /// injected incidents with a ground truth), the same bytes for the same seed.
     Generate(GenerateArgs),

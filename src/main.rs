@@ -40,5 +40,7 @@ fn run(command: Command) -> anyhow::Result<Outcome> {
         Command::Query(args) => commands::query::run(&QueryRun::from_args(args)?),
         Command::Inspect(args) => commands::inspect::run(&InspectRun::from_args(args)?),
         Command::Generate(args) => commands::generate::run(&GenerateRun::from_args(args)?),
+        Command::Completions { shell } => commands::completions::completions(shell),
+        Command::Man => commands::completions::man(),
     }
 }

@@ -224,3 +224,43 @@ fn seasonal_family_at(records: u64, seed: u64) {
         "{records}: flags outside every injected incident: {unexplained:#?}"
     );
 }
+
+/// Issue 27, install: shell completions and a manual page from the same flag definitions,
+/// and the exit codes in `--help`, each as the program uses it.
+#[test]
+fn completions_man_page_and_exit_codes_in_help() {
+    let out = |args: &[&str]| {
+        let a = errscope().args(args).assert().success();
+        String::from_utf8(a.get_output().stdout.clone()).unwrap()
+    };
+    let bash = out(&["completions", "bash"]);
+    assert!(bash.contains("_errscope()"), "{bash}");
+    for sub in ["analyze", "ingest", "query", "inspect", "generate"] {
+        assert!(bash.contains(sub), "{sub} completes");
+    }
+    assert!(bash.contains("--fail-on"), "flags complete");
+    assert!(out(&["completions", "zsh"]).starts_with("#compdef errscope"));
+    assert!(out(&["completions", "fish"]).contains("complete -c errscope"));
+    let man = out(&["man"]);
+    assert!(man.contains(".TH errscope 1"), "{man}");
+    assert!(man.contains("analyze"), "{man}");
+    let help = out(&["--help"]);
+    for code in [
+        errscope::exit::Outcome::Ok,
+        errscope::exit::Outcome::Failed,
+        errscope::exit::Outcome::Usage,
+        errscope::exit::Outcome::InputUnreadable,
+        errscope::exit::Outcome::TooManyBadRecords,
+        errscope::exit::Outcome::IncidentsFound,
+        errscope::exit::Outcome::NoData,
+    ] {
+        let n = code as u8;
+        assert!(
+            help.lines()
+                .any(|l| l.trim_start().starts_with(&format!("{n}  "))),
+            "exit code {n} in --help:\n{help}"
+        );
+    }
+    let a = errscope().args(["completions", "tcsh"]).assert().code(2);
+    assert!(!a.get_output().stderr.is_empty());
+}

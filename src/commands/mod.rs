@@ -3,6 +3,7 @@
 //! [`Outcome`](crate::exit::Outcome) that `main` turns into the exit code.
 
 pub mod analyze;
+pub mod completions;
 pub mod generate;
 pub mod ingest;
 pub mod inspect;
