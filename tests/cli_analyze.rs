@@ -666,3 +666,53 @@ fn nightly_runs_summarise_skips_and_name_duplicates() {
     assert!(!err.contains("part-0.ndjson: already processed"), "{err}");
     assert!(err.contains("exact duplicate"), "the cause is named: {err}");
 }
+
+/// Issue 27, dashboards: besides a file per dimension (each with its own key column), one
+/// long table `rates/long.parquet` (`dimension, key, window_start, ...`) holds every
+/// dimension's rows as they are, for one Grafana or Superset panel to filter; `query`
+/// registers it as `rates_long`.
+#[test]
+fn one_long_rates_table_holds_every_dimension() {
+    let tmp = errscope::testutil::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    analyze(&repo_path("sample-data"), &out, &[]).success();
+    let long = read_parquet(&out.join("rates/long.parquet"));
+    let schema = long[0].schema();
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    assert_eq!(
+        &names[..4],
+        ["dimension", "key", "window_start", "window_end"]
+    );
+    let dims = strings(&long, "dimension");
+    for d in [
+        "all",
+        "error_code",
+        "connection_id",
+        "ip_address",
+        "status_class",
+    ] {
+        let per = read_parquet(&out.join(format!("rates/{d}.parquet")));
+        assert_eq!(
+            dims.iter().filter(|x| x.as_deref() == Some(d)).count(),
+            row_count(&per),
+            "{d}: the long table has the dimension's rows"
+        );
+    }
+    let a = errscope()
+        .args([
+            "query",
+            "select count(*) n from rates_long where dimension = 'connection_id' and key = 'conn_sf_prod'",
+            "--format",
+            "csv",
+        ])
+        .arg(&out)
+        .assert()
+        .success();
+    let n: usize = String::from_utf8_lossy(&a.get_output().stdout)
+        .lines()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(n > 0);
+}

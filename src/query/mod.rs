@@ -86,7 +86,8 @@ fn register_outputs(ctx: &SQLContext, events_dir: &Path) -> anyhow::Result<Vec<S
         ctx.register("anomalies", scan_file(&anomalies)?);
         names.push("anomalies".into());
     }
-    for d in Dimension::RATES {
+    let tables = Dimension::RATES.iter().map(|d| d.as_str()).chain(["long"]);
+    for d in tables {
         let f = root.join("rates").join(format!("{d}.parquet"));
         if f.is_file() {
             let name = format!("rates_{d}");

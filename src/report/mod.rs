@@ -52,7 +52,13 @@ fn write_rates(
     cfg: &AnalyzeConfig,
 ) -> anyhow::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
-    if let Some(t) = &analysis.tables {
+    let Some(t) = &analysis.tables else {
+        return Ok(files);
+    };
+    // Every dimension's rows also go, as they are made, to one long table
+    // (`dimension, key, window_start, ...`) that one dashboard panel can filter.
+    let long = rates_dir.join("long.parquet");
+    rates::write_parquet_with(&long, rates::long_schema(), |put_long| {
         for d in t
             .dims
             .iter()
@@ -85,6 +91,7 @@ fn write_rates(
                             rates::RATE_BATCH_ROWS,
                             |b| {
                                 put(&b)?;
+                                put_long(&rates::to_long(d.dimension, &b)?)?;
                                 tx.send(Some(b))
                                     .map_err(|_| anyhow::anyhow!("the CSV writer stopped"))
                             },
@@ -102,7 +109,9 @@ fn write_rates(
             })?;
             files.extend([pq, csv]);
         }
-    }
+        Ok(())
+    })?;
+    files.push(long);
     Ok(files)
 }
 

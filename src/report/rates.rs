@@ -51,6 +51,45 @@ pub fn rates_schema(dimension: Dimension) -> SchemaRef {
     ]))
 }
 
+/// The schema of `rates/long.parquet`: every dimension's rows in one table, the dimension
+/// and the key as columns (one panel can filter by dimension and key).
+pub fn long_schema() -> SchemaRef {
+    let per = rates_schema(Dimension::ConnectionId);
+    let mut fields = vec![
+        Field::new("dimension", DataType::Utf8, false),
+        Field::new("key", DataType::Utf8, false),
+    ];
+    fields.extend(
+        per.fields()
+            .iter()
+            .filter(|f| f.name() != Dimension::ConnectionId.as_str())
+            .map(|f| f.as_ref().clone()),
+    );
+    Arc::new(Schema::new(fields))
+}
+
+/// A dimension's rate batch as rows of [`long_schema`].
+pub fn to_long(dimension: Dimension, b: &RecordBatch) -> anyhow::Result<RecordBatch> {
+    let n = b.num_rows();
+    let name = if dimension == Dimension::All {
+        "all"
+    } else {
+        dimension.as_str()
+    };
+    let mut columns: Vec<ArrayRef> = vec![
+        Arc::new(arrow_array::StringArray::from(vec![name; n])),
+        b.column(2).clone(),
+    ];
+    columns.extend(
+        b.columns()
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != 2)
+            .map(|(_, c)| c.clone()),
+    );
+    Ok(RecordBatch::try_new(long_schema(), columns)?)
+}
+
 /// Rows per batch of a rate table: the table of a busy dimension (every address in every
 /// window of ten days) is millions of rows, so it is made and written a slice at a time.
 pub const RATE_BATCH_ROWS: usize = 64 * 1024;
