@@ -18,8 +18,8 @@ use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, TimestampMicr
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 use super::atomic::AtomicFile;
-use crate::analyze::grid::{sliding_sum, MINUTE_US};
-use crate::analyze::tables::{DimTable, Tables};
+use crate::analyze::grid::MINUTE_US;
+use crate::analyze::tables::{Counts, DimTable, Tables};
 use crate::analyze::Dimension;
 use crate::schema::TS_TZ;
 
@@ -108,21 +108,21 @@ pub fn rates_batches(
     let schema = rates_schema(d.dimension);
     let mut b = RateColumns::with_capacity(rows);
     for s in d.rate_series() {
-        let Some(first) = s.counts.iter().position(|c| c.requests > 0) else {
-            continue;
-        };
-        let hourly = sliding_sum(&s.values(|c| c.errors), width);
-        for (i, (c, h)) in s
-            .counts
-            .iter()
-            .zip(&hourly)
-            .enumerate()
-            .skip(first.max(t.report_from))
-        {
-            // Only windows with events: the gaps are zeros.
-            if c.requests == 0 {
+        // The windows with events only (a year is 105,120 windows; a key has events in a
+        // few), the sliding hour's errors summed over them as they pass.
+        let cells: Vec<(usize, Counts)> = s.counts.nonzero().collect();
+        let mut lo = 0;
+        let mut in_hour: u64 = 0;
+        for &(i, c) in &cells {
+            in_hour += u64::from(c.errors);
+            while cells[lo].0 + width <= i {
+                in_hour -= u64::from(cells[lo].1.errors);
+                lo += 1;
+            }
+            if i < t.report_from || c.requests == 0 {
                 continue;
             }
+            let (c, h) = (&c, &in_hour);
             let start = g.start_of(i);
             b.start.push(start);
             b.end.push(start + g.step_us);
