@@ -227,7 +227,11 @@ pub fn write_parquet(
 fn table_properties(schema: &Schema) -> parquet::file::properties::WriterProperties {
     use parquet::basic::Encoding;
     use parquet::schema::types::ColumnPath;
-    let mut props = super::parquet::base_properties();
+    // Row groups of a rate batch (64 k rows): the writer holds one open row group's
+    // pages, and the long table is open beside each dimension's, so memory stays a few
+    // MB whatever the table's size (256 k-row groups held ~30 MB more on a year of data).
+    let mut props =
+        super::parquet::base_properties().set_max_row_group_row_count(Some(RATE_BATCH_ROWS));
     for f in schema.fields() {
         let column = || ColumnPath::from(f.name().as_str());
         match f.data_type() {
