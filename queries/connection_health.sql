@@ -9,8 +9,8 @@ WITH per_conn AS (
         SUM(CASE WHEN status >= 500 AND status < 600 THEN 1 ELSE 0 END) AS errors_5xx,
         SUM(CASE WHEN status = 429 THEN 1 ELSE 0 END) AS status_429,
         SUM(CASE WHEN status = 401 THEN 1 ELSE 0 END) AS status_401,
-        MAX(CASE WHEN category = 'success' THEN CAST(ts AS BIGINT) ELSE NULL END) AS last_success_us,
-        MAX(CAST(ts AS BIGINT)) AS last_event_us
+        MAX(CASE WHEN category = 'success' THEN ts ELSE NULL END) AS last_success,
+        MAX(ts) AS last_event
     FROM events
     WHERE connection_id IS NOT NULL
       -- Requests only: runtime log lines (category log, runtime) are no request.
@@ -22,7 +22,7 @@ trailing AS (
     FROM events e
     JOIN per_conn p ON e.connection_id = p.connection_id
     WHERE e.status = 401
-      AND CAST(e.ts AS BIGINT) > COALESCE(p.last_success_us, -1)
+      AND (p.last_success IS NULL OR e.ts > p.last_success)
     GROUP BY e.connection_id
 )
 SELECT
@@ -34,8 +34,8 @@ SELECT
     ROUND(CAST(p.errors_5xx AS DOUBLE) / CAST(p.requests AS DOUBLE), 4) AS ratio_5xx,
     p.status_429,
     p.status_401,
-    p.last_success_us,
-    p.last_event_us,
+    p.last_success,
+    p.last_event,
     COALESCE(t.failures_401_since_success, 0) AS failures_401_since_success
 FROM per_conn p
 LEFT JOIN trailing t ON p.connection_id = t.connection_id
