@@ -16,27 +16,10 @@ import pathlib
 import statistics
 import subprocess
 import tempfile
-import time
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+# The same build and measurement as the engines' comparison.
+from compare_engines import errscope_binary, run
 CASES = [(1_000_000, 7), (1_000_000, 30), (1_000_000, 90), (1_000_000, 365), (5_000_000, 90)]
-
-
-def build():
-    target = os.environ.get("CARGO_TARGET_DIR", str(pathlib.Path.home() / ".cache" / "errscope-target"))
-    subprocess.run(["cargo", "build", "--release", "-q"], cwd=ROOT, check=True,
-                   env={**os.environ, "CARGO_TARGET_DIR": target})
-    return str(pathlib.Path(target) / "release" / "errscope")
-
-
-def run(cmd):
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{cmd}: {proc.stderr.read().decode(errors='replace')[-2000:]}")
-    return wall, usage.ru_maxrss / 1024
 
 
 def main():
@@ -45,7 +28,7 @@ def main():
     ap.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "errscope-span"))
     ap.add_argument("--bin")
     a = ap.parse_args()
-    binary = a.bin or build()
+    binary = a.bin or errscope_binary()
     work = pathlib.Path(a.work)
     inputs = {}
     for records, days in CASES:
@@ -59,7 +42,8 @@ def main():
     for r in range(a.rounds):
         for c in CASES:
             out = work / "out"
-            got[c].append(run([binary, "analyze", str(inputs[c]), "--out", str(out), "-q"]))
+            wall, mem, _cpu = run([binary, "analyze", str(inputs[c]), "--out", str(out), "-q"])
+            got[c].append((wall, mem))
     base = statistics.median(m for _, m in got[CASES[0]])
     print("| records | days | input | median wall | median peak RSS | vs 7 days | rates output |")
     print("|---|---|---|---|---|---|---|")

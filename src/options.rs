@@ -170,7 +170,10 @@ impl AnalyzeRun {
             state: args
                 .state
                 .as_deref()
-                .map(StatePlace::new)
+                .map(|p| match Location::parse(&p.to_string_lossy()) {
+                    Some(Err(e)) => Err(usage(format!("--state {e}"))),
+                    _ => StatePlace::new(p),
+                })
                 .transpose()?
                 .map(std::sync::Arc::new),
             timings: args.timings,

@@ -163,7 +163,7 @@ pub fn run_ingest(
             Source::Read(input) if opts.track_inputs => match input.identity() {
                 Ok(Some(fp)) if fp.seen_in(&opts.known_inputs).is_some() => Source::Skipped {
                     path: input.name().into(),
-                    reason: "already processed (--state)",
+                    reason: crate::ingest::source::ALREADY_PROCESSED,
                 },
                 Ok(Some(fp)) => {
                     processed.push(fp);

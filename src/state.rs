@@ -191,7 +191,7 @@ impl StatePlace {
         let text = given.to_string_lossy();
         match crate::storage::Location::parse(&text) {
             None => Ok(StatePlace::Local(given.to_path_buf())),
-            Some(Err(e)) => Err(crate::options::usage(format!("--state {e}"))),
+            Some(Err(e)) => Err(anyhow::anyhow!("--state {e}")),
             Some(Ok(url)) => {
                 let dir = tempfile::Builder::new()
                     .prefix("errscope-state-")

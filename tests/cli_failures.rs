@@ -19,26 +19,34 @@ fn stderr_of(a: &Assert) -> String {
     String::from_utf8_lossy(&a.get_output().stderr).into_owned()
 }
 
+/// Runs errscope with the read end of its stdout closed at once, like `head` after its
+/// line.
+fn with_stdout_closed(args: impl FnOnce(&mut std::process::Command)) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_errscope"));
+    args(&mut cmd);
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    child.wait_with_output().unwrap()
+}
+
 /// `errscope analyze ... | head -1`: the reader goes away before errscope prints. No panic,
 /// and `--fail-on` still decides the exit code.
 #[test]
 fn a_closed_stdout_keeps_the_exit_code() {
     let tmp = errscope::testutil::tempdir().unwrap();
     for extra in [&[][..], &["--json"][..]] {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_errscope"))
-            .args(["analyze", "--fail-on", "critical"])
-            .args(extra)
-            .arg(repo_path("sample-data"))
-            .arg("--out")
-            .arg(tmp.path().join("out"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        // Close the read end at once, like `head` after its line.
-        drop(child.stdout.take());
-        let out = child.wait_with_output().unwrap();
+        let out = with_stdout_closed(|c| {
+            c.args(["analyze", "--fail-on", "critical"])
+                .args(extra)
+                .arg(repo_path("sample-data"))
+                .arg("--out")
+                .arg(tmp.path().join("out"));
+        });
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!stderr.contains("panicked"), "{stderr}");
         assert_eq!(out.status.code(), Some(5), "{extra:?}: {stderr}");
@@ -53,16 +61,10 @@ fn a_query_into_a_closed_pipe_is_a_quiet_success() {
     let out = tmp.path().join("out");
     analyze(&repo_path("sample-data"), &out, &[]).success();
     for format in ["csv", "json", "table"] {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_errscope"))
-            .args(["query", "select * from events", "--format", format])
-            .arg(&out)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        drop(child.stdout.take());
-        let done = child.wait_with_output().unwrap();
+        let done = with_stdout_closed(|c| {
+            c.args(["query", "select * from events", "--format", format])
+                .arg(&out);
+        });
         let stderr = String::from_utf8_lossy(&done.stderr);
         assert_eq!(done.status.code(), Some(0), "{format}: {stderr}");
         assert!(stderr.is_empty(), "{format}: {stderr}");

@@ -325,7 +325,7 @@ impl FromIterator<Counts> for Series {
         let all: Vec<Counts> = iter.into_iter().collect();
         let mut out = Series::zeros(all.len());
         for (i, c) in all.into_iter().enumerate() {
-            if c.requests > 0 || c != Counts::default() {
+            if c != Counts::default() {
                 out.set(i, c);
             }
         }

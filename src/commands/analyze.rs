@@ -21,7 +21,7 @@ use crate::note;
 use crate::options::{AnalyzeRun, IngestRun};
 use crate::report::html::InputsView;
 use crate::state::{State, StatePlace};
-use crate::storage::output::{fetch_dataset_at, publish, Staged};
+use crate::storage::output::fetch_dataset_at;
 
 /// Days of windowed counts a `--state` file carries as the next run's baseline.
 const BASELINE_DAYS: u32 = 7;
@@ -120,7 +120,7 @@ pub fn run(run: AnalyzeRun) -> anyhow::Result<Outcome> {
         .with_context(|| format!("cannot write the reports into {}", a.out_name()))?;
     stages.lap("reports (rates, anomalies, charts, html)");
     if let Some(staged) = &a.staged {
-        publish_unless_empty(staged, analysis.summary.no_data.is_some(), a.quiet)?;
+        super::publish_unless_empty(staged, analysis.summary.no_data.is_some(), a.quiet)?;
         stages.lap("upload to the bucket");
     }
     if run.timings {
@@ -200,31 +200,4 @@ pub fn run(run: AnalyzeRun) -> anyhow::Result<Outcome> {
         }
     }
     Ok(outcome)
-}
-
-/// Uploads the staged outputs to the bucket, unless the run found no data: a run with
-/// nothing to say never replaces the results of the last good one.
-pub(super) fn publish_unless_empty(
-    staged: &Staged,
-    empty: bool,
-    quiet: bool,
-) -> anyhow::Result<()> {
-    if empty {
-        return Ok(());
-    }
-    let p = publish(staged)?;
-    if !quiet {
-        note!(
-            "errscope: wrote {} objects ({:.1} MB) under {}{}",
-            p.uploaded,
-            p.bytes as f64 / 1e6,
-            staged.url,
-            if p.deleted > 0 {
-                format!("; removed {} objects of the previous run", p.deleted)
-            } else {
-                String::new()
-            }
-        );
-    }
-    Ok(())
 }

@@ -22,7 +22,7 @@ pub fn run(run: &IngestRun) -> anyhow::Result<Outcome> {
     let ingested = ingest(run, false, None, None)?;
     let totals = ingested.totals;
     if let Some(staged) = &run.staged {
-        super::analyze::publish_unless_empty(staged, totals.counts.events == 0, run.quiet)?;
+        super::publish_unless_empty(staged, totals.counts.events == 0, run.quiet)?;
     }
     if totals.counts.events == 0 && ingested.outcome != Outcome::InputUnreadable {
         let cause = crate::analyze::no_data_cause(Some(&totals), run.bounds);
@@ -201,7 +201,7 @@ fn refuse_output_prefix_over_inputs(inputs: &[String], out: &Location) -> anyhow
 fn name_skipped(skipped: &[Skipped]) {
     const SHOWN: usize = 20;
     // A nightly run over a growing folder skips every file it read before: one line.
-    const PROCESSED: &str = "already processed (--state)";
+    use crate::ingest::source::ALREADY_PROCESSED as PROCESSED;
     let processed = skipped.iter().filter(|s| s.reason == PROCESSED).count();
     if processed > 0 {
         note!(

@@ -12,6 +12,8 @@ mod timings;
 
 use anyhow::Context as _;
 
+use crate::storage::output::Staged;
+
 /// A line on stderr; a closed stderr is not worth a panic.
 #[macro_export]
 macro_rules! note {
@@ -40,4 +42,31 @@ pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
             || c.to_string().contains("Broken pipe (os error 32)")
     })
+}
+
+/// Uploads the staged outputs to the bucket, unless the run found no data: a run with
+/// nothing to say never replaces the results of the last good one.
+pub(crate) fn publish_unless_empty(
+    staged: &Staged,
+    empty: bool,
+    quiet: bool,
+) -> anyhow::Result<()> {
+    if empty {
+        return Ok(());
+    }
+    let p = crate::storage::output::publish(staged)?;
+    if !quiet {
+        note!(
+            "errscope: wrote {} objects ({:.1} MB) under {}{}",
+            p.uploaded,
+            p.bytes as f64 / 1e6,
+            staged.url,
+            if p.deleted > 0 {
+                format!("; removed {} objects of the previous run", p.deleted)
+            } else {
+                String::new()
+            }
+        );
+    }
+    Ok(())
 }

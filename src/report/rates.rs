@@ -122,7 +122,6 @@ pub fn rates_batches(
             if i < t.report_from || c.requests == 0 {
                 continue;
             }
-            let (c, h) = (&c, &in_hour);
             let start = g.start_of(i);
             b.start.push(start);
             b.end.push(start + g.step_us);
@@ -140,7 +139,7 @@ pub fn rates_batches(
             );
             b.per_min.push(f64::from(c.errors) / minutes);
             b.last_hour
-                .push(*h as f64 * 60.0 / f64::from(sliding_minutes.max(1)));
+                .push(in_hour as f64 * 60.0 / f64::from(sliding_minutes.max(1)));
             if b.start.len() == rows {
                 sink(b.finish(&schema)?)?;
             }

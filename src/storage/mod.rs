@@ -1,7 +1,8 @@
 //! Object storage: inputs read from, and outputs written to, buckets (`s3://`, `gs://`,
 //! `az://`/`abfss://`) and `https://` URLs, through Apache Arrow's `object_store` on one
 //! small tokio runtime. The decoders stay on their threads: an object's bytes stream to
-//! them through a bounded channel ([`input`]), so no object is ever held whole in memory.
+//! them through a bounded channel (`ingest::source::object`, the source seam's object
+//! input), so no object is ever held whole in memory.
 //!
 //! Credentials come the way the AWS CLI, DuckDB and Polars users set them: `AWS_*`,
 //! `GOOGLE_*` and `AZURE_*` environment variables, the shared AWS profile
@@ -10,7 +11,6 @@
 //! No credential reaches a name, a message, an output or the manifest.
 
 mod aws_profile;
-pub mod input;
 mod location;
 pub mod output;
 

@@ -5,8 +5,8 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use super::local::{LocalFile, Stdin};
+use super::object::expand_url;
 use super::Source;
-use crate::storage::input::expand_url;
 use crate::storage::Location;
 
 fn is_hidden(p: &Path) -> bool {
@@ -56,7 +56,7 @@ fn has_glob_chars(s: &str) -> bool {
 /// Files under `exclude` (the run's own output folder) and objects under `exclude_url`
 /// (its output prefix in a bucket) are never inputs, so a rerun that writes inside the
 /// folder or prefix it reads does not read its own outputs. URLs (`s3://…`, `gs://…`,
-/// `az://…`, `https://…`) expand into objects ([`crate::storage::input::expand_url`]).
+/// `az://…`, `https://…`) expand into objects ([`super::object::expand_url`]).
 pub fn expand_inputs(
     inputs: &[String],
     exclude: Option<&Path>,

@@ -4,11 +4,12 @@
 //! know of it.
 //!
 //! To add a kind of input: implement [`InputSource`] for it and have the expansion produce
-//! it (objects: `crate::storage::input`); the reader, the decoders and the state need no
+//! it (objects: `object.rs`, on `crate::storage`); the reader, the decoders and the state need no
 //! change.
 
 mod expand;
 mod local;
+pub mod object;
 
 use std::fmt::Debug;
 use std::io::Read;
@@ -44,6 +45,9 @@ pub trait InputSource: Debug + Send + Sync {
     /// fetching (bounded), so that many small objects do not wait on one round trip each.
     fn prefetch(&self) {}
 }
+
+/// Why `--state` skips an input: it was processed before (the terminal sums these up).
+pub const ALREADY_PROCESSED: &str = "already processed (--state)";
 
 /// One input as the expansion found it.
 #[derive(Debug, Clone)]

@@ -12,8 +12,8 @@ use object_store::path::Path as ObjectPath;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt as _};
 use tokio::sync::mpsc;
 
-use super::{explain_cause, runtime, store, Location, Scheme};
-use crate::ingest::source::{skip_reason, Fingerprint, InputSource, Source};
+use super::{skip_reason, Fingerprint, InputSource, Source};
+use crate::storage::{explain_cause, runtime, store, Location, Scheme};
 
 /// Chunks of one object in flight to the reader (network frames, mostly 8 to 64 KiB):
 /// with the objects fetched ahead, this bounds the bytes held per run.
