@@ -13,7 +13,8 @@ pub const EXIT_CODES: &str = "Exit codes:
   3  some input could not be read to its end; everything readable was processed
   4  quarantined records over --max-error-ratio
   5  analyze --fail-on found an incident at or above its level
-  6  no event was analysed (the message names the cause)";
+  6  no event was analysed (the message names the cause)
+  7  the aggregation engine failed (--engine sc://: unreachable, query rejected, cut off)";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -249,6 +250,12 @@ pub struct AnalyzeArgs {
     /// run at once on their own threads (read, decode, fold, events writer).
     #[arg(long)]
     pub timings: bool,
+
+    /// Where the rate tables of an events dataset are computed: `local` (default, in this
+    /// process) or an Apache Spark cluster's Spark Connect endpoint, `sc://HOST:PORT`
+    /// (builds with `--features spark`). Detection and reports stay local.
+    #[arg(long, value_name = "local|sc://HOST:PORT")]
+    pub engine: Option<String>,
 }
 
 /// What `--fail-on` compares incidents with.

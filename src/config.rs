@@ -50,6 +50,17 @@ struct FileConfig {
     rates: crate::analyze::config::RatesConfig,
     #[serde(default)]
     storage: crate::storage::StorageConfig,
+    #[serde(default)]
+    engine: EngineConfig,
+}
+
+/// `[engine]`: where `analyze` computes the rate tables of an events dataset.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineConfig {
+    /// `local` (the default, in this process) or a Spark Connect URL `sc://HOST:PORT`
+    /// (`--engine` wins).
+    pub url: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -92,6 +103,8 @@ pub struct Config {
     pub analyze: AnalyzeConfig,
     /// Buckets: endpoint, region, retries (`[storage]`).
     pub storage: crate::storage::StorageConfig,
+    /// The aggregation engine (`[engine]`).
+    pub engine: EngineConfig,
     /// The file it came from, if any.
     pub path: Option<PathBuf>,
 }
@@ -125,6 +138,7 @@ impl Config {
             mapping,
             analyze,
             storage: file.storage.clone(),
+            engine: file.engine.clone(),
             path: Some(path),
         })
     }

@@ -23,7 +23,17 @@ pub enum Outcome {
     /// it must not pass for an all-clear. It wins over 4; 3 (an input could not be read)
     /// wins over it, as the more specific cause.
     NoData = 6,
+    /// 7: the aggregation engine failed (`--engine sc://…`: the cluster could not be
+    /// reached, rejected the query, or went away mid-query). Nothing was written, and the
+    /// run never falls back to the local engine.
+    EngineFailed = 7,
 }
+
+/// A failure of the aggregation engine (exit 7): one line naming the engine and the
+/// cause.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct EngineFailure(pub String);
 
 impl From<Outcome> for ExitCode {
     fn from(o: Outcome) -> Self {

@@ -20,6 +20,8 @@ pub mod pipeline;
 pub mod query;
 pub mod report;
 pub mod schema;
+#[cfg(feature = "spark")]
+pub mod spark;
 pub mod state;
 pub mod storage;
 #[doc(hidden)]

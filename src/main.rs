@@ -7,7 +7,7 @@ use clap::Parser;
 
 use errscope::cli::{Cli, Command};
 use errscope::commands::{self, is_broken_pipe};
-use errscope::exit::Outcome;
+use errscope::exit::{EngineFailure, Outcome};
 use errscope::note;
 use errscope::options::{AnalyzeRun, GenerateRun, IngestRun, InspectRun, QueryRun, UsageError};
 
@@ -25,6 +25,8 @@ fn main() -> ExitCode {
             note!("errscope: error: {e:#}");
             if e.downcast_ref::<UsageError>().is_some() {
                 Outcome::Usage.into()
+            } else if e.chain().any(|c| c.is::<EngineFailure>()) {
+                Outcome::EngineFailed.into()
             } else {
                 Outcome::Failed.into()
             }

@@ -148,6 +148,53 @@ pub struct AnalyzeRun {
     pub state: Option<std::sync::Arc<StatePlace>>,
     /// Print the wall time of each stage.
     pub timings: bool,
+    /// Where the rate tables are computed.
+    pub engine: Engine,
+}
+
+/// Where `analyze` computes the rate tables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Engine {
+    /// In this process (the one-pass fold).
+    Local,
+    /// On a Spark cluster, through its Spark Connect URL (`sc://HOST:PORT[/;params]`).
+    Spark(String),
+}
+
+impl Engine {
+    /// `--engine`, else `[engine] url`, else local. A Spark URL in a build without the
+    /// client is a usage error that says how to build it.
+    fn choose(flag: Option<&str>, config: Option<&str>) -> anyhow::Result<Engine> {
+        let (value, from) = match (flag, config) {
+            (Some(v), _) => (v, "--engine"),
+            (None, Some(v)) => (v, "[engine] url"),
+            (None, None) => return Ok(Engine::Local),
+        };
+        match value.trim() {
+            "local" => Ok(Engine::Local),
+            v if v.starts_with("sc://") => {
+                if cfg!(feature = "spark") {
+                    Ok(Engine::Spark(v.to_string()))
+                } else {
+                    Err(usage(format!(
+                        "{from} {}: this errscope was built without the Spark Connect \
+                         client; build it with `cargo install --path . --features spark` \
+                         (needs protoc: Debian's protobuf-compiler)",
+                        without_params(v)
+                    )))
+                }
+            }
+            v => Err(usage(format!(
+                "{from} {}: expected `local` or a Spark Connect URL sc://HOST:PORT",
+                without_params(v)
+            ))),
+        }
+    }
+}
+
+/// A connection string without its parameters (`;token=…`): for messages.
+fn without_params(v: &str) -> &str {
+    v.split([';', '?']).next().unwrap_or_default()
 }
 
 fn fail_level(f: FailOn) -> FailLevel {
@@ -163,8 +210,11 @@ fn fail_level(f: FailOn) -> FailLevel {
 
 impl AnalyzeRun {
     pub fn from_args(args: AnalyzeArgs) -> anyhow::Result<AnalyzeRun> {
+        let input = IngestRun::from_args(args.input)?;
+        let engine = Engine::choose(args.engine.as_deref(), input.config.engine.url.as_deref())?;
         Ok(AnalyzeRun {
-            input: IngestRun::from_args(args.input)?,
+            engine,
+            input,
             json: args.json,
             fail_on: args.fail_on.map(fail_level),
             state: args

@@ -417,3 +417,32 @@ fn the_next_run_sweeps_what_a_killed_run_left() {
     assert!(!out.join(format!(".events.tmp-{dead}")).exists());
     assert!(out.join("report.html").is_file());
 }
+
+/// `--engine` takes `local` or a Spark Connect URL; anything else is a usage error, and so
+/// is a Spark URL in a build without the Spark client (it says how to build one).
+#[test]
+fn engine_values_are_checked_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let a = analyze(&repo_path("sample-data"), &out, &["--engine", "spark"]).code(2);
+    let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+    assert!(err.contains("sc://HOST:PORT"), "{err}");
+    assert!(!out.exists(), "nothing written");
+    if cfg!(not(feature = "spark")) {
+        let a = analyze(
+            &repo_path("sample-data"),
+            &out,
+            &["--engine", "sc://127.0.0.1:15002/;token=SECRET"],
+        )
+        .code(2);
+        let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+        assert!(err.contains("--features spark"), "{err}");
+        assert!(!err.contains("SECRET"), "{err}");
+        assert!(!out.exists(), "nothing written");
+    }
+    // `local` is the default, said out loud.
+    analyze(&repo_path("sample-data"), &out, &["--engine", "local"]).success();
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["engine"], "local");
+}

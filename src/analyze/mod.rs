@@ -72,6 +72,9 @@ pub struct Summary {
     pub first_event: Option<String>,
     pub last_event: Option<String>,
     pub window_minutes: u32,
+    /// The aggregation engine that computed the rate tables: `local`, or
+    /// `spark (sc://HOST:PORT)`.
+    pub engine: String,
     /// Ingest totals when this run ingested raw logs (see manifest.json).
     pub input: Option<crate::ingest::manifest::Totals>,
     /// Why nothing was analysed, when no event was (a run without data is not "all
@@ -239,6 +242,7 @@ pub fn analyze_events(
         b.extend(t);
     }
     let mut summary = Summary {
+        engine: engine.name(),
         window_minutes: cfg.windows.tumbling_minutes,
         input,
         ..Default::default()

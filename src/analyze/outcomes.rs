@@ -74,13 +74,32 @@ pub fn for_each_batch(
 /// The 401s of `connections` (from `failures`) with a success row before each
 /// 401 that follows a success, and after the last one when a success followed it.
 /// `by_organization`: the keys are organisations (accounts, tenants), and only the events
-/// that name no connection are theirs.
+/// that name no connection are theirs. The successes are streamed from the Parquet
+/// files of `events_dir` (three columns at a time).
 pub fn reauth_outcomes(
     events_dir: &Path,
     failures: &AuthFailures,
     connections: &[&str],
     bounds: TimeBounds,
     by_organization: bool,
+) -> anyhow::Result<Vec<Outcome>> {
+    outcomes_from(failures, connections, by_organization, &mut |_, by_org, visit| {
+        dataset_successes(events_dir, bounds, by_org, visit)
+    })
+}
+
+/// Where the successes of the followed keys come from: called with the keys and whether
+/// they are organisations, it hands each success (key, time within the bounds) to the
+/// visitor, in any order. The events dataset on disk, or an aggregation engine's query.
+pub type Successes<'a> =
+    dyn FnMut(&[&str], bool, &mut dyn FnMut(&str, i64)) -> anyhow::Result<()> + 'a;
+
+/// What [`reauth_outcomes`] computes, with the successes from `successes`.
+pub fn outcomes_from(
+    failures: &AuthFailures,
+    connections: &[&str],
+    by_organization: bool,
+    successes: &mut Successes<'_>,
 ) -> anyhow::Result<Vec<Outcome>> {
     let index: HashMap<&str, usize> = connections
         .iter()
@@ -104,37 +123,11 @@ pub fn reauth_outcomes(
     // gaps[k][g]: a success came after the g-th 401 of connection k (and before the next).
     let mut gaps: Vec<Vec<bool>> = times.iter().map(|t| vec![false; t.len() + 1]).collect();
     if !connections.is_empty() {
-        let columns = ["ts", "category", "connection_id", "organization_id"];
-        for_each_batch(events_dir, &columns, |b| {
-            {
-                let (Some(ts), Some(cat), Some(conn), org) = (
-                    b.column_by_name("ts"),
-                    b.column_by_name("category"),
-                    b.column_by_name("connection_id"),
-                    b.column_by_name("organization_id"),
-                ) else {
-                    return;
-                };
-                let ts = ts.as_primitive::<TimestampMicrosecondType>();
-                for i in 0..b.num_rows() {
-                    if text_at(cat.as_ref(), i) != Some("success") {
-                        continue;
-                    }
-                    let key = match (by_organization, org) {
-                        (false, _) => text_at(conn.as_ref(), i),
-                        (true, Some(org)) if conn.is_null(i) => text_at(org.as_ref(), i),
-                        (true, _) => None,
-                    };
-                    let Some(&k) = key.and_then(|c| index.get(c)) else {
-                        continue;
-                    };
-                    let t = ts.value(i);
-                    if bounds.contains(t) {
-                        // A success at the same time as a 401 counts as after it.
-                        let g = times[k].partition_point(|x| *x <= t);
-                        gaps[k][g] = true;
-                    }
-                }
+        successes(connections, by_organization, &mut |key, t| {
+            if let Some(&k) = index.get(key) {
+                // A success at the same time as a 401 counts as after it.
+                let g = times[k].partition_point(|x| *x <= t);
+                gaps[k][g] = true;
             }
         })?;
     }
@@ -146,6 +139,45 @@ pub fn reauth_outcomes(
         r.by_organization = by_organization;
     }
     Ok(rows)
+}
+
+/// The successes within `bounds` of a dataset on disk, keyed by connection (or, with
+/// `by_organization`, by the organisation of the events that name no connection).
+pub fn dataset_successes(
+    events_dir: &Path,
+    bounds: TimeBounds,
+    by_organization: bool,
+    visit: &mut dyn FnMut(&str, i64),
+) -> anyhow::Result<()> {
+    let columns = ["ts", "category", "connection_id", "organization_id"];
+    for_each_batch(events_dir, &columns, |b| {
+        let (Some(ts), Some(cat), Some(conn), org) = (
+            b.column_by_name("ts"),
+            b.column_by_name("category"),
+            b.column_by_name("connection_id"),
+            b.column_by_name("organization_id"),
+        ) else {
+            return;
+        };
+        let ts = ts.as_primitive::<TimestampMicrosecondType>();
+        for i in 0..b.num_rows() {
+            if text_at(cat.as_ref(), i) != Some("success") {
+                continue;
+            }
+            let key = match (by_organization, org) {
+                (false, _) => text_at(conn.as_ref(), i),
+                (true, Some(org)) if conn.is_null(i) => text_at(org.as_ref(), i),
+                (true, _) => None,
+            };
+            let Some(key) = key else {
+                continue;
+            };
+            let t = ts.value(i);
+            if bounds.contains(t) {
+                visit(key, t);
+            }
+        }
+    })
 }
 
 /// The outcome rows of one connection: its 401s (`times`, in time order) and a success

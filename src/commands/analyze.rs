@@ -13,12 +13,12 @@ use super::ingest::{ingest, Ingested};
 use super::put;
 use super::timings::Stages;
 use crate::analyze::baseline::Baseline;
-use crate::analyze::engine::LocalFold;
+use crate::analyze::engine::{AggregationEngine, LocalFold};
 use crate::analyze::{analyze_events, events_dataset};
 use crate::exit::Outcome;
 use crate::ingest::source::{expand_inputs, Source};
 use crate::note;
-use crate::options::{AnalyzeRun, IngestRun};
+use crate::options::{usage, AnalyzeRun, Engine, IngestRun};
 use crate::report::html::InputsView;
 use crate::state::{State, StatePlace};
 use crate::storage::output::fetch_dataset_at;
@@ -46,21 +46,98 @@ fn nothing_new(run: &IngestRun, state: &State) -> bool {
     })
 }
 
+/// The events dataset as a cluster names it, and as messages show it: a local folder as
+/// `file://` and its absolute path (a shared file system: the cluster must see the same
+/// path), a bucket prefix as Hadoop's connectors name it (`s3://` -> `s3a://`), read where
+/// it is. Raw logs are refused: the cluster aggregates what `ingest` wrote.
+fn cluster_dataset(inputs: &[String]) -> anyhow::Result<(std::path::PathBuf, String)> {
+    let refuse = || {
+        usage(
+            "--engine sc://… aggregates an events dataset at a path the cluster can read: \
+             give one events dataset (the --out of `errscope ingest`, or its events/ folder, \
+             or a folder of such --out folders, one per writer), on a shared file system \
+             or in a bucket; ingest raw logs first"
+                .to_string(),
+        )
+    };
+    let [one] = inputs else {
+        return Err(refuse());
+    };
+    if let Some(loc) = crate::storage::Location::parse(one) {
+        loc.map_err(|e| usage(format!("{one}: {e}")))?;
+        let url = one.trim_end_matches('/');
+        let url = match url.split_once("://") {
+            Some(("s3", rest)) => format!("s3a://{rest}"),
+            _ => url.to_string(),
+        };
+        // `ingest --out PREFIX` writes the events under PREFIX/events.
+        let url = if url.ends_with("/events") {
+            url
+        } else {
+            format!("{url}/events")
+        };
+        return Ok((std::path::PathBuf::from(one), url));
+    }
+    let path = Path::new(one);
+    if let Some(dir) = events_dataset(path) {
+        let abs = std::fs::canonicalize(&dir)
+            .with_context(|| format!("cannot resolve {}", dir.display()))?;
+        return Ok((dir, format!("file://{}", abs.display())));
+    }
+    // A fleet's shards: one folder per writer, each the --out of its own `ingest`
+    // (`fleet/<writer>/events/day=…/part-….parquet`), read by the cluster as one dataset.
+    let shards = std::fs::read_dir(path)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter(|e| e.path().join("events").is_dir() && events_dataset(&e.path()).is_some())
+                .count()
+        })
+        .unwrap_or(0);
+    if shards == 0 {
+        return Err(refuse());
+    }
+    let abs = std::fs::canonicalize(path)
+        .with_context(|| format!("cannot resolve {}", path.display()))?;
+    Ok((path.to_path_buf(), format!("file://{}/*/events", abs.display())))
+}
+
+/// The aggregation engine of this run: a cluster's, or the local fold (fed by this
+/// run's ingest when it had one).
+fn engine(
+    cluster: Option<(&str, (std::path::PathBuf, String))>,
+    collected: Option<crate::analyze::collect::Collector>,
+) -> Box<dyn AggregationEngine> {
+    match cluster {
+        #[cfg(feature = "spark")]
+        Some((url, (_, dataset))) => Box::new(crate::analyze::engine::spark::SparkEngine::new(
+            url, &dataset,
+        )),
+        #[cfg(not(feature = "spark"))]
+        Some(_) => unreachable!("--engine sc:// is refused without the spark feature"),
+        None => Box::new(LocalFold::new(collected)),
+    }
+}
+
 pub fn run(run: AnalyzeRun) -> anyhow::Result<Outcome> {
     let a = &run.input;
     let config = &a.config;
     let bounds = a.bounds;
     let started = Instant::now();
     let mut state = run.state.as_deref().map(StatePlace::load).transpose()?;
-    // An events dataset is analysed as it is (one in a bucket is fetched first); raw logs
-    // are ingested into --out first.
-    let fetched = match a.inputs.as_slice() {
-        [one] => fetch_dataset_at(one)?,
+    // An events dataset is analysed as it is (one in a bucket is fetched first, unless a
+    // cluster reads it); raw logs are ingested into --out first.
+    let cluster = match &run.engine {
+        Engine::Spark(url) => Some((url.as_str(), cluster_dataset(&a.inputs)?)),
+        Engine::Local => None,
+    };
+    let fetched = match (a.inputs.as_slice(), &cluster) {
+        ([one], None) => fetch_dataset_at(one)?,
         _ => None,
     };
-    let dataset = match (a.inputs.as_slice(), &fetched) {
-        (_, Some(dir)) => events_dataset(dir.path()),
-        ([one], None) => events_dataset(Path::new(one)),
+    let dataset = match (a.inputs.as_slice(), &fetched, &cluster) {
+        (_, _, Some((_, (shown, _)))) => Some(shown.clone()),
+        (_, Some(dir), None) => events_dataset(dir.path()),
+        ([one], None, None) => events_dataset(Path::new(one)),
         _ => None,
     };
     if let (Some(st), None) = (&state, &dataset) {
@@ -103,14 +180,14 @@ pub fn run(run: AnalyzeRun) -> anyhow::Result<Outcome> {
     crate::report::atomic::sweep_dead_runs(&a.out);
     let baseline = state.as_ref().and_then(|s| s.baseline.as_ref());
     let input_bytes = totals.as_ref().map_or(0, |t| t.bytes);
-    let mut engine = LocalFold::new(collected);
+    let mut engine = engine(cluster, collected);
     let analysis = analyze_events(
         &events_dir,
         &config.analyze,
         bounds,
         baseline,
         totals,
-        &mut engine,
+        engine.as_mut(),
     )
     .with_context(|| format!("analysis of {} failed", events_dir.display()))?;
     stages.lap("analysis (tables, detectors, incidents)");

@@ -81,6 +81,19 @@ fn register_outputs(ctx: &SQLContext, events_dir: &Path) -> anyhow::Result<Vec<S
     if events_dir.file_name().and_then(|n| n.to_str()) != Some("events") {
         return Ok(names);
     }
+    names.extend(register_results(ctx, root)?);
+    Ok(names)
+}
+
+/// Whether `dir` is the output of `analyze` on an events dataset (its results, without an
+/// `events/` folder of its own: the events stayed in the dataset).
+fn results_only(dir: &Path) -> bool {
+    dir.join("summary.json").is_file() && dir.join("rates").is_dir() && !dir.join("events").exists()
+}
+
+/// Registers `anomalies` and the `rates_*` tables of an analyze output folder.
+fn register_results(ctx: &SQLContext, root: &Path) -> anyhow::Result<Vec<String>> {
+    let mut names = Vec::new();
     let anomalies = root.join("anomalies.parquet");
     if anomalies.is_file() {
         ctx.register("anomalies", scan_file(&anomalies)?);
@@ -112,6 +125,17 @@ pub fn run(opts: &QueryOptions) -> anyhow::Result<DataFrame> {
         ([one], None) => events_dataset(Path::new(one)),
         _ => None,
     };
+    let results = match (opts.inputs.as_slice(), &fetched) {
+        (_, Some(dir)) => Some(dir.path().to_path_buf()),
+        ([one], None) => Some(std::path::PathBuf::from(one)),
+        _ => None,
+    }
+    .filter(|d| dataset.is_none() && results_only(d));
+    if let Some(root) = results {
+        let mut ctx = SQLContext::new();
+        let tables = register_results(&ctx, &root)?;
+        return execute(&mut ctx, &sql, &origin, &tables);
+    }
     // Raw logs: ingested into a temporary folder first, with the ingest rules.
     let mut _tmp = None;
     let events_dir = match dataset {
@@ -146,7 +170,17 @@ pub fn run(opts: &QueryOptions) -> anyhow::Result<DataFrame> {
     };
     let mut ctx = SQLContext::new();
     let tables = register_outputs(&ctx, &events_dir)?;
-    let lf = ctx.execute(&sql).map_err(|e| {
+    execute(&mut ctx, &sql, &origin, &tables)
+}
+
+/// Runs `sql` over the registered `tables`.
+fn execute(
+    ctx: &mut SQLContext,
+    sql: &str,
+    origin: &str,
+    tables: &[String],
+) -> anyhow::Result<DataFrame> {
+    let lf = ctx.execute(sql).map_err(|e| {
         anyhow::anyhow!(
             "{origin}: SQL error: {e}\n(tables available: {})",
             tables.join(", ")

@@ -169,16 +169,27 @@ fn fmt_num(v: f64) -> String {
 }
 
 /// What a summarised dimension's tables hold, in a sentence.
-fn summary_note(d: &crate::analyze::tables::DimTable) -> String {
+/// `exact`: the engine ranked every key (a cluster's); else the local one-pass summary.
+fn summary_note(d: &crate::analyze::tables::DimTable, exact: bool) -> String {
     let Some(sm) = &d.summary else {
         return String::new();
     };
     let other = sm.other.total();
+    let (seen, kept) = if exact {
+        (
+            format!("{} keys", sm.keys_seen),
+            "are the heaviest (errors weigh 16 successes, every key ranked) and keep their counts",
+        )
+    } else {
+        (
+            format!("about {} keys seen", sm.keys_seen),
+            "stand out (errors weigh 16 successes; a key heavier than every key dropped) and keep their counts from when they were last taken in",
+        )
+    };
     format!(
-        "<p class=\"muted summary\">Summarised: {} had more keys than <code>[rates] max_keys</code> ({}; about {} keys seen). {} key(s) stand out (errors weigh 16 successes; a key heavier than every key dropped) and keep their counts from when they were last taken in; the rest, {} requests and {} errors, are the key <code>(other)</code> in <code>rates/{}.csv</code>, which lists only windows with events.</p>\n",
+        "<p class=\"muted summary\">Summarised: {} had more keys than <code>[rates] max_keys</code> ({}; {seen}). {} key(s) {kept}; the rest, {} requests and {} errors, are the key <code>(other)</code> in <code>rates/{}.csv</code>, which lists only windows with events.</p>\n",
         d.dimension,
         sm.max_keys,
-        sm.keys_seen,
         d.series.len(),
         other.requests,
         other.errors,
@@ -187,7 +198,7 @@ fn summary_note(d: &crate::analyze::tables::DimTable) -> String {
 }
 
 /// The busiest keys of one dimension: totals and the peak hourly error count.
-fn rates_html(out: &mut String, t: &Tables, dimension: Dimension, limit: usize) {
+fn rates_html(out: &mut String, t: &Tables, dimension: Dimension, limit: usize, exact: bool) {
     let Some(d) = t.dim(dimension) else { return };
     let hour = t.grid.buckets_in(60 * crate::analyze::grid::MINUTE_US);
     let mut rows: Vec<(&str, Counts, u64)> = d
@@ -213,7 +224,7 @@ fn rates_html(out: &mut String, t: &Tables, dimension: Dimension, limit: usize) 
         dimension,
         keys,
         if shown < rows.len() { format!(", top {shown} by errors") } else { String::new() },
-        summary_note(d),
+        summary_note(d, exact),
         dimension,
         if dimension == Dimension::ErrorCode { "<th>what to do</th>" } else { "" }
     );
@@ -342,8 +353,9 @@ pub fn render(
     };
     let _ = writeln!(
         out,
-        "<h1>errscope report</h1><div class=\"muted\">{range} &middot; {}-minute windows &middot; errscope {}</div>",
+        "<h1>errscope report</h1><div class=\"muted\">{range} &middot; {}-minute windows &middot; rates computed by {} &middot; errscope {}</div>",
         summary.window_minutes,
+        esc(&summary.engine),
         env!("CARGO_PKG_VERSION")
     );
     if let Some(cause) = &summary.no_data {
@@ -414,7 +426,7 @@ pub fn render(
             Dimension::Endpoint,
             Dimension::Category,
         ] {
-            rates_html(&mut out, t, d, 10);
+            rates_html(&mut out, t, d, 10, summary.engine != "local");
         }
     }
     inputs_html(&mut out, inputs);

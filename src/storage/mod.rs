@@ -98,6 +98,15 @@ pub fn runtime() -> &'static tokio::runtime::Runtime {
 #[error("{0}")]
 pub struct StorageError(pub String);
 
+/// TLS through ring (the crate already built for Polars), installed once per process: for
+/// the stores and the Spark Connect client.
+pub fn install_crypto() {
+    static TLS: OnceLock<()> = OnceLock::new();
+    TLS.get_or_init(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 /// The store a location names (built once per bucket and reused).
 pub fn store(loc: &Location) -> Result<Arc<dyn ObjectStore>, StorageError> {
     static STORES: OnceLock<Mutex<HashMap<String, Arc<dyn ObjectStore>>>> = OnceLock::new();
@@ -109,11 +118,7 @@ pub fn store(loc: &Location) -> Result<Arc<dyn ObjectStore>, StorageError> {
     {
         return Ok(s.clone());
     }
-    // TLS through ring (the crate already built for Polars): installed once per process.
-    static TLS: OnceLock<()> = OnceLock::new();
-    TLS.get_or_init(|| {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
+    install_crypto();
     let built = build(loc, settings())?;
     stores
         .lock()

@@ -23,7 +23,7 @@ use super::auth::{self, AuthFailures};
 use super::dimension::Dimension;
 use super::errlog::Spill;
 use super::grid::Grid;
-use super::outcomes::{for_each_batch, ReauthStream};
+use super::outcomes::{for_each_batch, outcomes_from, ReauthStream, Successes};
 use super::tables::{
     Cell, CodeSighting, Counts, DimSummary, DimTable, KeySeries, Series, Tables, OTHER_KEY,
 };
@@ -114,6 +114,8 @@ pub struct Collector {
     conn_dim: usize,
     /// The rows of the batch being folded (kept for the next batch's).
     rows: Vec<Row>,
+    /// Only the error events are kept ([`Collector::details_only`]).
+    details_only: bool,
 }
 
 /// A row of a batch within the bounds, as [`Collector::observe`] folds it.
@@ -217,7 +219,19 @@ impl Collector {
             reauth: ReauthStream::default(),
             conn_dim: Dimension::ConnectionId.index(),
             rows: Vec::new(),
+            details_only: false,
         })
+    }
+
+    /// A collector that keeps only what the detectors follow event by event (the error
+    /// events, the 401s and 403s, the error codes' first sightings), for an engine that
+    /// computes the window counts elsewhere and hands over the error events.
+    pub fn details_only(bounds: TimeBounds) -> anyhow::Result<Collector> {
+        let mut c = Collector::with_max_keys(super::grid::MINUTE_US, bounds, 0)?;
+        c.details_only = true;
+        // The successes are not seen: the outcomes come from the engine.
+        c.reauth.give_up();
+        Ok(c)
     }
 
     /// Events folded so far (within the bounds).
@@ -307,7 +321,12 @@ impl Collector {
             });
         }
         self.events += rows.len() as u64;
-        for (d, (dim, key)) in self.dims.iter_mut().zip(&keys).enumerate() {
+        let dims = if self.details_only {
+            &mut [][..]
+        } else {
+            &mut self.dims[..]
+        };
+        for (d, (dim, key)) in dims.iter_mut().zip(&keys).enumerate() {
             match key {
                 Key::All => {
                     for r in rows.iter().filter(|r| r.request) {
@@ -404,10 +423,42 @@ impl Collector {
     /// successes of the connections found to have repeated 401s, which only the end of the
     /// input tells: folded as they came when the input was in time order per connection,
     /// else streamed once more from `events_dir`.
-    pub fn finish(self, events_dir: &Path, reauth_min: u32) -> anyhow::Result<Option<Tables>> {
+    pub fn finish(mut self, events_dir: &Path, reauth_min: u32) -> anyhow::Result<Option<Tables>> {
         if self.events == 0 {
             return Ok(None);
         }
+        let bounds = self.bounds;
+        let dims = std::mem::take(&mut self.dims);
+        let conn_ids = &dims[self.conn_dim].ids;
+        let details = self.finish_details(reauth_min, conn_ids, &mut |_, by_org, visit| {
+            super::outcomes::dataset_successes(events_dir, bounds, by_org, visit)
+        })?;
+        let grid = Grid::spanning(details.min_ts, details.max_ts, details.step_us);
+        let dims = Dimension::ALL
+            .into_iter()
+            .zip(dims)
+            .map(|(dimension, d)| {
+                let (series, summary) = d.into_series(&grid);
+                DimTable {
+                    dimension,
+                    series,
+                    summary,
+                }
+            })
+            .collect();
+        Ok(Some(details.into_tables(grid, dims)))
+    }
+
+    /// What the detectors follow event by event: the error log, the 401s and 403s, the
+    /// error codes and the reauthorization outcomes (`conn_ids`: the connections' key ids,
+    /// when the outcomes were folded as the input came; the successes of the other
+    /// followed keys come from `successes`).
+    pub fn finish_details(
+        self,
+        reauth_min: u32,
+        conn_ids: &HashMap<Box<str>, u32, RandomState>,
+        successes: &mut Successes<'_>,
+    ) -> anyhow::Result<Details> {
         // Error codes first: their values are the spill's, which `finish` hands over.
         let mut codes: Vec<CodeSighting> = self
             .codes
@@ -433,21 +484,14 @@ impl Collector {
         let auth_failures = error_log.auth_failures(self.auth_failures)?;
         let names = flaky_keys(&auth_failures, reauth_min, false);
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        let conn_ids = &self.dims[self.conn_dim].ids;
         let named: Vec<(&str, u32)> = names
             .iter()
             .filter_map(|n| Some((*n, *conn_ids.get(*n)?)))
             .collect();
         let mut connection_outcomes = match self.reauth.outcomes(&named) {
             Some(rows) => rows,
-            None => super::outcomes::reauth_outcomes(
-                events_dir,
-                &auth_failures,
-                &names,
-                self.bounds,
-                false,
-            )
-            .context("reading connection outcomes")?,
+            None => outcomes_from(&auth_failures, &names, false, successes)
+                .context("reading connection outcomes")?,
         };
         // Unified APIs key the integration by account or tenant (seed 001's `accountId`):
         // where records name no connection, the organisation is the integration.
@@ -455,42 +499,54 @@ impl Collector {
         if !orgs.is_empty() {
             let orgs: Vec<&str> = orgs.iter().map(String::as_str).collect();
             connection_outcomes.extend(
-                super::outcomes::reauth_outcomes(
-                    events_dir,
-                    &auth_failures,
-                    &orgs,
-                    self.bounds,
-                    true,
-                )
-                .context("reading account outcomes")?,
+                outcomes_from(&auth_failures, &orgs, true, successes)
+                    .context("reading account outcomes")?,
             );
         }
-        let grid = Grid::spanning(self.min_ts, self.max_ts, self.step_us);
-        let dims = Dimension::ALL
-            .into_iter()
-            .zip(self.dims)
-            .map(|(dimension, d)| {
-                let (series, summary) = d.into_series(&grid);
-                DimTable {
-                    dimension,
-                    series,
-                    summary,
-                }
-            })
-            .collect();
-
-        Ok(Some(Tables {
-            grid,
+        Ok(Details {
+            step_us: self.step_us,
+            events: self.events,
             has_successes: self.successes > 0,
-            dims,
+            min_ts: self.min_ts,
+            max_ts: self.max_ts,
             auth_failures,
             error_log,
             connection_outcomes,
             codes,
+        })
+    }
+}
+
+/// What [`Collector::finish_details`] hands over: the detectors' event-by-event input,
+/// and the counts of what the collector saw (for an engine that counted elsewhere, only
+/// of the error events it was given).
+pub struct Details {
+    pub step_us: i64,
+    pub events: u64,
+    pub has_successes: bool,
+    pub min_ts: i64,
+    pub max_ts: i64,
+    pub auth_failures: AuthFailures,
+    pub error_log: super::errlog::ErrorLog,
+    pub connection_outcomes: Vec<super::tables::Outcome>,
+    pub codes: Vec<CodeSighting>,
+}
+
+impl Details {
+    /// The tables, with the window counts of every dimension on `grid`.
+    pub fn into_tables(self, grid: Grid, dims: Vec<DimTable>) -> Tables {
+        Tables {
+            grid,
+            has_successes: self.has_successes,
+            dims,
+            auth_failures: self.auth_failures,
+            error_log: self.error_log,
+            connection_outcomes: self.connection_outcomes,
+            codes: self.codes,
             min_ts: self.min_ts,
             max_ts: self.max_ts,
             report_from: 0,
-        }))
+        }
     }
 }
 

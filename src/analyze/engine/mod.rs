@@ -15,6 +15,9 @@ use super::collect::Collector;
 use super::tables::Tables;
 use super::TimeBounds;
 
+#[cfg(feature = "spark")]
+pub mod spark;
+
 /// What the tables are computed over and how.
 #[derive(Debug, Clone, Copy)]
 pub struct Aggregation<'a> {

@@ -1,0 +1,225 @@
+//! The aggregation on a real Apache Spark cluster through Spark Connect (`--engine
+//! sc://…`, feature `spark`), against the local fold on the same events dataset: equal
+//! rate tables and equal incidents, compared as data; and the faults (an unreachable
+//! engine, a query the cluster rejects) exit 7 with nothing written.
+//!
+//! Needs `ERRSCOPE_SPARK_URL` (`.ci/run` starts a standalone cluster and its Connect server
+//! on 127.0.0.1:15002, from PyPI pyspark and Debian's JDK). The cluster reads the events
+//! from this machine's file system (the tests' temporary folders). Without it each test
+//! says so and passes, unless `ERRSCOPE_REQUIRE_SPARK` is set (CI sets it).
+#![cfg(feature = "spark")]
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+
+/// The Spark Connect URL, or `None` (the test is skipped) when no cluster is configured.
+fn spark(test: &str) -> Option<String> {
+    match std::env::var("ERRSCOPE_SPARK_URL") {
+        Ok(url) => Some(url),
+        Err(_) => {
+            assert!(
+                std::env::var_os("ERRSCOPE_REQUIRE_SPARK").is_none(),
+                "ERRSCOPE_REQUIRE_SPARK is set but ERRSCOPE_SPARK_URL is not"
+            );
+            eprintln!("SKIPPED {test}: no Spark cluster (set ERRSCOPE_SPARK_URL=sc://HOST:PORT; .ci/run starts one)");
+            None
+        }
+    }
+}
+
+fn text(a: &Assert, err: bool) -> String {
+    let o = a.get_output();
+    String::from_utf8_lossy(if err { &o.stderr } else { &o.stdout }).into_owned()
+}
+
+/// `errscope query SQL OUT --format csv`: what a dashboard reads, as text.
+fn query(out: &Path, sql: &str) -> String {
+    let a = errscope()
+        .args(["query", sql])
+        .arg(out)
+        .args(["--format", "csv"])
+        .assert()
+        .success();
+    text(&a, false)
+}
+
+/// summary.json without the field that names the engine.
+fn summary(out: &Path) -> serde_json::Value {
+    let mut s: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    s.as_object_mut().unwrap().remove("engine");
+    s
+}
+
+/// Analyses `dataset` locally and on the cluster with `extra` flags, and checks that the
+/// rate tables (every dimension's, as the long table holds them), the incidents and the
+/// summary are equal. Returns the number of incidents.
+fn local_equals_spark(url: &str, dataset: &Path, dir: &Path, extra: &[&str]) -> usize {
+    let (local, remote) = (dir.join("local"), dir.join("spark"));
+    analyze(dataset, &local, extra).success();
+    let a = errscope()
+        .args(["analyze", "-q"])
+        .arg(dataset)
+        .arg("--out")
+        .arg(&remote)
+        .args(["--engine", url])
+        .args(extra)
+        .assert();
+    assert_eq!(a.get_output().status.code(), Some(0), "{}", text(&a, true));
+
+    let rates = "SELECT * FROM rates_long ORDER BY dimension, key, window_start";
+    let (l, s) = (query(&local, rates), query(&remote, rates));
+    assert!(l.lines().count() > 10, "rates: {l}");
+    assert_eq!(l, s, "the rate tables differ");
+    for d in ["error_code", "connection_id", "status_class", "ip_address"] {
+        let one = format!("SELECT * FROM rates_{d} ORDER BY 1, 2");
+        assert_eq!(query(&local, &one), query(&remote, &one), "rates_{d} differ");
+    }
+    let l = std::fs::read_to_string(local.join("anomalies.csv")).unwrap();
+    let s = std::fs::read_to_string(remote.join("anomalies.csv")).unwrap();
+    assert_eq!(l, s, "the incidents differ");
+    assert_eq!(summary(&local), summary(&remote));
+
+    let engine = |out: &Path| {
+        let s: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+        s["engine"].as_str().unwrap().to_string()
+    };
+    assert_eq!(engine(&local), "local");
+    assert!(engine(&remote).starts_with("spark (sc://"), "{}", engine(&remote));
+    let html = std::fs::read_to_string(remote.join("report.html")).unwrap();
+    assert!(html.contains("spark (sc://"), "the report names the engine");
+    l.lines().count() - 1
+}
+
+#[test]
+fn sample_data_gives_the_same_tables_and_incidents_on_spark() {
+    let Some(url) = spark("sample") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = ingest_sample(dir.path());
+    let incidents = local_equals_spark(&url, &dataset, dir.path(), &[]);
+    assert!(incidents >= 5, "sample-data has incidents: {incidents}");
+
+    // Time bounds pushed down to the cluster select the same events as locally.
+    let bounded = dir.path().join("bounded");
+    std::fs::create_dir(&bounded).unwrap();
+    let events = query(&dataset, "SELECT min(ts) AS lo, max(ts) AS hi FROM events");
+    assert!(events.lines().count() == 2, "{events}");
+    local_equals_spark(
+        &url,
+        &dataset,
+        &bounded,
+        &["--since", "2024-03-05T09:30:00Z", "--until", "2024-03-05T11:00:00Z"],
+    );
+}
+
+#[test]
+fn a_million_generated_records_give_the_same_tables_and_incidents_on_spark() {
+    let Some(url) = spark("million") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("gen");
+    errscope()
+        .args(["generate", "--records", "1000000", "--seed", "26", "--out"])
+        .arg(&logs)
+        .assert()
+        .success();
+    let dataset = dir.path().join("ds");
+    errscope()
+        .args(["ingest", "-q"])
+        .arg(&logs)
+        .arg("--out")
+        .arg(&dataset)
+        .assert()
+        .success();
+    let incidents = local_equals_spark(&url, &dataset, dir.path(), &[]);
+    assert!(incidents > 0);
+}
+
+/// What a failed engine run must leave: the previous good results as they were.
+fn assert_untouched(out: &Path, before: &[(std::path::PathBuf, Vec<u8>)]) {
+    let now: Vec<_> = files_under(out)
+        .into_iter()
+        .map(|p| {
+            let b = std::fs::read(&p).unwrap();
+            (p, b)
+        })
+        .collect();
+    assert_eq!(now.len(), before.len(), "files were added or removed");
+    assert!(now == before, "a file of the last good run changed");
+}
+
+#[test]
+fn an_unreachable_engine_exits_7_naming_it_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = ingest_sample(dir.path());
+    let out = dir.path().join("out");
+    analyze(&dataset, &out, &[]).success();
+    let before: Vec<_> = files_under(&out)
+        .into_iter()
+        .map(|p| {
+            let b = std::fs::read(&p).unwrap();
+            (p, b)
+        })
+        .collect();
+    // Nothing listens on port 9 of the loopback; the token must never be printed.
+    let a = analyze(
+        &dataset,
+        &out,
+        &["--engine", "sc://127.0.0.1:9/;token=SECRET-TOKEN"],
+    )
+    .code(7);
+    let err = text(&a, true);
+    assert!(err.contains("sc://127.0.0.1:9"), "{err}");
+    assert!(err.contains("cannot be reached"), "{err}");
+    assert!(!err.contains("SECRET-TOKEN"), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert_untouched(&out, &before);
+    assert!(!all_output_text(&out).contains("SECRET-TOKEN"));
+}
+
+#[test]
+fn a_query_the_cluster_rejects_exits_7_with_its_cause() {
+    let Some(url) = spark("rejected") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    // A dataset whose `ts` is text: Spark cannot take its epoch microseconds.
+    let day = dir.path().join("bad/events/day=2024-03-05");
+    std::fs::create_dir_all(&day).unwrap();
+    let schema = std::sync::Arc::new(arrow_schema::Schema::new(vec![
+        arrow_schema::Field::new("ts", arrow_schema::DataType::Utf8, true),
+        arrow_schema::Field::new("category", arrow_schema::DataType::Utf8, true),
+    ]));
+    let batch = arrow_array::RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            std::sync::Arc::new(arrow_array::StringArray::from(vec!["not a time"])),
+            std::sync::Arc::new(arrow_array::StringArray::from(vec!["server"])),
+        ],
+    )
+    .unwrap();
+    let file = std::fs::File::create(day.join("part-0.parquet")).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(file, schema, None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+
+    let out = dir.path().join("out");
+    let a = analyze(&dir.path().join("bad"), &out, &["--engine", &url]).code(7);
+    let err = text(&a, true);
+    assert!(err.contains(&url), "{err}");
+    assert!(err.contains("failed"), "{err}");
+    assert!(!out.join("manifest.json").exists() && !out.join("report.html").exists());
+}
+
+#[test]
+fn raw_logs_are_refused_with_the_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = analyze(
+        &repo_path("sample-data"),
+        &dir.path().join("out"),
+        &["--engine", "sc://127.0.0.1:15002"],
+    )
+    .code(2);
+    assert!(text(&a, true).contains("events dataset"), "{}", text(&a, true));
+}
