@@ -48,7 +48,14 @@ fn retry_policy() -> RetryPolicy {
 /// transport failure what it was.
 fn cause(e: &SparkError) -> String {
     let msg = e.message();
-    let msg = msg.lines().next().unwrap_or_default().trim().to_string();
+    let mut msg = msg.lines().next().unwrap_or_default().trim().to_string();
+    // The client's message repeats the error class: `[CLASS] [CLASS] text`.
+    if let Some(end) = msg.find("] ").filter(|_| msg.starts_with('[')) {
+        let class = msg[..end + 2].to_string();
+        if msg[end + 2..].starts_with(&class) {
+            msg = msg[end + 2..].to_string();
+        }
+    }
     // The gRPC codes of a transport failure (14 unavailable, 4 deadline exceeded).
     match e.grpc_code {
         Some(14) => format!("the server cannot be reached ({msg})"),
@@ -130,6 +137,11 @@ impl Session {
             client_type: Some(format!("errscope/{}", env!("CARGO_PKG_VERSION"))),
             ..Default::default()
         };
+        if std::env::var_os("ERRSCOPE_SPARK_SQL").is_some() {
+            eprintln!("spark sql: {query}");
+        }
+        let t0 = std::time::Instant::now();
+        let _timing = Timing(what.to_string(), t0);
         block_on(async {
             let mut stream = self
                 .client
@@ -139,9 +151,10 @@ impl Session {
             let mut complete = false;
             loop {
                 // A server that stops answering mid-query is a failure, not a wait forever.
-                let next = tokio::time::timeout(Duration::from_secs(QUERY_IDLE_SECS), stream.message())
-                    .await
-                    .map_err(|_| fail(format!("no answer for {QUERY_IDLE_SECS} s")))?;
+                let next =
+                    tokio::time::timeout(Duration::from_secs(QUERY_IDLE_SECS), stream.message())
+                        .await
+                        .map_err(|_| fail(format!("no answer for {QUERY_IDLE_SECS} s")))?;
                 let Some(msg) = next.map_err(|e| fail(cause(&e)))? else {
                     break;
                 };
@@ -170,6 +183,15 @@ impl Session {
     }
 }
 
+struct Timing(String, std::time::Instant);
+impl Drop for Timing {
+    fn drop(&mut self) {
+        if std::env::var_os("ERRSCOPE_SPARK_TIMINGS").is_some() {
+            eprintln!("spark: {}: {:.2} s", self.0, self.1.elapsed().as_secs_f64());
+        }
+    }
+}
+
 /// Seconds without any message from the server (progress messages count) before a
 /// query is given up.
 const QUERY_IDLE_SECS: u64 = 600;
@@ -184,6 +206,9 @@ mod tests {
             endpoint_name("sc://spark.example.com:443/;token=SECRET;use_ssl=true"),
             "sc://spark.example.com:443"
         );
-        assert_eq!(endpoint_name("sc://127.0.0.1:15002"), "sc://127.0.0.1:15002");
+        assert_eq!(
+            endpoint_name("sc://127.0.0.1:15002"),
+            "sc://127.0.0.1:15002"
+        );
     }
 }

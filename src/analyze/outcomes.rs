@@ -83,16 +83,30 @@ pub fn reauth_outcomes(
     bounds: TimeBounds,
     by_organization: bool,
 ) -> anyhow::Result<Vec<Outcome>> {
-    outcomes_from(failures, connections, by_organization, &mut |_, by_org, visit| {
-        dataset_successes(events_dir, bounds, by_org, visit)
-    })
+    outcomes_from(
+        failures,
+        connections,
+        by_organization,
+        &mut |_, by_org, visit| dataset_successes(events_dir, bounds, by_org, visit),
+    )
 }
 
 /// Where the successes of the followed keys come from: called with the keys and whether
-/// they are organisations, it hands each success (key, time within the bounds) to the
-/// visitor, in any order. The events dataset on disk, or an aggregation engine's query.
+/// they are organisations, it hands each success (key, and when it came) to the visitor,
+/// in any order. The events dataset on disk, or an aggregation engine's query.
 pub type Successes<'a> =
-    dyn FnMut(&[&str], bool, &mut dyn FnMut(&str, i64)) -> anyhow::Result<()> + 'a;
+    dyn FnMut(&[&str], bool, &mut dyn FnMut(&str, Success)) -> anyhow::Result<()> + 'a;
+
+/// When a success came, for the reauthorization input.
+#[derive(Debug, Clone, Copy)]
+pub enum Success {
+    /// At this time (epoch µs, within the bounds).
+    At(i64),
+    /// After the g-th 401 of its key and before the next (g 401s at or before it): what an
+    /// engine that counted the 401s itself hands over, one per gap rather than one per
+    /// success.
+    InGap(usize),
+}
 
 /// What [`reauth_outcomes`] computes, with the successes from `successes`.
 pub fn outcomes_from(
@@ -123,10 +137,13 @@ pub fn outcomes_from(
     // gaps[k][g]: a success came after the g-th 401 of connection k (and before the next).
     let mut gaps: Vec<Vec<bool>> = times.iter().map(|t| vec![false; t.len() + 1]).collect();
     if !connections.is_empty() {
-        successes(connections, by_organization, &mut |key, t| {
+        successes(connections, by_organization, &mut |key, when| {
             if let Some(&k) = index.get(key) {
-                // A success at the same time as a 401 counts as after it.
-                let g = times[k].partition_point(|x| *x <= t);
+                let g = match when {
+                    // A success at the same time as a 401 counts as after it.
+                    Success::At(t) => times[k].partition_point(|x| *x <= t),
+                    Success::InGap(g) => g.min(times[k].len()),
+                };
                 gaps[k][g] = true;
             }
         })?;
@@ -147,7 +164,7 @@ pub fn dataset_successes(
     events_dir: &Path,
     bounds: TimeBounds,
     by_organization: bool,
-    visit: &mut dyn FnMut(&str, i64),
+    visit: &mut dyn FnMut(&str, Success),
 ) -> anyhow::Result<()> {
     let columns = ["ts", "category", "connection_id", "organization_id"];
     for_each_batch(events_dir, &columns, |b| {
@@ -174,7 +191,7 @@ pub fn dataset_successes(
             };
             let t = ts.value(i);
             if bounds.contains(t) {
-                visit(key, t);
+                visit(key, Success::At(t));
             }
         }
     })

@@ -98,7 +98,10 @@ fn cluster_dataset(inputs: &[String]) -> anyhow::Result<(std::path::PathBuf, Str
     }
     let abs = std::fs::canonicalize(path)
         .with_context(|| format!("cannot resolve {}", path.display()))?;
-    Ok((path.to_path_buf(), format!("file://{}/*/events", abs.display())))
+    Ok((
+        path.to_path_buf(),
+        format!("file://{}/*/events", abs.display()),
+    ))
 }
 
 /// The aggregation engine of this run: a cluster's, or the local fold (fed by this

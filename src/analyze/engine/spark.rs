@@ -21,12 +21,10 @@ use super::{Aggregation, AggregationEngine};
 use crate::analyze::collect::{Collector, COLUMNS};
 use crate::analyze::dimension::Dimension;
 use crate::analyze::grid::Grid;
-use crate::analyze::tables::{
-    Counts, DimSummary, DimTable, KeySeries, Series, Tables, OTHER_KEY,
-};
+use crate::analyze::outcomes::Success;
+use crate::analyze::tables::{Counts, DimSummary, DimTable, KeySeries, Series, Tables, OTHER_KEY};
 use crate::analyze::TimeBounds;
 use crate::spark::{Session, SparkFailure};
-
 
 /// Spark SQL over a Spark Connect server (`sc://HOST:PORT`).
 pub struct SparkEngine {
@@ -57,6 +55,9 @@ impl AggregationEngine for SparkEngine {
         // later errscope): read them as one schema, the missing columns null.
         session.set_conf("spark.sql.parquet.mergeSchema", "true")?;
         session.set_conf("spark.sql.session.timeZone", "UTC")?;
+        if let Ok(v) = std::env::var("ERRSCOPE_SPARK_PARTS") {
+            session.set_conf("spark.sql.files.maxPartitionBytes", &v)?;
+        }
         let sql = Sql::new(&session, &self.dataset, job.bounds)?;
 
         let mut totals = None;
@@ -69,9 +70,9 @@ impl AggregationEngine for SparkEngine {
         };
 
         let mut rows = RateRows::default();
-        session.sql("the window counts", &sql.rates(job.step_us, job.max_keys), |b| {
-            rows.add(&b)
-        })?;
+        // Without `max_keys` (0) every key is kept: nothing to rank.
+        let query = sql.rates(job.step_us, job.max_keys, job.max_keys > 0);
+        session.sql("the window counts", &query, |b| rows.add(&b))?;
 
         // The error events, in input order (file, then row), folded as the local fold
         // folds them: the error log, the 401s and 403s, the codes' first sightings.
@@ -86,13 +87,13 @@ impl AggregationEngine for SparkEngine {
             job.reauth_min,
             &HashMap::default(),
             &mut |keys, by_org, visit| {
-                let query = sql.successes(keys, by_org);
-                session.sql("reading the connections' successes", &query, |b| {
+                let query = sql.success_gaps(keys, by_org);
+                session.sql("the connections' successes between 401s", &query, |b| {
                     let k = b.column(0).as_string::<i32>();
-                    let t = b.column(1).as_primitive::<Int64Type>();
+                    let g = b.column(1).as_primitive::<Int64Type>();
                     for i in 0..b.num_rows() {
-                        if !k.is_null(i) && !t.is_null(i) {
-                            visit(k.value(i), t.value(i));
+                        if let (false, Ok(g)) = (k.is_null(i), usize::try_from(g.value(i))) {
+                            visit(k.value(i), Success::InGap(g));
                         }
                     }
                     Ok(())
@@ -253,10 +254,30 @@ fn literal(s: &str) -> String {
     format!("CAST(X'{hex}' AS STRING)")
 }
 
+/// The key of an event in dimension `d`, as SQL over the events.
+fn key_expr(d: Dimension) -> String {
+    match d {
+        Dimension::All => "'all'".to_string(),
+        Dimension::StatusClass => "status_class".to_string(),
+        column => format!("`{}`", column.as_str()),
+    }
+}
+
+/// Whether an event is an error (`category` not `success` or `log`; none is an error), as
+/// the local fold decides.
+const ERR: &str = "CASE WHEN category IN ('success', 'log') THEN 0 ELSE 1 END";
+
+/// The status an event stands for: its own, or for a statusless authentication failure,
+/// denial or throttle the 401, 403 or 429 it is (as the local fold's outcome).
+const OUTCOME: &str = "coalesce(CAST(status AS INT), CASE WHEN category IN ('success', 'log') \
+    THEN NULL WHEN category = 'authentication' THEN 401 WHEN category = 'authorization' \
+    THEN 403 WHEN category = 'rate_limit' THEN 429 END)";
+
 /// The queries, over the events the bounds select.
 struct Sql {
     /// `SELECT … FROM parquet.`…` WHERE …`: every column the fold reads (missing ones
-    /// null), `t` (epoch µs) and the input order (`f` file, `r` row).
+    /// null), `t` (epoch µs), `err` (0 or 1), `o` (the outcome status) and the input order
+    /// (`f` file, `r` row).
     events: String,
 }
 
@@ -266,54 +287,56 @@ impl Sql {
     fn new(session: &Session, dataset: &str, bounds: TimeBounds) -> Result<Sql, SparkFailure> {
         let source = format!("parquet.`{}`", dataset.replace('`', "``"));
         let mut present: Vec<String> = Vec::new();
-        let mut has_day = false;
         session.sql(
             &format!("reading the events dataset {dataset}"),
             &format!("SELECT * FROM {source} LIMIT 0"),
             |b| {
-                for f in b.schema().fields() {
-                    has_day |= f.name() == "day";
-                    present.push(f.name().clone());
-                }
+                present.extend(b.schema().fields().iter().map(|f| f.name().clone()));
                 Ok(())
             },
         )?;
-        if !present.iter().any(|c| c == "ts") {
+        let has = |c: &str| present.iter().any(|p| p == c);
+        if !has("ts") {
             return Err(SparkFailure(format!(
                 "{dataset} is not an events dataset (no ts column)"
             )));
         }
         let columns: Vec<String> = COLUMNS
             .iter()
-            .map(|c| match (*c, present.iter().any(|p| p == c)) {
+            .map(|c| match (*c, has(c)) {
                 (c, true) => format!("`{c}`"),
                 ("status", false) => "CAST(NULL AS SMALLINT) AS status".to_string(),
                 (c, false) => format!("CAST(NULL AS STRING) AS `{c}`"),
             })
             .collect();
+        // The bounds on `ts` reach the Parquet reader; on `day`, the partitions.
         let mut filter = vec!["ts IS NOT NULL".to_string()];
         if let Some(s) = bounds.since {
             filter.push(format!("ts >= timestamp_micros({s})"));
-            if let (true, Some(d)) = (has_day, day(s)) {
+            if let (true, Some(d)) = (has("day"), day(s)) {
                 filter.push(format!("day >= DATE'{d}'"));
             }
         }
         if let Some(u) = bounds.until {
             filter.push(format!("ts < timestamp_micros({u})"));
-            if let (true, Some(d)) = (has_day, day(u - 1)) {
+            if let (true, Some(d)) = (has("day"), day(u - 1)) {
                 filter.push(format!("day <= DATE'{d}'"));
             }
         }
         Ok(Sql {
             events: format!(
-                "SELECT {}, unix_micros(ts) AS t, _metadata.file_path AS f, \
-                 _metadata.row_index AS r FROM {source} WHERE {}",
+                "SELECT {}, unix_micros(ts) AS t, {ERR} AS err, {OUTCOME} AS o, \
+                 CASE WHEN category IN ('log', 'runtime') THEN 0 ELSE 1 END AS req, \
+                 CASE WHEN status IS NULL THEN 'none' \
+                   ELSE concat(CAST(floor(status / 100) AS STRING), 'xx') END AS status_class, \
+                 _metadata.file_path AS f, _metadata.row_index AS r FROM {source} WHERE {}",
                 columns.join(", "),
                 filter.join(" AND ")
             ),
         })
     }
 
+    /// The events, their span and the successes.
     fn totals(&self) -> String {
         format!(
             "SELECT count(*) AS events, min(t) AS lo, max(t) AS hi, \
@@ -323,75 +346,73 @@ impl Sql {
         )
     }
 
-    /// Counts per dimension, key and window. Each request is counted once per dimension
-    /// (the `stack`), then keys past `max_keys` are ranked and folded into a null key.
-    fn rates(&self, step_us: i64, max_keys: usize) -> String {
+    /// Counts per dimension, key and window, over the requests (log lines are none): each
+    /// request counted once per dimension (the `stack`), null keys left out. Then each key's
+    /// weight (16 per error, 1 per success) ranks the keys of its dimension, and past
+    /// `max_keys` the others' rows fold into a null key, window by window. One scan; the
+    /// ranking runs over the counts (windows of the grouped rows, no join).
+    fn rates(&self, step_us: i64, max_keys: usize, rank: bool) -> String {
+        let cast = |c: &str| format!("CAST({c} AS BIGINT) AS {c}");
+        let sum = |c: &str| format!("CAST(sum({c}) AS BIGINT) AS {c}");
+        let counts = ["requests", "errors", "s4xx", "s5xx", "s401", "s403", "s429"];
+        let tail = if rank {
+            format!(
+                "weighed AS (SELECT *, sum(errors * 16 + (requests - errors)) \
+                   OVER (PARTITION BY dim, k) AS weight FROM agg), \
+                 ranked AS (SELECT *, dense_rank() OVER (PARTITION BY dim ORDER BY weight DESC, k) \
+                   AS rn FROM weighed), \
+                 counted AS (SELECT *, max(rn) OVER (PARTITION BY dim) AS nkeys FROM ranked) \
+                 SELECT dim, CASE WHEN nkeys <= {max_keys} OR rn <= {max_keys} THEN k END AS k, \
+                   CAST(w AS BIGINT) AS w, {}, CAST(max(nkeys) AS BIGINT) AS nkeys \
+                 FROM counted GROUP BY 1, 2, 3",
+                counts.map(sum).join(", ")
+            )
+        } else {
+            // Every key kept: the counts as they are.
+            format!(
+                "SELECT dim, k, CAST(w AS BIGINT) AS w, {}, CAST(0 AS BIGINT) AS nkeys FROM agg",
+                counts.map(cast).join(", ")
+            )
+        };
         let dims: Vec<String> = Dimension::ALL
             .iter()
-            .map(|d| {
-                let key = match d {
-                    Dimension::All => "'all'".to_string(),
-                    Dimension::StatusClass => "status_class".to_string(),
-                    column => format!("`{}`", column.as_str()),
-                };
-                format!("'{}', {key}", d.as_str())
-            })
+            .map(|d| format!("'{}', {}", d.as_str(), key_expr(*d)))
             .collect();
         format!(
-            "WITH e AS ({events}), \
-             x AS (SELECT (t - pmod(t, {step})) div {step} AS w, \
-               CASE WHEN category IN ('success', 'log') THEN 0 ELSE 1 END AS err, \
+            "WITH x AS (SELECT (t - pmod(t, {step})) div {step} AS w, \
                CASE WHEN status >= 400 AND status < 500 THEN 1 ELSE 0 END AS s4, \
                CASE WHEN status >= 500 AND status < 600 THEN 1 ELSE 0 END AS s5, \
-               coalesce(CAST(status AS INT), CASE WHEN category IN ('success', 'log') THEN NULL \
-                 WHEN category = 'authentication' THEN 401 WHEN category = 'authorization' THEN 403 \
-                 WHEN category = 'rate_limit' THEN 429 END) AS o, \
-               CASE WHEN status IS NULL THEN 'none' \
-                 ELSE concat(CAST(floor(status / 100) AS STRING), 'xx') END AS status_class, \
-               * FROM e \
-               WHERE category IS NULL OR category NOT IN ('log', 'runtime')), \
+               * FROM ({events}) e WHERE req = 1), \
              y AS (SELECT w, err, s4, s5, o, d.dim, d.k FROM x \
                LATERAL VIEW stack({n}, {dims}) d AS dim, k), \
              agg AS (SELECT dim, k, w, count(*) AS requests, sum(err) AS errors, \
                sum(s4) AS s4xx, sum(s5) AS s5xx, sum(CASE WHEN o = 401 THEN 1 ELSE 0 END) AS s401, \
                sum(CASE WHEN o = 403 THEN 1 ELSE 0 END) AS s403, \
                sum(CASE WHEN o = 429 THEN 1 ELSE 0 END) AS s429 \
-               FROM y WHERE k IS NOT NULL GROUP BY dim, k, w), \
-             tot AS (SELECT dim, k, sum(errors * 16 + (requests - errors)) AS weight \
-               FROM agg GROUP BY dim, k), \
-             rk AS (SELECT dim, k, row_number() OVER (PARTITION BY dim ORDER BY weight DESC, k) AS rn, \
-               count(*) OVER (PARTITION BY dim) AS nkeys FROM tot) \
-             SELECT a.dim AS dim, \
-               CASE WHEN {m} = 0 OR rk.nkeys <= {m} OR rk.rn <= {m} THEN a.k END AS k, \
-               CAST(a.w AS BIGINT) AS w, CAST(sum(a.requests) AS BIGINT) AS requests, \
-               CAST(sum(a.errors) AS BIGINT) AS errors, CAST(sum(a.s4xx) AS BIGINT) AS s4xx, \
-               CAST(sum(a.s5xx) AS BIGINT) AS s5xx, CAST(sum(a.s401) AS BIGINT) AS s401, \
-               CAST(sum(a.s403) AS BIGINT) AS s403, CAST(sum(a.s429) AS BIGINT) AS s429, \
-               CAST(max(rk.nkeys) AS BIGINT) AS nkeys \
-             FROM agg a JOIN rk ON a.dim = rk.dim AND a.k = rk.k \
-             GROUP BY 1, 2, 3",
+               FROM y WHERE k IS NOT NULL GROUP BY dim, k, w){comma} \
+             {tail}",
             events = self.events,
             step = step_us,
             n = Dimension::ALL.len(),
             dims = dims.join(", "),
-            m = max_keys,
+            comma = if rank { "," } else { "" },
         )
     }
 
-    /// Every error event (category not `success` or `log`; none counts as an error), in
-    /// input order: the columns the fold reads.
+    /// Every error event, in input order: the columns the fold reads.
     fn error_events(&self) -> String {
         format!(
-            "SELECT {} FROM ({}) e \
-             WHERE category IS NULL OR category NOT IN ('success', 'log') ORDER BY f, r",
+            "SELECT {} FROM ({}) e WHERE err = 1 ORDER BY f, r",
             COLUMNS.map(|c| format!("`{c}`")).join(", "),
             self.events
         )
     }
 
-    /// The successes (key, epoch µs) of the followed connections, or with `by_org` of the
-    /// organisations of the events that name no connection.
-    fn successes(&self, keys: &[&str], by_org: bool) -> String {
+    /// For the followed connections (or, with `by_org`, the organisations of the events
+    /// that name no connection): each gap between 401s that a success fell in, as the
+    /// number of the key's 401s at or before it (a success at the time of a 401 counts
+    /// after it). One row per gap with a success, not one per success.
+    fn success_gaps(&self, keys: &[&str], by_org: bool) -> String {
         let list: Vec<String> = keys.iter().map(|k| literal(k)).collect();
         let (key, extra) = if by_org {
             ("organization_id", " AND connection_id IS NULL")
@@ -399,10 +420,14 @@ impl Sql {
             ("connection_id", "")
         };
         format!(
-            "SELECT DISTINCT {key} AS k, t FROM ({}) e \
-             WHERE category = 'success'{extra} AND {key} IN ({})",
-            self.events,
-            list.join(", ")
+            "WITH x AS (SELECT {key} AS k, t, CASE WHEN category = 'success' THEN 1 ELSE 0 END AS ok, \
+               CASE WHEN err = 1 AND o = 401 THEN 1 ELSE 0 END AS u FROM ({events}) e \
+               WHERE {key} IN ({list}){extra}), \
+             g AS (SELECT k, ok, sum(u) OVER (PARTITION BY k ORDER BY t, u DESC \
+               ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS g FROM x WHERE ok = 1 OR u = 1) \
+             SELECT DISTINCT k, CAST(g AS BIGINT) AS g FROM g WHERE ok = 1",
+            events = self.events,
+            list = list.join(", "),
         )
     }
 }
