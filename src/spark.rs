@@ -47,6 +47,12 @@ fn retry_policy() -> RetryPolicy {
 /// The cause of a client error, in one line: the error class and message, or for a
 /// transport failure what it was.
 fn cause(e: &SparkError) -> String {
+    cause_in(e, false)
+}
+
+/// [`cause`], for a failure while a query ran (`running`): a server that went away then is
+/// not one that could not be reached.
+fn cause_in(e: &SparkError, running: bool) -> String {
     let msg = e.message();
     let mut msg = msg.lines().next().unwrap_or_default().trim().to_string();
     // The client's message repeats the error class: `[CLASS] [CLASS] text`.
@@ -58,6 +64,7 @@ fn cause(e: &SparkError) -> String {
     }
     // The gRPC codes of a transport failure (14 unavailable, 4 deadline exceeded).
     match e.grpc_code {
+        Some(14) if running => format!("the server went away mid-query ({msg})"),
         Some(14) => format!("the server cannot be reached ({msg})"),
         Some(4) => format!("the server did not answer in time ({msg})"),
         _ => msg,
@@ -137,11 +144,10 @@ impl Session {
             client_type: Some(format!("errscope/{}", env!("CARGO_PKG_VERSION"))),
             ..Default::default()
         };
-        if std::env::var_os("ERRSCOPE_SPARK_SQL").is_some() {
-            eprintln!("spark sql: {query}");
-        }
-        let t0 = std::time::Instant::now();
-        let _timing = Timing(what.to_string(), t0);
+        let _trace = trace().then(|| {
+            eprintln!("errscope: spark: {what}: {query}");
+            Trace(what.to_string(), std::time::Instant::now())
+        });
         block_on(async {
             let mut stream = self
                 .client
@@ -155,7 +161,7 @@ impl Session {
                     tokio::time::timeout(Duration::from_secs(QUERY_IDLE_SECS), stream.message())
                         .await
                         .map_err(|_| fail(format!("no answer for {QUERY_IDLE_SECS} s")))?;
-                let Some(msg) = next.map_err(|e| fail(cause(&e)))? else {
+                let Some(msg) = next.map_err(|e| fail(cause_in(&e, true)))? else {
                     break;
                 };
                 use pb::execute_plan_response::ResponseType;
@@ -183,12 +189,22 @@ impl Session {
     }
 }
 
-struct Timing(String, std::time::Instant);
-impl Drop for Timing {
+/// `ERRSCOPE_SPARK_TRACE=1`: each query's SQL and wall time on stderr (what a data
+/// engineer compares with the Spark UI's SQL tab).
+fn trace() -> bool {
+    std::env::var_os("ERRSCOPE_SPARK_TRACE").is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// Prints how long a traced query took, when it ends (also by an error).
+struct Trace(String, std::time::Instant);
+
+impl Drop for Trace {
     fn drop(&mut self) {
-        if std::env::var_os("ERRSCOPE_SPARK_TIMINGS").is_some() {
-            eprintln!("spark: {}: {:.2} s", self.0, self.1.elapsed().as_secs_f64());
-        }
+        eprintln!(
+            "errscope: spark: {}: {:.2} s",
+            self.0,
+            self.1.elapsed().as_secs_f64()
+        );
     }
 }
 

@@ -322,3 +322,126 @@ fn no_ip_requests(dataset: &Path) -> u64 {
     .parse()
     .unwrap()
 }
+
+/// A TCP proxy to the Spark Connect server that cuts every connection once `limit` bytes
+/// came back from the server, and from then on refuses whoever reconnects: a cluster that
+/// goes away in the middle of a query (and stays away while the client tries to reattach).
+fn cutting_proxy(server: &str, limit: usize) -> String {
+    use std::io::{Read, Write};
+    use std::net::{Shutdown, TcpListener, TcpStream};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = server.to_string();
+    let sent = Arc::new(AtomicUsize::new(0));
+    let dead = Arc::new(AtomicBool::new(false));
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { continue };
+            if dead.load(Ordering::SeqCst) {
+                drop(client);
+                continue;
+            }
+            let Ok(upstream) = TcpStream::connect(&server) else {
+                continue;
+            };
+            let (c2, u2) = (client.try_clone().unwrap(), upstream.try_clone().unwrap());
+            // Client -> server, as it is.
+            std::thread::spawn(move || {
+                let (mut from, mut to) = (c2, u2);
+                let _ = std::io::copy(&mut from, &mut to);
+                let _ = to.shutdown(Shutdown::Write);
+            });
+            // Server -> client, until the limit.
+            let (sent, dead) = (sent.clone(), dead.clone());
+            std::thread::spawn(move || {
+                let (mut from, mut to) = (upstream, client);
+                let mut buf = [0u8; 16 * 1024];
+                loop {
+                    let n = match from.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    if sent.fetch_add(n, Ordering::SeqCst) + n > limit {
+                        dead.store(true, Ordering::SeqCst);
+                        break;
+                    }
+                    if to.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+                let _ = to.shutdown(Shutdown::Both);
+                let _ = from.shutdown(Shutdown::Both);
+            });
+        }
+    });
+    format!("sc://{addr}")
+}
+
+#[test]
+fn a_cluster_that_goes_away_mid_query_exits_7_and_leaves_the_last_results() {
+    let Some(url) = spark("mid_query") else {
+        return;
+    };
+    let server = url
+        .trim_start_matches("sc://")
+        .split(['/', ';'])
+        .next()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = ingest_sample(dir.path());
+    let out = dir.path().join("out");
+    analyze(&dataset, &out, &[]).success();
+    let before = snapshot(&out);
+    // The session, the schema and the totals pass; the window counts (hundreds of KB for
+    // sample-data) are cut.
+    let proxy = cutting_proxy(server, 64 * 1024);
+    let a = analyze(&dataset, &out, &["--engine", &proxy]).code(7);
+    let err = text(&a, true);
+    assert!(err.contains(&proxy), "{err}");
+    assert!(err.contains("failed"), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert_untouched(&out, &before);
+}
+
+/// Writers that ingest their own shares into their own folders of one fleet folder: the
+/// cluster reads them as one dataset, and counts what one ingest of everything counts.
+#[test]
+fn a_fleet_of_writers_is_one_dataset_for_the_cluster() {
+    let Some(url) = spark("fleet") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let files: Vec<_> = std::fs::read_dir(repo_path("sample-data"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| !p.extension().is_some_and(|x| x == "md" || x == "py"))
+        .collect();
+    assert!(files.len() >= 4);
+    let fleet = dir.path().join("fleet");
+    for (writer, share) in [("a", &files[..2]), ("b", &files[2..])] {
+        errscope()
+            .args(["ingest", "-q"])
+            .args(share)
+            .arg("--out")
+            .arg(fleet.join(writer))
+            .assert()
+            .success();
+    }
+    let whole = dir.path().join("whole");
+    errscope()
+        .args(["ingest", "-q"])
+        .args(&files)
+        .arg("--out")
+        .arg(&whole)
+        .assert()
+        .success();
+    let (one, many) = (dir.path().join("one"), dir.path().join("many"));
+    analyze(&whole, &one, &["--engine", &url]).success();
+    analyze(&fleet, &many, &["--engine", &url]).success();
+    let rates = "SELECT * FROM rates_long ORDER BY dimension, key, window_start";
+    assert_eq!(query(&one, rates), query(&many, rates));
+    let (a, b) = (summary(&one), summary(&many));
+    for k in ["events", "errors", "incidents", "first_event", "last_event"] {
+        assert_eq!(a[k], b[k], "{k}");
+    }
+}

@@ -50,7 +50,7 @@ fn nothing_new(run: &IngestRun, state: &State) -> bool {
 /// `file://` and its absolute path (a shared file system: the cluster must see the same
 /// path), a bucket prefix as Hadoop's connectors name it (`s3://` -> `s3a://`), read where
 /// it is. Raw logs are refused: the cluster aggregates what `ingest` wrote.
-fn cluster_dataset(inputs: &[String]) -> anyhow::Result<(std::path::PathBuf, String)> {
+fn cluster_dataset(inputs: &[String]) -> anyhow::Result<(std::path::PathBuf, Vec<String>)> {
     let refuse = || {
         usage(
             "--engine sc://… aggregates an events dataset at a path the cluster can read: \
@@ -76,44 +76,43 @@ fn cluster_dataset(inputs: &[String]) -> anyhow::Result<(std::path::PathBuf, Str
         } else {
             format!("{url}/events")
         };
-        return Ok((std::path::PathBuf::from(one), url));
+        return Ok((std::path::PathBuf::from(one), vec![url]));
     }
     let path = Path::new(one);
     if let Some(dir) = events_dataset(path) {
         let abs = std::fs::canonicalize(&dir)
             .with_context(|| format!("cannot resolve {}", dir.display()))?;
-        return Ok((dir, format!("file://{}", abs.display())));
+        return Ok((dir, vec![format!("file://{}", abs.display())]));
     }
     // A fleet's shards: one folder per writer, each the --out of its own `ingest`
     // (`fleet/<writer>/events/day=…/part-….parquet`), read by the cluster as one dataset.
-    let shards = std::fs::read_dir(path)
+    let mut writers: Vec<String> = std::fs::read_dir(path)
         .map(|rd| {
             rd.filter_map(Result::ok)
-                .filter(|e| e.path().join("events").is_dir() && events_dataset(&e.path()).is_some())
-                .count()
+                .map(|e| e.path())
+                .filter(|p| p.join("events").is_dir() && events_dataset(p).is_some())
+                .filter_map(|p| std::fs::canonicalize(p.join("events")).ok())
+                .map(|p| format!("file://{}", p.display()))
+                .collect()
         })
-        .unwrap_or(0);
-    if shards == 0 {
+        .unwrap_or_default();
+    if writers.is_empty() {
         return Err(refuse());
     }
-    let abs = std::fs::canonicalize(path)
-        .with_context(|| format!("cannot resolve {}", path.display()))?;
-    Ok((
-        path.to_path_buf(),
-        format!("file://{}/*/events", abs.display()),
-    ))
+    writers.sort();
+    Ok((path.to_path_buf(), writers))
 }
 
 /// The aggregation engine of this run: a cluster's, or the local fold (fed by this
 /// run's ingest when it had one).
 fn engine(
-    cluster: Option<(&str, (std::path::PathBuf, String))>,
+    cluster: Option<(&str, (std::path::PathBuf, Vec<String>))>,
     collected: Option<crate::analyze::collect::Collector>,
 ) -> Box<dyn AggregationEngine> {
     match cluster {
         #[cfg(feature = "spark")]
-        Some((url, (_, dataset))) => Box::new(crate::analyze::engine::spark::SparkEngine::new(
-            url, &dataset,
+        Some((url, (_, datasets))) => Box::new(crate::analyze::engine::spark::SparkEngine::new(
+            url, datasets,
         )),
         #[cfg(not(feature = "spark"))]
         Some(_) => unreachable!("--engine sc:// is refused without the spark feature"),

@@ -29,17 +29,18 @@ use crate::spark::{Session, SparkFailure};
 /// Spark SQL over a Spark Connect server (`sc://HOST:PORT`).
 pub struct SparkEngine {
     url: String,
-    /// The dataset as the cluster names it (`file:///…/events`, `s3a://bucket/…/events`).
-    dataset: String,
+    /// The dataset as the cluster names it (`file:///…/events`, `s3a://bucket/…/events`):
+    /// one folder, or one per writer of a fleet (read as one).
+    datasets: Vec<String>,
 }
 
 impl SparkEngine {
-    /// `url`: the Spark Connect connection string; `dataset`: the events dataset as the
-    /// cluster reads it.
-    pub fn new(url: &str, dataset: &str) -> SparkEngine {
+    /// `url`: the Spark Connect connection string; `datasets`: the events dataset's
+    /// folders as the cluster reads them (their events are one dataset).
+    pub fn new(url: &str, datasets: Vec<String>) -> SparkEngine {
         SparkEngine {
             url: url.to_string(),
-            dataset: dataset.to_string(),
+            datasets,
         }
     }
 }
@@ -55,10 +56,7 @@ impl AggregationEngine for SparkEngine {
         // later errscope): read them as one schema, the missing columns null.
         session.set_conf("spark.sql.parquet.mergeSchema", "true")?;
         session.set_conf("spark.sql.session.timeZone", "UTC")?;
-        if let Ok(v) = std::env::var("ERRSCOPE_SPARK_PARTS") {
-            session.set_conf("spark.sql.files.maxPartitionBytes", &v)?;
-        }
-        let sql = Sql::new(&session, &self.dataset, job.bounds)?;
+        let sql = Sql::new(&session, &self.datasets, job.bounds)?;
 
         let mut totals = None;
         session.sql("counting the events", &sql.totals(), |b| {
@@ -138,11 +136,14 @@ impl Totals {
     }
 }
 
+/// One dimension's keys (`None`: `(other)`) and their (window number, counts).
+type KeyCells = HashMap<Option<String>, Vec<(i64, Counts)>>;
+
 /// The rows of the window-count query, by dimension and key (`None`: the folded
 /// `(other)` keys of a summarised dimension).
 #[derive(Default)]
 struct RateRows {
-    by_dim: HashMap<String, HashMap<Option<String>, Vec<(i64, Counts)>>>,
+    by_dim: HashMap<String, KeyCells>,
     keys: HashMap<String, u64>,
 }
 
@@ -282,9 +283,29 @@ struct Sql {
 }
 
 impl Sql {
-    /// Reads the dataset's schema, so that a column an older errscope did not write is
-    /// read as null rather than failing the query.
-    fn new(session: &Session, dataset: &str, bounds: TimeBounds) -> Result<Sql, SparkFailure> {
+    /// Reads each folder's schema, so that a column an older errscope did not write is
+    /// read as null rather than failing the query. Several folders (a fleet's writers) are
+    /// one `UNION ALL`: Spark reads each as a dataset of its own `day=` partitions.
+    fn new(
+        session: &Session,
+        datasets: &[String],
+        bounds: TimeBounds,
+    ) -> Result<Sql, SparkFailure> {
+        let branches = datasets
+            .iter()
+            .map(|d| Sql::branch(session, d, bounds))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Sql {
+            events: branches.join(" UNION ALL "),
+        })
+    }
+
+    /// The events of one folder.
+    fn branch(
+        session: &Session,
+        dataset: &str,
+        bounds: TimeBounds,
+    ) -> Result<String, SparkFailure> {
         let source = format!("parquet.`{}`", dataset.replace('`', "``"));
         let mut present: Vec<String> = Vec::new();
         session.sql(
@@ -323,20 +344,17 @@ impl Sql {
                 filter.push(format!("day <= DATE'{d}'"));
             }
         }
-        Ok(Sql {
-            events: format!(
-                "SELECT {}, unix_micros(ts) AS t, {ERR} AS err, {OUTCOME} AS o, \
-                 CASE WHEN category IN ('log', 'runtime') THEN 0 ELSE 1 END AS req, \
-                 CASE WHEN status IS NULL THEN 'none' \
-                   ELSE concat(CAST(floor(status / 100) AS STRING), 'xx') END AS status_class, \
-                 _metadata.file_path AS f, _metadata.row_index AS r FROM {source} WHERE {}",
-                columns.join(", "),
-                filter.join(" AND ")
-            ),
-        })
+        Ok(format!(
+            "SELECT {}, unix_micros(ts) AS t, {ERR} AS err, {OUTCOME} AS o, \
+             CASE WHEN category IN ('log', 'runtime') THEN 0 ELSE 1 END AS req, \
+             CASE WHEN status IS NULL THEN 'none' \
+               ELSE concat(CAST(floor(status / 100) AS STRING), 'xx') END AS status_class, \
+             _metadata.file_path AS f, _metadata.row_index AS r FROM {source} WHERE {}",
+            columns.join(", "),
+            filter.join(" AND ")
+        ))
     }
 
-    /// The events, their span and the successes.
     fn totals(&self) -> String {
         format!(
             "SELECT count(*) AS events, min(t) AS lo, max(t) AS hi, \
