@@ -1,8 +1,9 @@
 -- Errors per hour for one connection (or all, `%`): the curve to look at when asking "since
--- when?". Hours are epoch microseconds of the hour's start (UTC), portable across engines.
+-- when?". Each row is an hour (its start, UTC; date_trunc works on Polars through errscope,
+-- DuckDB, DataFusion and Spark alike).
 -- @param connection %
 SELECT
-    CAST(ts AS BIGINT) - (CAST(ts AS BIGINT) % 3600000000) AS hour_start_us,
+    date_trunc('hour', ts) AS hour_start,
     COUNT(*) AS requests,
     SUM(CASE WHEN category <> 'success' THEN 1 ELSE 0 END) AS errors,
     SUM(CASE WHEN status >= 500 AND status < 600 THEN 1 ELSE 0 END) AS errors_5xx,
@@ -12,5 +13,5 @@ FROM events
 WHERE COALESCE(connection_id, '') LIKE :connection
   -- Requests only: runtime log lines (category log, runtime) are no request.
   AND category NOT IN ('log', 'runtime')
-GROUP BY CAST(ts AS BIGINT) - (CAST(ts AS BIGINT) % 3600000000)
-ORDER BY hour_start_us
+GROUP BY date_trunc('hour', ts)
+ORDER BY hour_start

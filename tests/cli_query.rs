@@ -220,7 +220,7 @@ fn each_query_shows_what_sample_data_holds() {
         .iter()
         .max_by(|a, b| num(a, "errors_5xx").total_cmp(&num(b, "errors_5xx")))
         .unwrap();
-    assert_eq!(peak["hour_start_us"], "1709560800000000");
+    assert_eq!(peak["hour_start"], "2024-03-04T14:00:00.000000Z");
 }
 
 #[test]
@@ -313,4 +313,99 @@ fn ad_hoc_sql_on_raw_logs_formats_and_errors() {
         .arg(&analyzed)
         .assert()
         .code(2);
+}
+
+/// Time as users of DuckDB and Postgres write it: RFC 3339 literals (with `Z` or an
+/// offset), `TIMESTAMP '…'`, `now()`/`current_timestamp` with `INTERVAL` arithmetic,
+/// `date_trunc`, and relative `--param` times; each form selects what the epoch
+/// microseconds select.
+#[test]
+fn time_literals_now_intervals_and_date_trunc() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = ingest_sample(dir.path());
+    let count = |sql: &str, extra: &[&str]| -> String {
+        let out = query(sql, &ds, extra);
+        out.lines().nth(1).unwrap_or_default().to_string()
+    };
+    // 2024-03-05T09:00:00Z.
+    let want = count(
+        "SELECT count(*) AS n FROM events WHERE CAST(ts AS BIGINT) >= 1709629200000000",
+        &[],
+    );
+    assert!(want.parse::<u64>().unwrap() > 100, "{want}");
+    for form in [
+        "'2024-03-05T09:00:00Z'",
+        "'2024-03-05T10:00:00+01:00'",
+        "'2024-03-05T09:00:00.000000Z'",
+        "TIMESTAMP '2024-03-05 09:00:00'",
+        "TIMESTAMP '2024-03-05T09:00:00Z'",
+        "CAST('2024-03-05T09:00:00Z' AS TIMESTAMP)",
+        "'2024-03-04T09:00:00Z' + INTERVAL '1 day'",
+        "'2024-03-05T10:30:00Z' - INTERVAL '90' MINUTE",
+    ] {
+        let got = count(
+            &format!("SELECT count(*) AS n FROM events WHERE ts >= {form}"),
+            &[],
+        );
+        assert_eq!(got, want, "ts >= {form}");
+    }
+    let all = count("SELECT count(*) AS n FROM events", &[]);
+    // sample-data is from 2024: nothing in the last hour, everything in the last 100 years.
+    assert_eq!(
+        count(
+            "SELECT count(*) AS n FROM events WHERE ts >= now() - INTERVAL '1 hour'",
+            &[]
+        ),
+        "0"
+    );
+    assert_eq!(
+        count(
+            "SELECT count(*) AS n FROM events WHERE ts > current_timestamp - INTERVAL '36500 days'",
+            &[]
+        ),
+        all
+    );
+    // Relative parameters, typed or not.
+    let since = "SELECT count(*) AS n FROM events WHERE CAST(ts AS BIGINT) >= :since";
+    assert_eq!(count(since, &["-p", "since=-24h"]), "0");
+    assert_eq!(count(since, &["-p", "since:time=-36500d"]), all);
+    assert_eq!(count(since, &["-p", "since=now"]), "0");
+    // date_trunc: the hour's start, as a timestamp (RFC 3339 UTC in CSV), the same groups
+    // as epoch arithmetic.
+    let hours = query(
+        "SELECT date_trunc('hour', ts) AS hour, count(*) AS n FROM events \
+         GROUP BY date_trunc('hour', ts) ORDER BY hour",
+        &ds,
+        &[],
+    );
+    let epoch = query(
+        "SELECT CAST(ts AS BIGINT) - CAST(ts AS BIGINT) % 3600000000 AS hour, count(*) AS n \
+         FROM events GROUP BY 1 ORDER BY hour",
+        &ds,
+        &[],
+    );
+    assert_eq!(hours.lines().count(), epoch.lines().count());
+    let first = hours.lines().nth(1).unwrap();
+    assert!(first.starts_with("2024-03-04T00:00:00.000000Z,"), "{first}");
+    let counts = |s: &str| -> Vec<String> {
+        s.lines()
+            .skip(1)
+            .map(|l| l.rsplit(',').next().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(counts(&hours), counts(&epoch));
+    let weeks = query(
+        "SELECT date_trunc('week', ts) AS week, count(*) AS n FROM events GROUP BY 1",
+        &ds,
+        &[],
+    );
+    // 2024-03-04 is a Monday: weeks start on Mondays, as in DuckDB and Postgres.
+    assert!(weeks.contains("2024-03-04T00:00:00.000000Z,"), "{weeks}");
+    let bad = errscope()
+        .args(["query", "SELECT date_trunc('fortnight', ts) FROM events"])
+        .arg(&ds)
+        .assert()
+        .code(1);
+    let err = String::from_utf8_lossy(&bad.get_output().stderr).into_owned();
+    assert!(err.contains("unknown unit 'fortnight'"), "{err}");
 }

@@ -18,6 +18,8 @@ pub fn run(run: &QueryRun) -> anyhow::Result<Outcome> {
         let (sql, origin) = crate::query::read_query(&q.query)?;
         let sql = crate::query::params::substitute(&sql, &q.params)
             .with_context(|| format!("in {origin}"))?;
+        // What runs: the time literals in the form Polars takes.
+        let sql = crate::query::time::rewrite(&sql, crate::query::params::now_us());
         put(&format!("{sql}\n"))?;
         return Ok(Outcome::Ok);
     }

@@ -5,6 +5,7 @@
 pub mod library;
 pub mod output;
 pub mod params;
+pub mod time;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -115,6 +116,7 @@ fn register_results(ctx: &SQLContext, root: &Path) -> anyhow::Result<Vec<String>
 pub fn run(opts: &QueryOptions) -> anyhow::Result<DataFrame> {
     let (sql, origin) = read_query(&opts.query)?;
     let sql = params::substitute(&sql, &opts.params).with_context(|| format!("in {origin}"))?;
+    let sql = time::rewrite(&sql, params::now_us());
     // An events dataset or output prefix in a bucket is fetched into a temporary folder.
     let fetched = match opts.inputs.as_slice() {
         [one] => crate::storage::output::fetch_dataset_at(one)?,
@@ -132,7 +134,7 @@ pub fn run(opts: &QueryOptions) -> anyhow::Result<DataFrame> {
     }
     .filter(|d| dataset.is_none() && results_only(d));
     if let Some(root) = results {
-        let mut ctx = SQLContext::new();
+        let mut ctx = SQLContext::new().with_function_registry(time::registry());
         let tables = register_results(&ctx, &root)?;
         return execute(&mut ctx, &sql, &origin, &tables);
     }
@@ -168,7 +170,7 @@ pub fn run(opts: &QueryOptions) -> anyhow::Result<DataFrame> {
             dir.join("events")
         }
     };
-    let mut ctx = SQLContext::new();
+    let mut ctx = SQLContext::new().with_function_registry(time::registry());
     let tables = register_outputs(&ctx, &events_dir)?;
     execute(&mut ctx, &sql, &origin, &tables)
 }

@@ -57,9 +57,12 @@ impl Value {
         }
     }
 
-    /// Infers the type of a value given without one: integer, float, time (RFC 3339 or
-    /// `YYYY-MM-DD`), else string.
+    /// Infers the type of a value given without one: integer, float, time (RFC 3339,
+    /// `YYYY-MM-DD`, or relative to now: `now`, `-24h`, `-7d`, `-90m`), else string.
     pub fn infer(v: &str) -> Value {
+        if let Some(t) = relative_time(v) {
+            return Value::Time(t);
+        }
         if let Ok(i) = v.parse::<i64>() {
             return Value::Int(i);
         }
@@ -75,6 +78,27 @@ impl Value {
         }
         Value::Str(v.to_string())
     }
+}
+
+/// `now`, or now plus or minus a fixed duration (`-24h`, `-7d`, `+1h`, `-1 hour`), as epoch
+/// µs: what `--param since=-24h` means, as in `journalctl --since -24h`.
+pub fn relative_time(v: &str) -> Option<i64> {
+    let v = v.trim();
+    let now = now_us();
+    if v.eq_ignore_ascii_case("now") {
+        return Some(now);
+    }
+    if !v.starts_with(['-', '+']) {
+        return None;
+    }
+    now.checked_add(super::time::duration_us(v)?)
+}
+
+/// The current time, epoch µs.
+pub fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
 }
 
 fn looks_like_time(v: &str) -> bool {
@@ -105,7 +129,11 @@ pub fn parse_param(arg: &str) -> Result<(String, Value), ParamError> {
         Some("string" | "str") => Value::Str(value.into()),
         Some("int") => Value::Int(value.trim().parse().map_err(|_| bad("integer"))?),
         Some("float") => Value::Float(value.trim().parse().map_err(|_| bad("number"))?),
-        Some("time" | "ts") => Value::Time(parse_ts_str(value).ok_or_else(|| bad("time"))?),
+        Some("time" | "ts") => Value::Time(
+            relative_time(value)
+                .or_else(|| parse_ts_str(value))
+                .ok_or_else(|| bad("time"))?,
+        ),
         Some(_) => return Err(ParamError::Syntax(arg.into())),
     };
     Ok((name.to_string(), v))
