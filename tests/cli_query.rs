@@ -56,7 +56,10 @@ fn num(row: &std::collections::BTreeMap<String, String>, k: &str) -> f64 {
 #[test]
 fn every_query_runs_on_sample_data_and_gives_its_expected_result() {
     let tmp = errscope::testutil::tempdir().unwrap();
-    let ds = ingest_sample(tmp.path());
+    // An analyze output: events/ and the incidents beside them (queries/incident.sql).
+    let ds = tmp.path().join("out");
+    analyze(&repo_path("sample-data"), &ds, &[]).success();
+    let id = first_incident_id(&ds);
     let files = queries();
     assert!(files.len() >= 8, "at least eight queries: {files:?}");
     let bless = std::env::var_os("ERRSCOPE_BLESS").is_some();
@@ -67,7 +70,12 @@ fn every_query_runs_on_sample_data_and_gives_its_expected_result() {
             "{q:?} opens with a comment saying what it answers"
         );
         let name = q.file_stem().unwrap().to_string_lossy().to_string();
-        let got = query(q, &ds, &[]);
+        let id_param = format!("id={id}");
+        let params: &[&str] = match name.as_str() {
+            "incident" => &["-p", &id_param],
+            _ => &[],
+        };
+        let got = query(q, &ds, params);
         assert!(!rows(&got).is_empty(), "{name} returns rows on sample-data");
         let expected = repo_path("tests/queries").join(format!("{name}.csv"));
         if bless {
@@ -84,6 +92,7 @@ fn every_query_runs_on_sample_data_and_gives_its_expected_result() {
             .args(["query", &name])
             .arg(&ds)
             .args(["--format", "csv"])
+            .args(params)
             .assert()
             .success();
         assert_eq!(

@@ -37,7 +37,10 @@ fn queries_give_the_same_results_on_datafusion() {
         return;
     };
     let tmp = errscope::testutil::tempdir().unwrap();
-    let ds = ingest_sample(tmp.path());
+    // An analyze output: events/ and the incidents beside them (queries/incident.sql).
+    let ds = tmp.path().join("out");
+    analyze(&repo_path("sample-data"), &ds, &[]).success();
+    let id = first_incident_id(&ds);
     let cases = tmp.path().join("cases");
     std::fs::create_dir_all(&cases).unwrap();
     let mut n = 0;
@@ -48,10 +51,15 @@ fn queries_give_the_same_results_on_datafusion() {
         }
         let name = q.file_stem().unwrap().to_string_lossy().to_string();
         // The SQL exactly as errscope runs it (defaults substituted), and errscope's result.
+        let params: Vec<String> = match name.as_str() {
+            "incident" => vec!["-p".into(), format!("id={id}")],
+            _ => Vec::new(),
+        };
         let sql = errscope()
             .arg("query")
             .arg(&q)
             .arg("--print-sql")
+            .args(&params)
             .assert()
             .success();
         std::fs::write(cases.join(format!("{name}.sql")), &sql.get_output().stdout).unwrap();
@@ -59,6 +67,7 @@ fn queries_give_the_same_results_on_datafusion() {
             .arg("query")
             .arg(&q)
             .arg(&ds)
+            .args(&params)
             .args(["--format", "ndjson", "--output"])
             .arg(cases.join(format!("{name}.ndjson")))
             .assert()

@@ -20,6 +20,7 @@ pub const LIBRARY: &[(&str, &str)] = &[
         "hourly_errors",
         include_str!("../../queries/hourly_errors.sql"),
     ),
+    ("incident", include_str!("../../queries/incident.sql")),
     (
         "rate_limit_pressure",
         include_str!("../../queries/rate_limit_pressure.sql"),

@@ -281,3 +281,10 @@ pub fn analyze_json(input: &Path, out: &Path) -> serde_json::Value {
     let a = analyze(input, out, &["--json"]).success();
     serde_json::from_slice(&a.get_output().stdout).unwrap()
 }
+
+/// The id of the first incident of an analyze output (anomalies.csv's first row).
+pub fn first_incident_id(out: &Path) -> String {
+    let csv = std::fs::read_to_string(out.join("anomalies.csv")).unwrap();
+    let row = csv.lines().nth(1).expect("an incident");
+    row.split(',').next().unwrap().to_string()
+}

@@ -1,4 +1,5 @@
-"""Runs each query of a folder on Apache DataFusion over an events Parquet dataset and
+"""Runs each query of a folder on Apache DataFusion over an events Parquet dataset (and the
+anomalies beside it, for an analyze output) and
 compares the rows with errscope's own result of the same query.
 
 usage: compare_datafusion.py EVENTS_DIR CASES_DIR
@@ -39,6 +40,10 @@ def main():
     events_dir, cases = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
     ctx = datafusion.SessionContext()
     ctx.register_parquet("events", str(events_dir), file_extension=".parquet")
+    # Beside the events of an analyze output: its incidents.
+    anomalies = events_dir.parent / "anomalies.parquet"
+    if anomalies.exists():
+        ctx.register_parquet("anomalies", str(anomalies))
     failures = 0
     files = sorted(cases.glob("*.sql"))
     if not files:
