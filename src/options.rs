@@ -52,6 +52,8 @@ pub struct IngestRun {
     pub out: PathBuf,
     /// `--out` in a bucket: published from `out` when the run has finished.
     pub staged: Option<std::sync::Arc<Staged>>,
+    /// The folder whose files are never inputs, when `out` is a staging folder inside it.
+    pub guard: Option<PathBuf>,
     pub config: Config,
     pub threads: usize,
     pub max_record_bytes: usize,
@@ -108,14 +110,16 @@ impl IngestRun {
             inputs: args.inputs,
             out,
             staged,
+            guard: None,
         })
     }
 
     /// What messages call the output: the folder, or the bucket URL.
     pub fn out_name(&self) -> String {
-        match &self.staged {
-            Some(s) => s.url.to_string(),
-            None => self.out.display().to_string(),
+        match (&self.staged, &self.guard) {
+            (Some(s), _) => s.url.to_string(),
+            (None, Some(out)) => out.display().to_string(),
+            (None, None) => self.out.display().to_string(),
         }
     }
 }

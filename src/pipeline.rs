@@ -45,6 +45,9 @@ pub const DEFAULT_MAX_RECORD_BYTES: usize = 64 << 20;
 pub struct IngestOptions {
     pub inputs: Vec<String>,
     pub out: PathBuf,
+    /// The folder whose files are never inputs, when not `out` (the output folder of a run
+    /// that writes into a staging folder inside it).
+    pub guard: Option<PathBuf>,
     /// The bucket prefix `out` is staged for, if any: objects under it are never inputs.
     pub out_url: Option<crate::storage::Location>,
     pub threads: usize,
@@ -79,6 +82,7 @@ impl IngestOptions {
         IngestOptions {
             inputs: inputs.to_vec(),
             out,
+            guard: None,
             out_url: None,
             threads,
             max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
@@ -157,7 +161,8 @@ pub fn run_ingest(
     // Temporaries of runs killed mid-way (never a live run's) would pile up night after night.
     crate::report::atomic::sweep_dead_runs(&opts.out);
     let mut processed = Vec::new();
-    let expanded: Vec<Source> = expand_inputs(&opts.inputs, Some(&opts.out), opts.out_url.as_ref())
+    let guard = opts.guard.as_deref().unwrap_or(&opts.out);
+    let expanded: Vec<Source> = expand_inputs(&opts.inputs, Some(guard), opts.out_url.as_ref())
         .into_iter()
         .map(|s| match s {
             Source::Read(input) if opts.track_inputs => match input.identity() {

@@ -4,7 +4,7 @@
 mod common;
 
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::TimestampMicrosecondType;
@@ -715,4 +715,61 @@ fn one_long_rates_table_holds_every_dimension() {
         .parse()
         .unwrap();
     assert!(n > 0);
+}
+
+/// Issue 27, nightly runs: a run without data (exit 6) never replaces the last good
+/// results in the same folder: every file stays byte for byte, and the run's manifest and
+/// quarantine go to `last-no-data-run/`; the next run with data replaces the results
+/// whole (nothing of the older run left beside it) and removes that folder.
+#[test]
+fn a_run_without_data_leaves_the_last_good_results() {
+    let tmp = errscope::testutil::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    analyze(&repo_path("sample-data"), &out, &[]).success();
+    let snapshot = |dir: &Path| -> Vec<(PathBuf, Vec<u8>)> {
+        files_under(dir)
+            .into_iter()
+            .map(|p| {
+                let b = std::fs::read(dir.join(&p)).unwrap();
+                (p, b)
+            })
+            .collect()
+    };
+    let good = snapshot(&out);
+    assert!(good.iter().any(|(p, _)| p.starts_with("events")));
+    // Every record quarantined: no data.
+    let bad = tmp.path().join("bad.ndjson");
+    std::fs::write(&bad, "{\"no\": \"timestamp\"}\nnot json\n").unwrap();
+    let a = analyze(&bad, &out, &[]).code(6);
+    let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+    assert!(err.contains("were left as they were"), "{err}");
+    let now: Vec<_> = snapshot(&out)
+        .into_iter()
+        .filter(|(p, _)| !p.starts_with("last-no-data-run"))
+        .collect();
+    assert!(now == good, "the good results changed");
+    let q = std::fs::read_to_string(out.join("last-no-data-run/quarantine.ndjson")).unwrap();
+    assert_eq!(q.lines().count(), 2, "the run's quarantine is kept: {q}");
+    assert!(out.join("last-no-data-run/manifest.json").is_file());
+    let files: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !files.iter().any(|f| f.starts_with('.')),
+        "no staging left: {files:?}"
+    );
+    // A run with data (one file, no quarantine) replaces the results whole.
+    let one = repo_path("sample-data/nexla_api_errors.ndjson");
+    analyze(&one, &out, &[]).success();
+    assert!(!out.join("last-no-data-run").exists());
+    let m = manifest(&out);
+    assert_eq!(m["totals"]["files"], 1, "{m}");
+    let days = std::fs::read_dir(out.join("events")).unwrap().count();
+    assert!(days >= 1);
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let events = summary["events"].as_u64().unwrap();
+    let in_events = row_count(&read_events(&out)) as u64;
+    assert!(in_events >= events && events > 0, "{in_events} {events}");
 }

@@ -46,6 +46,76 @@ fn nothing_new(run: &IngestRun, state: &State) -> bool {
     })
 }
 
+/// Where a run without data leaves its manifest and quarantine when it kept the previous
+/// results (replaced by the next such run, removed by the next run with data).
+const NO_DATA_RUN: &str = "last-no-data-run";
+
+/// A staging folder inside a local `--out` that holds good results (`.run.tmp-PID`: a run
+/// killed mid-way leaves it to the next run's sweep). Removed when dropped.
+struct LocalStaging {
+    dir: std::path::PathBuf,
+}
+
+impl LocalStaging {
+    /// A staging folder when `run` writes into a local folder whose `summary.json` is a
+    /// run with data.
+    fn over(run: &IngestRun) -> Option<LocalStaging> {
+        if run.staged.is_some() {
+            return None;
+        }
+        let summary = std::fs::read(run.out.join("summary.json")).ok()?;
+        let summary: serde_json::Value = serde_json::from_slice(&summary).ok()?;
+        if summary.get("no_data").is_some() {
+            return None;
+        }
+        Some(LocalStaging {
+            dir: run.out.join(format!(".run.tmp-{}", std::process::id())),
+        })
+    }
+
+    /// `run`, writing into the staging folder; its inputs are still kept from the
+    /// output folder.
+    fn run(&self, run: &IngestRun) -> IngestRun {
+        let mut staged = run.clone();
+        staged.out = self.dir.clone();
+        staged.guard = Some(run.out.clone());
+        staged
+    }
+
+    /// With data: the outputs move into `out`, replacing the previous run's. Without:
+    /// `out` keeps its results, and this run's manifest and quarantine go to
+    /// `out/last-no-data-run/`. Returns whether the previous results were kept.
+    fn finish(self, out: &Path, no_data: bool) -> anyhow::Result<bool> {
+        let keep = |e: std::io::Error| {
+            anyhow::Error::from(e)
+                .context(format!("cannot move the outputs into {}", out.display()))
+        };
+        let no_data_dir = out.join(NO_DATA_RUN);
+        if no_data {
+            let dir = self.dir.join(NO_DATA_RUN);
+            std::fs::create_dir_all(&dir).map_err(keep)?;
+            for f in ["manifest.json", "quarantine.ndjson", "summary.json"] {
+                if self.dir.join(f).exists() {
+                    std::fs::rename(self.dir.join(f), dir.join(f)).map_err(keep)?;
+                }
+            }
+            crate::report::atomic::replace_dir(&dir, &no_data_dir).map_err(keep)?;
+            return Ok(true);
+        }
+        crate::report::atomic::publish_run(&self.dir, out).map_err(keep)?;
+        if no_data_dir.exists() {
+            std::fs::remove_dir_all(&no_data_dir).map_err(keep)?;
+        }
+        Ok(false)
+    }
+}
+
+impl Drop for LocalStaging {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// The events dataset as a cluster names it, and as messages show it: a local folder as
 /// `file://` and its absolute path (a shared file system: the cluster must see the same
 /// path), a bucket prefix as Hadoop's connectors name it (`s3://` -> `s3a://`), read where
@@ -154,6 +224,12 @@ pub fn run(run: AnalyzeRun) -> anyhow::Result<Outcome> {
             return Ok(Outcome::Ok);
         }
     }
+    // A folder holding a previous run's good results gets this run's outputs in a staging
+    // folder inside it, moved into place once the run has data: a run without data (exit
+    // 6), or one that fails, never replaces good results.
+    let staging = LocalStaging::over(a);
+    let staged_run = staging.as_ref().map(|s| s.run(a));
+    let w: &IngestRun = staged_run.as_ref().unwrap_or(a);
     let step_us = config.analyze.windows.step_us();
     let mut stages = Stages::default();
     let (outcome, events_dir, totals, collected) = match dataset {
@@ -164,7 +240,7 @@ pub fn run(run: AnalyzeRun) -> anyhow::Result<Outcome> {
                 totals,
                 collected,
                 cpu,
-            } = ingest(a, run.json, state.as_mut(), Some(step_us))?;
+            } = ingest(w, run.json, state.as_mut(), Some(step_us))?;
             stages.lap("ingest (read, decode, fold, write events)");
             if let Some(cpu) = cpu {
                 stages.parts = vec![
@@ -175,10 +251,10 @@ pub fn run(run: AnalyzeRun) -> anyhow::Result<Outcome> {
                     ("  events Parquet writer", cpu.events),
                 ];
             }
-            (outcome, a.out.join("events"), Some(totals), collected)
+            (outcome, w.out.join("events"), Some(totals), collected)
         }
     };
-    std::fs::create_dir_all(&a.out)?;
+    std::fs::create_dir_all(&w.out)?;
     crate::report::atomic::sweep_dead_runs(&a.out);
     let baseline = state.as_ref().and_then(|s| s.baseline.as_ref());
     let input_bytes = totals.as_ref().map_or(0, |t| t.bytes);
@@ -194,9 +270,13 @@ pub fn run(run: AnalyzeRun) -> anyhow::Result<Outcome> {
     .with_context(|| format!("analysis of {} failed", events_dir.display()))?;
     stages.lap("analysis (tables, detectors, incidents)");
     // The manifest and quarantine of the ingest behind the events, when beside them.
-    let inputs = InputsView::read(events_dir.parent().unwrap_or(&a.out));
-    crate::report::write_all(&a.out, &analysis, &config.analyze, &inputs)
+    let inputs = InputsView::read(events_dir.parent().unwrap_or(&w.out));
+    crate::report::write_all(&w.out, &analysis, &config.analyze, &inputs)
         .with_context(|| format!("cannot write the reports into {}", a.out_name()))?;
+    let kept_previous = match staging {
+        Some(s) => s.finish(&a.out, analysis.summary.no_data.is_some())?,
+        None => false,
+    };
     stages.lap("reports (rates, anomalies, charts, html)");
     if let Some(staged) = &a.staged {
         super::publish_unless_empty(staged, analysis.summary.no_data.is_some(), a.quiet)?;
@@ -270,6 +350,12 @@ pub fn run(run: AnalyzeRun) -> anyhow::Result<Outcome> {
             "errscope: error: no data: {cause}; {}",
             match &a.staged {
                 Some(s) => format!("the objects under {} were left as they were", s.url),
+                None if kept_previous => format!(
+                    "the results in {} were left as they were (this run's manifest and \
+                     quarantine: {})",
+                    a.out.display(),
+                    a.out.join(NO_DATA_RUN).display()
+                ),
                 None => format!("the outputs in {} say so", a.out.display()),
             }
         );

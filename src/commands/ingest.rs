@@ -56,6 +56,7 @@ pub(super) fn ingest(
     let opts = IngestOptions {
         inputs: run.inputs.clone(),
         out: run.out.clone(),
+        guard: run.guard.clone(),
         out_url: run.staged.as_ref().map(|s| s.url.clone()),
         threads: run.threads,
         max_record_bytes: run.max_record_bytes,
@@ -75,7 +76,7 @@ pub(super) fn ingest(
     let started = Instant::now();
     match &run.staged {
         Some(s) => refuse_output_prefix_over_inputs(&run.inputs, &s.url)?,
-        None => refuse_output_over_inputs(&run.inputs, &run.out)?,
+        None => refuse_output_over_inputs(&run.inputs, run.guard.as_ref().unwrap_or(&run.out))?,
     }
     let mut report = run_ingest(&opts, |msg| note!("errscope: error: {msg}"))
         .with_context(|| format!("ingest into {} failed", run.out_name()))?;

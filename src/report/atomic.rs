@@ -74,6 +74,43 @@ pub fn replace_dir(staged: &Path, dest: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// What a run of `analyze` writes into its output folder: replaced as a whole by each run
+/// (and removed when a run does not write it, so nothing of an older run stays beside a
+/// newer one).
+pub const RUN_OUTPUTS: &[&str] = &[
+    "events",
+    "rates",
+    "charts",
+    "anomalies.parquet",
+    "anomalies.csv",
+    "report.html",
+    "quarantine.ndjson",
+    "manifest.json",
+    "summary.json",
+];
+
+/// Moves a run's outputs from `staged` into `dest` (each file renamed over its
+/// predecessor, each folder swapped in whole; `summary.json` and `manifest.json` last),
+/// removes the previous run's outputs this run did not write, and `staged` itself.
+pub fn publish_run(staged: &Path, dest: &Path) -> io::Result<()> {
+    let last = ["summary.json", "manifest.json"];
+    let order = RUN_OUTPUTS
+        .iter()
+        .filter(|n| !last.contains(n))
+        .chain(last.iter());
+    for name in order {
+        let (from, to) = (staged.join(name), dest.join(name));
+        match (from.is_dir(), from.exists()) {
+            (true, _) => replace_dir(&from, &to)?,
+            (false, true) => fs::rename(&from, &to)?,
+            (false, false) if to.is_dir() => fs::remove_dir_all(&to)?,
+            (false, false) if to.exists() => fs::remove_file(&to)?,
+            _ => {}
+        }
+    }
+    fs::remove_dir_all(staged)
+}
+
 /// Whether a process with this id is running (on other systems: assumed so).
 fn alive(pid: u32) -> bool {
     #[cfg(unix)]
