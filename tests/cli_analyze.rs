@@ -773,3 +773,58 @@ fn a_run_without_data_leaves_the_last_good_results() {
     let in_events = row_count(&read_events(&out)) as u64;
     assert!(in_events >= events && events > 0, "{in_events} {events}");
 }
+
+/// Issue 27, dashboards: with `--state`, each nightly run into the same folder adds its
+/// events to `events/` (under part names of its own) instead of replacing them, so the
+/// dataset keeps the history; a night with nothing new adds nothing.
+#[test]
+fn incremental_runs_add_to_the_events_dataset() {
+    let tmp = errscope::testutil::tempdir().unwrap();
+    let (logs, out) = (tmp.path().join("logs"), tmp.path().join("out"));
+    std::fs::create_dir(&logs).unwrap();
+    let state = tmp.path().join("nightly.state");
+    let night = |file: &str| {
+        std::fs::copy(repo_path("sample-data").join(file), logs.join(file)).unwrap();
+        errscope()
+            .args(["analyze", "-q"])
+            .arg(&logs)
+            .arg("--state")
+            .arg(&state)
+            .arg("--out")
+            .arg(&out)
+            .assert()
+            .success();
+        row_count(&read_events(&out))
+    };
+    let first = night("nexla_api_errors.ndjson");
+    assert!(first > 100);
+    let second = night("makini_connections.ndjson.gz");
+    // The second night's events alone, for comparison.
+    let alone = tmp.path().join("alone");
+    analyze(
+        &repo_path("sample-data/makini_connections.ndjson.gz"),
+        &alone,
+        &[],
+    )
+    .success();
+    assert_eq!(second, first + row_count(&read_events(&alone)));
+    let parts = files_under(&out.join("events"));
+    assert!(
+        parts
+            .iter()
+            .any(|p| p.file_name().unwrap().to_string_lossy().len() > "part-00000.parquet".len()),
+        "the second night's parts have names of their own: {parts:?}"
+    );
+    // Nothing new: nothing added.
+    errscope()
+        .args(["analyze", "-q"])
+        .arg(&logs)
+        .arg("--state")
+        .arg(&state)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    assert_eq!(row_count(&read_events(&out)), second);
+    assert_eq!(files_under(&out.join("events")), parts);
+}

@@ -85,7 +85,12 @@ impl LocalStaging {
     /// With data: the outputs move into `out`, replacing the previous run's. Without:
     /// `out` keeps its results, and this run's manifest and quarantine go to
     /// `out/last-no-data-run/`. Returns whether the previous results were kept.
-    fn finish(self, out: &Path, no_data: bool) -> anyhow::Result<bool> {
+    ///
+    /// `add_events` (`--state`): this run's events are added to the events dataset, under
+    /// names of their own (`part-<run>-NNNNN.parquet`, `<run>` a hash of the run's
+    /// manifest: the same inputs give the same names, so a rerun adds nothing), so that a
+    /// dashboard reading `events/` keeps the history of every incremental run.
+    fn finish(self, out: &Path, no_data: bool, add_events: bool) -> anyhow::Result<bool> {
         let keep = |e: std::io::Error| {
             anyhow::Error::from(e)
                 .context(format!("cannot move the outputs into {}", out.display()))
@@ -102,12 +107,47 @@ impl LocalStaging {
             crate::report::atomic::replace_dir(&dir, &no_data_dir).map_err(keep)?;
             return Ok(true);
         }
+        if add_events {
+            add_events_to(&self.dir, out).map_err(keep)?;
+        }
         crate::report::atomic::publish_run(&self.dir, out).map_err(keep)?;
         if no_data_dir.exists() {
             std::fs::remove_dir_all(&no_data_dir).map_err(keep)?;
         }
         Ok(false)
     }
+}
+
+/// Moves the staged run's events into `out/events` beside the earlier runs' (see
+/// [`LocalStaging::finish`]); the staged `events/` is then gone, and publishing keeps the
+/// dataset as it now is.
+fn add_events_to(staged: &Path, out: &Path) -> std::io::Result<()> {
+    let from = staged.join("events");
+    let to = out.join("events");
+    if !from.is_dir() || !to.is_dir() {
+        return Ok(()); // nothing staged, or no dataset yet: the staged one becomes it
+    }
+    let manifest = std::fs::read(staged.join("manifest.json")).unwrap_or_default();
+    let run = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&manifest));
+    for day in std::fs::read_dir(&from)? {
+        let day = day?;
+        if !day.file_type()?.is_dir() {
+            continue;
+        }
+        let dest = to.join(day.file_name());
+        std::fs::create_dir_all(&dest)?;
+        for part in std::fs::read_dir(day.path())? {
+            let part = part?;
+            let name = part.file_name().to_string_lossy().into_owned();
+            let Some(n) = name.strip_prefix("part-") else {
+                continue;
+            };
+            std::fs::rename(part.path(), dest.join(format!("part-{run}-{n}")))?;
+        }
+    }
+    std::fs::remove_dir_all(&from)?;
+    // Publishing swaps `events/` in whole: give it the merged dataset to swap in.
+    std::fs::rename(&to, &from)
 }
 
 impl Drop for LocalStaging {
@@ -274,7 +314,7 @@ pub fn run(run: AnalyzeRun) -> anyhow::Result<Outcome> {
     crate::report::write_all(&w.out, &analysis, &config.analyze, &inputs)
         .with_context(|| format!("cannot write the reports into {}", a.out_name()))?;
     let kept_previous = match staging {
-        Some(s) => s.finish(&a.out, analysis.summary.no_data.is_some())?,
+        Some(s) => s.finish(&a.out, analysis.summary.no_data.is_some(), state.is_some())?,
         None => false,
     };
     stages.lap("reports (rates, anomalies, charts, html)");
