@@ -418,3 +418,65 @@ fn time_literals_now_intervals_and_date_trunc() {
     let err = String::from_utf8_lossy(&bad.get_output().stderr).into_owned();
     assert!(err.contains("unknown unit 'fortnight'"), "{err}");
 }
+
+/// Issue 27: an incident's count of distinct users is the one `security_audit.sql` gives
+/// for its address (the burst's, with the peak within one window said apart), and the
+/// report's per-code table shows each code's share of errors and of all requests, not an
+/// error ratio that is 100 % on every row.
+#[test]
+fn one_count_of_users_and_codes_as_shares() {
+    let tmp = errscope::testutil::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    analyze(&repo_path("sample-data"), &out, &[]).success();
+    let anomalies = rows(&std::fs::read_to_string(out.join("anomalies.csv")).unwrap());
+    let stuffing = anomalies
+        .iter()
+        .find(|r| r["detector"] == "credential_stuffing" && r["dimension"] == "ip_address")
+        .expect("sample-data has credential stuffing");
+    let text = &stuffing["explanation"];
+    let users: u64 = text
+        .split(" distinct users")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{text}"));
+    let audit = rows(&query("security_audit", &out, &[]));
+    let row = audit
+        .iter()
+        .find(|r| r["ip_address"] == stuffing["key"])
+        .unwrap();
+    assert_eq!(users as f64, num(row, "users"), "{text}");
+    assert!(
+        text.contains("within 10 min"),
+        "the window's peak is said apart: {text}"
+    );
+
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    let table = html
+        .split("<h3>error_code")
+        .nth(1)
+        .and_then(|t| t.split("</table>").next())
+        .unwrap();
+    assert!(table.contains("<th>share of errors</th><th>of all requests</th>"));
+    let all = rows(&std::fs::read_to_string(out.join("rates/all.csv")).unwrap());
+    let (requests, errors): (f64, f64) = all.iter().fold((0.0, 0.0), |(r, e), row| {
+        (r + num(row, "requests"), e + num(row, "errors"))
+    });
+    let codes = rows(&std::fs::read_to_string(out.join("rates/error_code.csv")).unwrap());
+    let top: f64 = codes
+        .iter()
+        .filter(|r| r["error_code"] == "RATE_LIMIT_EXCEEDED")
+        .map(|r| num(r, "errors"))
+        .sum();
+    let share = format!("{:.2}%", 100.0 * top / errors);
+    let of_all = format!("{:.2}%", 100.0 * top / requests);
+    let row = table
+        .split("<tr>")
+        .find(|r| r.contains("RATE_LIMIT_EXCEEDED"))
+        .unwrap();
+    assert!(
+        row.contains(&share) && row.contains(&of_all),
+        "{share} {of_all}: {row}"
+    );
+    assert!(!table.contains(">100.00%<"), "no 100 % on every row");
+}

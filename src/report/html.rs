@@ -218,24 +218,45 @@ fn rates_html(out: &mut String, t: &Tables, dimension: Dimension, limit: usize, 
         Some(sm) => format!("more than {} keys, summarised", sm.max_keys),
         None => format!("{} keys", rows.len()),
     };
+    // A code's requests are its own errors, so its error ratio is always 100 %: codes show
+    // their share of all errors and their ratio against all requests instead.
+    let by_code = dimension == Dimension::ErrorCode;
+    let all = t
+        .dim(Dimension::All)
+        .and_then(|a| a.series.first())
+        .map(|s| s.total())
+        .unwrap_or_default();
+    let ratio_th = if by_code {
+        "<th>share of errors</th><th>of all requests</th>"
+    } else {
+        "<th>error ratio</th>"
+    };
     let _ = write!(
         out,
-        "<h3>{} <span class=\"muted\">({}{})</span></h3>\n{}<table><tr><th>{}</th><th>requests</th><th>errors</th><th>error ratio</th><th>4xx</th><th>5xx</th><th>401</th><th>403</th><th>429</th><th>peak errors/hour</th>{}</tr>\n",
+        "<h3>{} <span class=\"muted\">({}{})</span></h3>\n{}<table><tr><th>{}</th><th>requests</th><th>errors</th>{ratio_th}<th>4xx</th><th>5xx</th><th>401</th><th>403</th><th>429</th><th>peak errors/hour</th>{}</tr>\n",
         dimension,
         keys,
         if shown < rows.len() { format!(", top {shown} by errors") } else { String::new() },
         summary_note(d, exact),
         dimension,
-        if dimension == Dimension::ErrorCode { "<th>what to do</th>" } else { "" }
+        if by_code { "<th>what to do</th>" } else { "" }
     );
-    for (key, c, peak) in rows.into_iter().take(limit) {
-        let ratio = if t.has_successes && c.requests > 0 {
-            format!(
-                "{:.2}%",
-                100.0 * f64::from(c.errors) / f64::from(c.requests)
-            )
+    let pct = |part: u32, whole: u32, known: bool| {
+        if known && whole > 0 {
+            format!("{:.2}%", 100.0 * f64::from(part) / f64::from(whole))
         } else {
             "&ndash;".into()
+        }
+    };
+    for (key, c, peak) in rows.into_iter().take(limit) {
+        let ratio = if by_code {
+            format!(
+                "{}</td><td class=n>{}",
+                pct(c.errors, all.errors, true),
+                pct(c.errors, all.requests, t.has_successes)
+            )
+        } else {
+            pct(c.errors, c.requests, t.has_successes)
         };
         let _ = writeln!(
             out,

@@ -53,8 +53,10 @@ pub fn detect(t: &Tables, cfg: &CredentialStuffingConfig) -> Vec<Flag> {
                     Severity::Medium
                 },
                 what: format!(
-                    "failed logins (401) against {} distinct users, up to {} in {} min",
-                    b.peak_distinct, b.peak, cfg.window_minutes
+                    "failed logins (401) against {}, up to {} failures in {} min",
+                    b.distinct_phrase("users", cfg.window_minutes),
+                    b.peak,
+                    cfg.window_minutes
                 ),
                 ..b.flag(
                     DetectorId::CredentialStuffing,
@@ -170,9 +172,9 @@ fn spread_over_a_subnet(t: &Tables, cfg: &CredentialStuffingConfig, out: &mut Ve
             out.push(Flag {
                 severity: Severity::High,
                 what: format!(
-                    "failed logins (401) from {} addresses of {net} against {} distinct users, up to {} in {} min",
+                    "failed logins (401) from {} addresses of {net} against {}, up to {} failures in {} min",
                     addresses.len(),
-                    b.peak_distinct,
+                    b.distinct_phrase("users", cfg.window_minutes),
                     b.peak,
                     cfg.window_minutes
                 ),

@@ -36,8 +36,10 @@ pub fn detect(t: &Tables, cfg: &PermissionProbingConfig) -> Vec<Flag> {
             ) {
                 out.push(Flag {
                     what: format!(
-                        "permission denials (403) on {} distinct endpoints, up to {} in {} min",
-                        b.peak_distinct, b.peak, cfg.window_minutes
+                        "permission denials (403) on {}, up to {} denials in {} min",
+                        b.distinct_phrase("endpoints", cfg.window_minutes),
+                        b.peak,
+                        cfg.window_minutes
                     ),
                     ..b.flag(
                         DetectorId::PermissionProbing,

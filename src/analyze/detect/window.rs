@@ -16,7 +16,25 @@ pub struct Burst {
     pub end: i64,
     pub events: u64,
     pub peak: u64,
+    /// The most distinct values within one window.
     pub peak_distinct: u64,
+    /// Distinct values over the whole burst (what `security_audit.sql` counts for it).
+    pub distinct: u64,
+}
+
+impl Burst {
+    /// `N distinct WHAT`, and when one window held fewer, how many at most: the burst's
+    /// count and the window's are different numbers, and a reader compares them with SQL.
+    pub fn distinct_phrase(&self, what: &str, minutes: u32) -> String {
+        if self.peak_distinct < self.distinct {
+            format!(
+                "{} distinct {what} in all (up to {} within {minutes} min)",
+                self.distinct, self.peak_distinct
+            )
+        } else {
+            format!("{} distinct {what}", self.distinct)
+        }
+    }
 }
 
 impl Burst {
@@ -97,15 +115,22 @@ pub fn bursts<'a>(
                 events: 0,
                 peak: n,
                 peak_distinct: distinct,
+                distinct: 0,
             }),
         }
     }
-    // Events of each burst: every event inside its interval.
+    // Events of each burst: every event inside its interval, and their distinct values.
     for b in &mut out {
-        b.events = events
-            .iter()
-            .filter(|e| e.ts() >= b.start && e.ts() < b.end)
-            .count() as u64;
+        let inside = || {
+            events
+                .iter()
+                .filter(|e| e.ts() >= b.start && e.ts() < b.end)
+        };
+        b.events = inside().count() as u64;
+        b.distinct = inside()
+            .filter_map(&value)
+            .collect::<std::collections::HashSet<_>>()
+            .len() as u64;
     }
     out
 }
