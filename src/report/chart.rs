@@ -17,7 +17,7 @@ use crate::analyze::incident::Incident;
 use crate::analyze::tables::{Counts, Tables};
 use crate::analyze::{Dimension, IncidentClass};
 
-static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+pub(super) static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 const FONT_NAME: &str = "sans-serif";
 const SIZE: (u32, u32) = (1100, 520);
 /// How many codes, connections, IPs and organisations a chart shows.
@@ -176,6 +176,11 @@ fn bands(incidents: &[Incident]) -> Vec<Band> {
         .collect()
 }
 
+/// The middle of the sliding window of `width` buckets that ends with bucket `b`.
+fn centre(t: &Tables, b: usize, width: usize) -> i64 {
+    t.grid.end_of(b) - (width as i64 * t.grid.step_us) / 2
+}
+
 /// Errors per hour (over the sliding window) of the top error codes, with the per-hour
 /// threshold rules of those codes and every incident as a band.
 pub fn error_rate_chart(t: &Tables, incidents: &[Incident], cfg: &AnalyzeConfig) -> LineChart {
@@ -190,10 +195,13 @@ pub fn error_rate_chart(t: &Tables, incidents: &[Incident], cfg: &AnalyzeConfig)
             let sums = sliding_sum(&s.values(|c| c.errors), width);
             series.push(TimeSeries {
                 label: s.key.clone(),
+                // Each sum is plotted at the middle of the hour it covers (the window that
+                // ends with bucket b), so a curve peaks over its incident's band, not an
+                // hour after it.
                 points: sums
                     .iter()
                     .enumerate()
-                    .map(|(b, v)| (t.grid.start_of(b), *v as f64 * per_hour))
+                    .map(|(b, v)| (centre(t, b, width), *v as f64 * per_hour))
                     .collect(),
             });
         }
@@ -651,7 +659,8 @@ pub fn write(chart: &Chart, dir: &Path) -> anyhow::Result<WrittenChart> {
     let png = dir.join(format!("{name}.png"));
     // The temporary name keeps the `.png` extension: the encoder picks the format by it.
     let tmp = dir.join(format!(".{}-{name}.png", std::process::id()));
-    let drawn = draw(BitMapBackend::new(&tmp, size).into_drawing_area(), chart)
+    let png_backend = super::glyphs::GlyphBackend::new(BitMapBackend::new(&tmp, size), FONT);
+    let drawn = draw(png_backend.into_drawing_area(), chart)
         .map_err(|m| anyhow!("drawing {name}.png: {m}"))
         .and_then(|()| {
             std::fs::rename(&tmp, &png).with_context(|| format!("cannot write {}", png.display()))

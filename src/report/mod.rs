@@ -9,6 +9,7 @@ pub mod anomalies;
 pub mod atomic;
 pub mod chart;
 pub mod csv;
+mod glyphs;
 pub mod html;
 pub mod parquet;
 pub mod rates;

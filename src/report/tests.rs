@@ -179,9 +179,29 @@ fn chart_data_follows_the_analysis() {
     let cfg = AnalyzeConfig::default();
     let rate = chart::error_rate_chart(t, &a.incidents, &cfg);
     assert_eq!(rate.series[0].label, "AUTH_002", "largest code first");
-    // 120 AUTH_002 in 15 minutes: the sliding hour holds all of them from window 8 on.
-    assert_eq!(rate.series[0].points[8], (T0 + 8 * STEP, 120.0));
+    // 120 AUTH_002 in 15 minutes: the sliding hour holds all of them from window 8 on,
+    // each sum plotted at the middle of its hour (window 8's hour ends at 9 steps).
+    assert_eq!(rate.series[0].points[8], (T0 + 9 * STEP - 6 * STEP, 120.0));
     assert_eq!(rate.series[0].points[5].1, 0.0);
+    // The curve's plateau lies over the incident's band, not an hour after it.
+    let top: Vec<i64> = rate.series[0]
+        .points
+        .iter()
+        .filter(|p| p.1 == 120.0)
+        .map(|p| p.0)
+        .collect();
+    let middle = (top[0] + top[top.len() - 1]) / 2;
+    let band = rate
+        .bands
+        .iter()
+        .find(|b| b.class == IncidentClass::Security)
+        .unwrap();
+    assert!(
+        band.start <= middle && middle <= band.end,
+        "plateau middle {middle} in band {}..{}",
+        band.start,
+        band.end
+    );
     assert!(
         rate.limits
             .iter()
