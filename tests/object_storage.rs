@@ -299,6 +299,69 @@ fn a_nightly_state_in_the_bucket_reads_only_new_or_changed_objects() {
         .ends_with("/a.ndjson"));
 }
 
+/// With `--state`, a bucket `--out` keeps every night's events: each run adds its parts
+/// (named by the run) beside the earlier ones instead of deleting them.
+#[test]
+fn nightly_runs_into_a_bucket_add_to_its_events() {
+    let Some(base) = bucket("nightly_out") else {
+        return;
+    };
+    let logs = format!("{base}/logs");
+    let text = std::fs::read_to_string(repo_path("sample-data/nexla_api_errors.ndjson")).unwrap();
+    let half = text.lines().count() / 2;
+    let first: String = text.lines().take(half).map(|l| format!("{l}\n")).collect();
+    let second: String = text.lines().skip(half).map(|l| format!("{l}\n")).collect();
+    let (state, out) = (format!("{base}/st"), format!("{base}/out"));
+    let count = || {
+        let a = errscope()
+            .args([
+                "query",
+                "SELECT count(*) AS n FROM events",
+                &out,
+                "--format",
+                "csv",
+            ])
+            .assert()
+            .success();
+        stdout(&a).lines().nth(1).unwrap().parse::<u64>().unwrap()
+    };
+    let night = || {
+        errscope()
+            .args([
+                "analyze",
+                "-q",
+                &format!("{logs}/"),
+                "--state",
+                &state,
+                "--out",
+                &out,
+            ])
+            .assert()
+            .success();
+    };
+    put(&format!("{logs}/a.ndjson"), first.as_bytes());
+    night();
+    let one = count();
+    put(&format!("{logs}/b.ndjson"), second.as_bytes());
+    night();
+    // Both nights: what one run over the whole file keeps.
+    let dir = tempfile::tempdir().unwrap();
+    let whole = dir.path().join("whole");
+    errscope()
+        .args(["analyze", "-q"])
+        .arg(repo_path("sample-data/nexla_api_errors.ndjson"))
+        .arg("--out")
+        .arg(&whole)
+        .assert()
+        .success();
+    let both = count();
+    assert!(both > one && one > 0, "{one} {both}");
+    assert_eq!(both, row_count(&read_events(&whole)) as u64);
+    // Nothing new: nothing added.
+    night();
+    assert_eq!(count(), both);
+}
+
 #[test]
 fn storage_faults_are_one_line_and_the_other_inputs_go_on() {
     let Some(base) = bucket("faults") else { return };

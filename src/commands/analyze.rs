@@ -127,8 +127,7 @@ fn add_events_to(staged: &Path, out: &Path) -> std::io::Result<()> {
     if !from.is_dir() || !to.is_dir() {
         return Ok(()); // nothing staged, or no dataset yet: the staged one becomes it
     }
-    let manifest = std::fs::read(staged.join("manifest.json")).unwrap_or_default();
-    let run = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&manifest));
+    name_run_parts(staged)?;
     for day in std::fs::read_dir(&from)? {
         let day = day?;
         if !day.file_type()?.is_dir() {
@@ -138,16 +137,41 @@ fn add_events_to(staged: &Path, out: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(&dest)?;
         for part in std::fs::read_dir(day.path())? {
             let part = part?;
-            let name = part.file_name().to_string_lossy().into_owned();
-            let Some(n) = name.strip_prefix("part-") else {
-                continue;
-            };
-            std::fs::rename(part.path(), dest.join(format!("part-{run}-{n}")))?;
+            std::fs::rename(part.path(), dest.join(part.file_name()))?;
         }
     }
     std::fs::remove_dir_all(&from)?;
     // Publishing swaps `events/` in whole: give it the merged dataset to swap in.
     std::fs::rename(&to, &from)
+}
+
+/// Names the event parts a run wrote into `dir/events` after the run
+/// (`part-NNNNN.parquet` -> `part-<run>-NNNNN.parquet`, `<run>` a hash of the run's
+/// manifest: the same inputs give the same names, so a rerun adds nothing).
+fn name_run_parts(dir: &Path) -> std::io::Result<()> {
+    let events = dir.join("events");
+    if !events.is_dir() {
+        return Ok(());
+    }
+    let manifest = std::fs::read(dir.join("manifest.json")).unwrap_or_default();
+    let run = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&manifest));
+    for day in std::fs::read_dir(&events)? {
+        let day = day?;
+        if !day.file_type()?.is_dir() {
+            continue;
+        }
+        for part in std::fs::read_dir(day.path())? {
+            let part = part?;
+            let name = part.file_name().to_string_lossy().into_owned();
+            let Some(n) = name.strip_prefix("part-") else {
+                continue;
+            };
+            if n.len() == "00000.parquet".len() {
+                std::fs::rename(part.path(), day.path().join(format!("part-{run}-{n}")))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 impl Drop for LocalStaging {
@@ -319,7 +343,12 @@ pub fn run(run: AnalyzeRun) -> anyhow::Result<Outcome> {
     };
     stages.lap("reports (rates, anomalies, charts, html)");
     if let Some(staged) = &a.staged {
-        super::publish_unless_empty(staged, analysis.summary.no_data.is_some(), a.quiet)?;
+        // With --state, this run's events join the earlier runs' in the bucket.
+        let add = state.is_some();
+        if add {
+            name_run_parts(&a.out).context("cannot name this run's event parts")?;
+        }
+        super::publish_unless_empty(staged, analysis.summary.no_data.is_some(), add, a.quiet)?;
         stages.lap("upload to the bucket");
     }
     if run.timings {

@@ -22,7 +22,7 @@ pub fn run(run: &IngestRun) -> anyhow::Result<Outcome> {
     let ingested = ingest(run, false, None, None)?;
     let totals = ingested.totals;
     if let Some(staged) = &run.staged {
-        super::publish_unless_empty(staged, totals.counts.events == 0, run.quiet)?;
+        super::publish_unless_empty(staged, totals.counts.events == 0, false, run.quiet)?;
     }
     if totals.counts.events == 0 && ingested.outcome != Outcome::InputUnreadable {
         let cause = crate::analyze::no_data_cause(Some(&totals), run.bounds);

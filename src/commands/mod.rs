@@ -49,12 +49,13 @@ pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
 pub(crate) fn publish_unless_empty(
     staged: &Staged,
     empty: bool,
+    keep_events: bool,
     quiet: bool,
 ) -> anyhow::Result<()> {
     if empty {
         return Ok(());
     }
-    let p = crate::storage::output::publish(staged)?;
+    let p = crate::storage::output::publish(staged, keep_events)?;
     if !quiet {
         note!(
             "errscope: wrote {} objects ({:.1} MB) under {}{}",

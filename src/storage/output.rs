@@ -149,7 +149,9 @@ pub struct Published {
 
 /// Uploads the staged outputs under the out URL: data first, `summary.json` and
 /// `manifest.json` last, then deletes the previous run's objects this run replaced.
-pub fn publish(staged: &Staged) -> anyhow::Result<Published> {
+/// `keep_events` (`--state`): the objects under `events/` of earlier runs stay (this run's
+/// events are added beside them, under names of their own).
+pub fn publish(staged: &Staged, keep_events: bool) -> anyhow::Result<Published> {
     let out = &staged.url;
     let store = store(out)?;
     let files = files_of(staged.dir.path())?;
@@ -193,7 +195,10 @@ pub fn publish(staged: &Staged) -> anyhow::Result<Published> {
     // The previous run's objects in the folders a run owns, not rewritten now.
     let written: HashSet<String> = files.iter().map(|f| target(f).path().to_string()).collect();
     let mut stale = Vec::new();
-    for folder in OWNED_FOLDERS {
+    for folder in OWNED_FOLDERS
+        .iter()
+        .filter(|f| !(keep_events && **f == "events/"))
+    {
         let prefix = target(folder.trim_end_matches('/')).path();
         let listed: Result<Vec<ObjectPath>, object_store::Error> = rt.block_on(
             store
