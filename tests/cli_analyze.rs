@@ -822,3 +822,30 @@ fn incremental_runs_add_to_the_events_dataset() {
     assert_eq!(night(None), second);
     assert_eq!(files_under(&out.join("events")), parts);
 }
+
+/// Re-analysing an output folder's own events into it (new settings, the same data)
+/// rewrites the results and leaves the events dataset, the run's input, where it is.
+#[test]
+fn reanalysing_a_folder_in_place_keeps_its_events() {
+    let tmp = errscope::testutil::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    analyze(&repo_path("sample-data"), &out, &[]).success();
+    let events = files_under(&out.join("events"));
+    let manifest_before = std::fs::read(out.join("manifest.json")).unwrap();
+    assert!(!events.is_empty());
+    analyze(&out, &out, &["--since", "2024-03-05T00:00:00Z"]).success();
+    assert_eq!(files_under(&out.join("events")), events);
+    assert_eq!(
+        std::fs::read(out.join("manifest.json")).unwrap(),
+        manifest_before
+    );
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert!(
+        summary["first_event"]
+            .as_str()
+            .unwrap()
+            .starts_with("2024-03-05"),
+        "{summary}"
+    );
+}

@@ -90,7 +90,16 @@ impl LocalStaging {
     /// names of their own (`part-<run>-NNNNN.parquet`, `<run>` a hash of the run's
     /// manifest: the same inputs give the same names, so a rerun adds nothing), so that a
     /// dashboard reading `events/` keeps the history of every incremental run.
-    fn finish(self, out: &Path, no_data: bool, add_events: bool) -> anyhow::Result<bool> {
+    ///
+    /// `ingested`: the run read raw logs (on an events dataset, the dataset, perhaps this
+    /// very folder's `events/`, is left as it is).
+    fn finish(
+        self,
+        out: &Path,
+        no_data: bool,
+        add_events: bool,
+        ingested: bool,
+    ) -> anyhow::Result<bool> {
         let keep = |e: std::io::Error| {
             anyhow::Error::from(e)
                 .context(format!("cannot move the outputs into {}", out.display()))
@@ -110,7 +119,7 @@ impl LocalStaging {
         if add_events {
             add_events_to(&self.dir, out).map_err(keep)?;
         }
-        crate::report::atomic::publish_run(&self.dir, out).map_err(keep)?;
+        crate::report::atomic::publish_run(&self.dir, out, ingested).map_err(keep)?;
         if no_data_dir.exists() {
             std::fs::remove_dir_all(&no_data_dir).map_err(keep)?;
         }
@@ -322,6 +331,7 @@ pub fn run(run: AnalyzeRun) -> anyhow::Result<Outcome> {
     crate::report::atomic::sweep_dead_runs(&a.out);
     let baseline = state.as_ref().and_then(|s| s.baseline.as_ref());
     let input_bytes = totals.as_ref().map_or(0, |t| t.bytes);
+    let ingested = totals.is_some();
     let mut engine = engine(cluster, collected);
     let analysis = analyze_events(
         &events_dir,
@@ -338,7 +348,12 @@ pub fn run(run: AnalyzeRun) -> anyhow::Result<Outcome> {
     crate::report::write_all(&w.out, &analysis, &config.analyze, &inputs)
         .with_context(|| format!("cannot write the reports into {}", a.out_name()))?;
     let kept_previous = match staging {
-        Some(s) => s.finish(&a.out, analysis.summary.no_data.is_some(), state.is_some())?,
+        Some(s) => s.finish(
+            &a.out,
+            analysis.summary.no_data.is_some(),
+            state.is_some(),
+            ingested,
+        )?,
         None => false,
     };
     stages.lap("reports (rates, anomalies, charts, html)");

@@ -74,30 +74,37 @@ pub fn replace_dir(staged: &Path, dest: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// What a run of `analyze` writes into its output folder: replaced as a whole by each run
-/// (and removed when a run does not write it, so nothing of an older run stays beside a
-/// newer one).
-pub const RUN_OUTPUTS: &[&str] = &[
-    "events",
+/// What `analyze` writes into its output folder from an analysis: replaced as a whole by
+/// each run (and removed when a run does not write it, so nothing of an older run stays
+/// beside a newer one).
+pub const ANALYSIS_OUTPUTS: &[&str] = &[
     "rates",
     "charts",
     "anomalies.parquet",
     "anomalies.csv",
     "report.html",
-    "quarantine.ndjson",
-    "manifest.json",
     "summary.json",
 ];
 
+/// What a run on raw logs writes besides: its ingest's outputs.
+pub const INGEST_OUTPUTS: &[&str] = &["events", "quarantine.ndjson", "manifest.json"];
+
 /// Moves a run's outputs from `staged` into `dest` (each file renamed over its
 /// predecessor, each folder swapped in whole; `summary.json` and `manifest.json` last),
-/// removes the previous run's outputs this run did not write, and `staged` itself.
-pub fn publish_run(staged: &Path, dest: &Path) -> io::Result<()> {
+/// removes the previous run's outputs of the kinds this run writes that it did not write,
+/// and `staged` itself. `ingested`: the run read raw logs (it owns the ingest outputs
+/// too; a run on an events dataset leaves them, which may be its own input, as they are).
+pub fn publish_run(staged: &Path, dest: &Path, ingested: bool) -> io::Result<()> {
     let last = ["summary.json", "manifest.json"];
-    let order = RUN_OUTPUTS
+    let owned: Vec<&str> = ANALYSIS_OUTPUTS
+        .iter()
+        .chain(if ingested { INGEST_OUTPUTS } else { &[] })
+        .copied()
+        .collect();
+    let order = owned
         .iter()
         .filter(|n| !last.contains(n))
-        .chain(last.iter());
+        .chain(last.iter().filter(|n| owned.contains(n)));
     for name in order {
         let (from, to) = (staged.join(name), dest.join(name));
         match (from.is_dir(), from.exists()) {
