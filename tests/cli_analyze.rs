@@ -4,7 +4,7 @@
 mod common;
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::TimestampMicrosecondType;
@@ -726,15 +726,6 @@ fn a_run_without_data_leaves_the_last_good_results() {
     let tmp = errscope::testutil::tempdir().unwrap();
     let out = tmp.path().join("out");
     analyze(&repo_path("sample-data"), &out, &[]).success();
-    let snapshot = |dir: &Path| -> Vec<(PathBuf, Vec<u8>)> {
-        files_under(dir)
-            .into_iter()
-            .map(|p| {
-                let b = std::fs::read(dir.join(&p)).unwrap();
-                (p, b)
-            })
-            .collect()
-    };
     let good = snapshot(&out);
     assert!(good.iter().any(|(p, _)| p.starts_with("events")));
     // Every record quarantined: no data.

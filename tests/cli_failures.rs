@@ -15,10 +15,6 @@ fn write(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap();
 }
 
-fn stderr_of(a: &Assert) -> String {
-    String::from_utf8_lossy(&a.get_output().stderr).into_owned()
-}
-
 /// Runs errscope with the read end of its stdout closed at once, like `head` after its
 /// line.
 fn with_stdout_closed(args: impl FnOnce(&mut std::process::Command)) -> std::process::Output {

@@ -59,14 +59,6 @@ fn upload_sample_data(prefix: &str) {
     );
 }
 
-fn stderr(a: &Assert) -> String {
-    String::from_utf8_lossy(&a.get_output().stderr).into_owned()
-}
-
-fn stdout(a: &Assert) -> String {
-    String::from_utf8_lossy(&a.get_output().stdout).into_owned()
-}
-
 fn anomalies_csv(out: &Path) -> String {
     std::fs::read_to_string(out.join("anomalies.csv")).unwrap()
 }
@@ -112,7 +104,7 @@ fn raw_logs_in_a_bucket_give_what_the_same_files_give_locally() {
             .all(|s| s.starts_with(&format!("{base}/logs/"))),
         "source_file names the object URL"
     );
-    assert!(stderr(&a).contains("skipped"), "{}", stderr(&a));
+    assert!(stderr_of(&a).contains("skipped"), "{}", stderr_of(&a));
 
     // A glob over keys: only the gzip NDJSON object.
     let globbed = dir.path().join("glob");
@@ -134,7 +126,7 @@ fn raw_logs_in_a_bucket_give_what_the_same_files_give_locally() {
         .args(["inspect", &format!("{base}/logs/nexla_api_errors.ndjson")])
         .assert()
         .success();
-    assert!(stdout(&a).contains("error_code"), "{}", stdout(&a));
+    assert!(stdout_of(&a).contains("error_code"), "{}", stdout_of(&a));
 }
 
 #[test]
@@ -148,9 +140,9 @@ fn outputs_in_a_bucket_are_whole_and_replace_the_previous_run() {
         .assert()
         .success();
     assert!(
-        stderr(&a).contains(&format!("under {out}")),
+        stderr_of(&a).contains(&format!("under {out}")),
         "{}",
-        stderr(&a)
+        stderr_of(&a)
     );
     for key in [
         "manifest.json",
@@ -183,7 +175,7 @@ fn outputs_in_a_bucket_are_whole_and_replace_the_previous_run() {
         .arg(dir.path().join("local"))
         .assert()
         .success();
-    assert_eq!(stdout(&remote), stdout(&local));
+    assert_eq!(stdout_of(&remote), stdout_of(&local));
     // The events dataset in the bucket analyses as it is.
     let again = dir.path().join("again");
     errscope()
@@ -224,9 +216,9 @@ fn outputs_in_a_bucket_are_whole_and_replace_the_previous_run() {
         .args(["--out", &out, "-q"])
         .assert()
         .code(1);
-    assert!(stderr(&a).contains("access denied"), "{}", stderr(&a));
-    assert!(!stderr(&a).contains("not-the-secret"));
-    assert!(!stderr(&a).contains("<?xml"), "{}", stderr(&a));
+    assert!(stderr_of(&a).contains("access denied"), "{}", stderr_of(&a));
+    assert!(!stderr_of(&a).contains("not-the-secret"));
+    assert!(!stderr_of(&a).contains("<?xml"), "{}", stderr_of(&a));
     assert_eq!(
         read_small(&loc(&format!("{out}/manifest.json"))).unwrap(),
         before
@@ -286,7 +278,7 @@ fn a_nightly_state_in_the_bucket_reads_only_new_or_changed_objects() {
     );
 
     let a = run("n3").success();
-    assert!(stderr(&a).contains("nothing new"), "{}", stderr(&a));
+    assert!(stderr_of(&a).contains("nothing new"), "{}", stderr_of(&a));
 
     // Rewritten in place (a new ETag): read again.
     put(&format!("{logs}/a.ndjson"), sample.as_slice());
@@ -323,7 +315,12 @@ fn nightly_runs_into_a_bucket_add_to_its_events() {
             ])
             .assert()
             .success();
-        stdout(&a).lines().nth(1).unwrap().parse::<u64>().unwrap()
+        stdout_of(&a)
+            .lines()
+            .nth(1)
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
     };
     let night = || {
         errscope()
@@ -403,7 +400,7 @@ fn storage_faults_are_one_line_and_the_other_inputs_go_on() {
             .args(["-q"])
             .assert()
             .code(3);
-        let err = stderr(&a);
+        let err = stderr_of(&a);
         assert!(err.contains(says), "{input}: {err}");
         assert!(
             err.contains(input.trim_end_matches('/')),
@@ -433,7 +430,7 @@ fn storage_faults_are_one_line_and_the_other_inputs_go_on() {
         ])
         .assert()
         .code(2);
-    assert!(stderr(&a).contains("output prefix"), "{}", stderr(&a));
+    assert!(stderr_of(&a).contains("output prefix"), "{}", stderr_of(&a));
     for _ in 0..2 {
         errscope()
             .args([

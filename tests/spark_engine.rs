@@ -30,11 +30,6 @@ fn spark(test: &str) -> Option<String> {
     }
 }
 
-fn text(a: &Assert, err: bool) -> String {
-    let o = a.get_output();
-    String::from_utf8_lossy(if err { &o.stderr } else { &o.stdout }).into_owned()
-}
-
 /// `errscope query SQL OUT --format csv`: what a dashboard reads, as text.
 fn query(out: &Path, sql: &str) -> String {
     let a = errscope()
@@ -43,7 +38,7 @@ fn query(out: &Path, sql: &str) -> String {
         .args(["--format", "csv"])
         .assert()
         .success();
-    text(&a, false)
+    stdout_of(&a)
 }
 
 /// summary.json without the field that names the engine.
@@ -68,7 +63,7 @@ fn local_equals_spark(url: &str, dataset: &Path, dir: &Path, extra: &[&str]) -> 
         .args(["--engine", url])
         .args(extra)
         .assert();
-    assert_eq!(a.get_output().status.code(), Some(0), "{}", text(&a, true));
+    assert_eq!(a.get_output().status.code(), Some(0), "{}", stderr_of(&a));
 
     let rates = "SELECT * FROM rates_long ORDER BY dimension, key, window_start";
     let (l, s) = (query(&local, rates), query(&remote, rates));
@@ -111,11 +106,10 @@ fn sample_data_gives_the_same_tables_and_incidents_on_spark() {
     let incidents = local_equals_spark(&url, &dataset, dir.path(), &[]);
     assert!(incidents >= 5, "sample-data has incidents: {incidents}");
 
-    // Time bounds pushed down to the cluster select the same events as locally.
+    // Time bounds pushed down to the cluster select the same events as locally, and only
+    // those within the bounds.
     let bounded = dir.path().join("bounded");
     std::fs::create_dir(&bounded).unwrap();
-    let events = query(&dataset, "SELECT min(ts) AS lo, max(ts) AS hi FROM events");
-    assert!(events.lines().count() == 2, "{events}");
     local_equals_spark(
         &url,
         &dataset,
@@ -126,6 +120,20 @@ fn sample_data_gives_the_same_tables_and_incidents_on_spark() {
             "--until",
             "2024-03-05T11:00:00Z",
         ],
+    );
+    let (all, some) = (
+        summary(&dir.path().join("spark")),
+        summary(&bounded.join("spark")),
+    );
+    assert!(some["events"].as_u64().unwrap() < all["events"].as_u64().unwrap());
+    let minute = |v: &serde_json::Value| v.as_str().unwrap()[..16].replace('T', " ");
+    assert!(
+        minute(&some["first_event"]).as_str() >= "2024-03-05 09:30",
+        "{some}"
+    );
+    assert!(
+        minute(&some["last_event"]).as_str() < "2024-03-05 11:00",
+        "{some}"
     );
 }
 
@@ -151,17 +159,6 @@ fn a_million_generated_records_give_the_same_tables_and_incidents_on_spark() {
     assert!(incidents > 0);
 }
 
-/// Every file under `out` and its bytes.
-fn snapshot(out: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
-    files_under(out)
-        .into_iter()
-        .map(|p| {
-            let b = std::fs::read(out.join(&p)).unwrap();
-            (p, b)
-        })
-        .collect()
-}
-
 /// What a failed engine run must leave: the previous good results as they were.
 fn assert_untouched(out: &Path, before: &[(std::path::PathBuf, Vec<u8>)]) {
     let now = snapshot(out);
@@ -184,7 +181,7 @@ fn an_unreachable_engine_exits_7_naming_it_and_writes_nothing() {
         &["--engine", "sc://127.0.0.1:9/;token=SECRET-TOKEN"],
     )
     .code(7);
-    let err = text(&a, true);
+    let err = stderr_of(&a);
     assert!(err.contains("sc://127.0.0.1:9"), "{err}");
     assert!(err.contains("cannot be reached"), "{err}");
     assert!(!err.contains("SECRET-TOKEN"), "{err}");
@@ -218,7 +215,7 @@ fn a_query_the_cluster_rejects_exits_7_with_its_cause() {
 
     let out = dir.path().join("out");
     let a = analyze(&dir.path().join("bad"), &out, &["--engine", &url]).code(7);
-    let err = text(&a, true);
+    let err = stderr_of(&a);
     assert!(err.contains(&url), "{err}");
     assert!(err.contains("failed"), "{err}");
     assert!(!out.join("manifest.json").exists() && !out.join("report.html").exists());
@@ -234,9 +231,9 @@ fn raw_logs_are_refused_with_the_engine() {
     )
     .code(2);
     assert!(
-        text(&a, true).contains("events dataset"),
+        stderr_of(&a).contains("events dataset"),
         "{}",
-        text(&a, true)
+        stderr_of(&a)
     );
 }
 
@@ -398,7 +395,7 @@ fn a_cluster_that_goes_away_mid_query_exits_7_and_leaves_the_last_results() {
     // sample-data) are cut.
     let proxy = cutting_proxy(server, 64 * 1024);
     let a = analyze(&dataset, &out, &["--engine", &proxy]).code(7);
-    let err = text(&a, true);
+    let err = stderr_of(&a);
     assert!(err.contains(&proxy), "{err}");
     assert!(err.contains("failed"), "{err}");
     assert_eq!(err.lines().count(), 1, "one line: {err}");

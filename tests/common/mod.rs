@@ -115,6 +115,27 @@ pub fn repo_path(rel: &str) -> PathBuf {
 }
 
 /// Every file under `dir`, sorted, relative to `dir`.
+/// Every file under `dir` (relative, sorted) and its bytes: what "left as it was" compares.
+pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    files_under(dir)
+        .into_iter()
+        .map(|p| {
+            let b = std::fs::read(dir.join(&p)).unwrap();
+            (p, b)
+        })
+        .collect()
+}
+
+/// What a run printed on stderr.
+pub fn stderr_of(a: &Assert) -> String {
+    String::from_utf8_lossy(&a.get_output().stderr).into_owned()
+}
+
+/// What a run printed on stdout.
+pub fn stdout_of(a: &Assert) -> String {
+    String::from_utf8_lossy(&a.get_output().stdout).into_owned()
+}
+
 pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = walkdir::WalkDir::new(dir)
         .into_iter()

@@ -428,12 +428,17 @@ impl Collector {
             return Ok(None);
         }
         let bounds = self.bounds;
+        let span = Span {
+            min_ts: self.min_ts,
+            max_ts: self.max_ts,
+            has_successes: self.successes > 0,
+        };
+        let grid = Grid::spanning(self.min_ts, self.max_ts, self.step_us);
         let dims = std::mem::take(&mut self.dims);
         let conn_ids = &dims[self.conn_dim].ids;
         let details = self.finish_details(reauth_min, conn_ids, &mut |_, by_org, visit| {
             super::outcomes::dataset_successes(events_dir, bounds, by_org, visit)
         })?;
-        let grid = Grid::spanning(details.min_ts, details.max_ts, details.step_us);
         let dims = Dimension::ALL
             .into_iter()
             .zip(dims)
@@ -446,7 +451,7 @@ impl Collector {
                 }
             })
             .collect();
-        Ok(Some(details.into_tables(grid, dims)))
+        Ok(Some(details.into_tables(grid, dims, span)))
     }
 
     /// What the detectors follow event by event: the error log, the 401s and 403s, the
@@ -504,11 +509,6 @@ impl Collector {
             );
         }
         Ok(Details {
-            step_us: self.step_us,
-            events: self.events,
-            has_successes: self.successes > 0,
-            min_ts: self.min_ts,
-            max_ts: self.max_ts,
             auth_failures,
             error_log,
             connection_outcomes,
@@ -517,34 +517,35 @@ impl Collector {
     }
 }
 
-/// What [`Collector::finish_details`] hands over: the detectors' event-by-event input,
-/// and the counts of what the collector saw (for an engine that counted elsewhere, only
-/// of the error events it was given).
+/// What [`Collector::finish_details`] hands over: the detectors' event-by-event input.
 pub struct Details {
-    pub step_us: i64,
-    pub events: u64,
-    pub has_successes: bool,
-    pub min_ts: i64,
-    pub max_ts: i64,
     pub auth_failures: AuthFailures,
     pub error_log: super::errlog::ErrorLog,
     pub connection_outcomes: Vec<super::tables::Outcome>,
     pub codes: Vec<CodeSighting>,
 }
 
+/// What every event within the bounds says (not only the error events): their span and
+/// whether any was a success. From whichever engine counted them.
+pub struct Span {
+    pub min_ts: i64,
+    pub max_ts: i64,
+    pub has_successes: bool,
+}
+
 impl Details {
-    /// The tables, with the window counts of every dimension on `grid`.
-    pub fn into_tables(self, grid: Grid, dims: Vec<DimTable>) -> Tables {
+    /// The tables, with the window counts of every dimension on `grid`, of events `span`.
+    pub fn into_tables(self, grid: Grid, dims: Vec<DimTable>, span: Span) -> Tables {
         Tables {
             grid,
-            has_successes: self.has_successes,
+            has_successes: span.has_successes,
             dims,
             auth_failures: self.auth_failures,
             error_log: self.error_log,
             connection_outcomes: self.connection_outcomes,
             codes: self.codes,
-            min_ts: self.min_ts,
-            max_ts: self.max_ts,
+            min_ts: span.min_ts,
+            max_ts: span.max_ts,
             report_from: 0,
         }
     }

@@ -18,7 +18,7 @@ use arrow_array::types::Int64Type;
 use arrow_array::{Array, RecordBatch};
 
 use super::{Aggregation, AggregationEngine};
-use crate::analyze::collect::{Collector, COLUMNS};
+use crate::analyze::collect::{Collector, Span, COLUMNS};
 use crate::analyze::dimension::Dimension;
 use crate::analyze::grid::Grid;
 use crate::analyze::outcomes::Success;
@@ -102,11 +102,12 @@ impl AggregationEngine for SparkEngine {
 
         let grid = Grid::spanning(totals.min_ts, totals.max_ts, job.step_us);
         let dims = rows.into_dims(&grid, job.max_keys)?;
-        let mut tables = details.into_tables(grid, dims);
-        tables.has_successes = totals.successes > 0;
-        tables.min_ts = totals.min_ts;
-        tables.max_ts = totals.max_ts;
-        Ok(Some(tables))
+        let span = Span {
+            min_ts: totals.min_ts,
+            max_ts: totals.max_ts,
+            has_successes: totals.successes > 0,
+        };
+        Ok(Some(details.into_tables(grid, dims, span)))
     }
 }
 
