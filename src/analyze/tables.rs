@@ -151,6 +151,27 @@ impl Series {
         }
     }
 
+    /// An empty series of `n` buckets with room for `cells` buckets with counts: a cell
+    /// per bucket when most will have counts (as [`Series::settle`] decides), else a list.
+    pub fn with_room(n: usize, cells: usize) -> Series {
+        let rep = if Series::dense_for(n, cells) {
+            Rep::Dense(vec![Cell::default(); n])
+        } else {
+            Rep::Sparse(Vec::with_capacity(cells))
+        };
+        Series {
+            n,
+            rep,
+            big: Vec::new(),
+        }
+    }
+
+    /// Whether `cells` buckets with counts out of `n` are cheaper as a cell per bucket
+    /// (14 bytes a dense cell, 20 a listed one).
+    fn dense_for(n: usize, cells: usize) -> bool {
+        cells * 20 > n * 14
+    }
+
     pub fn len(&self) -> usize {
         self.n
     }
@@ -276,8 +297,7 @@ impl Series {
             Rep::Dense(cells) => cells.iter().filter(|c| c.requests > 0).count(),
             Rep::Sparse(v) => v.len(),
         };
-        // 14 bytes a dense cell, 20 a listed one.
-        let dense = cells * 20 > self.n * 14;
+        let dense = Series::dense_for(self.n, cells);
         self.rep = match std::mem::take(&mut self.rep) {
             Rep::Sparse(v) if dense => {
                 let mut cells = vec![Cell::default(); self.n];
@@ -344,8 +364,30 @@ pub struct KeySeries {
 impl KeySeries {
     pub fn total(&self) -> Counts {
         let mut t = Counts::default();
-        self.counts.iter().for_each(|c| t.add(&c));
+        self.counts.nonzero().for_each(|(_, c)| t.add(&c));
         t
+    }
+
+    /// The largest sum of `f` over `width` consecutive buckets (the maximum of
+    /// [`sliding_sum`](super::grid::sliding_sum) over the whole series), from the buckets
+    /// with counts alone: a year of windows costs what the key's events cost.
+    pub fn peak_sum(&self, width: usize, f: impl Fn(&Counts) -> u32) -> u64 {
+        let cells: Vec<(usize, u64)> = self
+            .counts
+            .nonzero()
+            .map(|(i, c)| (i, u64::from(f(&c))))
+            .collect();
+        let (mut acc, mut from, mut peak) = (0u64, 0usize, 0u64);
+        for (k, &(i, v)) in cells.iter().enumerate() {
+            acc += v;
+            // The window of `width` buckets ending at bucket `i`.
+            while from <= k && cells[from].0 + width <= i {
+                acc -= cells[from].1;
+                from += 1;
+            }
+            peak = peak.max(acc);
+        }
+        peak
     }
 
     pub fn values(&self, f: impl Fn(&Counts) -> u32) -> Vec<u32> {
@@ -478,6 +520,42 @@ mod tests {
 
     /// Counts past 16 bits read back whole, wherever they are set, added or moved, and
     /// a cell that shrinks back under 16 bits leaves `big` (so equal content is equal).
+    /// The peak of the sliding sums from the buckets with counts alone is the peak of
+    /// the sliding sums over every bucket (dense and sparse series, any width).
+    #[test]
+    fn peak_sum_is_the_peak_of_the_sliding_sums() {
+        let mut seed = 7u64;
+        let mut next = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) as u32
+        };
+        for density in [2u32, 10, 200] {
+            let values: Vec<Counts> = (0..3000)
+                .map(|_| match next() % density {
+                    0 => counts(next() % 50 + 1, next() % 20),
+                    _ => Counts::default(),
+                })
+                .collect();
+            let s = KeySeries {
+                key: "k".into(),
+                counts: values.iter().copied().collect(),
+            };
+            for width in [0usize, 1, 2, 12, 288, 5000] {
+                let want = crate::analyze::grid::sliding_sum(&s.values(|c| c.errors), width)
+                    .into_iter()
+                    .max()
+                    .unwrap_or(0);
+                assert_eq!(
+                    s.peak_sum(width, |c| c.errors),
+                    want,
+                    "1/{density}, {width}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn series_hold_counts_past_16_bits() {
         let want: Vec<Counts> = (0..50u32)

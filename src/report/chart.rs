@@ -153,7 +153,7 @@ fn top_keys(t: &Tables, dim: Dimension, n: usize, f: impl Fn(&Counts) -> u64) ->
         .series
         .iter()
         .enumerate()
-        .map(|(i, s)| (s.counts.iter().map(|c| f(&c)).sum::<u64>(), i))
+        .map(|(i, s)| (s.counts.nonzero().map(|(_, c)| f(&c)).sum::<u64>(), i))
         .filter(|(v, _)| *v > 0)
         .collect();
     // Largest first; ties by key order (the series are sorted by key) for stable output.
@@ -175,6 +175,44 @@ fn bands(incidents: &[Incident]) -> Vec<Band> {
         })
         .collect()
 }
+
+/// Points a line keeps per pixel column at most (first, lowest, highest, last).
+const PER_COLUMN: usize = 4;
+
+/// A line of many more points than the plot has pixel columns (a year of 5-minute windows
+/// is 105,120), cut to what can be drawn: for each run of points that falls on one of
+/// `columns` columns, the first, the lowest, the highest and the last, in time order (M4,
+/// Jugel et al. 2014). The drawn line is the same, every peak kept at its time, and the
+/// SVG and HTML stay a few hundred KB whatever the span.
+pub fn decimate(points: Vec<(i64, f64)>, columns: usize) -> Vec<(i64, f64)> {
+    let columns = columns.max(1);
+    if points.len() <= columns * PER_COLUMN {
+        return points;
+    }
+    let per = points.len().div_ceil(columns);
+    let mut out = Vec::with_capacity(columns * PER_COLUMN);
+    for run in points.chunks(per) {
+        let lowest = run
+            .iter()
+            .enumerate()
+            .min_by(|a, b| a.1 .1.total_cmp(&b.1 .1));
+        let highest = run
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1 .1.total_cmp(&b.1 .1));
+        let mut keep: Vec<usize> = vec![0, run.len() - 1];
+        keep.extend(lowest.map(|(i, _)| i));
+        keep.extend(highest.map(|(i, _)| i));
+        keep.sort_unstable();
+        keep.dedup();
+        out.extend(keep.into_iter().map(|i| run[i]));
+    }
+    out
+}
+
+/// Pixel columns of a line chart's plot area (the chart's width less its margins and the
+/// value axis).
+const PLOT_COLUMNS: usize = SIZE.0 as usize - 2 * 12 - 64;
 
 /// The middle of the sliding window of `width` buckets that ends with bucket `b`.
 fn centre(t: &Tables, b: usize, width: usize) -> i64 {
@@ -198,11 +236,13 @@ pub fn error_rate_chart(t: &Tables, incidents: &[Incident], cfg: &AnalyzeConfig)
                 // Each sum is plotted at the middle of the hour it covers (the window that
                 // ends with bucket b), so a curve peaks over its incident's band, not an
                 // hour after it.
-                points: sums
-                    .iter()
-                    .enumerate()
-                    .map(|(b, v)| (centre(t, b, width), *v as f64 * per_hour))
-                    .collect(),
+                points: decimate(
+                    sums.iter()
+                        .enumerate()
+                        .map(|(b, v)| (centre(t, b, width), *v as f64 * per_hour))
+                        .collect(),
+                    PLOT_COLUMNS,
+                ),
             });
         }
     }
@@ -262,12 +302,14 @@ fn auth_panel(t: &Tables, dim: Dimension, label: &str, bands: &[Band]) -> LineCh
             let s = &d.series[i];
             series.push(TimeSeries {
                 label: s.key.clone(),
-                points: s
-                    .counts
-                    .iter()
-                    .enumerate()
-                    .map(|(b, c)| (t.grid.start_of(b), f64::from(c.s401 + c.s403)))
-                    .collect(),
+                points: decimate(
+                    s.counts
+                        .iter()
+                        .enumerate()
+                        .map(|(b, c)| (t.grid.start_of(b), f64::from(c.s401 + c.s403)))
+                        .collect(),
+                    PLOT_COLUMNS,
+                ),
             });
         }
     }
@@ -707,5 +749,49 @@ mod tests {
         assert_eq!(ticks.len(), 7);
         assert_eq!(time_label(0, step), "01-01 00:00");
         assert_eq!(time_label(0, 1440 * MINUTE_US), "1970-01-01");
+    }
+
+    /// A year of 5-minute points is cut to at most four per pixel column, keeping every
+    /// column's lowest and highest points at their times, the ends, and time order; a
+    /// line with fewer points than that is left as it is.
+    #[test]
+    fn long_lines_keep_each_columns_extremes() {
+        let n = 105_120usize;
+        let points: Vec<(i64, f64)> = (0..n)
+            .map(|i| {
+                let v = match i {
+                    50_000 => 900.0,
+                    77_777 => -3.0,
+                    _ => ((i * 7919) % 13) as f64,
+                };
+                (i as i64 * 300, v)
+            })
+            .collect();
+        let cut = decimate(points.clone(), PLOT_COLUMNS);
+        assert!(
+            cut.len() <= PLOT_COLUMNS * PER_COLUMN,
+            "{} points",
+            cut.len()
+        );
+        assert!(cut.windows(2).all(|w| w[0].0 < w[1].0), "in time order");
+        assert_eq!(cut.first(), points.first());
+        assert_eq!(cut.last(), points.last());
+        assert!(cut.contains(&(50_000 * 300, 900.0)));
+        assert!(cut.contains(&(77_777 * 300, -3.0)));
+        // Every run of points that one column draws keeps its lowest and highest value.
+        let per = n.div_ceil(PLOT_COLUMNS);
+        for run in points.chunks(per) {
+            let (lo, hi) = (run[0].0, run[run.len() - 1].0);
+            let kept: Vec<f64> = cut
+                .iter()
+                .filter(|p| lo <= p.0 && p.0 <= hi)
+                .map(|p| p.1)
+                .collect();
+            let max = run.iter().map(|p| p.1).fold(f64::MIN, f64::max);
+            let min = run.iter().map(|p| p.1).fold(f64::MAX, f64::min);
+            assert!(kept.contains(&max) && kept.contains(&min));
+        }
+        let short: Vec<(i64, f64)> = points[..2000].to_vec();
+        assert_eq!(decimate(short.clone(), PLOT_COLUMNS), short);
     }
 }

@@ -204,13 +204,7 @@ fn rates_html(out: &mut String, t: &Tables, dimension: Dimension, limit: usize, 
     let mut rows: Vec<(&str, Counts, u64)> = d
         .series
         .iter()
-        .map(|s| {
-            let peak = crate::analyze::grid::sliding_sum(&s.values(|c| c.errors), hour)
-                .into_iter()
-                .max()
-                .unwrap_or(0);
-            (s.key.as_str(), s.total(), peak)
-        })
+        .map(|s| (s.key.as_str(), s.total(), s.peak_sum(hour, |c| c.errors)))
         .collect();
     rows.sort_by(|a, b| b.1.errors.cmp(&a.1.errors).then(a.0.cmp(b.0)));
     let shown = rows.len().min(limit);

@@ -2,6 +2,7 @@
 //! `[rates] max_keys`, the key summariser that keeps the heaviest keys and folds the rest
 //! into `(other)` ([`Summary`], Space-Saving with a TinyLFU doorkeeper).
 
+use super::closed::Closed;
 use super::slab::{Slab, DENSE_WINDOWS};
 #[allow(unused_imports)] // the parent's names, as one module split by concern
 use super::*;
@@ -23,11 +24,11 @@ pub(super) struct Dim {
     pub(super) fixed: [Option<u32>; 8],
     /// Window number of `slabs[0]`.
     pub(super) first: i64,
-    /// Per window, counts by key id, in 16 bits: dense for the newest windows, sparse
-    /// (only the keys with counts) once the input has moved on ([`Slab`]).
+    /// The newest windows' counts by key id, in 16 bits, a cell per key ([`Slab`]):
+    /// at most [`DENSE_WINDOWS`] windows.
     pub(super) slabs: Vec<Slab>,
-    /// Slabs before this one are sparse.
-    pub(super) dense_from: usize,
+    /// The windows before `first`: only the keys with counts, packed ([`Closed`]).
+    pub(super) closed: Closed,
     /// The cells whose count went past 16 bits (by window number and key id), in full.
     pub(super) overflow: HashMap<(i64, u32), Counts, RandomState>,
     /// The most keys reported (`[rates] max_keys`; 0: no limit). Up to a quarter more are
@@ -229,9 +230,8 @@ impl Dim {
         let n = self.keys.len();
         let mut weight = vec![0u64; n];
         let mut span = vec![(i64::MAX, i64::MIN); n];
-        for (w, slab) in self.slabs.iter().enumerate() {
-            let window = self.first + w as i64;
-            for (id, cell) in slab.cells() {
+        for (window, cells) in self.windows() {
+            for (id, cell) in cells {
                 let c = if cell.requests == Cell::SPILLED {
                     self.overflow[&(window, id)]
                 } else {
@@ -323,10 +323,14 @@ impl Dim {
             s.floor = s.floor.max(s.weight[id as usize]);
             let (lo, hi) = s.span[id as usize];
             for window in lo..=hi {
-                let Some(slab) = self.slabs.get_mut((window - self.first) as usize) else {
-                    continue;
+                let taken = if window < self.first {
+                    self.closed.take(window, id)
+                } else {
+                    self.slabs
+                        .get_mut((window - self.first) as usize)
+                        .and_then(|slab| slab.take(id))
                 };
-                let Some(cell) = slab.take(id) else {
+                let Some(cell) = taken else {
                     continue;
                 };
                 let c = if cell.requests == Cell::SPILLED {
@@ -451,54 +455,89 @@ impl Dim {
 
     #[cold]
     pub(super) fn add_outside(&mut self, id: u32, window: i64, c: &Counts) {
-        if self.slabs.is_empty() {
-            self.first = window;
-        } else if window < self.first {
-            // Out-of-order input reaching back: grow the front (rare, once per step back).
-            let grow = (self.first - window) as usize;
-            self.slabs
-                .splice(0..0, std::iter::repeat_n(Slab::sparse(), grow));
-            self.first = window;
-            self.dense_from += grow;
-        }
-        let w = (window - self.first) as usize;
-        if w >= self.slabs.len() {
-            self.slabs.resize(w + 1, Slab::default());
-            // The input moved on: the windows well behind it keep only their counts.
-            let behind = (w + 1).saturating_sub(DENSE_WINDOWS);
-            for slab in self.slabs[self.dense_from.min(behind)..behind].iter_mut() {
-                slab.compact();
-            }
-            self.dense_from = self.dense_from.max(behind);
-        }
         let keys = self.keys.len();
-        let slab = &mut self.slabs[w];
-        let mut cell = slab.get(id).unwrap_or_default();
-        if cell.try_add(c) {
-            slab.set(id, cell, keys);
-            return;
+        if self.slabs.is_empty() && self.closed.range().is_empty() {
+            self.first = window;
         }
-        // Past 16 bits: the cell's counts go on in the overflow map.
-        let wide = self.overflow.entry((window, id)).or_default();
-        if cell.requests != Cell::SPILLED {
-            *wide = cell.widen();
-            slab.set(
-                id,
-                Cell {
-                    requests: Cell::SPILLED,
-                    ..Cell::default()
-                },
-                keys,
-            );
+        if window < self.first {
+            // A window the input had moved past (late records, files overlapping in time).
+            let slab = self.closed.reopen(window);
+            return add_to(slab, &mut self.overflow, window, id, c, keys);
         }
-        wide.add(c);
+        if window - self.first >= self.slabs.len() as i64 {
+            // The input moved on: the windows well behind it are packed.
+            let keep_from = window - (DENSE_WINDOWS as i64 - 1);
+            let pack = (keep_from - self.first).clamp(0, self.slabs.len() as i64) as usize;
+            for (k, slab) in self.slabs.drain(..pack).enumerate() {
+                self.closed.push(self.first + k as i64, &slab);
+            }
+            self.first += pack as i64;
+            if self.slabs.is_empty() {
+                // A gap: nothing between the last window and the ones kept open.
+                self.first = self.first.max(keep_from);
+            }
+            self.slabs
+                .resize((window - self.first) as usize + 1, Slab::default());
+        }
+        let slab = &mut self.slabs[(window - self.first) as usize];
+        add_to(slab, &mut self.overflow, window, id, c, keys);
     }
 
+    /// Every window that may hold cells, in order, with its cells (packed ones first).
+    pub(super) fn windows(
+        &self,
+    ) -> impl Iterator<Item = (i64, Box<dyn Iterator<Item = (u32, Cell)> + '_>)> + '_ {
+        let closed = self.closed.range();
+        let open =
+            (0..self.slabs.len()).map(move |w| (self.first + w as i64, self.slabs[w].cells()));
+        closed.map(move |w| (w, self.closed.cells(w))).chain(open)
+    }
+
+    /// Bytes the window counts hold (allocated capacity).
+    #[cfg(test)]
+    pub(super) fn window_bytes(&self) -> usize {
+        self.slabs.capacity() * std::mem::size_of::<Slab>()
+            + self.slabs.iter().map(Slab::bytes).sum::<usize>()
+            + self.closed.bytes()
+    }
+}
+
+/// Adds one event's counts `c` to the cell of `id` in `slab` (window `window`); a cell past
+/// 16 bits goes on in `overflow`.
+fn add_to(
+    slab: &mut Slab,
+    overflow: &mut HashMap<(i64, u32), Counts, RandomState>,
+    window: i64,
+    id: u32,
+    c: &Counts,
+    keys: usize,
+) {
+    let mut cell = slab.get(id).unwrap_or_default();
+    if cell.try_add(c) {
+        slab.set(id, cell, keys);
+        return;
+    }
+    // Past 16 bits: the cell's counts go on in the overflow map.
+    let wide = overflow.entry((window, id)).or_default();
+    if cell.requests != Cell::SPILLED {
+        *wide = cell.widen();
+        slab.set(
+            id,
+            Cell {
+                requests: Cell::SPILLED,
+                ..Cell::default()
+            },
+            keys,
+        );
+    }
+    wide.add(c);
+}
+
+impl Dim {
     /// Every key's series on `grid` (zero-filled), sorted by key; for a summarised
     /// dimension, the `max_keys` heaviest keys' and the summary with `(other)`.
     pub(super) fn into_series(mut self, grid: &Grid) -> (Vec<KeySeries>, Option<DimSummary>) {
         let first_window = grid.start_us.div_euclid(grid.step_us);
-        let offset = (self.first - first_window) as usize;
         // The keys past `max_keys` at the end go to `other` too.
         if self.summary.is_none() && self.max_keys > 0 && self.keys.len() > self.max_keys {
             self.summarise();
@@ -521,21 +560,33 @@ impl Dim {
                 })
             })
             .collect();
-        // Each window's slab is freed once copied.
-        for (w, slab) in std::mem::take(&mut self.slabs).into_iter().enumerate() {
-            for (id, c) in slab.cells() {
-                let id = id as usize;
-                let Some(s) = out[id].as_mut() else {
+        // Each series sized once for its cells (a cell per bucket, or the buckets with
+        // counts), then filled window by window.
+        let mut cells_of = vec![0usize; out.len()];
+        for (_, cells) in self.windows() {
+            cells.for_each(|(id, _)| cells_of[id as usize] += 1);
+        }
+        for (s, &cells) in out.iter_mut().zip(&cells_of) {
+            if let Some(s) = s {
+                s.counts = Series::with_room(grid.n, cells);
+            }
+        }
+        for (window, cells) in self.windows() {
+            let at = (window - first_window) as usize;
+            for (id, c) in cells {
+                let Some(s) = out[id as usize].as_mut() else {
                     continue;
                 };
                 let counts = if c.requests == Cell::SPILLED {
-                    self.overflow[&(self.first + w as i64, id as u32)]
+                    self.overflow[&(window, id)]
                 } else {
                     c.widen()
                 };
-                s.counts.set(offset + w, counts);
+                s.counts.set(at, counts);
             }
         }
+        self.slabs = Vec::new();
+        self.closed = Closed::default();
         let mut out: Vec<KeySeries> = out.into_iter().flatten().collect();
         out.iter_mut().for_each(|s| s.counts.settle());
         out.sort_unstable_by(|a, b| a.key.cmp(&b.key));

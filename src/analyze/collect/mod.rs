@@ -9,6 +9,7 @@
 //! Memory follows keys x windows and the 401s and 403s, never the traffic: successes are
 //! only counted, other errors spilled.
 
+use rayon::prelude::*;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -29,6 +30,7 @@ use super::tables::{
 };
 use super::TimeBounds;
 
+mod closed;
 mod keys;
 mod slab;
 #[cfg(test)]
@@ -181,9 +183,13 @@ impl Collector {
     pub(crate) fn cells_held(&self) -> usize {
         self.dims
             .iter()
-            .flat_map(|d| &d.slabs)
-            .map(|s| s.held())
+            .map(|d| d.slabs.iter().map(|s| s.held()).sum::<usize>() + d.closed.held())
             .sum()
+    }
+
+    /// Bytes the window counts hold, over every dimension.
+    pub(crate) fn window_bytes(&self) -> usize {
+        self.dims.iter().map(|d| d.window_bytes()).sum()
     }
 }
 
@@ -439,8 +445,9 @@ impl Collector {
         let details = self.finish_details(reauth_min, conn_ids, &mut |_, by_org, visit| {
             super::outcomes::dataset_successes(events_dir, bounds, by_org, visit)
         })?;
+        // The dimensions are turned into series at once, on every core.
         let dims = Dimension::ALL
-            .into_iter()
+            .into_par_iter()
             .zip(dims)
             .map(|(dimension, d)| {
                 let (series, summary) = d.into_series(&grid);

@@ -1,12 +1,13 @@
 //! One window's counts of a dimension's keys ([`Slab`]): dense (a cell per key id) while
-//! the window is being filled, sparse (only the keys with counts, by id) once the input has
-//! moved on. A long span then holds what happened, not keys x windows: 90 days of 5-minute
-//! windows with a few thousand keys were gigabytes of mostly zero cells.
+//! the window is being filled, sparse (only the keys with counts, by id) when a window the
+//! input had moved past is reached again. The windows behind the input are packed
+//! (`closed.rs`). A long span then holds what happened, not keys x windows: 90 days of
+//! 5-minute windows with a few thousand keys were gigabytes of mostly zero cells.
 
 use crate::analyze::tables::Cell;
 
 /// Windows behind the newest one that stay dense (input in time order touches the last
-/// few; an older window reached again is updated in its sparse form).
+/// few; older ones are packed, and a packed window reached again is reopened sparse).
 pub(super) const DENSE_WINDOWS: usize = 12;
 
 #[derive(Debug, Clone)]
@@ -26,7 +27,7 @@ pub(super) enum Slab {
 pub(super) struct Small([u8; 7]);
 
 impl Small {
-    fn of(c: &Cell) -> Option<Small> {
+    pub(super) fn of(c: &Cell) -> Option<Small> {
         let b = |v: u16| u8::try_from(v).ok();
         if c.requests == Cell::SPILLED {
             return None;
@@ -42,7 +43,7 @@ impl Small {
         ]))
     }
 
-    fn cell(self) -> Cell {
+    pub(super) fn cell(self) -> Cell {
         let [requests, errors, s4xx, s5xx, s401, s403, s429] = self.0.map(u16::from);
         Cell {
             requests,
@@ -148,22 +149,6 @@ impl Slab {
         }
     }
 
-    /// Keeps only the cells with counts.
-    pub(super) fn compact(&mut self) {
-        if let Slab::Dense(_) = self {
-            let mut sparse = Slab::sparse();
-            if let Slab::Sparse { small, wide } = &mut sparse {
-                for (id, c) in self.cells() {
-                    match Small::of(&c) {
-                        Some(b) => small.push((id, b)),
-                        None => wide.push((id, c)),
-                    }
-                }
-            }
-            *self = sparse;
-        }
-    }
-
     /// Cells held (dense: one per key id; sparse: one per key with counts).
     #[cfg(test)]
     pub(super) fn held(&self) -> usize {
@@ -173,9 +158,17 @@ impl Slab {
         }
     }
 
+    /// Bytes held (allocated capacity).
     #[cfg(test)]
-    pub(super) fn is_dense(&self) -> bool {
-        matches!(self, Slab::Dense(_))
+    pub(super) fn bytes(&self) -> usize {
+        use std::mem::size_of;
+        match self {
+            Slab::Dense(v) => v.capacity() * size_of::<Cell>(),
+            Slab::Sparse { small, wide } => {
+                small.capacity() * size_of::<(u32, Small)>()
+                    + wide.capacity() * size_of::<(u32, Cell)>()
+            }
+        }
     }
 }
 
@@ -198,11 +191,11 @@ mod tests {
         let mut two = one();
         two.requests = 2;
         d.set(2, two, 8);
-        let before: Vec<(u32, Cell)> = d.cells().collect();
-        let mut s = d.clone();
-        s.compact();
-        assert!(!s.is_dense());
-        assert_eq!(s.cells().collect::<Vec<_>>(), before);
+        let mut s = Slab::sparse();
+        for (id, c) in d.cells() {
+            s.set(id, c, 8);
+        }
+        assert_eq!(s.cells().collect::<Vec<_>>(), d.cells().collect::<Vec<_>>());
         // A late event reaching a compacted window, and counts past a byte.
         s.set(3, one(), 8);
         d.set(3, one(), 8);

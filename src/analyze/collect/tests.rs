@@ -282,7 +282,7 @@ fn bounds_drop_events_outside() {
 /// windows (105,120) with 2,000 client addresses seen now and then (10 events a day):
 /// window-major dense slabs held a cell per key known so far in every window (about 100
 /// million cells, 1.4 GB); the windows the input has moved past keep only their keys
-/// with counts.
+/// with counts, packed.
 #[test]
 fn a_long_sparse_span_holds_cells_for_its_events_only() {
     let step = 5 * MINUTE_US;
@@ -311,6 +311,21 @@ fn a_long_sparse_span_holds_cells_for_its_events_only() {
         held <= bound,
         "{held} cells held for {} events",
         events.len()
+    );
+    // And the bytes: the windows the input has moved past are packed, at most 16 bytes a
+    // window per dimension (offsets, with room to grow) and 24 a cell, plus the open
+    // windows, dense. A slab per window (48 bytes, before its cells) held 50 MB here.
+    let windows = days as usize * 288;
+    let dims = c.dims.len();
+    let bytes_bound = dims * windows * 16 + bound * 24;
+    let bytes = c.window_bytes();
+    assert!(
+        bytes <= bytes_bound,
+        "{bytes} bytes held over {windows} windows of {dims} dimensions"
+    );
+    assert!(
+        bytes_bound < dims * windows * 48,
+        "the bound tells the two apart"
     );
     let dir = crate::testutil::tempdir().unwrap();
     let t = c.finish(dir.path(), 3).unwrap().unwrap();

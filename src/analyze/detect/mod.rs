@@ -17,6 +17,7 @@ pub mod spike;
 pub mod threshold;
 pub mod window;
 
+use rayon::prelude::*;
 use serde::Serialize;
 
 use super::config::DetectorsConfig;
@@ -180,18 +181,27 @@ pub enum Focus {
 
 /// Runs every enabled detector.
 pub fn run_all(t: &Tables, cfg: &DetectorsConfig) -> anyhow::Result<Vec<Flag>> {
+    type Job<'a> = Box<dyn FnOnce() -> anyhow::Result<Vec<Flag>> + Send + 'a>;
+    // Each detector reads the tables alone: they run at once, their flags kept in this
+    // order.
+    let jobs: Vec<Job<'_>> = vec![
+        Box::new(|| threshold::detect(t, &cfg.threshold)),
+        Box::new(|| key_threshold::detect(t, &cfg.threshold)),
+        Box::new(|| Ok(spike::detect(t, &cfg.spike))),
+        Box::new(|| Ok(credential_stuffing::detect(t, &cfg.credential_stuffing))),
+        Box::new(|| Ok(permission_probing::detect(t, &cfg.permission_probing))),
+        Box::new(|| Ok(server_errors::detect(t, &cfg.server_errors))),
+        Box::new(|| critical_code::detect(t, &cfg.critical_code)),
+        Box::new(|| security_code::detect(t, &cfg.security_code)),
+        Box::new(|| blocked_client::detect(t, &cfg.blocked_client)),
+        Box::new(|| Ok(reauthorization::detect(t, &cfg.reauthorization))),
+        Box::new(|| Ok(new_code::detect(t, &cfg.new_code))),
+    ];
+    let found: Vec<anyhow::Result<Vec<Flag>>> = jobs.into_par_iter().map(|job| job()).collect();
     let mut flags = Vec::new();
-    flags.extend(threshold::detect(t, &cfg.threshold)?);
-    flags.extend(key_threshold::detect(t, &cfg.threshold)?);
-    flags.extend(spike::detect(t, &cfg.spike));
-    flags.extend(credential_stuffing::detect(t, &cfg.credential_stuffing));
-    flags.extend(permission_probing::detect(t, &cfg.permission_probing));
-    flags.extend(server_errors::detect(t, &cfg.server_errors));
-    flags.extend(critical_code::detect(t, &cfg.critical_code)?);
-    flags.extend(security_code::detect(t, &cfg.security_code)?);
-    flags.extend(blocked_client::detect(t, &cfg.blocked_client)?);
-    flags.extend(reauthorization::detect(t, &cfg.reauthorization));
-    flags.extend(new_code::detect(t, &cfg.new_code));
+    for f in found {
+        flags.extend(f?);
+    }
     Ok(flags)
 }
 
