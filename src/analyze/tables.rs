@@ -108,11 +108,49 @@ impl Cell {
     }
 }
 
+/// A cell's counts in a byte each (12 bytes with its bucket or key id, not 20): at a long
+/// span most buckets of a key hold a handful of events.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Small([u8; 7]);
+
+impl Small {
+    /// The cell in bytes, when every count fits (never a spilled cell).
+    pub(crate) fn of(c: &Cell) -> Option<Small> {
+        let b = |v: u16| u8::try_from(v).ok();
+        if c.requests == Cell::SPILLED {
+            return None;
+        }
+        Some(Small([
+            b(c.requests)?,
+            b(c.errors)?,
+            b(c.s4xx)?,
+            b(c.s5xx)?,
+            b(c.s401)?,
+            b(c.s403)?,
+            b(c.s429)?,
+        ]))
+    }
+
+    pub(crate) fn cell(self) -> Cell {
+        let [requests, errors, s4xx, s5xx, s401, s403, s429] = self.0.map(u16::from);
+        Cell {
+            requests,
+            errors,
+            s4xx,
+            s5xx,
+            s401,
+            s403,
+            s429,
+        }
+    }
+}
+
 /// One key's counts per grid bucket, in 16-bit cells: the series of all keys are the
 /// biggest table of a long input (a year of 5-minute windows is 105,120 buckets). A key
 /// active in most buckets keeps a cell per bucket (dense); the others keep only their
-/// buckets with counts (sparse), so memory follows what happened, not keys x span. The
-/// few cells past 16 bits keep their counts in `big`, by bucket. Equality is by content.
+/// buckets with counts (sparse, in bytes where the counts fit), so memory follows what
+/// happened, not keys x span. The few cells past 16 bits keep their counts in `big`, by
+/// bucket. Equality is by content.
 #[derive(Debug, Clone, Default)]
 pub struct Series {
     n: usize,
@@ -124,14 +162,35 @@ pub struct Series {
 enum Rep {
     /// A cell per bucket.
     Dense(Vec<Cell>),
-    /// The buckets with counts, sorted (a zero cell is never listed).
-    Sparse(Vec<(u32, Cell)>),
+    /// The buckets with counts, sorted: in a byte per count where they fit (`small`), in
+    /// 16 bits (`wide`) where not; a bucket is in one of them, a zero cell in neither.
+    Sparse {
+        small: Vec<(u32, Small)>,
+        wide: Vec<(u32, Cell)>,
+    },
 }
 
 impl Default for Rep {
     fn default() -> Rep {
-        Rep::Sparse(Vec::new())
+        Rep::Sparse {
+            small: Vec::new(),
+            wide: Vec::new(),
+        }
     }
+}
+
+/// The buckets with counts of a sparse series, in order (its two lists merged).
+fn merged<'a>(
+    small: &'a [(u32, Small)],
+    wide: &'a [(u32, Cell)],
+) -> impl Iterator<Item = (usize, Cell)> + 'a {
+    let (mut a, mut b) = (small.iter().peekable(), wide.iter().peekable());
+    std::iter::from_fn(move || match (a.peek(), b.peek()) {
+        (Some(x), Some(y)) if x.0 < y.0 => a.next().map(|(i, s)| (*i as usize, s.cell())),
+        (Some(_), None) => a.next().map(|(i, s)| (*i as usize, s.cell())),
+        (_, Some(_)) => b.next().map(|(i, c)| (*i as usize, *c)),
+        (None, None) => None,
+    })
 }
 
 impl PartialEq for Series {
@@ -157,7 +216,10 @@ impl Series {
         let rep = if Series::dense_for(n, cells) {
             Rep::Dense(vec![Cell::default(); n])
         } else {
-            Rep::Sparse(Vec::with_capacity(cells))
+            Rep::Sparse {
+                small: Vec::with_capacity(cells),
+                wide: Vec::new(),
+            }
         };
         Series {
             n,
@@ -166,8 +228,9 @@ impl Series {
         }
     }
 
-    /// Whether `cells` buckets with counts out of `n` are cheaper as a cell per bucket
-    /// (14 bytes a dense cell, 20 a listed one).
+    /// Whether `cells` buckets with counts out of `n` are kept as a cell per bucket: when
+    /// most buckets have counts (past 70 %, where 14 bytes a bucket cost less than 20 a
+    /// listed 16-bit cell), for the detectors' bucket-by-bucket reads.
     fn dense_for(n: usize, cells: usize) -> bool {
         cells * 20 > n * 14
     }
@@ -184,10 +247,16 @@ impl Series {
         assert!(i < self.n, "bucket {i} of a series of {}", self.n);
         match &self.rep {
             Rep::Dense(cells) => cells[i],
-            Rep::Sparse(v) => match v.binary_search_by_key(&(i as u32), |e| e.0) {
-                Ok(k) => v[k].1,
-                Err(_) => Cell::default(),
-            },
+            Rep::Sparse { small, wide } => {
+                let i = i as u32;
+                match small.binary_search_by_key(&i, |e| e.0) {
+                    Ok(k) => small[k].1.cell(),
+                    Err(_) => match wide.binary_search_by_key(&i, |e| e.0) {
+                        Ok(k) => wide[k].1,
+                        Err(_) => Cell::default(),
+                    },
+                }
+            }
         }
     }
 
@@ -215,12 +284,13 @@ impl Series {
                     .enumerate()
                     .map(|(i, c)| self.cell_counts(i, c)),
             ),
-            Rep::Sparse(v) => {
-                let mut next = v.iter().peekable();
+            Rep::Sparse { small, wide } => {
+                let mut next = merged(small, wide).peekable();
                 Box::new((0..self.n).map(move |i| match next.peek() {
-                    Some((at, c)) if *at as usize == i => {
+                    Some((at, c)) if *at == i => {
+                        let c = *c;
                         next.next();
-                        self.cell_counts(i, c)
+                        self.cell_counts(i, &c)
                     }
                     _ => Counts::default(),
                 }))
@@ -238,10 +308,9 @@ impl Series {
                     .filter(|(_, c)| c.requests > 0)
                     .map(|(i, c)| (i, self.cell_counts(i, c))),
             ),
-            Rep::Sparse(v) => Box::new(
-                v.iter()
-                    .map(|(i, c)| (*i as usize, self.cell_counts(*i as usize, c))),
-            ),
+            Rep::Sparse { small, wide } => {
+                Box::new(merged(small, wide).map(|(i, c)| (i, self.cell_counts(i, &c))))
+            }
         }
     }
 
@@ -249,14 +318,27 @@ impl Series {
         assert!(i < self.n, "bucket {i} of a series of {}", self.n);
         match &mut self.rep {
             Rep::Dense(cells) => cells[i] = cell,
-            Rep::Sparse(v) => match (v.binary_search_by_key(&(i as u32), |e| e.0), cell.requests) {
-                (Ok(k), 0) => {
-                    v.remove(k);
+            Rep::Sparse { small, wide } => {
+                let i = i as u32;
+                // Out of both lists, then into the one it fits (none when zero).
+                if let Ok(k) = small.binary_search_by_key(&i, |e| e.0) {
+                    small.remove(k);
+                } else if let Ok(k) = wide.binary_search_by_key(&i, |e| e.0) {
+                    wide.remove(k);
                 }
-                (Ok(k), _) => v[k].1 = cell,
-                (Err(_), 0) => {}
-                (Err(k), _) => v.insert(k, (i as u32, cell)),
-            },
+                if cell.requests > 0 {
+                    match Small::of(&cell) {
+                        Some(b) => {
+                            let k = small.partition_point(|e| e.0 < i);
+                            small.insert(k, (i, b));
+                        }
+                        None => {
+                            let k = wide.partition_point(|e| e.0 < i);
+                            wide.insert(k, (i, cell));
+                        }
+                    }
+                }
+            }
         }
     }
 
@@ -295,25 +377,39 @@ impl Series {
     pub fn settle(&mut self) {
         let cells = match &self.rep {
             Rep::Dense(cells) => cells.iter().filter(|c| c.requests > 0).count(),
-            Rep::Sparse(v) => v.len(),
+            Rep::Sparse { small, wide } => small.len() + wide.len(),
         };
         let dense = Series::dense_for(self.n, cells);
         self.rep = match std::mem::take(&mut self.rep) {
-            Rep::Sparse(v) if dense => {
+            Rep::Sparse { small, wide } if dense => {
                 let mut cells = vec![Cell::default(); self.n];
-                for (i, c) in v {
-                    cells[i as usize] = c;
+                for (i, c) in merged(&small, &wide) {
+                    cells[i] = c;
                 }
                 Rep::Dense(cells)
             }
-            Rep::Dense(cells) if !dense => Rep::Sparse(
-                cells
+            Rep::Dense(cells) if !dense => {
+                let (mut small, mut wide) = (Vec::new(), Vec::new());
+                for (i, c) in cells
                     .into_iter()
                     .enumerate()
                     .filter(|(_, c)| c.requests > 0)
-                    .map(|(i, c)| (i as u32, c))
-                    .collect(),
-            ),
+                {
+                    match Small::of(&c) {
+                        Some(b) => small.push((i as u32, b)),
+                        None => wide.push((i as u32, c)),
+                    }
+                }
+                Rep::Sparse { small, wide }
+            }
+            Rep::Sparse {
+                mut small,
+                mut wide,
+            } => {
+                small.shrink_to_fit();
+                wide.shrink_to_fit();
+                Rep::Sparse { small, wide }
+            }
             same => same,
         };
     }
@@ -330,7 +426,10 @@ impl Series {
                 out[shift..shift + cells.len()].copy_from_slice(cells);
                 Rep::Dense(out)
             }
-            Rep::Sparse(v) => Rep::Sparse(v.iter().map(|(i, c)| (i + shift as u32, *c)).collect()),
+            Rep::Sparse { small, wide } => Rep::Sparse {
+                small: small.iter().map(|(i, c)| (i + shift as u32, *c)).collect(),
+                wide: wide.iter().map(|(i, c)| (i + shift as u32, *c)).collect(),
+            },
         };
         Series {
             n,

@@ -18,6 +18,7 @@ pub mod terminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use arrow_array::RecordBatch;
 
 use crate::analyze::config::AnalyzeConfig;
 use crate::analyze::Analysis;
@@ -52,67 +53,100 @@ fn write_rates(
     analysis: &Analysis,
     cfg: &AnalyzeConfig,
 ) -> anyhow::Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
     let Some(t) = &analysis.tables else {
-        return Ok(files);
+        return Ok(Vec::new());
     };
     // Every dimension's rows also go, as they are made, to one long table
-    // (`dimension, key, window_start, ...`) that one dashboard panel can filter.
+    // (`dimension, key, window_start, ...`) that one dashboard panel can filter, written
+    // on a thread of its own; `None` ends it (without it, the file is not put in place).
     let long = rates_dir.join("long.parquet");
-    rates::write_parquet_with(&long, rates::long_schema(), |put_long| {
-        for d in t
-            .dims
-            .iter()
-            .filter(|d| Dimension::RATES.contains(&d.dimension))
-        {
-            let pq = rates_dir.join(format!("{}.parquet", d.dimension));
-            let csv = rates_dir.join(format!("{}.csv", d.dimension));
-            // The CSV (most of the time: every cell formatted) is written on a thread of
-            // its own from the same batches.
-            let mut csv_file = csv::CsvFile::create(&csv)?;
-            // `None` ends the table; without it (the producer failed) the CSV is not put
-            // in place.
-            let (tx, rx) = crossbeam_channel::bounded::<Option<arrow_array::RecordBatch>>(1);
-            std::thread::scope(|scope| {
-                let csv_job = scope.spawn(move || -> anyhow::Result<()> {
-                    for b in rx {
-                        match b {
-                            Some(b) => csv_file.write(&b)?,
-                            None => return csv_file.commit(),
-                        }
+    let long_path = long.clone();
+    let (long_tx, long_rx) = crossbeam_channel::bounded::<Option<(Dimension, RecordBatch)>>(2);
+    std::thread::scope(|scope| {
+        let long_job = scope.spawn(move || {
+            rates::write_parquet_with(&long_path, rates::long_schema(), |put| {
+                for b in long_rx {
+                    match b {
+                        Some((dimension, b)) => put(&rates::to_long(dimension, &b)?)?,
+                        None => return Ok(()),
                     }
-                    Ok(())
-                });
-                let parquet =
-                    rates::write_parquet_with(&pq, rates::rates_schema(d.dimension), |put| {
-                        rates::rates_batches(
-                            t,
-                            d,
-                            cfg.windows.sliding_minutes,
-                            rates::RATE_BATCH_ROWS,
-                            |b| {
-                                put(&b)?;
-                                put_long(&rates::to_long(d.dimension, &b)?)?;
-                                tx.send(Some(b))
-                                    .map_err(|_| anyhow::anyhow!("the CSV writer stopped"))
-                            },
-                        )
-                    });
-                if parquet.is_ok() {
-                    let _ = tx.send(None);
                 }
-                drop(tx);
-                // The CSV writer's own error first: a failed send only echoes it.
-                csv_job
-                    .join()
-                    .map_err(|_| anyhow::anyhow!("the CSV writer panicked"))??;
-                parquet
-            })?;
-            files.extend([pq, csv]);
+                Err(anyhow::anyhow!("the rate tables were not all made"))
+            })
+        });
+        let dims = write_dimensions(rates_dir, t, cfg, &long_tx);
+        if dims.is_ok() {
+            let _ = long_tx.send(None);
         }
-        Ok(())
-    })?;
-    files.push(long);
+        drop(long_tx);
+        // The long writer's own error first: a failed send only echoes it.
+        long_job
+            .join()
+            .map_err(|_| anyhow::anyhow!("the long rates writer panicked"))??;
+        let mut files = dims?;
+        files.push(long);
+        Ok(files)
+    })
+}
+
+/// Each dimension's rate table, Parquet and CSV; its batches also go to `long`.
+fn write_dimensions(
+    rates_dir: &Path,
+    t: &crate::analyze::tables::Tables,
+    cfg: &AnalyzeConfig,
+    long: &crossbeam_channel::Sender<Option<(Dimension, RecordBatch)>>,
+) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for d in t
+        .dims
+        .iter()
+        .filter(|d| Dimension::RATES.contains(&d.dimension))
+    {
+        let pq = rates_dir.join(format!("{}.parquet", d.dimension));
+        let csv = rates_dir.join(format!("{}.csv", d.dimension));
+        // The CSV (most of the time: every cell formatted) is written on a thread of
+        // its own from the same batches.
+        let mut csv_file = csv::CsvFile::create(&csv)?;
+        // `None` ends the table; without it (the producer failed) the CSV is not put
+        // in place.
+        let (tx, rx) = crossbeam_channel::bounded::<Option<RecordBatch>>(1);
+        std::thread::scope(|scope| {
+            let csv_job = scope.spawn(move || -> anyhow::Result<()> {
+                for b in rx {
+                    match b {
+                        Some(b) => csv_file.write(&b)?,
+                        None => return csv_file.commit(),
+                    }
+                }
+                Ok(())
+            });
+            let parquet = rates::write_parquet_with(&pq, rates::rates_schema(d.dimension), |put| {
+                rates::rates_batches(
+                    t,
+                    d,
+                    cfg.windows.sliding_minutes,
+                    rates::RATE_BATCH_ROWS,
+                    |b| {
+                        put(&b)?;
+                        long.send(Some((d.dimension, b.clone())))
+                            .map_err(|_| anyhow::anyhow!("the long rates writer stopped"))?;
+                        tx.send(Some(b))
+                            .map_err(|_| anyhow::anyhow!("the CSV writer stopped"))
+                    },
+                )
+            });
+            if parquet.is_ok() {
+                let _ = tx.send(None);
+            }
+            drop(tx);
+            // The CSV writer's own error first: a failed send only echoes it.
+            csv_job
+                .join()
+                .map_err(|_| anyhow::anyhow!("the CSV writer panicked"))??;
+            parquet
+        })?;
+        files.extend([pq, csv]);
+    }
     Ok(files)
 }
 

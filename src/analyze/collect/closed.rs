@@ -1,7 +1,8 @@
 //! The windows the input has moved past, packed ([`Closed`]): every window's cells one
 //! after another in two arrays (a byte per count, or 16 bits past a byte), found by
 //! offsets. A packed window costs 8 bytes and a cell 12 (20 past a byte), with no
-//! allocation per window. A year of 5-minute windows is 105,120 windows per dimension: a
+//! allocation per window; the arrays grow by fixed chunks ([`Chunks`]), never copied
+//! (a doubling array briefly held its old and new copies: 16 MB more at a year's peak). A year of 5-minute windows is 105,120 windows per dimension: a
 //! [`Slab`] per window (48 bytes, plus allocations of their own with room to grow) was
 //! most of what a long span held.
 //!
@@ -24,15 +25,95 @@ pub(super) struct Closed {
     wide_at: Vec<u32>,
     /// The cells, window after window, by key id within a window (a taken cell stays as
     /// zero counts).
-    small: Vec<(u32, Small)>,
-    wide: Vec<(u32, Cell)>,
+    small: Chunks<(u32, Small)>,
+    wide: Chunks<(u32, Cell)>,
     /// Windows reached again after they were packed, or before the first one: these
     /// hold their cells (their packed cells, if any, are stale until the next repack).
     reopened: BTreeMap<i64, Slab>,
 }
 
-/// One packed window's cells: in bytes, and in 16 bits.
-type Packed<'a> = (&'a [(u32, Small)], &'a [(u32, Cell)]);
+/// An array that grows by chunks of 256 KB, each allocated once: growing never copies,
+/// and what is held is what was pushed, rounded up to one chunk.
+#[derive(Default)]
+struct Chunks<T> {
+    chunks: Vec<Vec<T>>,
+    len: usize,
+    /// Chunks before this one were freed ([`Chunks::release_before`]).
+    released: usize,
+}
+
+impl<T: Copy> Chunks<T> {
+    /// Elements of a chunk.
+    const CHUNK: usize = (256 << 10) / std::mem::size_of::<T>();
+
+    fn push(&mut self, v: T) {
+        if self.len % Self::CHUNK == 0 {
+            self.chunks.push(Vec::with_capacity(Self::CHUNK));
+        }
+        self.chunks.last_mut().expect("a chunk with room").push(v);
+        self.len += 1;
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The elements `a..b`, as the pieces of the chunks they lie in.
+    fn pieces(&self, a: usize, b: usize) -> impl Iterator<Item = &[T]> {
+        let chunk = Self::CHUNK;
+        self.chunks
+            .iter()
+            .enumerate()
+            .skip(a / chunk)
+            .take_while(move |(k, _)| k * chunk < b)
+            .map(move |(k, c)| &c[a.saturating_sub(k * chunk)..(b - k * chunk).min(c.len())])
+    }
+
+    fn pieces_mut(&mut self, a: usize, b: usize) -> impl Iterator<Item = &mut [T]> {
+        let chunk = Self::CHUNK;
+        self.chunks
+            .iter_mut()
+            .enumerate()
+            .skip(a / chunk)
+            .take_while(move |(k, _)| k * chunk < b)
+            .map(move |(k, c)| {
+                let hi = (b - k * chunk).min(c.len());
+                &mut c[a.saturating_sub(k * chunk)..hi]
+            })
+    }
+
+    /// Frees the chunks wholly before element `at` (they are read no more).
+    fn release_before(&mut self, at: usize) {
+        let upto = (at / Self::CHUNK).min(self.chunks.len());
+        for c in &mut self.chunks[self.released..upto.max(self.released)] {
+            *c = Vec::new();
+        }
+        self.released = self.released.max(upto);
+    }
+
+    #[cfg(test)]
+    fn bytes(&self) -> usize {
+        self.chunks.capacity() * std::mem::size_of::<Vec<T>>()
+            + self
+                .chunks
+                .iter()
+                .map(|c| c.capacity() * std::mem::size_of::<T>())
+                .sum::<usize>()
+    }
+}
+
+/// Removes the cell of `id` from a window's run of cells (sorted by id, in pieces).
+fn take_in<'a, C: Copy + Default + 'a>(
+    pieces: impl Iterator<Item = &'a mut [(u32, C)]>,
+    id: u32,
+) -> Option<C> {
+    for piece in pieces {
+        if let Ok(k) = piece.binary_search_by_key(&id, |e| e.0) {
+            return Some(std::mem::take(&mut piece[k].1));
+        }
+    }
+    None
+}
 
 fn offset(len: usize) -> u32 {
     u32::try_from(len).expect("fewer than 2^32 cells in one dimension's windows")
@@ -76,18 +157,27 @@ impl Closed {
         self.wide_at.push(offset(self.wide.len()));
     }
 
-    /// The packed cells of `window` (none outside the packed windows).
-    fn packed(&self, window: i64) -> Packed<'_> {
+    /// Where the packed cells of `window` are in `small` and in `wide` (empty outside
+    /// the packed windows).
+    fn runs(&self, window: i64) -> ((usize, usize), (usize, usize)) {
         let w = window - self.first;
         if w < 0 || w >= self.windows() as i64 {
-            return (&[], &[]);
+            return ((0, 0), (0, 0));
         }
         let w = w as usize;
-        let range = |at: &[u32]| at[w] as usize..at[w + 1] as usize;
-        (
-            &self.small[range(&self.small_at)],
-            &self.wide[range(&self.wide_at)],
-        )
+        let run = |at: &[u32]| (at[w] as usize, at[w + 1] as usize);
+        (run(&self.small_at), run(&self.wide_at))
+    }
+
+    /// The packed cells of `window` with counts (none outside the packed windows).
+    fn packed(&self, window: i64) -> impl Iterator<Item = (u32, Cell)> + '_ {
+        let ((s0, s1), (w0, w1)) = self.runs(window);
+        let small = self.small.pieces(s0, s1).flatten();
+        let wide = self.wide.pieces(w0, w1).flatten();
+        small
+            .map(|(id, b)| (*id, b.cell()))
+            .chain(wide.copied())
+            .filter(|(_, c)| c.requests > 0)
     }
 
     /// The cells of `window` with counts, by id within each width.
@@ -95,14 +185,7 @@ impl Closed {
         if let Some(slab) = self.reopened.get(&window) {
             return slab.cells();
         }
-        let (small, wide) = self.packed(window);
-        Box::new(
-            small
-                .iter()
-                .map(|(id, b)| (*id, b.cell()))
-                .chain(wide.iter().copied())
-                .filter(|(_, c)| c.requests > 0),
-        )
+        Box::new(self.packed(window))
     }
 
     /// The window numbers that may hold cells, in order.
@@ -125,10 +208,8 @@ impl Closed {
         }
         if !self.reopened.contains_key(&window) {
             let mut slab = Slab::sparse();
-            if let Slab::Sparse { small, wide } = &mut slab {
-                let (s, w) = self.packed(window);
-                small.extend(s.iter().filter(|(_, b)| b.cell().requests > 0));
-                wide.extend(w.iter().filter(|(_, c)| c.requests > 0));
+            for (id, c) in self.packed(window) {
+                slab.set(id, c, 0);
             }
             self.reopened.insert(window, slab);
         }
@@ -140,20 +221,20 @@ impl Closed {
         if let Some(slab) = self.reopened.get_mut(&window) {
             return slab.take(id);
         }
-        let w = window - self.first;
-        if w < 0 || w >= self.windows() as i64 {
-            return None;
-        }
-        let w = w as usize;
-        let small = &mut self.small[self.small_at[w] as usize..self.small_at[w + 1] as usize];
-        if let Ok(k) = small.binary_search_by_key(&id, |e| e.0) {
-            let cell = std::mem::take(&mut small[k].1).cell();
-            return (cell.requests > 0).then_some(cell);
-        }
-        let wide = &mut self.wide[self.wide_at[w] as usize..self.wide_at[w + 1] as usize];
-        let k = wide.binary_search_by_key(&id, |e| e.0).ok()?;
-        let cell = std::mem::take(&mut wide[k].1);
+        let ((s0, s1), (w0, w1)) = self.runs(window);
+        let cell = match take_in(self.small.pieces_mut(s0, s1), id) {
+            Some(b) => b.cell(),
+            None => take_in(self.wide.pieces_mut(w0, w1), id)?,
+        };
         (cell.requests > 0).then_some(cell)
+    }
+
+    /// Frees the packed cells of the windows before `window`, once read for the last time
+    /// (a reopened window's cells are in its slab).
+    pub(super) fn release_before(&mut self, window: i64) {
+        let ((s0, _), (w0, _)) = self.runs(window);
+        self.small.release_before(s0);
+        self.wide.release_before(w0);
     }
 
     /// Packs every window again, the reopened ones with their new counts.
@@ -176,8 +257,8 @@ impl Closed {
     pub(super) fn bytes(&self) -> usize {
         use std::mem::size_of;
         (self.small_at.capacity() + self.wide_at.capacity()) * size_of::<u32>()
-            + self.small.capacity() * size_of::<(u32, Small)>()
-            + self.wide.capacity() * size_of::<(u32, Cell)>()
+            + self.small.bytes()
+            + self.wide.bytes()
             + self
                 .reopened
                 .values()
@@ -248,6 +329,45 @@ mod tests {
         assert_eq!(c.held(), 5);
         c.push(20, &slab(&[(3, 1000)]));
         assert_eq!(all(&c).last(), Some(&(20, 3, 1000)));
+    }
+
+    /// Windows whose cells straddle chunks read, take and reopen like the others.
+    #[test]
+    fn windows_across_chunks_keep_their_cells() {
+        let per = Chunks::<(u32, Small)>::CHUNK;
+        let mut c = Closed::default();
+        let mut want = Vec::new();
+        for w in 0..5i64 {
+            let cells: Vec<(u32, u16)> = (0..(per as u32 * 2 / 3))
+                .map(|id| (id * 3, 1 + (id % 200) as u16))
+                .collect();
+            let mut s = Slab::sparse();
+            for &(id, r) in &cells {
+                s.set(id, cell(r), 0);
+                want.push((w, id, r));
+            }
+            c.push(w, &s);
+        }
+        assert!(c.small.chunks.len() >= 3, "the windows straddle chunks");
+        assert_eq!(all(&c), want);
+        // The last cell of window 1 and the first of window 3, wherever they lie.
+        let last = (per as u32 * 2 / 3 - 1) * 3;
+        assert_eq!(
+            c.take(1, last).map(|x| x.requests),
+            Some(1 + ((last / 3) % 200) as u16)
+        );
+        assert_eq!(c.take(1, last), None);
+        assert_eq!(c.take(3, 0).map(|x| x.requests), Some(1));
+        let n = want.len();
+        assert_eq!(all(&c).len(), n - 2);
+        c.reopen(2).set(1, cell(9), 0);
+        assert_eq!(all(&c).len(), n - 1);
+        // Read in order, each window's chunks are freed once behind it; the rest reads on.
+        let before = c.small.bytes();
+        c.release_before(3);
+        assert!(c.small.bytes() < before);
+        let rest: usize = (3..5).map(|w| c.cells(w).count()).sum();
+        assert_eq!(rest, want.iter().filter(|e| e.0 >= 3).count() - 1);
     }
 
     /// Many reopened windows are packed again in bulk, so a second pass over the span

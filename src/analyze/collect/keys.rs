@@ -56,7 +56,7 @@ pub(super) struct Summary {
     pub(super) floor: u64,
     /// Per window number, the counts of the keys dropped and of the events of keys not
     /// tracked (`open` holds the window being added to).
-    pub(super) other: std::collections::BTreeMap<i64, Counts>,
+    pub(super) other: WindowCounts,
     pub(super) open: Option<(i64, Counts)>,
     /// The doorkeeper (TinyLFU's): a fingerprint per hash bucket of the last untracked key
     /// seen there. A key is taken in at its second sighting, so the flood of one-off keys
@@ -69,6 +69,41 @@ pub(super) struct Summary {
     /// Untracked keys seen (a key dropped and seen again counts again), plus the keys the
     /// dimension had when it was summarised: about the number of distinct keys.
     pub(super) seen: u64,
+}
+
+/// Counts by window number, a [`Counts`] for every window from the first to the last
+/// added (28 bytes a window; the `(other)` of a summarised dimension has counts in most
+/// windows, and a tree map of them took 40-50 bytes a window).
+#[derive(Default)]
+pub(super) struct WindowCounts {
+    first: i64,
+    counts: std::collections::VecDeque<Counts>,
+}
+
+impl WindowCounts {
+    pub(super) fn add(&mut self, window: i64, c: &Counts) {
+        if self.counts.is_empty() {
+            self.first = window;
+        }
+        while window < self.first {
+            self.counts.push_front(Counts::default());
+            self.first -= 1;
+        }
+        let at = (window - self.first) as usize;
+        if at >= self.counts.len() {
+            self.counts.resize(at + 1, Counts::default());
+        }
+        self.counts[at].add(c);
+    }
+
+    /// The windows with counts, in order.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (i64, &Counts)> {
+        self.counts
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.requests > 0)
+            .map(|(i, c)| (self.first + i as i64, c))
+    }
 }
 
 /// The id of an event's key when its key is not tracked (its counts go to `other`).
@@ -123,7 +158,7 @@ impl Summary {
             Some((w, acc)) if *w == window => acc.add(c),
             open => {
                 if let Some((w, acc)) = open.take() {
-                    self.other.entry(w).or_default().add(&acc);
+                    self.other.add(w, &acc);
                 }
                 *open = Some((window, *c));
             }
@@ -133,7 +168,7 @@ impl Summary {
     /// `other`, with the window being added to.
     pub(super) fn flush_other(&mut self) {
         if let Some((w, acc)) = self.open.take() {
-            self.other.entry(w).or_default().add(&acc);
+            self.other.add(w, &acc);
         }
     }
 
@@ -341,7 +376,7 @@ impl Dim {
                     cell.widen()
                 };
                 if c.requests > 0 {
-                    s.other.entry(window).or_default().add(&c);
+                    s.other.add(window, &c);
                 }
             }
             s.weight[id as usize] = 0;
@@ -571,7 +606,7 @@ impl Dim {
                 s.counts = Series::with_room(grid.n, cells);
             }
         }
-        for (window, cells) in self.windows() {
+        let mut put = |window: i64, cells: &mut dyn Iterator<Item = (u32, Cell)>| {
             let at = (window - first_window) as usize;
             for (id, c) in cells {
                 let Some(s) = out[id as usize].as_mut() else {
@@ -584,8 +619,16 @@ impl Dim {
                 };
                 s.counts.set(at, counts);
             }
+        };
+        // The packed windows' memory is handed back as they are read, for the series
+        // being filled to reuse (the packed cells and the series are about the same size).
+        for window in self.closed.range() {
+            put(window, &mut self.closed.cells(window));
+            self.closed.release_before(window);
         }
-        self.slabs = Vec::new();
+        for (w, slab) in std::mem::take(&mut self.slabs).into_iter().enumerate() {
+            put(self.first + w as i64, &mut slab.cells());
+        }
         self.closed = Closed::default();
         let mut out: Vec<KeySeries> = out.into_iter().flatten().collect();
         out.iter_mut().for_each(|s| s.counts.settle());
@@ -596,7 +639,7 @@ impl Dim {
                 key: OTHER_KEY.to_string(),
                 counts: Series::zeros(grid.n),
             };
-            for (window, c) in &s.other {
+            for (window, c) in s.other.iter() {
                 other.counts.add_at((window - first_window) as usize, c);
             }
             other.counts.settle();

@@ -5,6 +5,7 @@
 //! 5-minute windows with a few thousand keys were gigabytes of mostly zero cells.
 
 use crate::analyze::tables::Cell;
+pub(super) use crate::analyze::tables::Small;
 
 /// Windows behind the newest one that stay dense (input in time order touches the last
 /// few; older ones are packed, and a packed window reached again is reopened sparse).
@@ -20,41 +21,6 @@ pub(super) enum Slab {
         small: Vec<(u32, Small)>,
         wide: Vec<(u32, Cell)>,
     },
-}
-
-/// A cell's counts in a byte each (12 bytes with its key id, not 20).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(super) struct Small([u8; 7]);
-
-impl Small {
-    pub(super) fn of(c: &Cell) -> Option<Small> {
-        let b = |v: u16| u8::try_from(v).ok();
-        if c.requests == Cell::SPILLED {
-            return None;
-        }
-        Some(Small([
-            b(c.requests)?,
-            b(c.errors)?,
-            b(c.s4xx)?,
-            b(c.s5xx)?,
-            b(c.s401)?,
-            b(c.s403)?,
-            b(c.s429)?,
-        ]))
-    }
-
-    pub(super) fn cell(self) -> Cell {
-        let [requests, errors, s4xx, s5xx, s401, s403, s429] = self.0.map(u16::from);
-        Cell {
-            requests,
-            errors,
-            s4xx,
-            s5xx,
-            s401,
-            s403,
-            s429,
-        }
-    }
 }
 
 impl Default for Slab {
