@@ -59,7 +59,7 @@ const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
 
 /// Freed memory goes back to the system after 250 ms instead of mimalloc's 1 s: a run's
 /// stages are shorter than a second, and what one stage freed was still resident while
-/// the next one filled up (peak 161 -> 145 MiB on 1 M records over 7 days, 212 -> 181
+/// the next one filled up (peak 157 -> 142 MiB on 1 M records over 7 days, 207 -> 177
 /// MiB over a year, same wall time; BENCHMARKS.md, issue 28). `MIMALLOC_PURGE_DELAY`
 /// still decides when set.
 fn return_freed_memory_sooner() {
