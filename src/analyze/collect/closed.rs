@@ -246,6 +246,12 @@ impl Closed {
         *self = out;
     }
 
+    /// Windows reopened since the last repack.
+    #[cfg(test)]
+    pub(super) fn reopened(&self) -> usize {
+        self.reopened.len()
+    }
+
     /// Cells held (taken ones included, until a repack).
     #[cfg(test)]
     pub(super) fn held(&self) -> usize {
