@@ -751,6 +751,54 @@ mod tests {
         assert_eq!(time_label(0, 1440 * MINUTE_US), "1970-01-01");
     }
 
+    /// Wide lines in the PNG stay inside the plot: a long, spiky series (several points a
+    /// pixel column) leaves no ink of its colour in the x axis' label area at the bottom
+    /// of the chart. The bitmap backend's own polyline (mitred corners) fails the check.
+    #[test]
+    fn png_lines_stay_inside_the_plot() {
+        register_font();
+        let chart = LineChart {
+            title: "spikes".into(),
+            y_desc: "n".into(),
+            x_range: (0, 6000 * 300),
+            series: vec![TimeSeries {
+                label: "k".into(),
+                // Several points a pixel column, as a long span draws, mostly zeros with
+                // a spike now and then (many segments of no length).
+                points: (0..6000i64)
+                    .map(|i| (i * 300, if i % 37 == 0 { 3.0 } else { 0.0 }))
+                    .collect(),
+            }],
+            limits: Vec::new(),
+            bands: Vec::new(),
+        };
+        let (w, h) = SIZE;
+        let ink_below = |glyph_backend: bool| -> usize {
+            let mut buf = vec![0u8; (w * h * 3) as usize];
+            {
+                let bitmap = BitMapBackend::with_buffer(&mut buf, SIZE);
+                if glyph_backend {
+                    let b = super::super::glyphs::GlyphBackend::new(bitmap, FONT);
+                    draw(b.into_drawing_area(), &Chart::Lines("t", chart.clone())).unwrap();
+                } else {
+                    draw(
+                        bitmap.into_drawing_area(),
+                        &Chart::Lines("t", chart.clone()),
+                    )
+                    .unwrap();
+                }
+            }
+            // The bottom 30 rows: tick labels and the axis title (black and grey), no
+            // series (coloured).
+            (h - 30..h)
+                .flat_map(|y| (0..w).map(move |x| ((y * w + x) * 3) as usize))
+                .filter(|&i| buf[i] != buf[i + 1] || buf[i + 1] != buf[i + 2])
+                .count()
+        };
+        assert_eq!(ink_below(true), 0, "the series' colour below the plot");
+        assert!(ink_below(false) > 0, "the check tells mitred corners apart");
+    }
+
     /// A year of 5-minute points is cut to at most four per pixel column, keeping every
     /// column's lowest and highest points at their times, the ends, and time order; a
     /// line with fewer points than that is left as it is.

@@ -4,7 +4,12 @@
 //! backend wraps the bitmap backend and draws text itself with `ab_glyph` (the crate
 //! plotters uses, the same embedded font): each outline at the pen position plus its
 //! bearing, kerned, with plotters' own anchors, rotation and layout box, so nothing else
-//! about the chart moves. Everything else is the bitmap backend's.
+//! about the chart moves.
+//!
+//! Lines wider than a pixel are drawn segment by segment: the bitmap backend outlines a
+//! whole polyline with mitred corners and no miter limit, so at a spike (0, 5, 0 over
+//! three windows) each corner became a long thin wedge, drawn past the plot, over the
+//! axis labels and into the panel below. Everything else is the bitmap backend's.
 
 use ab_glyph::{Font as _, FontRef, ScaleFont as _};
 use plotters::backend::BitMapBackend;
@@ -102,7 +107,19 @@ impl DrawingBackend for GlyphBackend<'_> {
         path: I,
         style: &S,
     ) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
-        self.inner.draw_path(path, style)
+        if style.stroke_width() <= 1 {
+            return self.inner.draw_path(path, style);
+        }
+        // Each segment on its own: no corners to mitre (see the module documentation).
+        let mut points = path.into_iter();
+        let Some(mut from) = points.next() else {
+            return Ok(());
+        };
+        for to in points {
+            self.inner.draw_path([from, to], style)?;
+            from = to;
+        }
+        Ok(())
     }
 
     fn draw_circle<S: BackendStyle>(
