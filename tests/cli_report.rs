@@ -413,3 +413,42 @@ fn report_html_renders_in_headless_chromium() {
         std::fs::copy(&shot, keep).unwrap();
     }
 }
+
+/// A year of logs makes a report of the same size as a week's (issue 28): the charts keep
+/// each pixel column's extremes, so a year of 5-minute windows (105,120 points a line)
+/// is drawn from a few thousand points. With every point drawn, this year's SVGs were
+/// megabytes and `report.html` several times that.
+#[test]
+fn a_year_of_logs_makes_a_report_of_a_weeks_size() {
+    let tmp = errscope::testutil::tempdir().unwrap();
+    let export = tmp.path().join("export");
+    errscope()
+        .args([
+            "generate",
+            "--records",
+            "20000",
+            "--days",
+            "365",
+            "--seed",
+            "7",
+        ])
+        .arg("--out")
+        .arg(&export)
+        .assert()
+        .success();
+    let out = tmp.path().join("out");
+    analyze(&export, &out, &[]).success();
+    let size = |p: &Path| std::fs::metadata(p).unwrap().len();
+    for chart in ["error_rate", "security"] {
+        let svg = out.join("charts").join(format!("{chart}.svg"));
+        assert!(size(&svg) < 400_000, "{chart}.svg: {} bytes", size(&svg));
+        let (w, h, colours) = decode_png(&out.join("charts").join(format!("{chart}.png")));
+        assert!(w > 1000 && h > 500 && colours > 3, "{chart}.png is drawn");
+    }
+    let html = out.join("report.html");
+    assert!(
+        size(&html) < 1_000_000,
+        "report.html: {} bytes",
+        size(&html)
+    );
+}
