@@ -467,6 +467,82 @@ impl KeySeries {
         t
     }
 
+    /// The windows of `width` buckets (each ending at bucket `i`, as
+    /// [`sliding_sum`](super::grid::sliding_sum) sums them) where the sum of `f` is above
+    /// zero: `(i, sum of f, sum of requests, the first bucket of the window with f)`, in
+    /// order, from the buckets with counts alone (a key active a few times a year costs a
+    /// few windows, not 105,120).
+    pub fn windows_with(&self, width: usize, f: impl Fn(&Counts) -> u32) -> Vec<SlidingWindow> {
+        let n = self.counts.len();
+        let cells: Vec<(usize, u64, u64)> = self
+            .counts
+            .nonzero()
+            .map(|(i, c)| (i, u64::from(f(&c)), u64::from(c.requests)))
+            .collect();
+        let mut out = Vec::new();
+        if width == 0 {
+            return out;
+        }
+        let (mut hi, mut lo, mut first) = (0usize, 0usize, 0usize);
+        let (mut num, mut den) = (0u64, 0u64);
+        let mut next = 0usize;
+        for j in (0..cells.len()).filter(|&k| cells[k].1 > 0) {
+            let start = cells[j].0.max(next);
+            let end = (cells[j].0 + width - 1).min(n.saturating_sub(1));
+            for i in start..=end {
+                while hi < cells.len() && cells[hi].0 <= i {
+                    num += cells[hi].1;
+                    den += cells[hi].2;
+                    hi += 1;
+                }
+                // The window is buckets `i + 1 - width ..= i`.
+                while lo < hi && cells[lo].0 + width <= i {
+                    num -= cells[lo].1;
+                    den -= cells[lo].2;
+                    lo += 1;
+                }
+                while first < hi && (cells[first].0 + width <= i || cells[first].1 == 0) {
+                    first += 1;
+                }
+                out.push(SlidingWindow {
+                    end: i,
+                    sum: num,
+                    requests: den,
+                    first: cells[first].0,
+                });
+            }
+            next = next.max(end + 1);
+        }
+        out
+    }
+
+    /// The sums of `f` and of requests over the windows of `width` buckets that end at
+    /// buckets `0, width, 2 width, ...` (before the end of the series), those with
+    /// requests only: what [`sliding_sum`](super::grid::sliding_sum) gives there, from the
+    /// buckets with counts alone.
+    pub fn every_width(&self, width: usize, f: impl Fn(&Counts) -> u32) -> Vec<(u64, u64)> {
+        let n = self.counts.len();
+        let mut out: Vec<(usize, u64, u64)> = Vec::new();
+        if width == 0 {
+            return Vec::new();
+        }
+        for (j, c) in self.counts.nonzero() {
+            // The sampled window holding bucket j ends at the next multiple of width.
+            let end = j.div_ceil(width) * width;
+            if end >= n {
+                break;
+            }
+            match out.last_mut() {
+                Some(last) if last.0 == end => {
+                    last.1 += u64::from(f(&c));
+                    last.2 += u64::from(c.requests);
+                }
+                _ => out.push((end, u64::from(f(&c)), u64::from(c.requests))),
+            }
+        }
+        out.into_iter().map(|(_, x, r)| (x, r)).collect()
+    }
+
     /// The largest sum of `f` over `width` consecutive buckets (the maximum of
     /// [`sliding_sum`](super::grid::sliding_sum) over the whole series), from the buckets
     /// with counts alone: a year of windows costs what the key's events cost.
@@ -492,6 +568,17 @@ impl KeySeries {
     pub fn values(&self, f: impl Fn(&Counts) -> u32) -> Vec<u32> {
         self.counts.iter().map(|c| f(&c)).collect()
     }
+}
+
+/// One window of [`KeySeries::windows_with`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlidingWindow {
+    /// The window's last bucket.
+    pub end: usize,
+    pub sum: u64,
+    pub requests: u64,
+    /// The window's first bucket with the counted metric.
+    pub first: usize,
 }
 
 /// The series of every key of one dimension.
@@ -650,6 +737,68 @@ mod tests {
                     s.peak_sum(width, |c| c.errors),
                     want,
                     "1/{density}, {width}"
+                );
+            }
+        }
+    }
+
+    /// The windows with a metric and the sampled windows, from the buckets with counts
+    /// alone, are what the sliding sums over every bucket give (the threshold detector's
+    /// reading of a key), for any density and width.
+    #[test]
+    fn sparse_windows_are_the_sliding_sums() {
+        use crate::analyze::grid::sliding_sum;
+        let mut seed = 11u64;
+        let mut next = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) as u32
+        };
+        for density in [1u32, 3, 40, 500] {
+            let values: Vec<Counts> = (0..2000)
+                .map(|_| match next() % density {
+                    0 => counts(next() % 30 + 1, next() % 3),
+                    _ => Counts::default(),
+                })
+                .collect();
+            let s = KeySeries {
+                key: "k".into(),
+                counts: values.iter().copied().collect(),
+            };
+            for width in [0usize, 1, 2, 6, 12, 288, 3000] {
+                let num = sliding_sum(&s.values(|c| c.errors), width);
+                let den = sliding_sum(&s.values(|c| c.requests), width);
+                let errors = s.values(|c| c.errors);
+                let want: Vec<SlidingWindow> = (0..num.len())
+                    .filter(|&i| num[i] > 0)
+                    .map(|i| SlidingWindow {
+                        end: i,
+                        sum: num[i],
+                        requests: den[i],
+                        first: ((i + 1).saturating_sub(width)..=i)
+                            .find(|&j| errors[j] > 0)
+                            .unwrap_or(i),
+                    })
+                    .collect();
+                assert_eq!(
+                    s.windows_with(width, |c| c.errors),
+                    want,
+                    "1/{density} w {width}"
+                );
+                let sampled: Vec<(u64, u64)> = if width == 0 {
+                    Vec::new()
+                } else {
+                    (0..num.len())
+                        .step_by(width)
+                        .filter(|&i| den[i] > 0)
+                        .map(|i| (num[i], den[i]))
+                        .collect()
+                };
+                assert_eq!(
+                    s.every_width(width, |c| c.errors),
+                    sampled,
+                    "1/{density} w {width}"
                 );
             }
         }

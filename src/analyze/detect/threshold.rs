@@ -19,7 +19,7 @@
 //!   `max_chance`, 1e-6), so a thin hour of a small connection is no incident.
 
 use super::super::config::{Metric, ThresholdConfig, ThresholdRule};
-use super::super::grid::{sliding_sum, MINUTE_US};
+use super::super::grid::MINUTE_US;
 use super::super::tables::{Counts, KeySeries, Tables};
 use super::{Flag, Focus, Severity};
 use crate::analyze::{DetectorId, Dimension, IncidentClass};
@@ -93,12 +93,10 @@ pub fn history_minutes(cfg: &ThresholdConfig) -> i64 {
     longest * i64::try_from(cfg.min_history).unwrap_or(i64::MAX / longest.max(1))
 }
 
-/// A rule's windows on one key: the windowed counts and requests, and, for a rule judged
-/// against history ([`judged_on_history`]), the key's median value over the windows with
-/// the minimum volume (`None` without enough of them, or for an absolute rule).
+/// A rule's history on one key: for a rule judged against history
+/// ([`judged_on_history`]), the key's median value over the windows with the minimum
+/// volume (`None` without enough of them, or for an absolute rule).
 struct History {
-    num: Vec<u64>,
-    den: Vec<u64>,
     median: Option<f64>,
     /// Windows with the minimum volume, and those above the limit.
     windows: usize,
@@ -109,19 +107,18 @@ fn history(t: &Tables, rule: &ThresholdRule, s: &KeySeries, cfg: &ThresholdConfi
     let width = t
         .grid
         .buckets_in(i64::from(rule.window_minutes) * MINUTE_US);
-    let num = sliding_sum(&s.values(|c| metric_count(rule.metric, c)), width);
-    let den = sliding_sum(&s.values(|c| c.requests), width);
     let min_req = u64::from(rule.min_requests.max(1));
     // Every `width`-th window: the sliding sums overlap, so consecutive windows are not
     // independent samples of the key's normal.
-    let mut ratios: Vec<f64> = (0..num.len())
-        .step_by(width.max(1))
-        .filter(|&i| den[i] >= min_req)
-        .map(|i| {
+    let mut ratios: Vec<f64> = s
+        .every_width(width, |c| metric_count(rule.metric, c))
+        .into_iter()
+        .filter(|&(_, den)| den >= min_req)
+        .map(|(num, den)| {
             if rule.metric.is_ratio() {
-                num[i] as f64 / den[i] as f64
+                num as f64 / den as f64
             } else {
-                num[i] as f64
+                num as f64
             }
         })
         .collect();
@@ -131,8 +128,6 @@ fn history(t: &Tables, rule: &ThresholdRule, s: &KeySeries, cfg: &ThresholdConfi
     let median =
         (judged_on_history(rule) && windows >= cfg.min_history.max(1)).then(|| ratios[windows / 2]);
     History {
-        num,
-        den,
         median,
         windows,
         above,
@@ -148,21 +143,20 @@ fn check(
 ) {
     let g = &t.grid;
     let width = g.buckets_in(i64::from(rule.window_minutes) * MINUTE_US);
-    let counts = s.values(|c| metric_count(rule.metric, c));
-    let History {
-        num, den, median, ..
-    } = history(t, rule, s, cfg);
-    for i in 0..g.n {
-        if num[i] == 0 || num[i] < u64::from(rule.min_events) {
+    let History { median, .. } = history(t, rule, s, cfg);
+    // Only the windows with the metric can be above a limit.
+    for w in s.windows_with(width, |c| metric_count(rule.metric, c)) {
+        let (i, num, den) = (w.end, w.sum, w.requests);
+        if num < u64::from(rule.min_events) {
             continue;
         }
         let value = if rule.metric.is_ratio() {
-            if den[i] < u64::from(rule.min_requests.max(1)) {
+            if den < u64::from(rule.min_requests.max(1)) {
                 continue;
             }
-            num[i] as f64 / den[i] as f64
+            num as f64 / den as f64
         } else {
-            num[i] as f64
+            num as f64
         };
         if value <= rule.above {
             continue;
@@ -173,14 +167,13 @@ fn check(
         // A ratio must also be beyond chance at the key's usual share: 12 errors in 100
         // requests of a connection at 6 % are noise, 16 % of 900 are not.
         if let (true, Some(m)) = (rule.metric.is_ratio(), median) {
-            let chance = super::server_errors::binomial_tail_bound(den[i], num[i], m.max(0.001));
+            let chance = super::server_errors::binomial_tail_bound(den, num, m.max(0.001));
             if chance >= cfg.max_chance {
                 continue;
             }
         }
         let reference = rule.above.max(median.unwrap_or(0.0));
-        let lo = (i + 1).saturating_sub(width);
-        let first = (lo..=i).find(|&j| counts[j] > 0).unwrap_or(i);
+        let first = w.first;
         let unit = if rule.metric.is_ratio() {
             format!("{} over {} min", rule.metric.label(), rule.window_minutes)
         } else {
@@ -194,7 +187,7 @@ fn check(
             key: s.key.clone(),
             start: g.start_of(first),
             end: g.end_of(i),
-            events: num[i],
+            events: num,
             value,
             baseline: median.unwrap_or(0.0),
             threshold: rule.above,
