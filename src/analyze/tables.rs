@@ -706,28 +706,35 @@ mod tests {
 
     /// Counts past 16 bits read back whole, wherever they are set, added or moved, and
     /// a cell that shrinks back under 16 bits leaves `big` (so equal content is equal).
-    /// The peak of the sliding sums from the buckets with counts alone is the peak of
-    /// the sliding sums over every bucket (dense and sparse series, any width).
-    #[test]
-    fn peak_sum_is_the_peak_of_the_sliding_sums() {
-        let mut seed = 7u64;
+    /// A series of `n` buckets, one in `density` with counts (up to `most.0` requests,
+    /// fewer than `most.1` errors), from `seed`.
+    fn random_series(mut seed: u64, density: u32, n: usize, most: (u32, u32)) -> KeySeries {
         let mut next = || {
             seed = seed
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
             (seed >> 33) as u32
         };
-        for density in [2u32, 10, 200] {
-            let values: Vec<Counts> = (0..3000)
+        KeySeries {
+            key: "k".into(),
+            counts: (0..n)
                 .map(|_| match next() % density {
-                    0 => counts(next() % 50 + 1, next() % 20),
+                    0 => {
+                        let r = next() % most.0 + 1;
+                        counts(r, (next() % most.1).min(r))
+                    }
                     _ => Counts::default(),
                 })
-                .collect();
-            let s = KeySeries {
-                key: "k".into(),
-                counts: values.iter().copied().collect(),
-            };
+                .collect(),
+        }
+    }
+
+    /// The peak of the sliding sums from the buckets with counts alone is the peak of
+    /// the sliding sums over every bucket (dense and sparse series, any width).
+    #[test]
+    fn peak_sum_is_the_peak_of_the_sliding_sums() {
+        for density in [2u32, 10, 200] {
+            let s = random_series(7 + u64::from(density), density, 3000, (50, 20));
             for width in [0usize, 1, 2, 12, 288, 5000] {
                 let want = crate::analyze::grid::sliding_sum(&s.values(|c| c.errors), width)
                     .into_iter()
@@ -748,24 +755,8 @@ mod tests {
     #[test]
     fn sparse_windows_are_the_sliding_sums() {
         use crate::analyze::grid::sliding_sum;
-        let mut seed = 11u64;
-        let mut next = || {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (seed >> 33) as u32
-        };
         for density in [1u32, 3, 40, 500] {
-            let values: Vec<Counts> = (0..2000)
-                .map(|_| match next() % density {
-                    0 => counts(next() % 30 + 1, next() % 3),
-                    _ => Counts::default(),
-                })
-                .collect();
-            let s = KeySeries {
-                key: "k".into(),
-                counts: values.iter().copied().collect(),
-            };
+            let s = random_series(11 + u64::from(density), density, 2000, (30, 3));
             for width in [0usize, 1, 2, 6, 12, 288, 3000] {
                 let num = sliding_sum(&s.values(|c| c.errors), width);
                 let den = sliding_sum(&s.values(|c| c.requests), width);

@@ -58,14 +58,14 @@ fn write_rates(
     };
     // Every dimension's rows also go, as they are made, to one long table
     // (`dimension, key, window_start, ...`) that one dashboard panel can filter, written
-    // on a thread of its own; `None` ends it (without it, the file is not put in place).
+    // on a thread of its own.
     let long = rates_dir.join("long.parquet");
-    let long_path = long.clone();
-    let (long_tx, long_rx) = crossbeam_channel::bounded::<Option<(Dimension, RecordBatch)>>(2);
-    std::thread::scope(|scope| {
-        let long_job = scope.spawn(move || {
-            rates::write_parquet_with(&long_path, rates::long_schema(), |put| {
-                for b in long_rx {
+    let mut files = feeding(
+        2,
+        "long rates",
+        |rx| {
+            rates::write_parquet_with(&long, rates::long_schema(), |put| {
+                for b in rx {
                     match b {
                         Some((dimension, b)) => put(&rates::to_long(dimension, &b)?)?,
                         None => return Ok(()),
@@ -73,19 +73,34 @@ fn write_rates(
                 }
                 Err(anyhow::anyhow!("the rate tables were not all made"))
             })
-        });
-        let dims = write_dimensions(rates_dir, t, cfg, &long_tx);
-        if dims.is_ok() {
-            let _ = long_tx.send(None);
+        },
+        |long| write_dimensions(rates_dir, t, cfg, long),
+    )?;
+    files.push(long);
+    Ok(files)
+}
+
+/// Runs `produce` with a sender to `consume`, which runs on a thread of its own and is
+/// handed `Some(item)`s, then `None` once `produce` has succeeded (a consumer puts its
+/// file in place only then). The consumer's own error comes first: a failed send only
+/// echoes it.
+fn feeding<T: Send, R>(
+    bound: usize,
+    what: &str,
+    consume: impl FnOnce(crossbeam_channel::Receiver<Option<T>>) -> anyhow::Result<()> + Send,
+    produce: impl FnOnce(&crossbeam_channel::Sender<Option<T>>) -> anyhow::Result<R>,
+) -> anyhow::Result<R> {
+    let (tx, rx) = crossbeam_channel::bounded(bound);
+    std::thread::scope(|scope| {
+        let job = scope.spawn(move || consume(rx));
+        let made = produce(&tx);
+        if made.is_ok() {
+            let _ = tx.send(None);
         }
-        drop(long_tx);
-        // The long writer's own error first: a failed send only echoes it.
-        long_job
-            .join()
-            .map_err(|_| anyhow::anyhow!("the long rates writer panicked"))??;
-        let mut files = dims?;
-        files.push(long);
-        Ok(files)
+        drop(tx);
+        job.join()
+            .map_err(|_| anyhow::anyhow!("the {what} writer panicked"))??;
+        made
     })
 }
 
@@ -107,11 +122,10 @@ fn write_dimensions(
         // The CSV (most of the time: every cell formatted) is written on a thread of
         // its own from the same batches.
         let mut csv_file = csv::CsvFile::create(&csv)?;
-        // `None` ends the table; without it (the producer failed) the CSV is not put
-        // in place.
-        let (tx, rx) = crossbeam_channel::bounded::<Option<RecordBatch>>(1);
-        std::thread::scope(|scope| {
-            let csv_job = scope.spawn(move || -> anyhow::Result<()> {
+        feeding(
+            1,
+            "CSV",
+            move |rx| {
                 for b in rx {
                     match b {
                         Some(b) => csv_file.write(&b)?,
@@ -119,32 +133,25 @@ fn write_dimensions(
                     }
                 }
                 Ok(())
-            });
-            let parquet = rates::write_parquet_with(&pq, rates::rates_schema(d.dimension), |put| {
-                rates::rates_batches(
-                    t,
-                    d,
-                    cfg.windows.sliding_minutes,
-                    rates::RATE_BATCH_ROWS,
-                    |b| {
-                        put(&b)?;
-                        long.send(Some((d.dimension, b.clone())))
-                            .map_err(|_| anyhow::anyhow!("the long rates writer stopped"))?;
-                        tx.send(Some(b))
-                            .map_err(|_| anyhow::anyhow!("the CSV writer stopped"))
-                    },
-                )
-            });
-            if parquet.is_ok() {
-                let _ = tx.send(None);
-            }
-            drop(tx);
-            // The CSV writer's own error first: a failed send only echoes it.
-            csv_job
-                .join()
-                .map_err(|_| anyhow::anyhow!("the CSV writer panicked"))??;
-            parquet
-        })?;
+            },
+            |tx| {
+                rates::write_parquet_with(&pq, rates::rates_schema(d.dimension), |put| {
+                    rates::rates_batches(
+                        t,
+                        d,
+                        cfg.windows.sliding_minutes,
+                        rates::RATE_BATCH_ROWS,
+                        |b| {
+                            put(&b)?;
+                            long.send(Some((d.dimension, b.clone())))
+                                .map_err(|_| anyhow::anyhow!("the long rates writer stopped"))?;
+                            tx.send(Some(b))
+                                .map_err(|_| anyhow::anyhow!("the CSV writer stopped"))
+                        },
+                    )
+                })
+            },
+        )?;
         files.extend([pq, csv]);
     }
     Ok(files)
