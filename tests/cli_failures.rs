@@ -314,20 +314,19 @@ fn skipped_files_are_named_on_the_terminal() {
 fn rate_tables_stay_bounded_with_many_distinct_keys() {
     let tmp = errscope::testutil::tempdir().unwrap();
     let data = tmp.path().join("data");
-    errscope()
-        .args([
-            "generate",
+    generate(
+        &[
             "--records",
             "120000",
             "--days",
             "1",
             "--seed",
             "5",
-        ])
-        .args(["--incidents", "--high-cardinality", "--out"])
-        .arg(&data)
-        .assert()
-        .success();
+            "--incidents",
+            "--high-cardinality",
+        ],
+        &data,
+    );
     let out = tmp.path().join("out");
     let a = errscope()
         .args(["analyze", "--json"])

@@ -15,13 +15,8 @@ fn generate_and_analyze(
 ) -> (std::path::PathBuf, std::path::PathBuf, serde_json::Value) {
     let export = dir.join("export");
     let out = dir.join("out");
-    errscope()
-        .arg("generate")
-        .args(generate)
-        .arg("--out")
-        .arg(&export)
-        .assert()
-        .success();
+    let args: Vec<&str> = generate.iter().map(String::as_str).collect();
+    common::generate(&args, &export);
     let a = errscope()
         .args(["analyze", "--json"])
         .arg(&export)

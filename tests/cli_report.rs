@@ -422,20 +422,10 @@ fn report_html_renders_in_headless_chromium() {
 fn a_year_of_logs_makes_a_report_of_a_weeks_size() {
     let tmp = errscope::testutil::tempdir().unwrap();
     let export = tmp.path().join("export");
-    errscope()
-        .args([
-            "generate",
-            "--records",
-            "20000",
-            "--days",
-            "365",
-            "--seed",
-            "7",
-        ])
-        .arg("--out")
-        .arg(&export)
-        .assert()
-        .success();
+    generate(
+        &["--records", "20000", "--days", "365", "--seed", "7"],
+        &export,
+    );
     let out = tmp.path().join("out");
     analyze(&export, &out, &[]).success();
     let size = |p: &Path| std::fs::metadata(p).unwrap().len();

@@ -344,13 +344,12 @@ fn nightly_runs_into_a_bucket_add_to_its_events() {
     // Both nights: what one run over the whole file keeps.
     let dir = tempfile::tempdir().unwrap();
     let whole = dir.path().join("whole");
-    errscope()
-        .args(["analyze", "-q"])
-        .arg(repo_path("sample-data/nexla_api_errors.ndjson"))
-        .arg("--out")
-        .arg(&whole)
-        .assert()
-        .success();
+    analyze(
+        &repo_path("sample-data/nexla_api_errors.ndjson"),
+        &whole,
+        &[],
+    )
+    .success();
     let both = count();
     assert!(both > one && one > 0, "{one} {both}");
     assert_eq!(both, row_count(&read_events(&whole)) as u64);

@@ -142,19 +142,9 @@ fn a_million_generated_records_give_the_same_tables_and_incidents_on_spark() {
     let Some(url) = spark("million") else { return };
     let dir = tempfile::tempdir().unwrap();
     let logs = dir.path().join("gen");
-    errscope()
-        .args(["generate", "--records", "1000000", "--seed", "26", "--out"])
-        .arg(&logs)
-        .assert()
-        .success();
+    generate(&["--records", "1000000", "--seed", "26"], &logs);
     let dataset = dir.path().join("ds");
-    errscope()
-        .args(["ingest", "-q"])
-        .arg(&logs)
-        .arg("--out")
-        .arg(&dataset)
-        .assert()
-        .success();
+    ingest(&[&logs], &dataset).success();
     let incidents = local_equals_spark(&url, &dataset, dir.path(), &[]);
     assert!(incidents > 0);
 }
@@ -247,15 +237,8 @@ fn past_max_keys_spark_keeps_the_exact_heaviest_keys() {
     let config = dir.path().join("errscope.toml");
     std::fs::write(&config, "[rates]\nmax_keys = 5\n").unwrap();
     let out = dir.path().join("out");
-    errscope()
-        .args(["analyze", "-q"])
-        .arg(&dataset)
-        .arg("--out")
-        .arg(&out)
-        .args(["--engine", &url, "--config"])
-        .arg(&config)
-        .assert()
-        .success();
+    let config = config.to_str().unwrap();
+    analyze(&dataset, &out, &["--engine", &url, "--config", config]).success();
     // The ranking, computed over the events themselves (requests only: no log lines).
     let exact = query(
         &dataset,
@@ -416,22 +399,10 @@ fn a_fleet_of_writers_is_one_dataset_for_the_cluster() {
     assert!(files.len() >= 4);
     let fleet = dir.path().join("fleet");
     for (writer, share) in [("a", &files[..2]), ("b", &files[2..])] {
-        errscope()
-            .args(["ingest", "-q"])
-            .args(share)
-            .arg("--out")
-            .arg(fleet.join(writer))
-            .assert()
-            .success();
+        ingest(share, &fleet.join(writer)).success();
     }
     let whole = dir.path().join("whole");
-    errscope()
-        .args(["ingest", "-q"])
-        .args(&files)
-        .arg("--out")
-        .arg(&whole)
-        .assert()
-        .success();
+    ingest(&files, &whole).success();
     let (one, many) = (dir.path().join("one"), dir.path().join("many"));
     analyze(&whole, &one, &["--engine", &url]).success();
     analyze(&fleet, &many, &["--engine", &url]).success();

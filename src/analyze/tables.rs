@@ -547,22 +547,12 @@ impl KeySeries {
     /// [`sliding_sum`](super::grid::sliding_sum) over the whole series), from the buckets
     /// with counts alone: a year of windows costs what the key's events cost.
     pub fn peak_sum(&self, width: usize, f: impl Fn(&Counts) -> u32) -> u64 {
-        let cells: Vec<(usize, u64)> = self
-            .counts
-            .nonzero()
-            .map(|(i, c)| (i, u64::from(f(&c))))
-            .collect();
-        let (mut acc, mut from, mut peak) = (0u64, 0usize, 0u64);
-        for (k, &(i, v)) in cells.iter().enumerate() {
-            acc += v;
-            // The window of `width` buckets ending at bucket `i`.
-            while from <= k && cells[from].0 + width <= i {
-                acc -= cells[from].1;
-                from += 1;
-            }
-            peak = peak.max(acc);
-        }
-        peak
+        // The largest sum is that of a window holding counts of `f`.
+        self.windows_with(width, f)
+            .iter()
+            .map(|w| w.sum)
+            .max()
+            .unwrap_or(0)
     }
 
     pub fn values(&self, f: impl Fn(&Counts) -> u32) -> Vec<u32> {

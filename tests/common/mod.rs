@@ -275,14 +275,29 @@ pub fn assert_reconciles(out: &Path) -> serde_json::Value {
 /// `errscope ingest -q sample-data --out <dir>/sample`; returns the output folder.
 pub fn ingest_sample(dir: &Path) -> PathBuf {
     let out = dir.join("sample");
+    ingest(&[repo_path("sample-data")], &out).success();
+    out
+}
+
+/// `errscope ingest -q <inputs>... --out <out>`, not yet asserted.
+pub fn ingest<P: AsRef<std::ffi::OsStr>>(inputs: &[P], out: &Path) -> Assert {
     errscope()
         .args(["ingest", "-q"])
-        .arg(repo_path("sample-data"))
+        .args(inputs)
         .arg("--out")
-        .arg(&out)
+        .arg(out)
+        .assert()
+}
+
+/// `errscope generate <args>... --out <out>`, asserted successful.
+pub fn generate(args: &[&str], out: &Path) {
+    errscope()
+        .arg("generate")
+        .args(args)
+        .arg("--out")
+        .arg(out)
         .assert()
         .success();
-    out
 }
 
 /// `errscope analyze -q <input> --out <out> <extra>...`, not yet asserted.

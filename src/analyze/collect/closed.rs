@@ -190,14 +190,18 @@ impl Closed {
 
     /// The window numbers that may hold cells, in order.
     pub(super) fn range(&self) -> std::ops::Range<i64> {
-        let lo = self.reopened.keys().next().copied();
-        let hi = self.reopened.keys().next_back().map(|w| w + 1);
-        match (self.windows() > 0, lo, hi) {
-            (true, lo, hi) => {
-                lo.unwrap_or(self.first).min(self.first)..hi.unwrap_or(0).max(self.end())
-            }
-            (false, Some(lo), Some(hi)) => lo..hi,
-            _ => 0..0,
+        let packed = (self.windows() > 0).then(|| self.first..self.end());
+        let reopened = match (
+            self.reopened.keys().next(),
+            self.reopened.keys().next_back(),
+        ) {
+            (Some(&lo), Some(&hi)) => Some(lo..hi + 1),
+            _ => None,
+        };
+        match (packed, reopened) {
+            (Some(a), Some(b)) => a.start.min(b.start)..a.end.max(b.end),
+            (Some(r), None) | (None, Some(r)) => r,
+            (None, None) => 0..0,
         }
     }
 
@@ -335,6 +339,14 @@ mod tests {
         assert_eq!(c.held(), 5);
         c.push(20, &slab(&[(3, 1000)]));
         assert_eq!(all(&c).last(), Some(&(20, 3, 1000)));
+
+        // Window numbers before 1970 are negative: the range is theirs, not up to 0.
+        let mut old = Closed::default();
+        old.push(-500, &slab(&[(1, 2)]));
+        old.push(-498, &slab(&[(1, 3)]));
+        assert_eq!(old.range(), -500..-497);
+        old.repack();
+        assert_eq!(old.range(), -500..-497);
     }
 
     /// Windows whose cells straddle chunks read, take and reopen like the others.
