@@ -9,6 +9,7 @@ pub mod anomalies;
 pub mod atomic;
 pub mod chart;
 pub mod csv;
+mod dictionary;
 mod glyphs;
 pub mod html;
 pub mod parquet;

@@ -20,6 +20,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
 use super::atomic::{replace_dir, temp_path};
+use super::dictionary::Dictionaries;
 use crate::schema::{col, event_schema};
 
 pub const MAX_OPEN_DAYS: usize = 8;
@@ -53,12 +54,13 @@ pub(super) fn base_properties() -> parquet::file::properties::WriterPropertiesBu
 }
 
 /// [`base_properties`] for the events: near-unique columns get no dictionary (the writer
-/// would build one only to drop it when it outgrows its page), and unordered free-text and
-/// per-client columns no min/max (they prune nothing). Time and source line, which rise
+/// would build one only to drop it when it outgrows its page): the request id always,
+/// other text columns when their sampled values say so ([`Dictionaries`]). Unordered
+/// free-text and per-client columns get no min/max (they prune nothing). Time and source line, which rise
 /// row after row, are stored as deltas (DELTA_BINARY_PACKED, read by DuckDB, Arrow,
 /// Polars, DataFusion and Spark 3.3+): 16 plain bytes a row were most of what zstd had to
 /// compress; the dataset is 10 % smaller and the run 2.5 % cheaper.
-fn events_properties() -> WriterProperties {
+fn events_properties(dictionaries: &Dictionaries) -> WriterProperties {
     let schema = event_schema();
     let name = |i: usize| ColumnPath::from(schema.field(i).name().as_str());
     let mut b = base_properties()
@@ -89,6 +91,11 @@ fn events_properties() -> WriterProperties {
     ] {
         b = b.set_column_statistics_enabled(name(c), EnabledStatistics::None);
     }
+    for i in 0..schema.fields().len() {
+        if dictionaries.plain(i) {
+            b = b.set_column_dictionary_enabled(name(i), false);
+        }
+    }
     b.build()
 }
 
@@ -109,6 +116,7 @@ pub struct EventsWriter {
     rows: BTreeMap<(i64, u32), u64>,
     clock: u64,
     parts: Vec<PartFile>,
+    dictionaries: Dictionaries,
 }
 
 impl EventsWriter {
@@ -129,6 +137,7 @@ impl EventsWriter {
             rows: BTreeMap::new(),
             clock: 0,
             parts: Vec::new(),
+            dictionaries: Dictionaries::default(),
         })
     }
 
@@ -137,6 +146,7 @@ impl EventsWriter {
         if batch.num_rows() == 0 {
             return Ok(());
         }
+        self.dictionaries.observe(batch);
         let ts = batch
             .column(col::TS)
             .as_primitive::<TimestampMicrosecondType>();
@@ -179,7 +189,11 @@ impl EventsWriter {
             let tmp = temp_path(&dest);
             let file = File::create(&tmp)?;
             let sync = file.try_clone()?;
-            let writer = ArrowWriter::try_new(file, event_schema(), Some(events_properties()))?;
+            let writer = ArrowWriter::try_new(
+                file,
+                event_schema(),
+                Some(events_properties(&self.dictionaries)),
+            )?;
             self.open.insert(
                 day,
                 OpenPart {
