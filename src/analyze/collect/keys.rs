@@ -133,6 +133,23 @@ impl Summary {
         self.tracked[w] & bit != 0
     }
 
+    /// Starts loading the doorkeeper's bucket for the key of hash `h`: a fold of
+    /// one-off keys is a random read of the 256 KiB doorkeeper per row, which the
+    /// collector issues for a batch's rows ahead of their lookups.
+    #[inline]
+    pub(super) fn prefetch(&self, h: u64) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            let bucket = (h as usize) & (DOOR_BUCKETS - 1);
+            // SAFETY: a prefetch does not fault, and the address is inside `door`
+            // (DOOR_BUCKETS long).
+            unsafe { _mm_prefetch(self.door.as_ptr().add(bucket).cast::<i8>(), _MM_HINT_T0) };
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = h;
+    }
+
     pub(super) fn mark_tracked(&mut self, h: u64) {
         let (w, bit) = Summary::tracked_bit(h);
         self.tracked[w] |= bit;
@@ -464,6 +481,31 @@ impl Dim {
     #[inline]
     pub(super) fn add_view(&mut self, key: &str, view: u128, window: i64, c: &Counts) -> u32 {
         let id = self.id_of_view(key, view);
+        self.add_id(id, window, c);
+        id
+    }
+
+    /// [`Dim::add_view`] for a key of a summarised dimension whose [`key_hash`] is `h`:
+    /// a key surely not tracked goes straight to the doorkeeper.
+    #[inline]
+    pub(super) fn add_view_hashed(
+        &mut self,
+        key: &str,
+        view: u128,
+        h: u64,
+        window: i64,
+        c: &Counts,
+    ) -> u32 {
+        let id = match self.summary.as_deref_mut() {
+            Some(s) if !s.maybe_tracked(h) => {
+                if s.second_sighting(h) {
+                    self.take_in(key, h)
+                } else {
+                    UNTRACKED
+                }
+            }
+            _ => self.id_of_view(key, view),
+        };
         self.add_id(id, window, c);
         id
     }

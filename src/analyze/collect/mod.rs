@@ -116,6 +116,8 @@ pub struct Collector {
     conn_dim: usize,
     /// The rows of the batch being folded (kept for the next batch's).
     rows: Vec<Row>,
+    /// The key hashes of a batch for a summarised dimension, reused likewise.
+    hashes: Vec<u64>,
     /// Only the error events are kept ([`Collector::details_only`]).
     details_only: bool,
 }
@@ -225,6 +227,7 @@ impl Collector {
             reauth: ReauthStream::default(),
             conn_dim: Dimension::ConnectionId.index(),
             rows: Vec::new(),
+            hashes: Vec::new(),
             details_only: false,
         })
     }
@@ -279,6 +282,7 @@ impl Collector {
         // and the connections, reauthorization and spill see the rows in order below.
         let mut rows = std::mem::take(&mut self.rows);
         rows.clear();
+        let mut hashes = std::mem::take(&mut self.hashes);
         for i in 0..batch.num_rows() {
             if ts.is_null(i) {
                 continue;
@@ -351,9 +355,25 @@ impl Collector {
                 }
                 Key::Column(col) => {
                     let is_conn = d == self.conn_dim;
+                    // A summarised dimension (client IPs, users of a fleet) sees mostly
+                    // keys it does not track: their hashes first, each prefetching its
+                    // doorkeeper bucket, then the lookups (a cache miss a row otherwise).
+                    hashes.clear();
+                    if let Some(s) = dim.summary.as_deref() {
+                        for r in rows.iter().filter(|r| r.request) {
+                            let h = col.get_view(r.i).map_or(0, |(k, _)| key_hash(k));
+                            s.prefetch(h);
+                            hashes.push(h);
+                        }
+                    }
+                    let mut hashed = hashes.iter();
                     for r in rows.iter_mut().filter(|r| r.request) {
+                        let h = hashed.next();
                         if let Some((k, v)) = col.get_view(r.i) {
-                            let id = dim.add_view(k, v, r.window, &r.c);
+                            let id = match h {
+                                Some(&h) => dim.add_view_hashed(k, v, h, r.window, &r.c),
+                                None => dim.add_view(k, v, r.window, &r.c),
+                            };
                             if is_conn && id != UNTRACKED {
                                 r.conn = Some(id);
                             }
@@ -407,6 +427,7 @@ impl Collector {
             }
         }
         self.rows = rows;
+        self.hashes = hashes;
     }
 
     /// Streams the events of a dataset (hive-partitioned Parquet) through a collector.
