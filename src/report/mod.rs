@@ -105,37 +105,62 @@ fn feeding<T: Send, R>(
     })
 }
 
-/// Each dimension's rate table, Parquet and CSV; its batches also go to `long`.
+/// What the rates CSV writer is handed: a dimension's file to start (the one before it
+/// is complete), then that dimension's batches.
+enum CsvPart {
+    Start(PathBuf),
+    Rows(RecordBatch),
+}
+
+/// Each dimension's rate table, Parquet and CSV; its batches also go to `long`. One
+/// thread writes every dimension's CSV in turn, so the Parquet tables go on to the next
+/// dimension while it formats the cells of the last (each dimension waiting for its own
+/// CSV left a core idle at every switch).
 fn write_dimensions(
     rates_dir: &Path,
     t: &crate::analyze::tables::Tables,
     cfg: &AnalyzeConfig,
     long: &crossbeam_channel::Sender<Option<(Dimension, RecordBatch)>>,
 ) -> anyhow::Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    for d in t
-        .dims
-        .iter()
-        .filter(|d| Dimension::RATES.contains(&d.dimension))
-    {
-        let pq = rates_dir.join(format!("{}.parquet", d.dimension));
-        let csv = rates_dir.join(format!("{}.csv", d.dimension));
-        // The CSV (most of the time: every cell formatted) is written on a thread of
-        // its own from the same batches.
-        let mut csv_file = csv::CsvFile::create(&csv)?;
-        feeding(
-            1,
-            "CSV",
-            move |rx| {
-                for b in rx {
-                    match b {
-                        Some(b) => csv_file.write(&b)?,
-                        None => return csv_file.commit(),
+    feeding(
+        4,
+        "CSV",
+        |rx| {
+            let mut open: Option<csv::CsvFile> = None;
+            for part in rx {
+                match part {
+                    Some(CsvPart::Start(path)) => {
+                        if let Some(done) = open.take() {
+                            done.commit()?;
+                        }
+                        open = Some(csv::CsvFile::create(&path)?);
                     }
+                    Some(CsvPart::Rows(b)) => {
+                        open.as_mut()
+                            .expect("a dimension's file starts before its rows")
+                            .write(&b)?;
+                    }
+                    None => return open.map_or(Ok(()), csv::CsvFile::commit),
                 }
-                Ok(())
-            },
-            |tx| {
+            }
+            // The tables stopped short: no file is put in place.
+            Ok(())
+        },
+        |csv_tx| {
+            let send = |part: CsvPart| {
+                csv_tx
+                    .send(Some(part))
+                    .map_err(|_| anyhow::anyhow!("the CSV writer stopped"))
+            };
+            let mut files = Vec::new();
+            for d in t
+                .dims
+                .iter()
+                .filter(|d| Dimension::RATES.contains(&d.dimension))
+            {
+                let pq = rates_dir.join(format!("{}.parquet", d.dimension));
+                let csv = rates_dir.join(format!("{}.csv", d.dimension));
+                send(CsvPart::Start(csv.clone()))?;
                 rates::write_parquet_with(&pq, rates::rates_schema(d.dimension), |put| {
                     rates::rates_batches(
                         t,
@@ -146,16 +171,15 @@ fn write_dimensions(
                             put(&b)?;
                             long.send(Some((d.dimension, b.clone())))
                                 .map_err(|_| anyhow::anyhow!("the long rates writer stopped"))?;
-                            tx.send(Some(b))
-                                .map_err(|_| anyhow::anyhow!("the CSV writer stopped"))
+                            send(CsvPart::Rows(b))
                         },
                     )
-                })
-            },
-        )?;
-        files.extend([pq, csv]);
-    }
-    Ok(files)
+                })?;
+                files.extend([pq, csv]);
+            }
+            Ok(files)
+        },
+    )
 }
 
 /// Anomalies, charts, the page and the summary.
