@@ -161,3 +161,45 @@ fn endpoints_are_routes() {
     }
     assert!(matches!(route_of("/v1/flows"), Cow::Borrowed(_)));
 }
+
+#[test]
+fn the_one_pass_route_check_agrees_with_the_steps() {
+    use super::event::{route_changes, route_in_steps};
+    let mut cases: Vec<String> = [
+        "/api/v1/accounts",
+        "/v1/orders/8812",
+        "/v1/orders/88",
+        "https://api.example.com/v2/users/5f2b9c1e7a3d4b6c?x=1",
+        "/files/123e4567-e89b-12d3-a456-426614174000/meta",
+        "/t/AbCdEfGhIjKlMnOpQrSt1",
+        "/t/AbCdEfGhIjKlMnOpQrSt",
+        "GetUser",
+        "12345",
+        "/",
+        "",
+        "/a#frag",
+        "/é/123",
+        "/deadbeefdeadbeef0/",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    // Random paths over the bytes the rules look at.
+    let alphabet: Vec<char> = "/?#09af-_xZ.é".chars().collect();
+    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    for _ in 0..20_000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let len = (x % 40) as usize;
+        cases.push(
+            (0..len)
+                .map(|i| alphabet[((x >> (i % 48)) as usize + i * 7) % alphabet.len()])
+                .collect(),
+        );
+    }
+    for ep in &cases {
+        let changes = matches!(route_in_steps(ep), Cow::Owned(_));
+        assert_eq!(route_changes(ep), changes, "{ep:?}");
+    }
+}
