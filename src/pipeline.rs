@@ -132,6 +132,34 @@ pub struct IngestCpu {
     pub events: f64,
 }
 
+/// How many nice levels a decoder thread steps below the others (Linux's scheduler gives
+/// a thread 5 levels down about a third of the share of one at the base level).
+pub const DECODER_NICENESS: i32 = 5;
+
+/// Lowers the calling decoder thread's scheduling priority by [`DECODER_NICENESS`], so
+/// that the serial stages (the reader, the in-order fold, the events writer) run whenever
+/// they have work and the decoders take the rest of the cores. At equal priority, with
+/// more busy threads than cores, the serial stages waited for their fair share behind the
+/// decoders while these filled the queues, then stalled on them: on 2 cores, 90 days x 5 M
+/// records ran 7 % longer (medians of 4 alternating runs) and took more CPU (caches shared
+/// by more threads at once). Only ever lowers the priority (never below what the process
+/// was started with, e.g. under `nice`), and does nothing where it cannot.
+fn behind_the_serial_stages() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: plain system calls on the calling thread's own id.
+        unsafe {
+            let tid = libc::gettid() as libc::id_t;
+            *libc::__errno_location() = 0;
+            let now = libc::getpriority(libc::PRIO_PROCESS, tid);
+            if now == -1 && *libc::__errno_location() != 0 {
+                return;
+            }
+            let _ = libc::setpriority(libc::PRIO_PROCESS, tid, (now + DECODER_NICENESS).min(19));
+        }
+    }
+}
+
 /// The CPU time of the calling thread, in seconds.
 pub fn thread_cpu() -> Option<f64> {
     #[cfg(unix)]
@@ -274,6 +302,7 @@ pub fn run_ingest(
                 let names = &names;
                 let cfg = &opts.mapping;
                 decoders.push(scope.spawn(move || {
+                    behind_the_serial_stages();
                     for (seq, chunk) in rx {
                         let name = &names[chunk.file];
                         let decoded = decode_chunk(chunk, name, cfg);
@@ -532,4 +561,29 @@ fn absorb(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_decoder_steps_below_the_other_threads_from_where_it_was() {
+        fn nice() -> i32 {
+            // SAFETY: reads the calling thread's own priority.
+            unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) }
+        }
+        let base = nice();
+        let (decoder, twice) = std::thread::spawn(|| {
+            super::behind_the_serial_stages();
+            let once = nice();
+            super::behind_the_serial_stages();
+            (once, nice())
+        })
+        .join()
+        .unwrap();
+        assert_eq!(decoder, (base + super::DECODER_NICENESS).min(19));
+        assert_eq!(twice, (decoder + super::DECODER_NICENESS).min(19));
+        // The other threads keep theirs.
+        assert_eq!(nice(), base);
+    }
 }
