@@ -123,7 +123,7 @@ fn write_dimensions(
     long: &crossbeam_channel::Sender<Option<(Dimension, RecordBatch)>>,
 ) -> anyhow::Result<Vec<PathBuf>> {
     feeding(
-        4,
+        1,
         "CSV",
         |rx| {
             let mut open: Option<csv::CsvFile> = None;
