@@ -57,16 +57,18 @@ unsafe extern "C" {
 }
 const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
 
-/// Freed memory goes back to the system after 250 ms instead of mimalloc's 1 s: a run's
+/// Freed memory goes back to the system after 100 ms instead of mimalloc's 1 s: a run's
 /// stages are shorter than a second, and what one stage freed was still resident while
-/// the next one filled up (peak 157 -> 142 MiB on 1 M records over 7 days, 207 -> 177
-/// MiB over a year, same wall time; BENCHMARKS.md, issue 28). `MIMALLOC_PURGE_DELAY`
-/// still decides when set.
+/// the next one filled up (1 s -> 250 ms: peak 157 -> 142 MiB on 1 M records over 7 days,
+/// 207 -> 177 MiB over a year; 250 -> 100 ms: a year's report phase, where four writer
+/// threads allocate and free at once, 183-197 -> 162-179 MiB; no change in wall time
+/// measured either time; BENCHMARKS.md, issue 28). `MIMALLOC_PURGE_DELAY` still decides
+/// when set.
 fn return_freed_memory_sooner() {
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
         // SAFETY: sets one integer option of the allocator, which reads it when it next
         // purges; no memory is touched.
-        unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, 250) }
+        unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, 100) }
     }
 }
 
