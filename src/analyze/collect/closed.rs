@@ -60,25 +60,29 @@ impl<T: Copy> Chunks<T> {
 
     /// The elements `a..b`, as the pieces of the chunks they lie in.
     fn pieces(&self, a: usize, b: usize) -> impl Iterator<Item = &[T]> {
-        let chunk = Self::CHUNK;
-        self.chunks
-            .iter()
-            .enumerate()
-            .skip(a / chunk)
-            .take_while(move |(k, _)| k * chunk < b)
-            .map(move |(k, c)| &c[a.saturating_sub(k * chunk)..(b - k * chunk).min(c.len())])
+        Self::cut(self.chunks.iter(), a, b, |c| c.len()).map(|(c, r)| &c[r])
     }
 
     fn pieces_mut(&mut self, a: usize, b: usize) -> impl Iterator<Item = &mut [T]> {
+        Self::cut(self.chunks.iter_mut(), a, b, |c| c.len()).map(|(c, r)| &mut c[r])
+    }
+
+    /// The chunks holding elements `a..b`, each with the range of it they take (`len`: a
+    /// chunk's length): [`Chunks::pieces`] and [`Chunks::pieces_mut`] cut along these.
+    fn cut<C>(
+        chunks: impl Iterator<Item = C>,
+        a: usize,
+        b: usize,
+        len: impl Fn(&C) -> usize,
+    ) -> impl Iterator<Item = (C, std::ops::Range<usize>)> {
         let chunk = Self::CHUNK;
-        self.chunks
-            .iter_mut()
+        chunks
             .enumerate()
             .skip(a / chunk)
             .take_while(move |(k, _)| k * chunk < b)
             .map(move |(k, c)| {
-                let hi = (b - k * chunk).min(c.len());
-                &mut c[a.saturating_sub(k * chunk)..hi]
+                let r = a.saturating_sub(k * chunk)..(b - k * chunk).min(len(&c));
+                (c, r)
             })
     }
 

@@ -207,15 +207,9 @@ impl Dim {
                 return id;
             }
         }
-        if let Some(s) = self.summary.as_deref_mut() {
-            let h = key_hash(key);
-            if !s.maybe_tracked(h) {
-                // Surely not tracked: straight to the doorkeeper.
-                return if s.second_sighting(h) {
-                    self.take_in(key, h)
-                } else {
-                    UNTRACKED
-                };
+        if self.summary.is_some() {
+            if let Some(id) = self.id_if_untracked(key, key_hash(key)) {
+                return id;
             }
         }
         let id = match self.ids.get(key) {
@@ -226,6 +220,23 @@ impl Dim {
             self.last = Some(id);
         }
         id
+    }
+
+    /// The id of a key (of hash `h`) that a summarised dimension surely does not track
+    /// (its tracked bit is clear), straight from the doorkeeper: taken in at its second
+    /// sighting, else [`UNTRACKED`]. `None` when the key may be tracked (or the dimension
+    /// is not summarised): the key maps decide.
+    #[inline]
+    fn id_if_untracked(&mut self, key: &str, h: u64) -> Option<u32> {
+        let s = self.summary.as_deref_mut()?;
+        if s.maybe_tracked(h) {
+            return None;
+        }
+        Some(if s.second_sighting(h) {
+            self.take_in(key, h)
+        } else {
+            UNTRACKED
+        })
     }
 
     pub(super) fn with_max_keys(max_keys: usize) -> Dim {
@@ -496,15 +507,9 @@ impl Dim {
         window: i64,
         c: &Counts,
     ) -> u32 {
-        let id = match self.summary.as_deref_mut() {
-            Some(s) if !s.maybe_tracked(h) => {
-                if s.second_sighting(h) {
-                    self.take_in(key, h)
-                } else {
-                    UNTRACKED
-                }
-            }
-            _ => self.id_of_view(key, view),
+        let id = match self.id_if_untracked(key, h) {
+            Some(id) => id,
+            None => self.id_of_view(key, view),
         };
         self.add_id(id, window, c);
         id
