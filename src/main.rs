@@ -17,6 +17,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     no_huge_pages();
     return_freed_memory_sooner();
+    errscope::pipeline::after_ingest(settle_after_ingest);
     let cli = Cli::parse();
     errscope::storage::sign_requests(!cli.no_sign_request);
     match run(cli.command) {
@@ -50,10 +51,11 @@ fn no_huge_pages() {
     }
 }
 
-// mimalloc's `mi_option_set` and its `mi_option_purge_delay` (the same slot of the enum
-// in mimalloc v2 and v3's `mimalloc.h`).
+// mimalloc's `mi_option_set`, `mi_collect` and `mi_option_purge_delay` (the same slot of
+// the enum in mimalloc v2 and v3's `mimalloc.h`).
 unsafe extern "C" {
     fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
+    fn mi_collect(force: bool);
 }
 const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
 
@@ -69,6 +71,26 @@ fn return_freed_memory_sooner() {
         // SAFETY: sets one integer option of the allocator, which reads it when it next
         // purges; no memory is touched.
         unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, 100) }
+    }
+}
+
+/// Once ingest is over, freed memory goes back after 10 ms, and what ingest freed goes
+/// back now. Ingest allocates and frees batch after batch on five threads, and a short
+/// delay there made the allocator hand pages back only to fault them in again (10 ms
+/// instead of 100: 1 s more system time on 90 days x 5 M records). The stages after it
+/// allocate little, but on other threads, which took fresh pages while ingest's freed
+/// ones waited out their delay: a year's report phase held 150-160 MiB for a heap of
+/// 80 MiB, and its peak was the run's. Measured: 1 M records over a year peak 174-178 ->
+/// 158-165 MiB (now at the end of ingest); 90 days x 5 M records unchanged in time
+/// (BENCHMARKS.md, issue 28). `MIMALLOC_PURGE_DELAY`, when set, still decides.
+fn settle_after_ingest() {
+    // SAFETY: `mi_option_set` sets one integer option, read at the next purge;
+    // `mi_collect(true)` purges the allocator's free pages, touching no live memory.
+    unsafe {
+        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+            mi_option_set(MI_OPTION_PURGE_DELAY, 10);
+        }
+        mi_collect(true);
     }
 }
 

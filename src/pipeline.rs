@@ -132,6 +132,23 @@ pub struct IngestCpu {
     pub events: f64,
 }
 
+/// What the binary's allocator does once ingest is over ([`after_ingest`]).
+static AFTER_INGEST: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
+
+/// Sets what [`ingest_done`] runs: the binary hands its allocator's settling here (the
+/// library does not choose an allocator). Only the first call counts.
+pub fn after_ingest(settle: fn()) {
+    let _ = AFTER_INGEST.set(settle);
+}
+
+/// Ingest is over: the stages after it allocate far less, and the memory ingest freed is
+/// no use to them. Runs what [`after_ingest`] set, if anything.
+pub fn ingest_done() {
+    if let Some(settle) = AFTER_INGEST.get() {
+        settle()
+    }
+}
+
 /// How many nice levels a decoder thread steps below the others (Linux's scheduler gives
 /// a thread 5 levels down about a third of the share of one at the base level).
 pub const DECODER_NICENESS: i32 = 5;

@@ -327,6 +327,8 @@ pub fn run(run: AnalyzeRun) -> anyhow::Result<Outcome> {
             (outcome, w.out.join("events"), Some(totals), collected)
         }
     };
+    // What ingest freed (or, on a dataset, nothing yet) goes back to the system now.
+    crate::pipeline::ingest_done();
     std::fs::create_dir_all(&w.out)?;
     crate::report::atomic::sweep_dead_runs(&a.out);
     let baseline = state.as_ref().and_then(|s| s.baseline.as_ref());
