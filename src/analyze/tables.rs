@@ -110,7 +110,7 @@ impl Cell {
 
 /// A cell's counts in a byte each (12 bytes with its bucket or key id, not 20): at a long
 /// span most buckets of a key hold a handful of events.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub(crate) struct Small([u8; 7]);
 
 impl Small {

@@ -1,16 +1,21 @@
 //! The windows the input has moved past, packed ([`Closed`]): every window's cells one
-//! after another in two arrays (a byte per count, or 16 bits past a byte), found by
-//! offsets. A packed window costs 8 bytes and a cell 12 (20 past a byte), with no
-//! allocation per window; the arrays grow by fixed chunks ([`Chunks`]), never copied
-//! (a doubling array briefly held its old and new copies: 16 MB more at a year's peak). A year of 5-minute windows is 105,120 windows per dimension: a
-//! [`Slab`] per window (48 bytes, plus allocations of their own with room to grow) was
-//! most of what a long span held.
+//! after another in two arrays, found by offsets. A packed window costs 8 bytes and a cell
+//! 5 when its counts fit in a byte each (its key id, and a code for its counts in the
+//! dimension's [`Palette`]: a window's counts of one key are a handful of small numbers,
+//! and few combinations of them recur), 20 otherwise, with no allocation per window; the
+//! arrays grow by fixed chunks ([`Chunks`]), never copied (a doubling array briefly held
+//! its old and new copies: 16 MB more at a year's peak). A year of 5-minute windows is
+//! 105,120 windows per dimension: a [`Slab`] per window (48 bytes, plus allocations of
+//! their own with room to grow) was most of what a long span held, then 12 bytes a cell
+//! (a key id and seven byte counts) were: 27 MB of a year's 1 M records.
 //!
 //! Input that reaches a packed window again (files overlapping in time, late records)
 //! reopens it: its cells move to a sparse [`Slab`] that takes the new counts, and the
 //! reopened windows are packed again in bulk once they are many.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+
+use foldhash::fast::RandomState;
 
 use super::slab::{Slab, Small};
 use crate::analyze::tables::Cell;
@@ -23,13 +28,66 @@ pub(super) struct Closed {
     /// (one more entry than windows; empty before anything is packed).
     small_at: Vec<u32>,
     wide_at: Vec<u32>,
-    /// The cells, window after window, by key id within a window (a taken cell stays as
-    /// zero counts).
-    small: Chunks<(u32, Small)>,
+    /// The cells, window after window, by key id within a window (a taken cell stays, as
+    /// zero counts): those with a code in `palette` in `small`, the others in `wide`.
+    small: Chunks<Coded>,
     wide: Chunks<(u32, Cell)>,
+    palette: Palette,
     /// Windows reached again after they were packed, or before the first one: these
     /// hold their cells (their packed cells, if any, are stale until the next repack).
     reopened: BTreeMap<i64, Slab>,
+    /// One window's cells on their way into `small` and `wide`, sorted first.
+    scratch: (Vec<Coded>, Vec<(u32, Cell)>),
+}
+
+/// A packed cell whose counts have a code in the dimension's [`Palette`]: its key id and
+/// that code (0: a taken cell, no counts), in 5 bytes.
+#[derive(Debug, Clone, Copy, Default)]
+struct Coded([u8; 5]);
+
+impl Coded {
+    fn new(id: u32, code: u8) -> Coded {
+        let [a, b, c, d] = id.to_le_bytes();
+        Coded([a, b, c, d, code])
+    }
+
+    fn id(self) -> u32 {
+        let [a, b, c, d, _] = self.0;
+        u32::from_le_bytes([a, b, c, d])
+    }
+
+    fn code(self) -> u8 {
+        self.0[4]
+    }
+}
+
+/// The distinct byte-sized counts of a dimension's packed cells, up to 255 of them, each
+/// known by its code (1 up; 0 is no counts). The first 255 seen get one; cells with
+/// others are packed whole, as a 1 M-record year's handful are.
+#[derive(Default)]
+struct Palette {
+    values: Vec<Small>,
+    codes: HashMap<Small, u8, RandomState>,
+}
+
+impl Palette {
+    /// The code of `s`, given one if there is room.
+    fn code(&mut self, s: Small) -> Option<u8> {
+        if let Some(&c) = self.codes.get(&s) {
+            return Some(c);
+        }
+        let c = u8::try_from(self.values.len() + 1).ok()?;
+        self.values.push(s);
+        self.codes.insert(s, c);
+        Some(c)
+    }
+
+    fn cell(&self, code: u8) -> Cell {
+        match code {
+            0 => Cell::default(),
+            c => self.values[usize::from(c) - 1].cell(),
+        }
+    }
 }
 
 /// An array that grows by chunks of 256 KB, each allocated once: growing never copies,
@@ -106,14 +164,17 @@ impl<T: Copy> Chunks<T> {
     }
 }
 
-/// Removes the cell of `id` from a window's run of cells (sorted by id, in pieces).
-fn take_in<'a, C: Copy + Default + 'a>(
-    pieces: impl Iterator<Item = &'a mut [(u32, C)]>,
+/// Takes the cell of `id` out of a window's run of cells (sorted by id, in pieces) with
+/// `take`, which leaves it without counts.
+fn take_in<'a, T: Copy + 'a, C>(
+    pieces: impl Iterator<Item = &'a mut [T]>,
     id: u32,
+    id_of: impl Fn(&T) -> u32,
+    take: impl Fn(&mut T) -> C,
 ) -> Option<C> {
     for piece in pieces {
-        if let Ok(k) = piece.binary_search_by_key(&id, |e| e.0) {
-            return Some(std::mem::take(&mut piece[k].1));
+        if let Ok(k) = piece.binary_search_by_key(&id, &id_of) {
+            return Some(take(&mut piece[k]));
         }
     }
     None
@@ -151,12 +212,19 @@ impl Closed {
             self.small_at.push(s);
             self.wide_at.push(w);
         }
+        let (coded, wide) = &mut self.scratch;
         for (id, c) in cells {
-            match Small::of(&c) {
-                Some(b) => self.small.push((id, b)),
-                None => self.wide.push((id, c)),
+            match Small::of(&c).and_then(|b| self.palette.code(b)) {
+                Some(code) => coded.push(Coded::new(id, code)),
+                None => wide.push((id, c)),
             }
         }
+        // By id within each array (cells come by id within each width, and a cell whose
+        // byte counts found no code joins the wide ones).
+        coded.sort_unstable_by_key(|c| c.id());
+        wide.sort_unstable_by_key(|c| c.0);
+        coded.drain(..).for_each(|c| self.small.push(c));
+        wide.drain(..).for_each(|c| self.wide.push(c));
         self.small_at.push(offset(self.small.len()));
         self.wide_at.push(offset(self.wide.len()));
     }
@@ -179,7 +247,7 @@ impl Closed {
         let small = self.small.pieces(s0, s1).flatten();
         let wide = self.wide.pieces(w0, w1).flatten();
         small
-            .map(|(id, b)| (*id, b.cell()))
+            .map(|c| (c.id(), self.palette.cell(c.code())))
             .chain(wide.copied())
             .filter(|(_, c)| c.requests > 0)
     }
@@ -230,9 +298,15 @@ impl Closed {
             return slab.take(id);
         }
         let ((s0, s1), (w0, w1)) = self.runs(window);
-        let cell = match take_in(self.small.pieces_mut(s0, s1), id) {
-            Some(b) => b.cell(),
-            None => take_in(self.wide.pieces_mut(w0, w1), id)?,
+        let taken = |c: &mut Coded| std::mem::replace(c, Coded::new(c.id(), 0)).code();
+        let cell = match take_in(self.small.pieces_mut(s0, s1), id, |c| c.id(), taken) {
+            Some(code) => self.palette.cell(code),
+            None => take_in(
+                self.wide.pieces_mut(w0, w1),
+                id,
+                |c| c.0,
+                |c| std::mem::take(&mut c.1),
+            )?,
         };
         (cell.requests > 0).then_some(cell)
     }
@@ -356,7 +430,7 @@ mod tests {
     /// Windows whose cells straddle chunks read, take and reopen like the others.
     #[test]
     fn windows_across_chunks_keep_their_cells() {
-        let per = Chunks::<(u32, Small)>::CHUNK;
+        let per = Chunks::<Coded>::CHUNK;
         let mut c = Closed::default();
         let mut want = Vec::new();
         for w in 0..5i64 {
@@ -390,6 +464,47 @@ mod tests {
         assert!(c.small.bytes() < before);
         let rest: usize = (3..5).map(|w| c.cells(w).count()).sum();
         assert_eq!(rest, want.iter().filter(|e| e.0 >= 3).count() - 1);
+    }
+
+    /// Past the palette's 255 codes, cells are packed whole, and each window still reads,
+    /// takes and reopens by id, whichever array its cells went to.
+    #[test]
+    fn cells_past_the_palette_are_packed_whole() {
+        let mut c = Closed::default();
+        let mut want = Vec::new();
+        // 600 distinct byte-sized counts in window 0 (ids interleaved between the two
+        // arrays), then some of them again in window 1.
+        let counts = |id: u32| Cell {
+            requests: 1 + (id % 250) as u16,
+            errors: (id / 250) as u16,
+            ..Cell::default()
+        };
+        for w in 0..2i64 {
+            let mut s = Slab::sparse();
+            for id in (0..600u32).filter(|id| w == 0 || id % 3 == 0) {
+                s.set(id, counts(id), 0);
+                want.push((w, id, counts(id).requests));
+            }
+            c.push(w, &s);
+        }
+        assert_eq!(c.palette.values.len(), 255);
+        assert!(
+            c.wide.len() > 300,
+            "the cells without a code are packed whole"
+        );
+        want.sort();
+        assert_eq!(all(&c), want);
+        for id in [0, 299, 300, 599] {
+            let got = c.take(0, id).map(|x| (x.requests, x.errors));
+            assert_eq!(got, Some((counts(id).requests, counts(id).errors)));
+            assert_eq!(c.take(0, id), None);
+        }
+        assert_eq!(all(&c).len(), want.len() - 4);
+        c.reopen(1).set(1, cell(9), 0);
+        c.repack();
+        let got = all(&c);
+        assert_eq!(got.len(), want.len() - 3);
+        assert!(got.contains(&(1, 1, 9)) && got.contains(&(1, 597, counts(597).requests)));
     }
 
     /// Many reopened windows are packed again in bulk, so a second pass over the span
