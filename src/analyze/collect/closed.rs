@@ -466,6 +466,26 @@ mod tests {
         assert_eq!(rest, want.iter().filter(|e| e.0 >= 3).count() - 1);
     }
 
+    /// A packed cell of small counts takes 5 bytes (its key id and a palette code), not
+    /// the 12 of an id and seven byte counts: a year of 1 M records packs 2.3 M of them.
+    #[test]
+    fn cells_of_small_counts_pack_in_five_bytes() {
+        let mut c = Closed::default();
+        let cells = 200_000usize;
+        for w in 0..(cells / 4) as i64 {
+            let other = (w % 1000) as u32 + 10;
+            c.push(
+                w,
+                &slab(&[(1, 1), (5, 2), (9, 3), (other, 1 + (w % 7) as u16)]),
+            );
+        }
+        assert_eq!(all(&c).len(), cells);
+        let packed = c.small.bytes() + c.wide.bytes();
+        // Rounded up to a chunk of each array, plus the chunks' list.
+        let bound = cells * 5 + 2 * (256 << 10) + 4096;
+        assert!(packed <= bound, "{packed} bytes for {cells} cells");
+    }
+
     /// Past the palette's 255 codes, cells are packed whole, and each window still reads,
     /// takes and reopens by id, whichever array its cells went to.
     #[test]
