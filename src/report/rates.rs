@@ -224,11 +224,13 @@ pub fn write_parquet(
 }
 
 /// The Parquet properties of a table errscope writes (rates, anomalies): numbers and times
-/// without dictionaries, times as deltas. A rates table is keys x windows rows of small
-/// counts, and dictionary encoding hashed every one of its 12 numbers a row: 100 k events
-/// with 550 k rows of IP addresses spent 7 % of the run there. Plain numbers compress
-/// about as well under zstd, and the windows' times (rising key after key) better as
-/// deltas: the files are the same size.
+/// without dictionaries, integers and times as deltas. A rates table is keys x windows
+/// rows of small counts, and dictionary encoding hashed every one of its 12 numbers a row:
+/// 100 k events with 550 k rows of IP addresses spent 7 % of the run there. The windows'
+/// times (rising key after key) compress better as deltas, and so do the counts: a count
+/// of a few events takes a few bits bit-packed, where plain it was 8 bytes for zstd to
+/// squeeze (90 days x 5 M records: rate files 14.2 -> 13.8 MB, their writing ~10 % less
+/// time). DuckDB, Polars, Arrow and Spark 3.3+ read DELTA_BINARY_PACKED.
 fn table_properties(schema: &Schema) -> parquet::file::properties::WriterProperties {
     use parquet::basic::Encoding;
     use parquet::schema::types::ColumnPath;
@@ -241,7 +243,12 @@ fn table_properties(schema: &Schema) -> parquet::file::properties::WriterPropert
         let column = || ColumnPath::from(f.name().as_str());
         match f.data_type() {
             DataType::Utf8 | DataType::Utf8View => {}
-            DataType::Timestamp(..) => {
+            DataType::Timestamp(..)
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::UInt32
+            | DataType::UInt64 => {
                 props = props
                     .set_column_dictionary_enabled(column(), false)
                     .set_column_encoding(column(), Encoding::DELTA_BINARY_PACKED);

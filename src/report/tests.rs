@@ -267,6 +267,27 @@ fn every_reporter_writes_from_one_analysis() {
         })
         .sum();
     assert_eq!(errors, 120 + 80);
+    // Counts and times are bit-packed deltas, never dictionaries: a count of a few
+    // events takes a few bits, not 8 plain bytes.
+    let f = std::fs::File::open(out.join("rates/connection_id.parquet")).unwrap();
+    let meta = parquet::file::reader::FileReader::metadata(
+        &parquet::file::reader::SerializedFileReader::new(f).unwrap(),
+    )
+    .clone();
+    let mut checked = 0;
+    for col in meta.row_group(0).columns() {
+        let name = col.column_path().string();
+        let encodings: Vec<_> = col.encodings().collect();
+        if ["window_start", "requests", "errors", "status_429"].contains(&name.as_str()) {
+            checked += 1;
+            assert!(
+                encodings.contains(&parquet::basic::Encoding::DELTA_BINARY_PACKED)
+                    && !encodings.contains(&parquet::basic::Encoding::RLE_DICTIONARY),
+                "{name}: {encodings:?}"
+            );
+        }
+    }
+    assert_eq!(checked, 4);
 
     // CSV: the formula-like contributor is neutralised.
     let csv = std::fs::read_to_string(out.join("anomalies.csv")).unwrap();
