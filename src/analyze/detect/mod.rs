@@ -197,7 +197,13 @@ pub fn run_all(t: &Tables, cfg: &DetectorsConfig) -> anyhow::Result<Vec<Flag>> {
         Box::new(|| Ok(reauthorization::detect(t, &cfg.reauthorization))),
         Box::new(|| Ok(new_code::detect(t, &cfg.new_code))),
     ];
-    let found: Vec<anyhow::Result<Vec<Flag>>> = jobs.into_par_iter().map(|job| job()).collect();
+    // One task per detector, so that a thread done with its share takes the next one
+    // rather than waiting on the other's half of the list.
+    let found: Vec<anyhow::Result<Vec<Flag>>> = jobs
+        .into_par_iter()
+        .with_max_len(1)
+        .map(|job| job())
+        .collect();
     let mut flags = Vec::new();
     for f in found {
         flags.extend(f?);
