@@ -77,12 +77,14 @@ fn return_freed_memory_sooner() {
 /// Once ingest is over, freed memory goes back after 10 ms, and what ingest freed goes
 /// back now. Ingest allocates and frees batch after batch on five threads, and a short
 /// delay there made the allocator hand pages back only to fault them in again (10 ms
-/// instead of 100: 1 s more system time on 90 days x 5 M records). The stages after it
-/// allocate little, but on other threads, which took fresh pages while ingest's freed
-/// ones waited out their delay: a year's report phase held 150-160 MiB for a heap of
-/// 80 MiB, and its peak was the run's. Measured: 1 M records over a year peak 174-178 ->
-/// 158-165 MiB (now at the end of ingest); 90 days x 5 M records unchanged in time
-/// (BENCHMARKS.md, issue 28). `MIMALLOC_PURGE_DELAY`, when set, still decides.
+/// instead of 100 throughout: about 1 s more system time on 90 days x 5 M records). The
+/// stages after it allocate little, but on other threads, which took fresh pages while
+/// ingest's freed ones waited out their delay: a year's report phase held 150-160 MiB for
+/// a heap of 80 MiB, and its peak was the run's. Now the end of ingest sets the peak (1 M
+/// records over a year: 164-170 -> 161-171 MiB alone, then the packed cells lowered the
+/// ingest peak itself); 90 days x 5 M records unchanged in time (3 alternating runs) with
+/// 5 % more page faults (BENCHMARKS.md, issue 28). `MIMALLOC_PURGE_DELAY`, when set,
+/// still decides the delay.
 fn settle_after_ingest() {
     // SAFETY: `mi_option_set` sets one integer option, read at the next purge;
     // `mi_collect(true)` purges the allocator's free pages, touching no live memory.
