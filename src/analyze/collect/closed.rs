@@ -29,15 +29,181 @@ pub(super) struct Closed {
     small_at: Vec<u32>,
     wide_at: Vec<u32>,
     /// The cells, window after window, by key id within a window (a taken cell stays, as
-    /// zero counts): those with a code in `palette` in `small`, the others in `wide`.
-    small: Chunks<Coded>,
+    /// zero counts): those whose counts fit in bytes in `small`, the others in `wide`.
+    small: ByteCells,
     wide: Chunks<(u32, Cell)>,
-    palette: Palette,
     /// Windows reached again after they were packed, or before the first one: these
     /// hold their cells (their packed cells, if any, are stale until the next repack).
     reopened: BTreeMap<i64, Slab>,
     /// One window's cells on their way into `small` and `wide`, sorted first.
-    scratch: (Vec<Coded>, Vec<(u32, Cell)>),
+    scratch: Scratch,
+}
+
+/// The cells whose counts fit in a byte each: coded while few combinations of counts
+/// recur (a palette code, 5 bytes a cell), whole (12 bytes) for a dimension whose counts
+/// vary too much for the palette (busy keys over a long span), so that such a dimension
+/// never holds more than before the palette: a cell without a code takes 20 bytes in
+/// `wide`, and once those are more than a third of the byte-sized cells (past 4,096 of
+/// them), the coded cells are written out whole, once, and the dimension stays so.
+enum ByteCells {
+    Coded {
+        cells: Chunks<Coded>,
+        palette: Palette,
+        /// Byte-sized cells that found a code, and those that did not.
+        hits: usize,
+        misses: usize,
+    },
+    Whole(Chunks<(u32, Small)>),
+}
+
+impl Default for ByteCells {
+    fn default() -> ByteCells {
+        ByteCells::Coded {
+            cells: Chunks::default(),
+            palette: Palette::default(),
+            hits: 0,
+            misses: 0,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Scratch {
+    coded: Vec<Coded>,
+    whole: Vec<(u32, Small)>,
+    wide: Vec<(u32, Cell)>,
+}
+
+impl ByteCells {
+    fn len(&self) -> usize {
+        match self {
+            ByteCells::Coded { cells, .. } => cells.len(),
+            ByteCells::Whole(cells) => cells.len(),
+        }
+    }
+
+    /// Files `b` (the counts of `id`) into the scratch arrays: coded, whole, or, without
+    /// a code, with the wide cells.
+    fn file(&mut self, id: u32, b: Small, scratch: &mut Scratch) {
+        match self {
+            ByteCells::Coded {
+                palette,
+                hits,
+                misses,
+                ..
+            } => match palette.code(b) {
+                Some(code) => {
+                    *hits += 1;
+                    scratch.coded.push(Coded::new(id, code));
+                }
+                None => {
+                    *misses += 1;
+                    scratch.wide.push((id, b.cell()));
+                }
+            },
+            ByteCells::Whole(_) => scratch.whole.push((id, b)),
+        }
+    }
+
+    fn push_all(&mut self, scratch: &mut Scratch) {
+        match self {
+            ByteCells::Coded { cells, .. } => {
+                scratch.coded.sort_unstable_by_key(|c| c.id());
+                scratch.coded.drain(..).for_each(|c| cells.push(c));
+            }
+            ByteCells::Whole(cells) => {
+                scratch.whole.sort_unstable_by_key(|c| c.0);
+                scratch.whole.drain(..).for_each(|c| cells.push(c));
+            }
+        }
+        if let ByteCells::Coded { hits, misses, .. } = self {
+            if *misses > 4096 && *misses * 2 > *hits {
+                self.write_out_whole();
+            }
+        }
+    }
+
+    /// The coded cells, whole from now on (a chunk at a time, each freed once copied; the
+    /// positions stay, so the windows' offsets hold).
+    fn write_out_whole(&mut self) {
+        let ByteCells::Coded { cells, palette, .. } = std::mem::take(self) else {
+            return;
+        };
+        let mut whole = Chunks::default();
+        let mut left = cells.len();
+        for chunk in cells.chunks {
+            // A chunk freed after its last read still holds its place.
+            let n = left.min(Chunks::<Coded>::CHUNK);
+            if chunk.is_empty() {
+                (0..n).for_each(|_| whole.push((0, Small::default())));
+            } else {
+                for c in &chunk {
+                    let counts = match c.code() {
+                        0 => Small::default(),
+                        code => palette.values[usize::from(code) - 1],
+                    };
+                    whole.push((c.id(), counts));
+                }
+            }
+            left -= n;
+        }
+        *self = ByteCells::Whole(whole);
+    }
+
+    /// The cells of positions `a..b` with counts and their ids.
+    fn cells(&self, a: usize, b: usize) -> impl Iterator<Item = (u32, Cell)> + '_ {
+        let (coded, whole) = match self {
+            ByteCells::Coded { cells, palette, .. } => (
+                Some(
+                    cells
+                        .pieces(a, b)
+                        .flatten()
+                        .map(move |c| (c.id(), palette.cell(c.code()))),
+                ),
+                None,
+            ),
+            ByteCells::Whole(cells) => (
+                None,
+                Some(cells.pieces(a, b).flatten().map(|(id, s)| (*id, s.cell()))),
+            ),
+        };
+        coded
+            .into_iter()
+            .flatten()
+            .chain(whole.into_iter().flatten())
+    }
+
+    /// Takes the cell of `id` among positions `a..b`, leaving it without counts.
+    fn take(&mut self, a: usize, b: usize, id: u32) -> Option<Cell> {
+        match self {
+            ByteCells::Coded { cells, palette, .. } => {
+                let taken = |c: &mut Coded| std::mem::replace(c, Coded::new(c.id(), 0)).code();
+                take_in(cells.pieces_mut(a, b), id, |c| c.id(), taken).map(|k| palette.cell(k))
+            }
+            ByteCells::Whole(cells) => take_in(
+                cells.pieces_mut(a, b),
+                id,
+                |c| c.0,
+                |c| std::mem::take(&mut c.1),
+            )
+            .map(Small::cell),
+        }
+    }
+
+    fn release_before(&mut self, at: usize) {
+        match self {
+            ByteCells::Coded { cells, .. } => cells.release_before(at),
+            ByteCells::Whole(cells) => cells.release_before(at),
+        }
+    }
+
+    #[cfg(test)]
+    fn bytes(&self) -> usize {
+        match self {
+            ByteCells::Coded { cells, .. } => cells.bytes(),
+            ByteCells::Whole(cells) => cells.bytes(),
+        }
+    }
 }
 
 /// A packed cell whose counts have a code in the dimension's [`Palette`]: its key id and
@@ -212,19 +378,17 @@ impl Closed {
             self.small_at.push(s);
             self.wide_at.push(w);
         }
-        let (coded, wide) = &mut self.scratch;
         for (id, c) in cells {
-            match Small::of(&c).and_then(|b| self.palette.code(b)) {
-                Some(code) => coded.push(Coded::new(id, code)),
-                None => wide.push((id, c)),
+            match Small::of(&c) {
+                Some(b) => self.small.file(id, b, &mut self.scratch),
+                None => self.scratch.wide.push((id, c)),
             }
         }
         // By id within each array (cells come by id within each width, and a cell whose
         // byte counts found no code joins the wide ones).
-        coded.sort_unstable_by_key(|c| c.id());
-        wide.sort_unstable_by_key(|c| c.0);
-        coded.drain(..).for_each(|c| self.small.push(c));
-        wide.drain(..).for_each(|c| self.wide.push(c));
+        self.scratch.wide.sort_unstable_by_key(|c| c.0);
+        self.scratch.wide.drain(..).for_each(|c| self.wide.push(c));
+        self.small.push_all(&mut self.scratch);
         self.small_at.push(offset(self.small.len()));
         self.wide_at.push(offset(self.wide.len()));
     }
@@ -244,10 +408,9 @@ impl Closed {
     /// The packed cells of `window` with counts (none outside the packed windows).
     fn packed(&self, window: i64) -> impl Iterator<Item = (u32, Cell)> + '_ {
         let ((s0, s1), (w0, w1)) = self.runs(window);
-        let small = self.small.pieces(s0, s1).flatten();
         let wide = self.wide.pieces(w0, w1).flatten();
-        small
-            .map(|c| (c.id(), self.palette.cell(c.code())))
+        self.small
+            .cells(s0, s1)
             .chain(wide.copied())
             .filter(|(_, c)| c.requests > 0)
     }
@@ -298,9 +461,8 @@ impl Closed {
             return slab.take(id);
         }
         let ((s0, s1), (w0, w1)) = self.runs(window);
-        let taken = |c: &mut Coded| std::mem::replace(c, Coded::new(c.id(), 0)).code();
-        let cell = match take_in(self.small.pieces_mut(s0, s1), id, |c| c.id(), taken) {
-            Some(code) => self.palette.cell(code),
+        let cell = match self.small.take(s0, s1, id) {
+            Some(cell) => cell,
             None => take_in(
                 self.wide.pieces_mut(w0, w1),
                 id,
@@ -444,7 +606,10 @@ mod tests {
             }
             c.push(w, &s);
         }
-        assert!(c.small.chunks.len() >= 3, "the windows straddle chunks");
+        let ByteCells::Coded { cells, .. } = &c.small else {
+            panic!("200 combinations of counts are coded");
+        };
+        assert!(cells.chunks.len() >= 3, "the windows straddle chunks");
         assert_eq!(all(&c), want);
         // The last cell of window 1 and the first of window 3, wherever they lie.
         let last = (per as u32 * 2 / 3 - 1) * 3;
@@ -507,7 +672,10 @@ mod tests {
             }
             c.push(w, &s);
         }
-        assert_eq!(c.palette.values.len(), 255);
+        let ByteCells::Coded { palette, .. } = &c.small else {
+            panic!("a few hundred cells without a code leave the cells coded");
+        };
+        assert_eq!(palette.values.len(), 255);
         assert!(
             c.wide.len() > 300,
             "the cells without a code are packed whole"
@@ -525,6 +693,52 @@ mod tests {
         let got = all(&c);
         assert_eq!(got.len(), want.len() - 3);
         assert!(got.contains(&(1, 1, 9)) && got.contains(&(1, 597, counts(597).requests)));
+    }
+
+    /// A dimension whose counts vary too much for the palette (busy keys over a long
+    /// span) has its coded cells written out whole, once, and keeps every count and every
+    /// taken cell: 12 bytes a cell, as before the palette, plus the cells that found no
+    /// code before the switch.
+    #[test]
+    fn counts_too_varied_for_the_palette_are_kept_whole() {
+        let counts = |w: i64, id: u32| {
+            let x = (w as u32 * 7 + id * 13) % 60_000;
+            Cell {
+                requests: 1 + (x % 250) as u16,
+                errors: (x / 250 % 200) as u16,
+                ..Cell::default()
+            }
+        };
+        let mut c = Closed::default();
+        let mut want = Vec::new();
+        for w in 0..3000i64 {
+            let mut s = Slab::sparse();
+            for id in 0..8u32 {
+                s.set(id, counts(w, id), 0);
+                want.push((w, id, counts(w, id).requests));
+            }
+            c.push(w, &s);
+            if w == 100 {
+                // Taken while coded: still taken once whole.
+                assert_eq!(c.take(5, 3).map(|x| x.errors), Some(counts(5, 3).errors));
+                want.retain(|e| *e != (5, 3, counts(5, 3).requests));
+            }
+        }
+        assert!(matches!(c.small, ByteCells::Whole(_)));
+        want.sort();
+        assert_eq!(all(&c), want);
+        assert_eq!(
+            c.take(2000, 4).map(|x| x.requests),
+            Some(counts(2000, 4).requests)
+        );
+        assert_eq!(c.take(2000, 4), None);
+        let cells = 3000 * 8;
+        let bound = cells * 12 + (256 << 10) + 4096;
+        assert!(c.small.bytes() <= bound, "{} bytes", c.small.bytes());
+        assert!(c.wide.len() < 6000, "{} cells without a code", c.wide.len());
+        c.reopen(7).set(1, cell(9), 0);
+        c.repack();
+        assert_eq!(all(&c).len(), want.len() - 1);
     }
 
     /// Many reopened windows are packed again in bulk, so a second pass over the span
