@@ -2,7 +2,8 @@
 //! after another in two arrays, found by offsets. A packed window costs 8 bytes and a cell
 //! 5 when its counts fit in a byte each (its key id, and a code for its counts in the
 //! dimension's [`Palette`]: a window's counts of one key are a handful of small numbers,
-//! and few combinations of them recur), 20 otherwise, with no allocation per window; the
+//! and few combinations of them recur; 12 in a dimension whose counts vary more, see
+//! [`ByteCells`]), 20 otherwise, with no allocation per window; the
 //! arrays grow by fixed chunks ([`Chunks`]), never copied (a doubling array briefly held
 //! its old and new copies: 16 MB more at a year's peak). A year of 5-minute windows is
 //! 105,120 windows per dimension: a [`Slab`] per window (48 bytes, plus allocations of
@@ -228,8 +229,9 @@ impl Coded {
 }
 
 /// The distinct byte-sized counts of a dimension's packed cells, up to 255 of them, each
-/// known by its code (1 up; 0 is no counts). The first 255 seen get one; cells with
-/// others are packed whole, as a 1 M-record year's handful are.
+/// known by its code (1 up; 0 is no counts). The first 255 seen get one; a cell with
+/// others goes with the wide cells, as a 1 M-record year's handful do, until there are
+/// too many of them ([`ByteCells`]).
 #[derive(Default)]
 struct Palette {
     values: Vec<Small>,
