@@ -67,10 +67,15 @@ const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
 /// measured either time; BENCHMARKS.md, issue 28). `MIMALLOC_PURGE_DELAY` still decides
 /// when set.
 fn return_freed_memory_sooner() {
+    set_purge_delay(100);
+}
+
+/// Sets the allocator's purge delay to `ms`, unless `MIMALLOC_PURGE_DELAY` is set.
+fn set_purge_delay(ms: std::ffi::c_long) {
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
         // SAFETY: sets one integer option of the allocator, which reads it when it next
         // purges; no memory is touched.
-        unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, 100) }
+        unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, ms) }
     }
 }
 
@@ -86,14 +91,9 @@ fn return_freed_memory_sooner() {
 /// 5 % more page faults (BENCHMARKS.md, issue 28). `MIMALLOC_PURGE_DELAY`, when set,
 /// still decides the delay.
 fn settle_after_ingest() {
-    // SAFETY: `mi_option_set` sets one integer option, read at the next purge;
-    // `mi_collect(true)` purges the allocator's free pages, touching no live memory.
-    unsafe {
-        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
-            mi_option_set(MI_OPTION_PURGE_DELAY, 10);
-        }
-        mi_collect(true);
-    }
+    set_purge_delay(10);
+    // SAFETY: purges the allocator's free pages, touching no live memory.
+    unsafe { mi_collect(true) }
 }
 
 /// Validates the flags of one command into its options, and runs it.

@@ -20,6 +20,8 @@ use arrow_array::cast::AsArray;
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::DataType;
 
+use super::parquet::ROW_GROUP_ROWS;
+
 /// Values sampled from a batch (spread evenly over it).
 const SAMPLE: usize = 4096;
 /// Fewer non-null values than this in a sample say nothing: the column keeps its choice.
@@ -28,8 +30,6 @@ const MIN_VALUES: usize = 1024;
 const RESAMPLE_EVERY: u32 = 64;
 /// The writer's dictionary page limit (parquet's default): past it, it falls back to plain.
 const DICTIONARY_PAGE_BYTES: f64 = 1024.0 * 1024.0;
-/// Rows of a row group of events (the most values one dictionary serves).
-const ROW_GROUP_ROWS: f64 = 256.0 * 1024.0;
 
 /// The text columns to write without a dictionary, learnt from the batches written.
 #[derive(Debug, Default)]
@@ -87,7 +87,8 @@ impl Dictionaries {
 /// Whether the dictionary of a row group of values like a sample (`seen` values, `distinct`
 /// of them different, `bytes` long in all) would outgrow its page: the writer would drop it.
 fn outgrows_page(seen: usize, distinct: usize, bytes: usize) -> bool {
-    let groups_distinct = distinct_among(seen, distinct).min(ROW_GROUP_ROWS);
+    // A row group's rows are the most values one dictionary serves.
+    let groups_distinct = distinct_among(seen, distinct).min(ROW_GROUP_ROWS as f64);
     // Parquet's estimate of a dictionary page: each value plus its 4-byte length.
     let per_value = bytes as f64 / seen as f64 + 4.0;
     groups_distinct * per_value > DICTIONARY_PAGE_BYTES

@@ -28,7 +28,9 @@ pub const MAX_OPEN_DAYS: usize = 8;
 /// out: input in time order leaves each finished day holding up to a row group of encoded
 /// pages (8 such days held ~150 MB on a 10-day input).
 const IDLE_WRITES: u64 = 8;
-const ROW_GROUP_ROWS: usize = 256 * 1024;
+/// Rows of a row group of every Parquet file errscope writes but the rates
+/// (`rates::RATE_ROW_GROUP_ROWS`).
+pub(super) const ROW_GROUP_ROWS: usize = 256 * 1024;
 const ROW_GROUP_BYTES: usize = 64 << 20;
 const US_PER_DAY: i64 = 86_400_000_000;
 

@@ -139,11 +139,7 @@ impl ByteCells {
                 (0..n).for_each(|_| whole.push((0, Small::default())));
             } else {
                 for c in &chunk {
-                    let counts = match c.code() {
-                        0 => Small::default(),
-                        code => palette.values[usize::from(code) - 1],
-                    };
-                    whole.push((c.id(), counts));
+                    whole.push((c.id(), palette.counts(c.code())));
                 }
             }
             left -= n;
@@ -250,11 +246,16 @@ impl Palette {
         Some(c)
     }
 
-    fn cell(&self, code: u8) -> Cell {
+    /// The counts of `code` (none for 0, a taken cell).
+    fn counts(&self, code: u8) -> Small {
         match code {
-            0 => Cell::default(),
-            c => self.values[usize::from(c) - 1].cell(),
+            0 => Small::default(),
+            c => self.values[usize::from(c) - 1],
         }
+    }
+
+    fn cell(&self, code: u8) -> Cell {
+        self.counts(code).cell()
     }
 }
 
@@ -653,10 +654,10 @@ mod tests {
         assert!(packed <= bound, "{packed} bytes for {cells} cells");
     }
 
-    /// Past the palette's 255 codes, cells are packed whole, and each window still reads,
-    /// takes and reopens by id, whichever array its cells went to.
+    /// Past the palette's 255 codes, cells go with the wide ones, and each window still
+    /// reads, takes and reopens by id, whichever array its cells went to.
     #[test]
-    fn cells_past_the_palette_are_packed_whole() {
+    fn cells_past_the_palette_go_with_the_wide_ones() {
         let mut c = Closed::default();
         let mut want = Vec::new();
         // 600 distinct byte-sized counts in window 0 (ids interleaved between the two
@@ -680,7 +681,7 @@ mod tests {
         assert_eq!(palette.values.len(), 255);
         assert!(
             c.wide.len() > 300,
-            "the cells without a code are packed whole"
+            "the cells without a code go with the wide ones"
         );
         want.sort();
         assert_eq!(all(&c), want);
