@@ -517,8 +517,8 @@ fn timings_name_every_stage_with_its_throughput() {
     let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
     for stage in [
         "ingest (read, decode, fold, write events)",
-        "analysis (tables, detectors, incidents)",
-        "reports (rates, anomalies, charts, html)",
+        "analysis, rate tables (detectors, rates)",
+        "reports (anomalies, charts, html)",
         "total",
     ] {
         let line = err

@@ -229,6 +229,24 @@ pub fn analyze_events(
     input: Option<crate::ingest::manifest::Totals>,
     engine: &mut dyn engine::AggregationEngine,
 ) -> anyhow::Result<Analysis> {
+    let (analysis, _) =
+        analyze_events_with(events_dir, cfg, bounds, baseline, input, engine, |_| Ok(()))?;
+    Ok(analysis)
+}
+
+/// [`analyze_events`], running `beside` on the finished tables on a thread of its own
+/// while the detectors read them (the rate tables are written out then: the detectors
+/// alone kept one of two cores busy). Its result is `None` when there are no tables.
+/// Its error, or the detectors', fails the analysis.
+pub fn analyze_events_with<R: Send>(
+    events_dir: &Path,
+    cfg: &AnalyzeConfig,
+    bounds: TimeBounds,
+    baseline: Option<&baseline::Baseline>,
+    input: Option<crate::ingest::manifest::Totals>,
+    engine: &mut dyn engine::AggregationEngine,
+    beside: impl FnOnce(&tables::Tables) -> anyhow::Result<R> + Send,
+) -> anyhow::Result<(Analysis, Option<R>)> {
     let mut tables = engine.aggregate(&engine::Aggregation {
         events_dir,
         step_us: cfg.windows.step_us(),
@@ -250,55 +268,18 @@ pub fn analyze_events(
     if tables.is_none() {
         summary.no_data = Some(no_data_cause(summary.input.as_ref(), bounds));
     }
+    let mut beside_out = None;
     let incidents = match &tables {
         None => Vec::new(),
-        Some(t) => {
-            let flags = detect::run_all(t, &cfg.detectors)?;
-            summary.standing = detect::threshold::standing(t, &cfg.detectors.threshold);
-            summary.without_history = without_history(t, cfg);
-            let hold = i64::from(cfg.windows.hold_minutes) * MINUTE_US;
-            summary.events = t.dim(Dimension::All).map_or(0, |d| {
-                d.series
-                    .iter()
-                    .map(|s| {
-                        s.counts
-                            .iter()
-                            .skip(t.report_from)
-                            .map(|c| u64::from(c.requests))
-                            .sum::<u64>()
-                    })
-                    .sum()
-            });
-            summary.errors = t.error_log.len();
-            for d in &t.dims {
-                if let Some(sm) = &d.summary {
-                    let other = sm.other.total();
-                    summary.summarised.insert(
-                        d.dimension.as_str(),
-                        Summarised {
-                            max_keys: sm.max_keys,
-                            kept: d.series.len(),
-                            keys_seen: sm.keys_seen,
-                            other_requests: other.requests.into(),
-                            other_errors: other.errors.into(),
-                        },
-                    );
-                }
-            }
-            if let Some((lo, hi)) = span {
-                summary.first_event = Some(incident::utc(lo));
-                summary.last_event = Some(incident::utc(hi));
-            }
-            let from = t.grid.start_of(t.report_from);
-            let mut incidents: Vec<Incident> = incident::build(t, flags, hold)?
-                .into_iter()
-                .filter(|i| i.end > from && i.events > 0)
-                .collect();
-            for inc in &mut incidents {
-                inc.action = actions::for_incident(inc);
-            }
-            incidents
-        }
+        Some(t) => std::thread::scope(|scope| -> anyhow::Result<Vec<Incident>> {
+            let job = scope.spawn(|| beside(t));
+            let found = detect_in(t, cfg, &mut summary, span);
+            beside_out = Some(
+                job.join()
+                    .map_err(|_| anyhow::anyhow!("the work beside the detectors panicked"))??,
+            );
+            found
+        })?,
     };
     if let Some(t) = tables.as_mut() {
         // Only the detectors follow events one by one: the 401/403 rows and the
@@ -311,11 +292,68 @@ pub fn analyze_events(
         *summary.by_class.entry(i.class.as_str()).or_insert(0) += 1;
         *summary.by_severity.entry(i.severity.as_str()).or_insert(0) += 1;
     }
-    Ok(Analysis {
-        tables,
-        incidents,
-        summary,
-    })
+    Ok((
+        Analysis {
+            tables,
+            incidents,
+            summary,
+        },
+        beside_out,
+    ))
+}
+
+/// The detectors' incidents on `t`, and what they found for the summary.
+fn detect_in(
+    t: &tables::Tables,
+    cfg: &AnalyzeConfig,
+    summary: &mut Summary,
+    span: Option<(i64, i64)>,
+) -> anyhow::Result<Vec<Incident>> {
+    let flags = detect::run_all(t, &cfg.detectors)?;
+    summary.standing = detect::threshold::standing(t, &cfg.detectors.threshold);
+    summary.without_history = without_history(t, cfg);
+    let hold = i64::from(cfg.windows.hold_minutes) * MINUTE_US;
+    summary.events = t.dim(Dimension::All).map_or(0, |d| {
+        d.series
+            .iter()
+            .map(|s| {
+                s.counts
+                    .iter()
+                    .skip(t.report_from)
+                    .map(|c| u64::from(c.requests))
+                    .sum::<u64>()
+            })
+            .sum()
+    });
+    summary.errors = t.error_log.len();
+    for d in &t.dims {
+        if let Some(sm) = &d.summary {
+            let other = sm.other.total();
+            summary.summarised.insert(
+                d.dimension.as_str(),
+                Summarised {
+                    max_keys: sm.max_keys,
+                    kept: d.series.len(),
+                    keys_seen: sm.keys_seen,
+                    other_requests: other.requests.into(),
+                    other_errors: other.errors.into(),
+                },
+            );
+        }
+    }
+    if let Some((lo, hi)) = span {
+        summary.first_event = Some(incident::utc(lo));
+        summary.last_event = Some(incident::utc(hi));
+    }
+    let from = t.grid.start_of(t.report_from);
+    let mut incidents: Vec<Incident> = incident::build(t, flags, hold)?
+        .into_iter()
+        .filter(|i| i.end > from && i.events > 0)
+        .collect();
+    for inc in &mut incidents {
+        inc.action = actions::for_incident(inc);
+    }
+    Ok(incidents)
 }
 
 /// What the detectors that compare with the past could not judge on a short export.

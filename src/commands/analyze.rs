@@ -14,7 +14,7 @@ use super::put;
 use super::timings::Stages;
 use crate::analyze::baseline::Baseline;
 use crate::analyze::engine::{AggregationEngine, LocalFold};
-use crate::analyze::{analyze_events, events_dataset};
+use crate::analyze::{analyze_events_with, events_dataset};
 use crate::exit::Outcome;
 use crate::ingest::source::{expand_inputs, Source};
 use crate::note;
@@ -335,20 +335,28 @@ pub fn run(run: AnalyzeRun) -> anyhow::Result<Outcome> {
     let input_bytes = totals.as_ref().map_or(0, |t| t.bytes);
     let ingested = totals.is_some();
     let mut engine = engine(cluster, collected);
-    let analysis = analyze_events(
+    // The rate tables are written while the detectors read them.
+    let reports_failed = || format!("cannot write the reports into {}", a.out_name());
+    let (analysis, rates) = analyze_events_with(
         &events_dir,
         &config.analyze,
         bounds,
         baseline,
         totals,
         engine.as_mut(),
+        // Its own error is handed back whole, not as the analysis's.
+        |t| Ok(crate::report::write_rates(&w.out, t, &config.analyze)),
     )
     .with_context(|| format!("analysis of {} failed", events_dir.display()))?;
-    stages.lap("analysis (tables, detectors, incidents)");
+    match rates {
+        Some(written) => written.with_context(reports_failed)?,
+        None => crate::report::no_rates(&w.out).with_context(reports_failed)?,
+    };
+    stages.lap("analysis, rate tables (detectors, rates)");
     // The manifest and quarantine of the ingest behind the events, when beside them.
     let inputs = InputsView::read(events_dir.parent().unwrap_or(&w.out));
-    crate::report::write_all(&w.out, &analysis, &config.analyze, &inputs)
-        .with_context(|| format!("cannot write the reports into {}", a.out_name()))?;
+    crate::report::write_the_rest(&w.out, &analysis, &config.analyze, &inputs)
+        .with_context(reports_failed)?;
     let kept_previous = match staging {
         Some(s) => s.finish(
             &a.out,
@@ -358,7 +366,7 @@ pub fn run(run: AnalyzeRun) -> anyhow::Result<Outcome> {
         )?,
         None => false,
     };
-    stages.lap("reports (rates, anomalies, charts, html)");
+    stages.lap("reports (anomalies, charts, html)");
     if let Some(staged) = &a.staged {
         // With --state, this run's events join the earlier runs' in the bucket.
         let add = state.is_some();

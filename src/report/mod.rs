@@ -32,14 +32,13 @@ pub fn write_all(
     cfg: &AnalyzeConfig,
     inputs: &html::InputsView,
 ) -> anyhow::Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let rates_dir = out.join("rates");
-    std::fs::create_dir_all(&rates_dir)
-        .with_context(|| format!("cannot create {}", rates_dir.display()))?;
     // The rate tables (one row per key and window: the bulk of the bytes) are written on
     // their own thread while this one draws the charts and the page.
     std::thread::scope(|scope| {
-        let rates = scope.spawn(|| write_rates(&rates_dir, analysis, cfg));
+        let rates = scope.spawn(|| match &analysis.tables {
+            Some(t) => write_rates(out, t, cfg),
+            None => no_rates(out),
+        });
         let rest = write_the_rest(out, analysis, cfg, inputs);
         let mut files = rates
             .join()
@@ -49,14 +48,26 @@ pub fn write_all(
     })
 }
 
-fn write_rates(
-    rates_dir: &Path,
-    analysis: &Analysis,
+/// `rates/` of a run without tables: the folder, empty.
+pub fn no_rates(out: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let rates_dir = out.join("rates");
+    std::fs::create_dir_all(&rates_dir)
+        .with_context(|| format!("cannot create {}", rates_dir.display()))?;
+    Ok(Vec::new())
+}
+
+/// `rates/`: every dimension's rate table (Parquet and CSV) and the long table. It
+/// needs the tables only: `analyze` writes it while the detectors run
+/// ([`crate::analyze::analyze_events_with`]), then the rest ([`write_the_rest`]).
+pub fn write_rates(
+    out: &Path,
+    t: &crate::analyze::tables::Tables,
     cfg: &AnalyzeConfig,
 ) -> anyhow::Result<Vec<PathBuf>> {
-    let Some(t) = &analysis.tables else {
-        return Ok(Vec::new());
-    };
+    let rates_dir = out.join("rates");
+    std::fs::create_dir_all(&rates_dir)
+        .with_context(|| format!("cannot create {}", rates_dir.display()))?;
+    let rates_dir = rates_dir.as_path();
     // Every dimension's rows also go, as they are made, to one long table
     // (`dimension, key, window_start, ...`) that one dashboard panel can filter, written
     // on a thread of its own.
@@ -182,13 +193,14 @@ fn write_dimensions(
     )
 }
 
-/// Anomalies, charts, the page and the summary.
-fn write_the_rest(
+/// Anomalies, charts, the page and the summary: every output but `rates/`.
+pub fn write_the_rest(
     out: &Path,
     analysis: &Analysis,
     cfg: &AnalyzeConfig,
     inputs: &html::InputsView,
 ) -> anyhow::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let mut files = Vec::new();
     let batch = anomalies::anomalies_batch(&analysis.incidents)?;
     let pq = out.join("anomalies.parquet");

@@ -458,6 +458,9 @@ pub(super) fn code_from_type(t: &str) -> String {
 
 /// First address of an `X-Forwarded-For` list, without an IPv4 port.
 pub(super) fn clean_ip(ip: Cow<'_, str>) -> Cow<'_, str> {
+    if is_plain_ipv4(&ip) {
+        return ip;
+    }
     let first = trim(split_at_byte(&ip, b',').map_or(ip.as_ref(), |(a, _)| a));
     let no_port = match split_at_byte(first, b':') {
         Some((host, port))

@@ -191,9 +191,47 @@ pub(super) fn waf_code(action: &str) -> Option<&'static str> {
 /// An IP address, possibly an `X-Forwarded-For` list or with a port (what
 /// [`clean_ip`] reads).
 fn is_ip(s: &str) -> bool {
+    is_plain_ipv4(s) || is_ip_general(s)
+}
+
+/// [`is_ip`] without its fast path.
+fn is_ip_general(s: &str) -> bool {
     let c = clean_ip(Cow::Borrowed(s.trim()));
     let c = c.trim_start_matches('[').trim_end_matches(']');
     c.parse::<std::net::IpAddr>().is_ok()
+}
+
+/// A dotted-quad IPv4 address alone (no space, port or list), as `Ipv4Addr`'s parser
+/// takes it: four decimal octets of at most 255, no leading zero. The address of nearly
+/// every record, checked in one pass (the general parse after trimming, splitting off a
+/// list and a port was 2 % of a run); `false` says nothing (the general path decides).
+pub(super) fn is_plain_ipv4(s: &str) -> bool {
+    let b = s.as_bytes();
+    if !(7..=15).contains(&b.len()) {
+        return false;
+    }
+    let (mut dots, mut value, mut digits) = (0u32, 0u32, 0u32);
+    for &c in b {
+        match c {
+            b'0'..=b'9' => {
+                // A leading zero (`010`) is no octet of `Ipv4Addr`.
+                if digits == 1 && value == 0 {
+                    return false;
+                }
+                value = value * 10 + u32::from(c - b'0');
+                digits += 1;
+                if digits > 3 || value > 255 {
+                    return false;
+                }
+            }
+            b'.' if digits > 0 => {
+                dots += 1;
+                (value, digits) = (0, 0);
+            }
+            _ => return false,
+        }
+    }
+    dots == 3 && digits > 0
 }
 
 /// An HTTP method: one word of 3 to 12 letters (`GET`, WebDAV's `PROPFIND`).

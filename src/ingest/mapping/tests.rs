@@ -203,3 +203,65 @@ fn the_one_pass_route_check_agrees_with_the_steps() {
         assert_eq!(route_changes(ep), changes, "{ep:?}");
     }
 }
+
+#[test]
+fn plain_ipv4_agrees_with_the_standard_parser() {
+    let fixed = [
+        "10.223.75.133",
+        "0.0.0.0",
+        "255.255.255.255",
+        "256.1.1.1",
+        "1.2.3.4.5",
+        "1.2.3",
+        "01.2.3.4",
+        "1.2.3.04",
+        "1..2.3",
+        ".1.2.3",
+        "1.2.3.",
+        "1.2.3.4:80",
+        " 1.2.3.4",
+        "1.2.3.4,5.6.7.8",
+        "::1",
+        "1000.1.1.1",
+        "1.2.3.999",
+    ];
+    // Every string of digits and dots up to 8 characters, from a few seeds' expansions.
+    let mut all: Vec<String> = fixed.iter().map(|s| s.to_string()).collect();
+    let alphabet = ['0', '1', '2', '5', '9', '.'];
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    for _ in 0..20_000 {
+        let len = 7 + (seed % 9) as usize;
+        let s: String = (0..len)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                alphabet[(seed % alphabet.len() as u64) as usize]
+            })
+            .collect();
+        all.push(s);
+    }
+    // Every quad of these octets, good and bad (256, leading zeros, empty).
+    let octets = ["0", "1", "9", "10", "99", "100", "255", "256", "01", "001", ""];
+    for a in octets {
+        for b in octets {
+            for c in octets {
+                for d in octets {
+                    all.push(format!("{a}.{b}.{c}.{d}"));
+                }
+            }
+        }
+    }
+    let mut plain = 0;
+    for s in &all {
+        let std_ok = s.parse::<std::net::Ipv4Addr>().is_ok();
+        assert_eq!(is_plain_ipv4(s), std_ok, "{s:?}");
+        plain += usize::from(std_ok);
+        // The fast path changes no outcome of the general one.
+        assert_eq!(is_ip(s), is_ip_general(s), "{s:?}");
+        if std_ok {
+            assert_eq!(clean_ip(Cow::Borrowed(s.as_str())), s.as_str());
+        }
+    }
+    assert!(plain > 2_000, "the sample holds addresses ({plain})");
+}
