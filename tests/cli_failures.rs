@@ -441,3 +441,23 @@ fn engine_values_are_checked_before_anything_runs() {
         serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["engine"], "local");
 }
+
+/// The rate tables are written while the detectors run: when they cannot be written, the
+/// run fails with that cause (not as a failed analysis), and puts no report in place.
+#[test]
+fn rate_tables_that_cannot_be_written_fail_the_run() {
+    let tmp = errscope::testutil::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    // A file where the rates folder goes.
+    write(&out.join("rates"), "not a folder");
+    let run = analyze(&repo_path("sample-data"), &out, &[]).code(1);
+    let err = String::from_utf8_lossy(&run.get_output().stderr).to_string();
+    assert!(err.contains("cannot write the reports into"), "{err}");
+    assert!(err.contains("rates"), "{err}");
+    assert!(!err.contains("analysis of"), "{err}");
+    assert!(
+        !out.join("report.html").exists(),
+        "no page without its rate tables"
+    );
+    assert!(!out.join("summary.json").exists());
+}

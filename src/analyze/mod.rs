@@ -218,27 +218,15 @@ pub fn events_dataset(path: &Path) -> Option<PathBuf> {
 }
 
 /// Analyses the events in `events_dir` (within `bounds`), their tables computed by
-/// `engine`. With a `baseline` (an
-/// incremental run, `--state`), the detectors also see the windows of earlier runs, but
-/// only incidents that reach into this run's events are reported.
-pub fn analyze_events(
-    events_dir: &Path,
-    cfg: &AnalyzeConfig,
-    bounds: TimeBounds,
-    baseline: Option<&baseline::Baseline>,
-    input: Option<crate::ingest::manifest::Totals>,
-    engine: &mut dyn engine::AggregationEngine,
-) -> anyhow::Result<Analysis> {
-    let (analysis, _) =
-        analyze_events_with(events_dir, cfg, bounds, baseline, input, engine, |_| Ok(()))?;
-    Ok(analysis)
-}
-
-/// [`analyze_events`], running `beside` on the finished tables on a thread of its own
-/// while the detectors read them (the rate tables are written out then: the detectors
-/// alone kept one of two cores busy). Its result is `None` when there are no tables.
-/// Its error, or the detectors', fails the analysis.
-pub fn analyze_events_with<R: Send>(
+/// `engine`. With a `baseline` (an incremental run, `--state`), the detectors also see
+/// the windows of earlier runs, but only incidents that reach into this run's events are
+/// reported.
+///
+/// `beside` runs on the finished tables, on a thread of its own, while the detectors read
+/// them: `analyze` writes the rate tables then (the detectors alone kept one of two cores
+/// busy). Its result comes back with the analysis, `None` when there are no tables; its
+/// error, like the detectors', fails the analysis.
+pub fn analyze_events<R: Send>(
     events_dir: &Path,
     cfg: &AnalyzeConfig,
     bounds: TimeBounds,

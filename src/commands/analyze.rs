@@ -14,7 +14,7 @@ use super::put;
 use super::timings::Stages;
 use crate::analyze::baseline::Baseline;
 use crate::analyze::engine::{AggregationEngine, LocalFold};
-use crate::analyze::{analyze_events_with, events_dataset};
+use crate::analyze::{analyze_events, events_dataset};
 use crate::exit::Outcome;
 use crate::ingest::source::{expand_inputs, Source};
 use crate::note;
@@ -337,7 +337,7 @@ pub fn run(run: AnalyzeRun) -> anyhow::Result<Outcome> {
     let mut engine = engine(cluster, collected);
     // The rate tables are written while the detectors read them.
     let reports_failed = || format!("cannot write the reports into {}", a.out_name());
-    let (analysis, rates) = analyze_events_with(
+    let (analysis, rates) = analyze_events(
         &events_dir,
         &config.analyze,
         bounds,

@@ -58,7 +58,7 @@ pub fn no_rates(out: &Path) -> anyhow::Result<Vec<PathBuf>> {
 
 /// `rates/`: every dimension's rate table (Parquet and CSV) and the long table. It
 /// needs the tables only: `analyze` writes it while the detectors run
-/// ([`crate::analyze::analyze_events_with`]), then the rest ([`write_the_rest`]).
+/// ([`crate::analyze::analyze_events`]), then the rest ([`write_the_rest`]).
 pub fn write_rates(
     out: &Path,
     t: &crate::analyze::tables::Tables,

@@ -242,7 +242,9 @@ fn plain_ipv4_agrees_with_the_standard_parser() {
         all.push(s);
     }
     // Every quad of these octets, good and bad (256, leading zeros, empty).
-    let octets = ["0", "1", "9", "10", "99", "100", "255", "256", "01", "001", ""];
+    let octets = [
+        "0", "1", "9", "10", "99", "100", "255", "256", "01", "001", "",
+    ];
     for a in octets {
         for b in octets {
             for c in octets {
