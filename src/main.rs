@@ -59,15 +59,17 @@ unsafe extern "C" {
 }
 const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
 
-/// Freed memory goes back to the system after 100 ms instead of mimalloc's 1 s: a run's
-/// stages are shorter than a second, and what one stage freed was still resident while
-/// the next one filled up (1 s -> 250 ms: peak 157 -> 142 MiB on 1 M records over 7 days,
-/// 207 -> 177 MiB over a year; 250 -> 100 ms: a year's report phase, where four writer
-/// threads allocate and free at once, 183-197 -> 162-179 MiB; no change in wall time
-/// measured either time; BENCHMARKS.md, issue 28). `MIMALLOC_PURGE_DELAY` still decides
-/// when set.
+/// Freed memory goes back to the system after 400 ms during ingest instead of mimalloc's
+/// 1 s: what one stage freed was still resident while the next one filled up (1 s ->
+/// 250 ms: peak 157 -> 142 MiB on 1 M records over 7 days, 207 -> 177 MiB over a year).
+/// Ingest frees batch after batch and a short delay handed pages back only to fault them
+/// in again: since the end of ingest hands back what it freed ([`settle_after_ingest`]),
+/// ingest keeps 400 ms, not 100 (5 M records over 90 days: page faults 316 k -> 195 k,
+/// CPU 12.9 -> 12.2 s and wall 6.8 -> 6.5 s, medians of 8 alternating runs; peaks 4-14
+/// MiB higher, a year 1.12x a week; BENCHMARKS.md, issue 28). `MIMALLOC_PURGE_DELAY`
+/// still decides when set.
 fn return_freed_memory_sooner() {
-    set_purge_delay(100);
+    set_purge_delay(400);
 }
 
 /// Sets the allocator's purge delay to `ms`, unless `MIMALLOC_PURGE_DELAY` is set.
