@@ -517,8 +517,8 @@ fn timings_name_every_stage_with_its_throughput() {
     let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
     for stage in [
         "ingest (read, decode, fold, write events)",
-        "analysis, rate tables (detectors, rates)",
-        "reports (anomalies, charts, html)",
+        "analysis, rate tables, charts",
+        "report page and summary",
         "total",
     ] {
         let line = err

@@ -182,6 +182,25 @@ pub struct Analysis {
     pub summary: Summary,
 }
 
+/// An analysis's results, borrowed: what the reports read. [`analyze_events`] hands them
+/// out while the tables are still lent to the work beside the detectors.
+#[derive(Clone, Copy)]
+pub struct Findings<'a> {
+    pub tables: Option<&'a Tables>,
+    pub incidents: &'a [Incident],
+    pub summary: &'a Summary,
+}
+
+impl Analysis {
+    pub fn findings(&self) -> Findings<'_> {
+        Findings {
+            tables: self.tables.as_ref(),
+            incidents: &self.incidents,
+            summary: &self.summary,
+        }
+    }
+}
+
 /// Event-time bounds (`--since`, `--until`): `since <= ts < until`, µs UTC.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TimeBounds {
@@ -223,10 +242,12 @@ pub fn events_dataset(path: &Path) -> Option<PathBuf> {
 /// reported.
 ///
 /// `beside` runs on the finished tables, on a thread of its own, while the detectors read
-/// them: `analyze` writes the rate tables then (the detectors alone kept one of two cores
-/// busy). Its result comes back with the analysis, `None` when there are no tables; its
-/// error, like the detectors', fails the analysis.
-pub fn analyze_events<R: Send>(
+/// them, and `then` on the findings as soon as the detectors are done, while `beside` may
+/// still run: `analyze` writes the rate tables beside, then the anomalies and charts (the
+/// detectors, then the charts, alone kept one of two cores busy). Their results come back
+/// with the analysis (`beside`'s is `None` when there are no tables); their errors, like
+/// the detectors', fail the analysis.
+pub fn analyze_events<R: Send, U>(
     events_dir: &Path,
     cfg: &AnalyzeConfig,
     bounds: TimeBounds,
@@ -234,7 +255,8 @@ pub fn analyze_events<R: Send>(
     input: Option<crate::ingest::manifest::Totals>,
     engine: &mut dyn engine::AggregationEngine,
     beside: impl FnOnce(&tables::Tables) -> anyhow::Result<R> + Send,
-) -> anyhow::Result<(Analysis, Option<R>)> {
+    then: impl FnOnce(Findings<'_>) -> anyhow::Result<U>,
+) -> anyhow::Result<(Analysis, Option<R>, U)> {
     let mut tables = engine.aggregate(&engine::Aggregation {
         events_dir,
         step_us: cfg.windows.step_us(),
@@ -257,28 +279,39 @@ pub fn analyze_events<R: Send>(
         summary.no_data = Some(no_data_cause(summary.input.as_ref(), bounds));
     }
     let mut beside_out = None;
-    let incidents = match &tables {
-        None => Vec::new(),
-        Some(t) => std::thread::scope(|scope| -> anyhow::Result<Vec<Incident>> {
+    let (incidents, then_out) = match &tables {
+        None => {
+            let then_out = then(Findings {
+                tables: None,
+                incidents: &[],
+                summary: &summary,
+            })?;
+            (Vec::new(), then_out)
+        }
+        Some(t) => std::thread::scope(|scope| -> anyhow::Result<(Vec<Incident>, U)> {
             let job = scope.spawn(|| beside(t));
-            let found = detect_in(t, cfg, &mut summary, span);
+            let done = detect_in(t, cfg, &mut summary, span).and_then(|incidents| {
+                count(&mut summary, &incidents);
+                let findings = Findings {
+                    tables: Some(t),
+                    incidents: &incidents,
+                    summary: &summary,
+                };
+                let then_out = then(findings)?;
+                Ok((incidents, then_out))
+            });
             beside_out = Some(
                 job.join()
                     .map_err(|_| anyhow::anyhow!("the work beside the detectors panicked"))??,
             );
-            found
+            done
         })?,
     };
     if let Some(t) = tables.as_mut() {
         // Only the detectors follow events one by one: the 401/403 rows and the
-        // reauthorization outcomes (which grow with the input) go before the reports.
+        // reauthorization outcomes (which grow with the input) go before the page.
         t.auth_failures = Default::default();
         t.connection_outcomes = Vec::new();
-    }
-    summary.incidents = incidents.len() as u64;
-    for i in &incidents {
-        *summary.by_class.entry(i.class.as_str()).or_insert(0) += 1;
-        *summary.by_severity.entry(i.severity.as_str()).or_insert(0) += 1;
     }
     Ok((
         Analysis {
@@ -287,7 +320,17 @@ pub fn analyze_events<R: Send>(
             summary,
         },
         beside_out,
+        then_out,
     ))
+}
+
+/// The incidents' counts in the summary.
+fn count(summary: &mut Summary, incidents: &[Incident]) {
+    summary.incidents = incidents.len() as u64;
+    for i in incidents {
+        *summary.by_class.entry(i.class.as_str()).or_insert(0) += 1;
+        *summary.by_severity.entry(i.severity.as_str()).or_insert(0) += 1;
+    }
 }
 
 /// The detectors' incidents on `t`, and what they found for the summary.

@@ -335,27 +335,30 @@ pub fn run(run: AnalyzeRun) -> anyhow::Result<Outcome> {
     let input_bytes = totals.as_ref().map_or(0, |t| t.bytes);
     let ingested = totals.is_some();
     let mut engine = engine(cluster, collected);
-    // The rate tables are written while the detectors read them.
+    // The rate tables are written while the detectors read them, the anomalies and charts
+    // as soon as the detectors are done, the page once everything else is in place.
+    // Their own errors are handed back whole, not as the analysis's.
     let reports_failed = || format!("cannot write the reports into {}", a.out_name());
-    let (analysis, rates) = analyze_events(
+    let (analysis, rates, drawn) = analyze_events(
         &events_dir,
         &config.analyze,
         bounds,
         baseline,
         totals,
         engine.as_mut(),
-        // Its own error is handed back whole, not as the analysis's.
         |t| Ok(crate::report::write_rates(&w.out, t, &config.analyze)),
+        |f| Ok(crate::report::write_findings(&w.out, f, &config.analyze)),
     )
     .with_context(|| format!("analysis of {} failed", events_dir.display()))?;
     match rates {
         Some(written) => written.with_context(reports_failed)?,
         None => crate::report::no_rates(&w.out).with_context(reports_failed)?,
     };
-    stages.lap("analysis, rate tables (detectors, rates)");
+    let drawn = drawn.with_context(reports_failed)?;
+    stages.lap("analysis, rate tables, charts");
     // The manifest and quarantine of the ingest behind the events, when beside them.
     let inputs = InputsView::read(events_dir.parent().unwrap_or(&w.out));
-    crate::report::write_the_rest(&w.out, &analysis, &config.analyze, &inputs)
+    crate::report::write_page(&w.out, analysis.findings(), &drawn, &inputs)
         .with_context(reports_failed)?;
     let kept_previous = match staging {
         Some(s) => s.finish(
@@ -366,7 +369,7 @@ pub fn run(run: AnalyzeRun) -> anyhow::Result<Outcome> {
         )?,
         None => false,
     };
-    stages.lap("reports (anomalies, charts, html)");
+    stages.lap("report page and summary");
     if let Some(staged) = &a.staged {
         // With --state, this run's events join the earlier runs' in the bucket.
         let add = state.is_some();

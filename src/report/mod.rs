@@ -22,30 +22,34 @@ use anyhow::Context;
 use arrow_array::RecordBatch;
 
 use crate::analyze::config::AnalyzeConfig;
-use crate::analyze::Analysis;
 use crate::analyze::Dimension;
+use crate::analyze::{Analysis, Findings};
 
 /// Writes every report of `analysis` into `out`; returns the files written, in order.
+/// The page and `summary.json` come last, once every other file is in place.
 pub fn write_all(
     out: &Path,
     analysis: &Analysis,
     cfg: &AnalyzeConfig,
     inputs: &html::InputsView,
 ) -> anyhow::Result<Vec<PathBuf>> {
+    let findings = analysis.findings();
     // The rate tables (one row per key and window: the bulk of the bytes) are written on
-    // their own thread while this one draws the charts and the page.
-    std::thread::scope(|scope| {
-        let rates = scope.spawn(|| match &analysis.tables {
+    // their own thread while this one draws the charts.
+    let (mut files, drawn) = std::thread::scope(|scope| {
+        let rates = scope.spawn(|| match findings.tables {
             Some(t) => write_rates(out, t, cfg),
             None => no_rates(out),
         });
-        let rest = write_the_rest(out, analysis, cfg, inputs);
-        let mut files = rates
+        let drawn = write_findings(out, findings, cfg);
+        let files = rates
             .join()
             .map_err(|_| anyhow::anyhow!("the rates writer panicked"))??;
-        files.extend(rest?);
-        Ok(files)
-    })
+        anyhow::Ok((files, drawn?))
+    })?;
+    files.extend(drawn.files.iter().cloned());
+    files.extend(write_page(out, findings, &drawn, inputs)?);
+    Ok(files)
 }
 
 /// `rates/` of a run without tables: the folder, empty.
@@ -193,16 +197,18 @@ fn write_dimensions(
     )
 }
 
-/// Anomalies, charts, the page and the summary: every output but `rates/`.
-pub fn write_the_rest(
-    out: &Path,
-    analysis: &Analysis,
-    cfg: &AnalyzeConfig,
-    inputs: &html::InputsView,
-) -> anyhow::Result<Vec<PathBuf>> {
+/// What [`write_findings`] wrote: its files, and the charts for the page.
+pub struct Drawn {
+    pub files: Vec<PathBuf>,
+    pub charts: Vec<chart::WrittenChart>,
+}
+
+/// The anomalies and the charts: what the findings make besides the rate tables and the
+/// page.
+pub fn write_findings(out: &Path, f: Findings<'_>, cfg: &AnalyzeConfig) -> anyhow::Result<Drawn> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let mut files = Vec::new();
-    let batch = anomalies::anomalies_batch(&analysis.incidents)?;
+    let batch = anomalies::anomalies_batch(f.incidents)?;
     let pq = out.join("anomalies.parquet");
     rates::write_parquet(
         &pq,
@@ -213,29 +219,32 @@ pub fn write_the_rest(
     csv::write_csv(&csv, &[batch])?;
     files.extend([pq, csv]);
 
-    let charts = match &analysis.tables {
-        Some(t) => chart::write_all(t, &analysis.incidents, cfg, &out.join("charts"))?,
+    let charts = match f.tables {
+        Some(t) => chart::write_all(t, f.incidents, cfg, &out.join("charts"))?,
         None => Vec::new(),
     };
     for c in &charts {
         files.extend([c.png.clone(), c.svg.clone()]);
     }
-    let page = html::render(
-        &analysis.summary,
-        &analysis.incidents,
-        analysis.tables.as_ref(),
-        &charts,
-        inputs,
-    );
+    Ok(Drawn { files, charts })
+}
+
+/// `report.html` and `summary.json`, written last: the page a person opens and the
+/// summary a script reads appear only once every other output is in place.
+pub fn write_page(
+    out: &Path,
+    f: Findings<'_>,
+    drawn: &Drawn,
+    inputs: &html::InputsView,
+) -> anyhow::Result<Vec<PathBuf>> {
+    let page = html::render(f.summary, f.incidents, f.tables, &drawn.charts, inputs);
     let report = out.join("report.html");
     atomic::write_file(&report, page.as_bytes())
         .with_context(|| format!("cannot write {}", report.display()))?;
-    files.push(report);
     let summary = out.join("summary.json");
-    atomic::write_file(&summary, &serde_json::to_vec_pretty(&analysis.summary)?)
+    atomic::write_file(&summary, &serde_json::to_vec_pretty(f.summary)?)
         .with_context(|| format!("cannot write {}", summary.display()))?;
-    files.push(summary);
-    Ok(files)
+    Ok(vec![report, summary])
 }
 
 #[cfg(test)]
