@@ -236,8 +236,19 @@ pub fn events_dataset(path: &Path) -> Option<PathBuf> {
     has_days.then_some(candidate)
 }
 
-/// Analyses the events in `events_dir` (within `bounds`), their tables computed by
-/// `engine`. With a `baseline` (an incremental run, `--state`), the detectors also see
+/// What [`analyze_events`] analyses, and how.
+pub struct What<'a> {
+    pub events_dir: &'a Path,
+    pub cfg: &'a AnalyzeConfig,
+    pub bounds: TimeBounds,
+    /// The windows of earlier runs (`--state`).
+    pub baseline: Option<&'a baseline::Baseline>,
+    /// The ingest's totals, for the summary.
+    pub input: Option<crate::ingest::manifest::Totals>,
+}
+
+/// Analyses the events of `what` (its folder, within its bounds), their tables computed
+/// by `engine`. With a baseline (an incremental run, `--state`), the detectors also see
 /// the windows of earlier runs, but only incidents that reach into this run's events are
 /// reported.
 ///
@@ -248,15 +259,18 @@ pub fn events_dataset(path: &Path) -> Option<PathBuf> {
 /// with the analysis (`beside`'s is `None` when there are no tables); their errors, like
 /// the detectors', fail the analysis.
 pub fn analyze_events<R: Send, U>(
-    events_dir: &Path,
-    cfg: &AnalyzeConfig,
-    bounds: TimeBounds,
-    baseline: Option<&baseline::Baseline>,
-    input: Option<crate::ingest::manifest::Totals>,
+    what: What<'_>,
     engine: &mut dyn engine::AggregationEngine,
     beside: impl FnOnce(&tables::Tables) -> anyhow::Result<R> + Send,
     then: impl FnOnce(Findings<'_>) -> anyhow::Result<U>,
 ) -> anyhow::Result<(Analysis, Option<R>, U)> {
+    let What {
+        events_dir,
+        cfg,
+        bounds,
+        baseline,
+        input,
+    } = what;
     let mut tables = engine.aggregate(&engine::Aggregation {
         events_dir,
         step_us: cfg.windows.step_us(),

@@ -14,7 +14,7 @@ use super::put;
 use super::timings::Stages;
 use crate::analyze::baseline::Baseline;
 use crate::analyze::engine::{AggregationEngine, LocalFold};
-use crate::analyze::{analyze_events, events_dataset};
+use crate::analyze::{analyze_events, events_dataset, What};
 use crate::exit::Outcome;
 use crate::ingest::source::{expand_inputs, Source};
 use crate::note;
@@ -339,12 +339,15 @@ pub fn run(run: AnalyzeRun) -> anyhow::Result<Outcome> {
     // as soon as the detectors are done, the page once everything else is in place.
     // Their own errors are handed back whole, not as the analysis's.
     let reports_failed = || format!("cannot write the reports into {}", a.out_name());
-    let (analysis, rates, drawn) = analyze_events(
-        &events_dir,
-        &config.analyze,
+    let what = What {
+        events_dir: &events_dir,
+        cfg: &config.analyze,
         bounds,
         baseline,
-        totals,
+        input: totals,
+    };
+    let (analysis, rates, drawn) = analyze_events(
+        what,
         engine.as_mut(),
         |t| Ok(crate::report::write_rates(&w.out, t, &config.analyze)),
         |f| Ok(crate::report::write_findings(&w.out, f, &config.analyze)),
