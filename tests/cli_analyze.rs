@@ -840,3 +840,38 @@ fn reanalysing_a_folder_in_place_keeps_its_events() {
         "{summary}"
     );
 }
+
+/// The page and the summary a script waits for are written after every other output:
+/// on a month of a fleet's traffic the rate tables take longer than the page (before,
+/// `summary.json` appeared while 7 or 8 rate files were still being written).
+#[test]
+fn the_page_and_summary_come_last() {
+    let tmp = errscope::testutil::tempdir().unwrap();
+    let (logs, out) = (tmp.path().join("logs"), tmp.path().join("out"));
+    errscope()
+        .args([
+            "generate",
+            "--records",
+            "300000",
+            "--days",
+            "30",
+            "--high-cardinality",
+        ])
+        .args(["--seed", "3", "--out"])
+        .arg(&logs)
+        .assert()
+        .success();
+    analyze(&logs, &out, &[]).success();
+    let modified = |p: &std::path::Path| std::fs::metadata(p).unwrap().modified().unwrap();
+    let first_of_last = modified(&out.join("report.html")).min(modified(&out.join("summary.json")));
+    let others: Vec<_> = files_under(&out)
+        .into_iter()
+        .filter(|p| !p.ends_with("report.html") && !p.ends_with("summary.json"))
+        .collect();
+    assert!(others.iter().any(|p| p.starts_with("rates")));
+    assert!(others.iter().any(|p| p.starts_with("charts")));
+    for p in others {
+        let m = modified(&out.join(&p));
+        assert!(m <= first_of_last, "{} after the page", p.display());
+    }
+}
