@@ -20,8 +20,6 @@ use arrow_array::cast::AsArray;
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::DataType;
 
-use super::parquet::ROW_GROUP_ROWS;
-
 /// Values sampled from a batch (spread evenly over it).
 const SAMPLE: usize = 4096;
 /// Fewer non-null values than this in a sample say nothing: the column keeps its choice.
@@ -32,14 +30,25 @@ const RESAMPLE_EVERY: u32 = 64;
 const DICTIONARY_PAGE_BYTES: f64 = 1024.0 * 1024.0;
 
 /// The text columns to write without a dictionary, learnt from the batches written.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Dictionaries {
     /// Column index -> written plain.
     plain: Vec<bool>,
     since_sample: Option<u32>,
+    /// Rows of a row group of the files written: the most values one dictionary serves.
+    row_group_rows: usize,
 }
 
 impl Dictionaries {
+    /// For files of row groups of `row_group_rows` rows.
+    pub fn for_row_groups(row_group_rows: usize) -> Self {
+        Dictionaries {
+            plain: Vec::new(),
+            since_sample: None,
+            row_group_rows,
+        }
+    }
+
     /// Samples `batch` when a sample is due (the first batch of at least [`MIN_VALUES`]
     /// rows, then every [`RESAMPLE_EVERY`] batches).
     pub fn observe(&mut self, batch: &RecordBatch) {
@@ -73,7 +82,7 @@ impl Dictionaries {
                 distinct.insert(v);
             }
             if seen >= MIN_VALUES {
-                self.plain[i] = outgrows_page(seen, distinct.len(), bytes);
+                self.plain[i] = outgrows_page(seen, distinct.len(), bytes, self.row_group_rows);
             }
         }
     }
@@ -86,9 +95,9 @@ impl Dictionaries {
 
 /// Whether the dictionary of a row group of values like a sample (`seen` values, `distinct`
 /// of them different, `bytes` long in all) would outgrow its page: the writer would drop it.
-fn outgrows_page(seen: usize, distinct: usize, bytes: usize) -> bool {
+fn outgrows_page(seen: usize, distinct: usize, bytes: usize, row_group_rows: usize) -> bool {
     // A row group's rows are the most values one dictionary serves.
-    let groups_distinct = distinct_among(seen, distinct).min(ROW_GROUP_ROWS as f64);
+    let groups_distinct = distinct_among(seen, distinct).min(row_group_rows as f64);
     // Parquet's estimate of a dictionary page: each value plus its 4-byte length.
     let per_value = bytes as f64 / seen as f64 + 4.0;
     groups_distinct * per_value > DICTIONARY_PAGE_BYTES
@@ -125,6 +134,9 @@ mod tests {
     use arrow_array::{ArrayRef, StringViewArray};
     use arrow_schema::{Field, Schema};
     use std::sync::Arc;
+
+    /// The events' row groups (`parquet::ROW_GROUP_ROWS`).
+    const ROWS: usize = 256 * 1024;
 
     fn batch(columns: Vec<Vec<Option<String>>>) -> RecordBatch {
         let fields: Vec<Field> = (0..columns.len())
@@ -168,7 +180,7 @@ mod tests {
             keys(n, 20_000, "198.51.100."), // 20 k clients: a 400 KB dictionary
             vec![None; n],                  // never set
         ]);
-        let mut d = Dictionaries::default();
+        let mut d = Dictionaries::for_row_groups(ROWS);
         d.observe(&b);
         assert!(d.plain(0));
         assert!(!d.plain(1));
@@ -185,7 +197,7 @@ mod tests {
         for (i, v) in keys(n, u64::MAX, "x").into_iter().enumerate().step_by(40) {
             sparse[i] = v;
         }
-        let mut d = Dictionaries::default();
+        let mut d = Dictionaries::for_row_groups(ROWS);
         d.observe(&batch(vec![keys(n, u64::MAX, "a"), sparse.clone()]));
         assert!(d.plain(0));
         assert!(!d.plain(1), "500 values are too few to judge");
@@ -202,7 +214,7 @@ mod tests {
 
     #[test]
     fn small_batches_are_not_sampled() {
-        let mut d = Dictionaries::default();
+        let mut d = Dictionaries::for_row_groups(ROWS);
         d.observe(&batch(vec![keys(500, u64::MAX, "a")]));
         assert!(!d.plain(0));
         d.observe(&batch(vec![keys(5_000, u64::MAX, "a")]));

@@ -30,7 +30,7 @@ pub const MAX_OPEN_DAYS: usize = 8;
 const IDLE_WRITES: u64 = 8;
 /// Rows of a row group of every Parquet file errscope writes but the rates
 /// (`rates::RATE_ROW_GROUP_ROWS`).
-pub(super) const ROW_GROUP_ROWS: usize = 256 * 1024;
+const ROW_GROUP_ROWS: usize = 256 * 1024;
 const ROW_GROUP_BYTES: usize = 64 << 20;
 const US_PER_DAY: i64 = 86_400_000_000;
 
@@ -139,7 +139,7 @@ impl EventsWriter {
             rows: BTreeMap::new(),
             clock: 0,
             parts: Vec::new(),
-            dictionaries: Dictionaries::default(),
+            dictionaries: Dictionaries::for_row_groups(ROW_GROUP_ROWS),
         })
     }
 
