@@ -15,7 +15,8 @@ Sets up DuckDB and chDB in a virtual environment (benches/.venv, or $ERRSCOPE_BE
 builds errscope in release mode, generates the input with `errscope generate --shape flat`
 (deterministic), then runs the engines in turn, A B C A B C ..., a warm-up round first, and
 prints the median wall time, CPU time (user + system) and peak resident memory of each, the
-ratio of errscope to the faster engine, and the ratio of CPU times. Peak memory and CPU time
+ratio of errscope to the faster engine, the ratio of CPU times, and the paired ratio: the
+median over rounds of each round's errscope / faster engine (steadier on a noisy machine). Peak memory and CPU time
 are the child's own (os.wait4 rusage), not the machine's.
 """
 import argparse
@@ -124,6 +125,13 @@ def main():
     # the wall clock's swings; on two cores a wall ratio of 0.5 needs about half the CPU.
     leaner = min(cpu[k] for k in engines)
     print(f"CPU ratio errscope / leaner engine: {cpu['errscope'] / leaner:.2f}")
+    # Paired by round: the engines of one round ran minutes apart, so the machine's swings
+    # (10-20 % between hours here) cancel more in each round's ratio than in the ratio of
+    # medians taken over different rounds.
+    paired = [runs["errscope"][i][0] / min(runs[k][i][0] for k in engines)
+              for i in range(len(runs["errscope"]))]
+    print(f"paired ratio (median of each round's errscope / faster engine): "
+          f"{statistics.median(paired):.2f} (rounds: {', '.join(f'{r:.2f}' for r in paired)})")
     print(f"errscope peak memory: {peak['errscope']:.0f} MiB (target <= 512)")
 
 
