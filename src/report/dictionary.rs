@@ -135,7 +135,7 @@ mod tests {
     use arrow_schema::{Field, Schema};
     use std::sync::Arc;
 
-    /// The events' row groups (`parquet::ROW_GROUP_ROWS`).
+    /// Row groups of the tests' files: the size the events dataset writes.
     const ROWS: usize = 256 * 1024;
 
     fn batch(columns: Vec<Vec<Option<String>>>) -> RecordBatch {

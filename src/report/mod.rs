@@ -37,10 +37,7 @@ pub fn write_all(
     // The rate tables (one row per key and window: the bulk of the bytes) are written on
     // their own thread while this one draws the charts.
     let (mut files, drawn) = std::thread::scope(|scope| {
-        let rates = scope.spawn(|| match findings.tables {
-            Some(t) => write_rates(out, t, cfg),
-            None => no_rates(out),
-        });
+        let rates = scope.spawn(|| write_rates(out, findings.tables, cfg));
         let drawn = write_findings(out, findings, cfg);
         let files = rates
             .join()
@@ -52,25 +49,20 @@ pub fn write_all(
     Ok(files)
 }
 
-/// `rates/` of a run without tables: the folder, empty.
-pub fn no_rates(out: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let rates_dir = out.join("rates");
-    std::fs::create_dir_all(&rates_dir)
-        .with_context(|| format!("cannot create {}", rates_dir.display()))?;
-    Ok(Vec::new())
-}
-
-/// `rates/`: every dimension's rate table (Parquet and CSV) and the long table. It
-/// needs the tables only: `analyze` writes it while the detectors run
-/// ([`crate::analyze::analyze_events`]), then the rest ([`write_the_rest`]).
+/// `rates/`: every dimension's rate table (Parquet and CSV) and the long table; the folder
+/// alone, empty, for a run without tables. It needs the tables only: `analyze` writes it
+/// while the detectors run ([`crate::analyze::analyze_events`]).
 pub fn write_rates(
     out: &Path,
-    t: &crate::analyze::tables::Tables,
+    tables: Option<&crate::analyze::tables::Tables>,
     cfg: &AnalyzeConfig,
 ) -> anyhow::Result<Vec<PathBuf>> {
     let rates_dir = out.join("rates");
     std::fs::create_dir_all(&rates_dir)
         .with_context(|| format!("cannot create {}", rates_dir.display()))?;
+    let Some(t) = tables else {
+        return Ok(Vec::new());
+    };
     let rates_dir = rates_dir.as_path();
     // Every dimension's rows also go, as they are made, to one long table
     // (`dimension, key, window_start, ...`) that one dashboard panel can filter, written

@@ -225,7 +225,7 @@ fn plain_ipv4_agrees_with_the_standard_parser() {
         "1000.1.1.1",
         "1.2.3.999",
     ];
-    // Every string of digits and dots up to 8 characters, from a few seeds' expansions.
+    // 20,000 random strings of 7 to 15 digits and dots (xorshift, fixed seed).
     let mut all: Vec<String> = fixed.iter().map(|s| s.to_string()).collect();
     let alphabet = ['0', '1', '2', '5', '9', '.'];
     let mut seed = 0x2545_f491_4f6c_dd1du64;
