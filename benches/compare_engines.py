@@ -5,7 +5,7 @@ three windowed aggregations) against the whole `errscope analyze` run (events, r
 anomalies, detectors, charts, report).
 
     python3 benches/compare_engines.py [--records 3500000] [--rounds 3] [--work DIR]
-        [--days 1] [--high-cardinality] [--engines errscope,duckdb,chdb]
+        [--days 1] [--high-cardinality] [--engines errscope,duckdb,chdb[,ingest]]
 
 `--high-cardinality` generates client IPs from all of 10.0.0.0/8 and 200 k users per
 organisation (most IPs appear once); with `--days 3` it is the input of the memory
@@ -17,7 +17,9 @@ builds errscope in release mode, generates the input with `errscope generate --s
 prints the median wall time, CPU time (user + system) and peak resident memory of each, the
 ratio of errscope to the faster engine, the ratio of CPU times, and the paired ratio: the
 median over rounds of each round's errscope / faster engine (steadier on a noisy machine). Peak memory and CPU time
-are the child's own (os.wait4 rusage), not the machine's.
+are the child's own (os.wait4 rusage), not the machine's. With `ingest` among the engines,
+`errscope ingest` alone runs in each round too (no fold, analysis or reports; not counted as
+an engine), and its paired ratio and what the analysis adds on top are printed.
 """
 import argparse
 import os
@@ -71,7 +73,8 @@ def main():
     ap.add_argument("--days", type=int, default=1)
     ap.add_argument("--high-cardinality", action="store_true")
     ap.add_argument("--engines", default="errscope,duckdb,chdb",
-                    help="comma-separated subset (errscope always runs)")
+                    help="comma-separated subset (errscope always runs); `ingest` adds "
+                         "`errscope ingest` alone, to tell what the analysis costs")
     args = ap.parse_args()
     work = pathlib.Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -91,6 +94,9 @@ def main():
     anchors = ROOT / "benches" / "anchors"
     jobs = {
         "errscope": lambda out: [errscope, "analyze", "-q", str(src), "--out", out],
+        # Not an engine: `errscope ingest` alone (read, map, classify, redact, the events
+        # Parquet, no fold, analysis or reports), to tell what the analysis costs on top.
+        "ingest": lambda out: [errscope, "ingest", "-q", str(src), "--out", out],
         "duckdb": lambda out: [py, str(anchors / "anchor_duckdb.py"), str(src), out],
         "chdb": lambda out: [py, str(anchors / "anchor_chdb.py"), str(src), out],
     }
@@ -115,7 +121,7 @@ def main():
     for name in jobs:
         print(f"{name:9} {med[name]:9.2f} {size_mb / med[name]:7.0f} {peak[name]:9.0f}"
               f" {cpu[name]:7.2f} {cpu[name] / med[name]:6.2f}")
-    engines = [k for k in jobs if k != "errscope"]
+    engines = [k for k in jobs if k not in ("errscope", "ingest")]
     if not engines:
         print(f"errscope peak memory: {peak['errscope']:.0f} MiB (target <= 512)")
         return
@@ -132,6 +138,12 @@ def main():
               for i in range(len(runs["errscope"]))]
     print(f"paired ratio (median of each round's errscope / faster engine): "
           f"{statistics.median(paired):.2f} (rounds: {', '.join(f'{r:.2f}' for r in paired)})")
+    if "ingest" in runs:
+        alone = [runs["ingest"][i][0] / min(runs[k][i][0] for k in engines)
+                 for i in range(len(runs["ingest"]))]
+        print(f"errscope ingest alone / faster engine, paired: {statistics.median(alone):.2f}; "
+              f"the fold, analysis and reports add {med['errscope'] - med['ingest']:.2f} s "
+              f"({cpu['errscope'] - cpu['ingest']:.2f} CPU s)")
     print(f"errscope peak memory: {peak['errscope']:.0f} MiB (target <= 512)")
 
 
