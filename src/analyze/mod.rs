@@ -253,17 +253,17 @@ pub struct What<'a> {
 /// reported.
 ///
 /// `beside` runs on the finished tables, on a thread of its own, while the detectors read
-/// them, and `then` on the findings as soon as the detectors are done, while `beside` may
-/// still run: `analyze` writes the rate tables beside, then the anomalies and charts (the
-/// detectors, then the charts, alone kept one of two cores busy). Their results come back
-/// with the analysis (`beside`'s is `None` when there are no tables); their errors, like
-/// the detectors', fail the analysis.
+/// them (on this thread, with `None`, when there are no tables), and `then` on the
+/// findings as soon as the detectors are done, while `beside` may still run: `analyze`
+/// writes the rate tables beside, then the anomalies and charts (the detectors, then the
+/// charts, alone kept one of two cores busy). Their results come back with the analysis,
+/// as they are: a failed report is the caller's to tell, not a failed analysis.
 pub fn analyze_events<R: Send, U>(
     what: What<'_>,
     engine: &mut dyn engine::AggregationEngine,
-    beside: impl FnOnce(&tables::Tables) -> anyhow::Result<R> + Send,
-    then: impl FnOnce(Findings<'_>) -> anyhow::Result<U>,
-) -> anyhow::Result<(Analysis, Option<R>, U)> {
+    beside: impl FnOnce(Option<&tables::Tables>) -> R + Send,
+    then: impl FnOnce(Findings<'_>) -> U,
+) -> anyhow::Result<(Analysis, R, U)> {
     let What {
         events_dir,
         cfg,
@@ -292,33 +292,33 @@ pub fn analyze_events<R: Send, U>(
     if tables.is_none() {
         summary.no_data = Some(no_data_cause(summary.input.as_ref(), bounds));
     }
-    let mut beside_out = None;
-    let (incidents, then_out) = match &tables {
+    let (incidents, beside_out, then_out) = match &tables {
         None => {
+            let beside_out = beside(None);
             let then_out = then(Findings {
                 tables: None,
                 incidents: &[],
                 summary: &summary,
-            })?;
-            (Vec::new(), then_out)
+            });
+            (Vec::new(), beside_out, then_out)
         }
-        Some(t) => std::thread::scope(|scope| -> anyhow::Result<(Vec<Incident>, U)> {
-            let job = scope.spawn(|| beside(t));
-            let done = detect_in(t, cfg, &mut summary, span).and_then(|incidents| {
+        Some(t) => std::thread::scope(|scope| -> anyhow::Result<(Vec<Incident>, R, U)> {
+            let job = scope.spawn(|| beside(Some(t)));
+            let done = detect_in(t, cfg, &mut summary, span).map(|incidents| {
                 count(&mut summary, &incidents);
                 let findings = Findings {
                     tables: Some(t),
                     incidents: &incidents,
                     summary: &summary,
                 };
-                let then_out = then(findings)?;
-                Ok((incidents, then_out))
+                let then_out = then(findings);
+                (incidents, then_out)
             });
-            beside_out = Some(
-                job.join()
-                    .map_err(|_| anyhow::anyhow!("the work beside the detectors panicked"))??,
-            );
-            done
+            let beside_out = job
+                .join()
+                .map_err(|_| anyhow::anyhow!("the work beside the detectors panicked"))?;
+            let (incidents, then_out) = done?;
+            Ok((incidents, beside_out, then_out))
         })?,
     };
     if let Some(t) = tables.as_mut() {

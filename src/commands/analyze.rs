@@ -349,14 +349,11 @@ pub fn run(run: AnalyzeRun) -> anyhow::Result<Outcome> {
     let (analysis, rates, drawn) = analyze_events(
         what,
         engine.as_mut(),
-        |t| Ok(crate::report::write_rates(&w.out, Some(t), &config.analyze)),
-        |f| Ok(crate::report::write_findings(&w.out, f, &config.analyze)),
+        |t| crate::report::write_rates(&w.out, t, &config.analyze),
+        |f| crate::report::write_findings(&w.out, f, &config.analyze),
     )
     .with_context(|| format!("analysis of {} failed", events_dir.display()))?;
-    // Without tables, `rates/` is the folder alone.
-    rates
-        .unwrap_or_else(|| crate::report::write_rates(&w.out, None, &config.analyze))
-        .with_context(reports_failed)?;
+    rates.with_context(reports_failed)?;
     let drawn = drawn.with_context(reports_failed)?;
     stages.lap("analysis, rate tables, charts");
     // The manifest and quarantine of the ingest behind the events, when beside them.
