@@ -16,10 +16,11 @@ builds errscope in release mode, generates the input with `errscope generate --s
 (deterministic), then runs the engines in turn, A B C A B C ..., a warm-up round first, and
 prints the median wall time, CPU time (user + system) and peak resident memory of each, the
 ratio of errscope to the faster engine, the ratio of CPU times, and the paired ratio: the
-median over rounds of each round's errscope / faster engine (steadier on a noisy machine). Peak memory and CPU time
-are the child's own (os.wait4 rusage), not the machine's. With `ingest` among the engines,
-`errscope ingest` alone runs in each round too (no fold, analysis or reports; not counted as
-an engine), and its paired ratio and what the analysis adds on top are printed.
+median over rounds of each round's errscope / faster engine (steadier on a noisy machine).
+Peak memory and CPU time are the child's own (os.wait4 rusage), not the machine's. With
+`ingest` among the engines, `errscope ingest` alone runs in each round too (no fold,
+analysis or reports; not counted as an engine), and its paired ratio and what the analysis
+adds on top are printed.
 """
 import argparse
 import os
@@ -134,13 +135,14 @@ def main():
     # Paired by round: the engines of one round ran minutes apart, so the machine's swings
     # (10-20 % between hours here) cancel more in each round's ratio than in the ratio of
     # medians taken over different rounds.
-    paired = [runs["errscope"][i][0] / min(runs[k][i][0] for k in engines)
-              for i in range(len(runs["errscope"]))]
+    def paired(job):
+        return [runs[job][i][0] / min(runs[k][i][0] for k in engines)
+                for i in range(len(runs[job]))]
+    rounds = paired("errscope")
     print(f"paired ratio (median of each round's errscope / faster engine): "
-          f"{statistics.median(paired):.2f} (rounds: {', '.join(f'{r:.2f}' for r in paired)})")
+          f"{statistics.median(rounds):.2f} (rounds: {', '.join(f'{r:.2f}' for r in rounds)})")
     if "ingest" in runs:
-        alone = [runs["ingest"][i][0] / min(runs[k][i][0] for k in engines)
-                 for i in range(len(runs["ingest"]))]
+        alone = paired("ingest")
         print(f"errscope ingest alone / faster engine, paired: {statistics.median(alone):.2f}; "
               f"the fold, analysis and reports add {med['errscope'] - med['ingest']:.2f} s "
               f"({cpu['errscope'] - cpu['ingest']:.2f} CPU s)")
